@@ -1,0 +1,1 @@
+"""Applications shipped with convergence."""

@@ -1,0 +1,311 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+Typed configuration: embedded defaults, a TOML file, command-line overrides.
+
+Every key is validated when the configuration is loaded; a bad value raises
+L{ConfigError} with a one-line message naming the key, so the server never
+starts half-configured.  The keys are documented in C{docs/configuration.md}.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+class ConfigError(Exception):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """Listening ports; C{0} disables a listener."""
+
+    c2s_port: int = 5222
+    s2s_port: int = 5269
+    sip_port: int = 5060
+    http_port: int = 8080
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """
+    The certificate served for STARTTLS.
+
+    Empty paths mean: a self-signed certificate for the first domain,
+    generated in the data directory on first run.
+    """
+
+    certificate: str = ""
+    private_key: str = ""
+
+
+@dataclass(frozen=True)
+class XmppConfig:
+    """XMPP service-layer policy and limits."""
+
+    require_tls: bool = True
+    allow_plain_without_tls: bool = False
+    sasl_mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
+    max_stanza_size: int = 262144
+    auth_attempts: int = 3
+    auth_failure_delay: float = 1.0
+    scram_iterations: int = 4096
+    negotiation_timeout: float = 60.0
+    max_connections_per_ip: int = 100
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One deployed application: where its code is and what it serves."""
+
+    name: str
+    module: str
+    xmpp: tuple[str, ...] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole server configuration."""
+
+    domains: tuple[str, ...] = ("localhost",)
+    interface: str = "127.0.0.1"
+    data_dir: Path = Path("convergence-data")
+    listen: ListenConfig = ListenConfig()
+    tls: TlsConfig = TlsConfig()
+    xmpp: XmppConfig = XmppConfig()
+    apps: tuple[AppConfig, ...] = (AppConfig(name="echo", module="apps.echo"),)
+
+    @property
+    def database_path(self) -> Path:
+        """The embedded SQLite database."""
+        return self.data_dir / "convergence.sqlite3"
+
+    @property
+    def certificate_path(self) -> Path:
+        """The PEM file (certificate and key) served for TLS."""
+        if self.tls.certificate:
+            return Path(self.tls.certificate)
+        return self.data_dir / "tls" / f"{self.domains[0]}.pem"
+
+
+KNOWN_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
+
+
+def _expect(key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else "number"
+        raise ConfigError(f"{key}: expected {name}, got {value!r}")
+    return value
+
+
+def _port(key: str, value: Any) -> int:
+    _expect(key, value, int)
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{key}: port must be 0..65535, got {value}")
+    return value
+
+
+def _positive_int(key: str, value: Any, minimum: int = 1) -> int:
+    _expect(key, value, int)
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _non_negative(key: str, value: Any) -> float:
+    _expect(key, value, (int, float))
+    if value < 0:
+        raise ConfigError(f"{key}: must not be negative, got {value}")
+    return float(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    return _expect(key, value, bool)
+
+
+def _string(key: str, value: Any) -> str:
+    return _expect(key, value, str)
+
+
+def _domain(key: str, value: Any) -> str:
+    _string(key, value)
+    from convergence.xmpp.jid import InvalidJID, JID
+
+    try:
+        jid = JID.parse(value)
+    except InvalidJID as e:
+        raise ConfigError(f"{key}: invalid domain {value!r}: {e}") from None
+    if jid.user is not None or jid.resource is not None:
+        raise ConfigError(f"{key}: {value!r} is not a bare domain")
+    return jid.host
+
+
+def _domains(key: str, value: Any) -> tuple[str, ...]:
+    _expect(key, value, list)
+    if not value:
+        raise ConfigError(f"{key}: at least one domain is required")
+    result: list[str] = []
+    for i, item in enumerate(value):
+        domain = _domain(f"{key}[{i}]", item)
+        if domain not in result:
+            result.append(domain)
+    return tuple(result)
+
+
+def _interface(key: str, value: Any) -> str:
+    _string(key, value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"{key}: not an IP address: {value!r}") from None
+    return value
+
+
+def _mechanisms(key: str, value: Any) -> tuple[str, ...]:
+    _expect(key, value, list)
+    for item in value:
+        if item not in KNOWN_MECHANISMS:
+            raise ConfigError(
+                f"{key}: unknown SASL mechanism {item!r}"
+                f" (known: {', '.join(KNOWN_MECHANISMS)})"
+            )
+    if not value:
+        raise ConfigError(f"{key}: at least one mechanism is required")
+    return tuple(value)
+
+
+def _section(
+    key: str,
+    raw: Any,
+    fields: Mapping[str, Callable[[str, Any], Any]],
+) -> dict[str, Any]:
+    """Validate a TOML table against named field validators."""
+    _expect(key, raw, dict)
+    result = {}
+    for name, value in raw.items():
+        if name not in fields:
+            raise ConfigError(f"{key}.{name}: unknown key")
+        result[name] = fields[name](f"{key}.{name}", value)
+    return result
+
+
+_LISTEN_FIELDS = {
+    "c2s_port": _port,
+    "s2s_port": _port,
+    "sip_port": _port,
+    "http_port": _port,
+}
+_TLS_FIELDS = {"certificate": _string, "private_key": _string}
+_XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "require_tls": _bool,
+    "allow_plain_without_tls": _bool,
+    "sasl_mechanisms": _mechanisms,
+    "max_stanza_size": lambda k, v: _positive_int(k, v, 4096),
+    "auth_attempts": _positive_int,
+    "auth_failure_delay": _non_negative,
+    "scram_iterations": lambda k, v: _positive_int(k, v, 4096),
+    "negotiation_timeout": _non_negative,
+    "max_connections_per_ip": _positive_int,
+}
+
+
+def _apps(key: str, raw: Any) -> tuple[AppConfig, ...]:
+    _expect(key, raw, dict)
+    apps = []
+    for name, table in raw.items():
+        where = f"{key}.{name}"
+        _expect(where, table, dict)
+        unknown = set(table) - {"module", "xmpp", "enabled", "settings"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        if not _bool(f"{where}.enabled", table.get("enabled", True)):
+            continue
+        module = _string(f"{where}.module", table.get("module", f"apps.{name}"))
+        xmpp = table.get("xmpp")
+        if xmpp is not None:
+            _expect(f"{where}.xmpp", xmpp, list)
+            xmpp = tuple(_string(f"{where}.xmpp", item) for item in xmpp)
+        settings = _expect(f"{where}.settings", table.get("settings", {}), dict)
+        apps.append(AppConfig(name, module, xmpp, settings))
+    return tuple(apps)
+
+
+def _from_mapping(raw: Mapping[str, Any]) -> Config:
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "domains":
+            kwargs["domains"] = _domains(name, value)
+        elif name == "interface":
+            kwargs["interface"] = _interface(name, value)
+        elif name == "data_dir":
+            kwargs["data_dir"] = Path(_string(name, value))
+        elif name == "listen":
+            kwargs["listen"] = ListenConfig(**_section(name, value, _LISTEN_FIELDS))
+        elif name == "tls":
+            kwargs["tls"] = TlsConfig(**_section(name, value, _TLS_FIELDS))
+        elif name == "xmpp":
+            kwargs["xmpp"] = XmppConfig(**_section(name, value, _XMPP_FIELDS))
+        elif name == "apps":
+            kwargs["apps"] = _apps(name, value)
+        else:
+            raise ConfigError(f"{name}: unknown key")
+    config = Config(**kwargs)
+    if bool(config.tls.certificate) != bool(config.tls.private_key):
+        raise ConfigError(
+            "tls.certificate: certificate and private_key must be set together"
+        )
+    return config
+
+
+#: Command-line override names mapped to their place in the TOML tree.
+OVERRIDES = {
+    "domains": ("domains",),
+    "interface": ("interface",),
+    "data_dir": ("data_dir",),
+    "c2s_port": ("listen", "c2s_port"),
+    "s2s_port": ("listen", "s2s_port"),
+    "sip_port": ("listen", "sip_port"),
+    "http_port": ("listen", "http_port"),
+}
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a one-line L{ConfigError}."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """
+    Build the configuration from defaults, an optional TOML file and overrides.
+
+    @param overrides: keys of L{OVERRIDES}; values of C{None} are ignored.
+    """
+    raw: dict[str, Any] = read_toml(path) if path is not None else {}
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in OVERRIDES:
+            raise ConfigError(f"{name}: unknown override")
+        *parents, leaf = OVERRIDES[name]
+        table = raw
+        for parent in parents:
+            table = table.setdefault(parent, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{parent}: expected a table")
+        table[leaf] = value
+    return _from_mapping(raw)

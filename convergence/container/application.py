@@ -1,0 +1,98 @@
+# -*- test-case-name: tests.test_application -*-
+"""
+Deployed applications and how they are loaded from Python modules.
+
+An application module exposes a module-level C{descriptor}
+(L{DeploymentDescriptor}); the container instantiates its servlets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from twisted.logger import Logger
+
+from convergence.container.descriptor import DeploymentDescriptor, DescriptorError
+from convergence.container.router import expand
+
+
+class ApplicationLoadError(Exception):
+    """An application could not be imported or its descriptor is invalid."""
+
+
+@dataclass
+class ApplicationContext:
+    """What a servlet is given at C{init}: its application and the container."""
+
+    application: "Application"
+    container: Any
+    settings: Mapping[str, Any]
+    log: Logger
+
+
+@dataclass
+class Application:
+    """One deployed application."""
+
+    name: str
+    descriptor: DeploymentDescriptor
+    servlets: dict[str, Any] = field(default_factory=dict)
+    xmpp_addresses: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    connection_listener: Any = None
+
+    def servlet(self, protocol: str) -> Any | None:
+        """The main servlet for C{protocol}, if the application has one."""
+        return self.servlets.get(protocol)
+
+
+def load_application(
+    name: str,
+    module_name: str,
+    domains: Sequence[str],
+    xmpp: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Application:
+    """
+    Import C{module_name} and build an L{Application} from its descriptor.
+
+    @param xmpp: addresses from the configuration, replacing the
+        descriptor's own.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ApplicationLoadError(
+            f"apps.{name}.module: cannot import {module_name!r}: {e}"
+        ) from e
+    descriptor = getattr(module, "descriptor", None)
+    if not isinstance(descriptor, DeploymentDescriptor):
+        raise ApplicationLoadError(
+            f"apps.{name}.module: {module_name} has no DeploymentDescriptor"
+            " named 'descriptor'"
+        )
+    patterns = descriptor.xmpp if xmpp is None else tuple(xmpp)
+    addresses: list[str] = []
+    for pattern in patterns:
+        addresses.extend(expand(pattern, domains))
+    try:
+        servlets = {p: cls() for p, cls in descriptor.servlets.items()}
+        listener = (
+            descriptor.connection_listener()
+            if descriptor.connection_listener is not None
+            else None
+        )
+    except (DescriptorError, TypeError) as e:
+        raise ApplicationLoadError(f"apps.{name}: {e}") from e
+    merged = dict(descriptor.settings)
+    merged.update(settings or {})
+    return Application(
+        name=name,
+        descriptor=descriptor,
+        servlets=servlets,
+        xmpp_addresses=tuple(addresses),
+        settings=merged,
+        connection_listener=listener,
+    )

@@ -1,0 +1,78 @@
+# -*- test-case-name: tests.test_tls -*-
+"""
+The server certificate: loaded from the configured PEM files, or a
+self-signed one generated for the server's domains on first run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from pathlib import Path
+from typing import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from twisted.internet import ssl
+from twisted.logger import Logger
+
+log = Logger()
+
+
+def generate_self_signed(domains: Sequence[str], days: int = 3650) -> bytes:
+    """A PEM holding an RSA key and a self-signed certificate for C{domains}."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domains[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    alt_names: list[x509.GeneralName] = []
+    for domain in domains:
+        try:
+            alt_names.append(x509.IPAddress(ipaddress.ip_address(domain.strip("[]"))))
+        except ValueError:
+            alt_names.append(x509.DNSName(domain))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+
+
+def ensure_certificate(path: Path, domains: Sequence[str]) -> None:
+    """Create a self-signed certificate at C{path} unless one exists."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = generate_self_signed(domains)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    log.info("generated a self-signed certificate for {domains} in {path}",
+             domains=", ".join(domains), path=str(path))
+
+
+def server_tls_options(certificate: Path, private_key: Path | None = None) -> ssl.CertificateOptions:
+    """TLS server options (TLS 1.2+) for the given PEM file(s)."""
+    cert_pem = certificate.read_bytes()
+    key_pem = private_key.read_bytes() if private_key else cert_pem
+    private = ssl.PrivateCertificate.loadPEM(key_pem + b"\n" + cert_pem)
+    return ssl.CertificateOptions(
+        privateKey=private.privateKey.original,
+        certificate=private.original,
+        raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+    )
+

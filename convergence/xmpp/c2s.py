@@ -1,0 +1,415 @@
+# -*- test-case-name: tests.test_c2s -*-
+"""
+Client-to-server streams (RFC 6120): STARTTLS, SASL, resource binding and
+stanza intake.  Negotiation ends here, in the service layer; applications
+only ever see stanzas and sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from convergence.auth.errors import SaslError
+from convergence.xmpp import ns
+from convergence.xmpp.errors import StanzaError, StreamError, error_reply
+from convergence.xmpp.jid import JID, InvalidJID
+from convergence.xmpp.sasl import Challenge, Success, create_mechanism
+from convergence.xmpp.stanza import iq_result
+from convergence.xmpp.stream import XmlStreamServer
+
+if TYPE_CHECKING:
+    from convergence.xmpp.server import XmppServer
+
+#: Negotiation states, in the order a client moves through them.
+OPENING = "opening"  # waiting for the stream header
+TLS = "tls"  # STARTTLS offered and required
+AUTH = "auth"  # SASL offered
+AUTHENTICATING = "authenticating"  # a SASL exchange is running
+BIND = "bind"  # authenticated: resource binding offered
+READY = "ready"  # bound: stanzas are routed
+
+STANZA_KINDS = frozenset(
+    f"{{{ns.CLIENT}}}{k}" for k in ("message", "presence", "iq")
+)
+_IQ_TYPES = frozenset(("get", "set", "result", "error"))
+_TLS_STARTTLS = f"{{{ns.TLS}}}starttls"
+_SASL_AUTH = f"{{{ns.SASL}}}auth"
+_SASL_RESPONSE = f"{{{ns.SASL}}}response"
+_SASL_ABORT = f"{{{ns.SASL}}}abort"
+_IQ = f"{{{ns.CLIENT}}}iq"
+_PRESENCE = f"{{{ns.CLIENT}}}presence"
+
+
+class C2SStream(XmlStreamServer):
+    """One client's stream, from TCP accept to close."""
+
+    content_namespace = ns.CLIENT
+
+    def __init__(self, server: "XmppServer") -> None:
+        super().__init__(server.clock, server.config.max_stanza_size)
+        self.server = server
+        self.state = OPENING
+        self.host: str | None = None
+        self.login: Any = None
+        self.secure = False
+        self.authenticated: JID | None = None
+        self.jid: JID | None = None
+        self.available = False
+        self.priority = 0
+        self.failures = 0
+        self.mechanism: Any = None
+        self._timeout = None
+
+    def __repr__(self) -> str:
+        return f"<C2SStream {self.jid or self.authenticated or '-'} {self.state}>"
+
+    # Connection
+    def connectionMade(self) -> None:
+        self.server.connection_opened(self)
+        timeout = self.server.config.negotiation_timeout
+        if timeout:
+            self._timeout = self.clock.callLater(timeout, self._negotiation_timeout)
+
+    def _negotiation_timeout(self) -> None:
+        self._timeout = None
+        if self.state != READY:
+            self.stream_error("connection-timeout", "negotiation took too long")
+
+    def stream_closed(self, reason: Failure | None) -> None:
+        if self._timeout is not None and self._timeout.active():
+            self._timeout.cancel()
+        self.server.connection_closed(self)
+
+    def default_from(self) -> str:
+        return self.host or self.server.default_host
+
+    # Stream header (RFC 6120 4.7)
+    def stream_opened(self, root: etree._Element) -> None:
+        to = root.get("to")
+        host = self._host_for(to)
+        self.send_header(host or self.server.default_host,
+                         to=str(self.authenticated) if self.authenticated else None)
+        qname = etree.QName(root)
+        if qname.namespace != ns.STREAMS or qname.localname != "stream":
+            raise StreamError("invalid-namespace", "expected a stream:stream root")
+        if root.nsmap.get(None) != ns.CLIENT:
+            raise StreamError("invalid-namespace", "content namespace must be jabber:client")
+        if root.prefix not in (None, "stream") and root.prefix != "stream":
+            raise StreamError("bad-namespace-prefix")
+        version = root.get("version")
+        if version is None or not _supported_version(version):
+            raise StreamError("unsupported-version", "XMPP 1.0 is required")
+        if host is None:
+            raise StreamError("host-unknown", f"{to} is not served here")
+        if self.host is not None and host != self.host:
+            raise StreamError("host-unknown", "the domain may not change on restart")
+        self.host = host
+        self.login = self.server.login_config(host)
+        self._notify_listeners()
+        self.send(self._features())
+
+    def _host_for(self, to: str | None) -> str | None:
+        if to is None:
+            return self.host or self.server.default_host
+        try:
+            jid = JID.parse(to)
+        except InvalidJID:
+            return None
+        if jid.user is not None or jid.resource is not None:
+            return None
+        return jid.host if self.server.serves_c2s(jid.host) else None
+
+    def _tls_required(self) -> bool:
+        return self.login.tls == "required" and self.server.tls_options is not None
+
+    def _tls_offered(self) -> bool:
+        return (not self.secure and self.login.tls != "disabled"
+                and self.server.tls_options is not None)
+
+    def _mechanisms(self) -> list[str]:
+        allowed = self.server.config.sasl_mechanisms
+        mechs = [m for m in self.login.sasl if m in allowed]
+        if not self.secure and not self.server.config.allow_plain_without_tls:
+            mechs = [m for m in mechs if m != "PLAIN"]
+        return mechs
+
+    def _features(self) -> etree._Element:
+        features = etree.Element(f"{{{ns.STREAMS}}}features",
+                                 nsmap={"stream": ns.STREAMS})
+        if self.authenticated is None:
+            if self._tls_offered():
+                starttls = etree.SubElement(features, _TLS_STARTTLS,
+                                            nsmap={None: ns.TLS})
+                if self._tls_required():
+                    etree.SubElement(starttls, f"{{{ns.TLS}}}required")
+                    self.state = TLS
+                    self._add_listener_features(features)
+                    return features
+            mechs = etree.SubElement(features, f"{{{ns.SASL}}}mechanisms",
+                                     nsmap={None: ns.SASL})
+            for name in self._mechanisms():
+                etree.SubElement(mechs, f"{{{ns.SASL}}}mechanism").text = name
+            self.state = AUTH
+        else:
+            if self.login.bind:
+                etree.SubElement(features, f"{{{ns.BIND}}}bind", nsmap={None: ns.BIND})
+                session = etree.SubElement(features, f"{{{ns.SESSION}}}session",
+                                           nsmap={None: ns.SESSION})
+                etree.SubElement(session, f"{{{ns.SESSION}}}optional")
+            self.state = BIND
+        self._add_listener_features(features)
+        return features
+
+    def _stage(self) -> str:
+        if self.authenticated is not None:
+            return "after_sasl"
+        return "after_tls" if self.secure else "raw"
+
+    def _notify_listeners(self) -> None:
+        self._extra_features: list[etree._Element] = []
+        for event in self.server.stream_opened(self, self._stage()):
+            self._extra_features.extend(event.features)
+
+    def _add_listener_features(self, features: etree._Element) -> None:
+        for feature in self._extra_features:
+            features.append(feature)
+
+    # Elements
+    def element_received(self, element: etree._Element) -> None:
+        tag = element.tag
+        if self.state == READY:
+            self._stanza_received(element)
+        elif tag == _TLS_STARTTLS and self.state in (TLS, AUTH):
+            self._starttls()
+        elif tag == _SASL_AUTH and self.state == AUTH:
+            self._sasl_auth(element)
+        elif tag == _SASL_RESPONSE and self.state == AUTHENTICATING:
+            self._sasl_step(self.mechanism.respond, element)
+        elif tag == _SASL_ABORT and self.state == AUTHENTICATING:
+            self._sasl_failed(SaslError("aborted", None))
+        elif tag == _IQ and self.state == BIND:
+            self._pre_bind_iq(element)
+        elif tag == _SASL_AUTH and self.state == TLS:
+            self._send_sasl_failure("encryption-required")
+        elif tag in STANZA_KINDS or self.state in (TLS, AUTH):
+            raise StreamError("not-authorized", "authenticate first")
+        else:
+            raise StreamError("unsupported-stanza-type",
+                              f"unexpected element {etree.QName(element).localname}")
+
+    # STARTTLS (RFC 6120 5)
+    def _starttls(self) -> None:
+        if not self._tls_offered():
+            self._write(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            self.close()
+            return
+        self._write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.parser.reset()
+        self.transport.startTLS(self.server.tls_options)
+        self.secure = True
+        self.state = OPENING
+
+    # SASL (RFC 6120 6)
+    def _sasl_auth(self, element: etree._Element) -> None:
+        name = element.get("mechanism", "")
+        if name not in self._mechanisms():
+            self._send_sasl_failure("invalid-mechanism")
+            return
+        try:
+            initial = _decode_sasl(element.text)
+        except SaslError as e:
+            self._sasl_failed(e)
+            return
+        self.mechanism = create_mechanism(
+            name, self.host, self.server.accounts, self.server.run_in_thread)
+        self.state = AUTHENTICATING
+        self._sasl_step(self.mechanism.start, element, initial, decoded=True)
+
+    def _sasl_step(self, step: Any, element: etree._Element,
+                   data: bytes | None = None, decoded: bool = False) -> None:
+        if not decoded:
+            try:
+                data = _decode_sasl(element.text) or b""
+            except SaslError as e:
+                self._sasl_failed(e)
+                return
+        d = maybeDeferred(step, data)
+        d.addCallbacks(self._sasl_next, self._sasl_error)
+        d.addErrback(lambda f: self.log.failure("SASL step failed", f))
+
+    def _sasl_next(self, result: Challenge | Success) -> None:
+        if self.closed or self.state != AUTHENTICATING:
+            return
+        if isinstance(result, Challenge):
+            challenge = etree.Element(f"{{{ns.SASL}}}challenge", nsmap={None: ns.SASL})
+            challenge.text = base64.b64encode(result.data).decode() or "="
+            self.send(challenge)
+            return
+        success = etree.Element(f"{{{ns.SASL}}}success", nsmap={None: ns.SASL})
+        if result.data:
+            success.text = base64.b64encode(result.data).decode()
+        self.send(success)
+        self.authenticated = result.jid
+        self.mechanism = None
+        self.log.info("{jid} authenticated from {peer}", jid=result.jid,
+                      peer=self.peer_name())
+        self.parser.reset()
+        self.state = OPENING
+
+    def _sasl_error(self, failure: Failure) -> None:
+        if failure.check(SaslError):
+            self._sasl_failed(failure.value)
+        else:
+            self.log.failure("SASL mechanism crashed", failure)
+            self._sasl_failed(SaslError("temporary-auth-failure", None))
+
+    def _sasl_failed(self, error: SaslError) -> None:
+        if self.closed:
+            return
+        self.mechanism = None
+        self.state = AUTH
+        self.failures += 1
+        self.log.info("authentication failure {n} from {peer}: {condition}",
+                      n=self.failures, peer=self.peer_name(),
+                      condition=error.condition)
+        delay = self.server.config.auth_failure_delay * self.failures
+        self.state = AUTHENTICATING  # hold input until the failure is sent
+        self.clock.callLater(delay, self._send_delayed_failure, error.condition)
+
+    def _send_delayed_failure(self, condition: str) -> None:
+        if self.closed:
+            return
+        self.state = AUTH
+        self._send_sasl_failure(condition)
+        if self.failures >= self.server.config.auth_attempts:
+            self.stream_error("policy-violation", "too many failed authentication attempts")
+
+    def _send_sasl_failure(self, condition: str) -> None:
+        failure = etree.Element(f"{{{ns.SASL}}}failure", nsmap={None: ns.SASL})
+        etree.SubElement(failure, f"{{{ns.SASL}}}{condition}")
+        self.send(failure)
+
+    # Resource binding (RFC 6120 7) and the legacy session iq
+    def _pre_bind_iq(self, iq: etree._Element) -> None:
+        payload = iq[0] if len(iq) == 1 else None
+        if iq.get("type") == "set" and payload is not None and payload.tag == f"{{{ns.BIND}}}bind":
+            self._bind(iq, payload)
+        else:
+            raise StreamError("not-authorized", "bind a resource first")
+
+    def _bind(self, iq: etree._Element, bind: etree._Element) -> None:
+        if not self.login.bind:
+            self.send(error_reply(iq, StanzaError("not-allowed")))
+            return
+        resource_el = bind.find(f"{{{ns.BIND}}}resource")
+        requested = (resource_el.text or "").strip() if resource_el is not None else ""
+        try:
+            account = self.authenticated
+            assert account is not None
+            jid = JID(account.user, account.host, requested or secrets.token_hex(6))
+        except (InvalidJID, ValueError):
+            self.send(error_reply(iq, StanzaError("bad-request", "invalid resource")))
+            return
+        self.jid = jid
+        self.server.registry.bind(self, jid)
+        self.state = READY
+        if self._timeout is not None and self._timeout.active():
+            self._timeout.cancel()
+        result = iq_result(iq)
+        result.attrib.pop("from", None)
+        out = etree.SubElement(result, f"{{{ns.BIND}}}bind", nsmap={None: ns.BIND})
+        etree.SubElement(out, f"{{{ns.BIND}}}jid").text = str(jid)
+        self.send(result)
+        self.log.info("bound {jid}", jid=jid)
+
+    # Stanzas (RFC 6120 8)
+    def _stanza_received(self, stanza: etree._Element) -> None:
+        if stanza.tag not in STANZA_KINDS:
+            raise StreamError("unsupported-stanza-type",
+                              f"{etree.QName(stanza).text} is not a stanza")
+        jid = self.jid
+        assert jid is not None
+        claimed = stanza.get("from")
+        if claimed is not None and claimed != str(jid):
+            try:
+                ok = JID.parse(claimed) in (jid, jid.bare)
+            except InvalidJID:
+                ok = False
+            if not ok:
+                raise StreamError("invalid-from", "you may only send as yourself")
+        stanza.set("from", str(jid))
+        if stanza.tag == _IQ:
+            if not self._valid_iq(stanza):
+                return
+            if len(stanza) == 1 and stanza[0].tag == f"{{{ns.SESSION}}}session":
+                self.send(iq_result(stanza))
+                return
+        elif stanza.tag == _PRESENCE and stanza.get("to") is None:
+            self._own_presence(stanza)
+        self.server.router.route(stanza, self)
+
+    def _valid_iq(self, iq: etree._Element) -> bool:
+        type_ = iq.get("type")
+        if iq.get("id") is None or type_ not in _IQ_TYPES:
+            self.send(error_reply(iq, StanzaError("bad-request", "iq needs an id and a type")))
+            return False
+        if type_ in ("get", "set") and len(iq) != 1:
+            self.send(error_reply(iq, StanzaError(
+                "bad-request", "an iq get or set carries exactly one payload")))
+            return False
+        return True
+
+    def _own_presence(self, presence: etree._Element) -> None:
+        type_ = presence.get("type")
+        if type_ is None:
+            self.available = True
+            priority = presence.findtext(f"{{{ns.CLIENT}}}priority")
+            try:
+                self.priority = max(-128, min(127, int(priority))) if priority else 0
+            except ValueError:
+                self.priority = 0
+        elif type_ == "unavailable":
+            self.available = False
+
+    # Delivery
+    def deliver(self, stanza: etree._Element) -> None:
+        """Send a routed stanza to this client."""
+        self.send(stanza)
+
+
+def _supported_version(version: str) -> bool:
+    major, _, minor = version.partition(".")
+    return major == "1" and minor.isdigit()
+
+
+def _decode_sasl(text: str | None) -> bytes | None:
+    """Decode SASL element content: absent → None, C{=} → empty."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if text == "=":
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SaslError("incorrect-encoding", None) from None
+
+
+class C2SFactory(Factory):
+    """Builds a L{C2SStream} for each accepted client connection."""
+
+    def __init__(self, server: "XmppServer") -> None:
+        self.server = server
+
+    def buildProtocol(self, addr: Any) -> C2SStream | None:
+        if not self.server.admit(addr):
+            return None
+        return C2SStream(self.server)

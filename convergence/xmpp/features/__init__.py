@@ -1,0 +1,47 @@
+"""
+Built-in XMPP features: one module each, declaring what it implements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+
+@dataclass(frozen=True)
+class Feature:
+    """
+    What a feature module implements, declared by the module itself.
+
+    Disco#info answers and the compliance table are generated from these
+    declarations, never from a hand-kept list.
+    """
+
+    name: str
+    spec: str
+    version: str
+    disco_features: tuple[str, ...] = ()
+    install: Callable[[Any], None] = field(default=lambda server: None)
+
+
+class FeatureRegistry:
+    """The features a server runs."""
+
+    def __init__(self, features: Iterable[Feature] = ()) -> None:
+        self.features: list[Feature] = list(features)
+
+    def disco_features(self) -> list[str]:
+        """Every disco feature var, sorted, without duplicates."""
+        return sorted({var for f in self.features for var in f.disco_features})
+
+    def install(self, server: Any) -> None:
+        """Let each feature subscribe its handlers."""
+        for feature in self.features:
+            feature.install(server)
+
+
+def builtin_features() -> list[Feature]:
+    """The features every server runs."""
+    from convergence.xmpp.features import core, disco, ping
+
+    return [core.FEATURE, disco.FEATURE, ping.FEATURE]

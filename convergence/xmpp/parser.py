@@ -1,0 +1,329 @@
+# -*- test-case-name: tests.test_parser -*-
+"""Incremental XMPP stream parser on lxml's pull parser.
+
+One :class:`StreamParser` per direction of a connection turns bytes into
+three callbacks: the stream header, each top-level element ("stanza",
+including negotiation elements such as ``<starttls/>``) and the stream
+close.  Stanzas are handed over detached, in a document of their own, so
+the stream's tree never grows and an application may keep a stanza for as
+long as it likes.
+
+Notes on lxml/libxml2 behaviour that shaped this module:
+
+* ``resolve_entities=False`` must not be used: lxml then deliberately
+  ignores "undefined entity" errors while libxml2 stops parsing, so the
+  stream silently stops producing events and the next ``feed`` starts a
+  new document.  ``resolve_entities="internal"`` raises instead.
+* Namespace errors (an unbound prefix, ...) are not fatal for libxml2's
+  push parser; they are only visible in ``feed_error_log``.
+* Removing nodes from a tree while libxml2 is still building it is only
+  safe if the root never ends with a text node libxml2 did not just
+  create (libxml2 appends character data to ``parent->last`` using sizes
+  cached in the parser context), so the root's text is always cleared
+  after each batch of events.
+* Detaching an element whose default namespace is declared on the stream
+  root makes lxml invent an ``ns0:`` prefix (which RFC 6120 forbids for
+  ``jabber:client`` and ``jabber:server``), and a copy made straight out
+  of the stream document keeps the whole parser alive (about 11 KB per
+  retained stanza).  Stanzas are therefore moved into a small holder
+  element carrying the stream's namespace declarations and copied from
+  there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from lxml import etree
+from twisted.logger import Logger
+
+__all__ = ["StreamParseError", "StreamParser"]
+
+_log = Logger()
+
+#: Default limit for one stanza, in bytes.
+DEFAULT_MAX_STANZA_SIZE = 262144
+
+# Bytes are fed to libxml2 in pieces of at most this size.  A stanza that
+# starts in the same piece as the previous one ends may have up to this
+# many bytes go uncounted (see StreamParser.feed).
+_PIECE_SIZE = 8192
+
+# Bytes kept from the start of a stream to inspect the XML declaration.
+_HEAD_SIZE = 256
+
+_XML_WHITESPACE = " \t\r\n"
+
+_EVENTS = ("start", "end", "comment", "pi")
+
+_ENTITY_ERRORS = frozenset({
+    etree.ErrorTypes.ERR_UNDECLARED_ENTITY,
+    etree.ErrorTypes.WAR_UNDECLARED_ENTITY,
+})
+
+_ENCODING_DECL = re.compile(
+    rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*?\bencoding\s*=\s*"
+    rb"(['\"])([A-Za-z][A-Za-z0-9._-]*)\1")
+
+_UTF8_NAMES = frozenset({b"utf-8", b"utf8"})
+
+StanzaCallback = Callable[[etree._Element], None]
+
+
+class StreamParseError(Exception):
+    """The peer sent something that ends the stream with a stream error.
+
+    ``condition`` is the RFC 6120 stream error condition (``not-well-formed``,
+    ``restricted-xml``, ``bad-format``, ``policy-violation``,
+    ``unsupported-encoding``, ``invalid-namespace``) and ``text`` a human
+    readable detail.
+    """
+
+    def __init__(self, condition: str, text: str = "") -> None:
+        super().__init__(condition, text)
+        self.condition = condition
+        self.text = text
+
+    def __str__(self) -> str:
+        if not self.text:
+            return self.condition
+        return f"{self.condition}: {self.text}"
+
+
+def _new_pull_parser() -> etree.XMLPullParser:
+    """Return a pull parser configured for restricted XMPP XML."""
+    return etree.XMLPullParser(
+        events=_EVENTS,
+        encoding="utf-8",
+        resolve_entities="internal",
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        collect_ids=False,
+    )
+
+
+def _is_whitespace(text: str) -> bool:
+    """Whether ``text`` holds XML whitespace only."""
+    return not text.strip(_XML_WHITESPACE)
+
+
+class StreamParser:
+    """Parse one XML stream incrementally and report its top-level parts.
+
+    ``on_stream_start(root)`` is called once the stream header is complete,
+    ``on_stanza(element)`` for every complete child of the root (detached,
+    in its own document) and ``on_stream_end()`` when the root closes.
+    Callbacks may call :meth:`reset` or :meth:`close`; the rest of the data
+    given to the current :meth:`feed` is then discarded.
+    """
+
+    def __init__(
+        self,
+        on_stream_start: StanzaCallback,
+        on_stanza: StanzaCallback,
+        on_stream_end: Callable[[], None],
+        max_stanza_size: int = DEFAULT_MAX_STANZA_SIZE,
+    ) -> None:
+        if max_stanza_size < 1:
+            raise ValueError("max_stanza_size must be positive")
+        self._on_stream_start = on_stream_start
+        self._on_stanza = on_stanza
+        self._on_stream_end = on_stream_end
+        self.max_stanza_size = max_stanza_size
+        self._parser: etree.XMLPullParser | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over with a fresh parser, e.g. for a restarted stream."""
+        self._parser = _new_pull_parser()
+        self._root: etree._Element | None = None
+        self._holder: etree._Element | None = None
+        self._depth = 0
+        self._pending = 0
+        self._head = b""
+
+    def close(self) -> None:
+        """Drop the parser; later calls to :meth:`feed` are ignored."""
+        self._parser = None
+        self._root = None
+        self._holder = None
+        self._head = b""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the parser was closed (explicitly or by an error)."""
+        return self._parser is None
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data`` and run the callbacks for what it completes.
+
+        Raises :class:`StreamParseError` (and closes the parser) on input
+        that must end the stream.  The size limit counts the bytes since
+        the last complete top-level element; it is exact for a stanza that
+        starts a piece of input and counts a stanza that starts in the same
+        piece as its predecessor ends from the last ``>`` of that piece, so
+        such a stanza can exceed the limit by at most 8 KiB.
+        """
+        parser = self._parser
+        if parser is None or not data:
+            return
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        size = len(data)
+        limit = self.max_stanza_size
+        if size <= _PIECE_SIZE and self._pending + size <= limit:
+            self._feed_piece(parser, data)
+            return
+        pos = 0
+        while pos < size and self._parser is parser:
+            room = limit - self._pending
+            if room <= 0:
+                self._fail("policy-violation",
+                           f"stanza larger than {limit} bytes")
+            end = pos + min(room, _PIECE_SIZE, size - pos)
+            self._feed_piece(parser, data[pos:end])
+            pos = end
+
+    def _feed_piece(self, parser: etree.XMLPullParser, piece: bytes) -> None:
+        """Feed one piece that fits the size budget and dispatch events."""
+        self._pending += len(piece)
+        if self._root is None and len(self._head) < _HEAD_SIZE:
+            self._head += piece[:_HEAD_SIZE - len(self._head)]
+        try:
+            parser.feed(piece)
+        except etree.XMLSyntaxError as exc:
+            # Deliver what preceded the error, as a split feed would have.
+            self._dispatch(parser, piece)
+            if self._parser is parser:
+                self._fail(*self._classify(exc.code, exc.msg or str(exc),
+                                           piece))
+            return
+        error = parser.feed_error_log.last_error
+        if error is not None:
+            self._fail(*self._classify(error.type, error.message, piece))
+        self._dispatch(parser, piece)
+
+    def _classify(self, code: int, message: str,
+                  piece: bytes) -> tuple[str, str]:
+        """Map a libxml2 error to a stream error condition and text."""
+        if code in _ENTITY_ERRORS:
+            return "restricted-xml", message
+        if b"<!DOCTYPE" in piece or b"<!ENTITY" in piece:
+            return "restricted-xml", "DTDs are not allowed"
+        head = self._head
+        if self._root is None and (
+                head[:2] in (b"\xfe\xff", b"\xff\xfe")
+                or b"\x00" in head[:4]):
+            return "unsupported-encoding", "streams must be UTF-8"
+        return "not-well-formed", message
+
+    def _fail(self, condition: str, text: str) -> None:
+        """Close the parser and raise a stream error."""
+        self.close()
+        _log.debug("XML stream error {condition}: {text}",
+                   condition=condition, text=text)
+        raise StreamParseError(condition, text)
+
+    def _dispatch(self, parser: etree.XMLPullParser, piece: bytes) -> None:
+        """Run the callbacks for the events produced by the last piece."""
+        root = self._root
+        depth = self._depth
+        boundary = False
+        try:
+            for action, element in parser.read_events():
+                if action == "end":
+                    depth -= 1
+                    if depth == 1:
+                        boundary = True
+                        self._depth = depth
+                        stanza, bad_tail = self._detach(root, element)
+                        self._on_stanza(stanza)
+                        if self._parser is not parser:
+                            return
+                        if bad_tail:
+                            self._fail("bad-format",
+                                       "text outside stanzas")
+                    elif depth == 0:
+                        boundary = True
+                        self._depth = depth
+                        self._check_root_text(root)
+                        self._on_stream_end()
+                        if self._parser is not parser:
+                            return
+                elif action == "start":
+                    depth += 1
+                    if depth == 1:
+                        boundary = True
+                        self._depth = depth
+                        self._root = root = element
+                        self._start_stream(element)
+                        if self._parser is not parser:
+                            return
+                else:
+                    self._fail("restricted-xml",
+                               "comments and processing instructions "
+                               "are not allowed")
+            self._depth = depth
+            had_text = self._check_root_text(root)
+        except BaseException:
+            if self._parser is parser:
+                self._depth = depth
+                if root is not None:
+                    root.text = None
+            raise
+        if boundary:
+            self._pending = len(piece) - piece.rfind(b">") - 1
+        elif had_text and depth == 1 and piece.isspace():
+            # libxml2 reported whitespace at the top level, so no tag is
+            # half-read: keepalives do not count towards the next stanza.
+            self._pending = 0
+
+    def _start_stream(self, root: etree._Element) -> None:
+        """Check the prologue and announce the stream header."""
+        docinfo = root.getroottree().docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None:
+            self._fail("restricted-xml", "DTDs are not allowed")
+        match = _ENCODING_DECL.match(self._head)
+        if match is not None and match.group(2).lower() not in _UTF8_NAMES:
+            self._fail("unsupported-encoding", "streams must be UTF-8")
+        self._head = b""
+        try:
+            self._holder = etree.Element("holder", nsmap=root.nsmap)
+        except ValueError as exc:
+            self._fail("invalid-namespace", str(exc))
+        self._on_stream_start(root)
+
+    def _detach(self, root: etree._Element,
+                element: etree._Element) -> tuple[etree._Element, bool]:
+        """Return a standalone copy of ``element`` and drop it from the tree.
+
+        The flag tells whether non-whitespace text follows the element.
+        """
+        self._check_root_text(root)
+        tail = element.tail
+        bad_tail = False
+        if tail is not None:
+            bad_tail = not _is_whitespace(tail)
+            element.tail = None
+        holder = self._holder
+        holder.append(element)
+        stanza = element.__copy__()  # lxml copies the whole subtree
+        holder.remove(element)
+        return stanza, bad_tail
+
+    def _check_root_text(self, root: etree._Element | None) -> bool:
+        """Clear text at the top level; fail unless it is whitespace.
+
+        Returns whether there was any.
+        """
+        if root is None:
+            return False
+        text = root.text
+        if text is None:
+            return False
+        root.text = None
+        if not _is_whitespace(text):
+            self._fail("bad-format", "text outside stanzas")
+        return True

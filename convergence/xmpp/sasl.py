@@ -1,0 +1,158 @@
+# -*- test-case-name: tests.test_sasl_negotiation -*-
+"""
+Server-side SASL mechanisms for XMPP streams (RFC 6120 section 6).
+
+A mechanism runs one exchange: L{start} with the optional initial response,
+then L{respond} for each client response.  Each returns a Deferred firing
+with a L{Challenge} or a L{Success}; failures are L{SaslError}s carrying the
+RFC 6120 failure condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from twisted.internet.defer import Deferred, succeed
+
+from convergence.auth.errors import SaslError
+from convergence.auth.plain import parse_plain
+from convergence.auth.scram import ScramServerExchange, verify_password
+from convergence.xmpp.jid import JID, InvalidJID
+
+RunInThread = Callable[..., Deferred]
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """Send C{<challenge/>} with C{data}."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Success:
+    """Authentication succeeded as C{jid}; C{data} goes in C{<success/>}."""
+
+    jid: JID
+    data: bytes | None = None
+
+
+class CredentialSource(Protocol):
+    """What mechanisms need of the account store."""
+
+    def credentials(self, localpart: str, domain: str) -> dict[str, Any] | None:
+        ...
+
+
+def _account_jid(username: str, host: str) -> JID | None:
+    """The bare JID for a SASL username on C{host}, or C{None} if invalid."""
+    if "@" in username:
+        return None
+    try:
+        return JID.parse(f"{username}@{host}")
+    except InvalidJID:
+        return None
+
+
+def _check_authzid(authzid: str | None, jid: JID) -> None:
+    if authzid and authzid not in (str(jid), jid.user):
+        try:
+            if JID.parse(authzid) == jid:
+                return
+        except InvalidJID:
+            pass
+        raise SaslError("invalid-authzid", "may only act as yourself")
+
+
+class PlainMechanism:
+    """SASL PLAIN (RFC 4616), verified against stored SCRAM credentials."""
+
+    name = "PLAIN"
+
+    def __init__(
+        self, host: str, accounts: CredentialSource, run_in_thread: RunInThread
+    ) -> None:
+        self.host = host
+        self.accounts = accounts
+        self.run_in_thread = run_in_thread
+
+    def start(self, initial: bytes | None) -> Deferred:
+        if initial is None:
+            return succeed(Challenge(b""))
+        return self.respond(initial)
+
+    def respond(self, data: bytes) -> Deferred:
+        authzid, authcid, password = parse_plain(data)
+        jid = _account_jid(authcid, self.host)
+        creds = (
+            self.accounts.credentials(jid.user, jid.host) if jid is not None else None
+        )
+        if jid is None or not creds:
+            return _failed("not-authorized")
+        _check_authzid(authzid, jid)
+        credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+
+        def check(ok: bool) -> Success:
+            if not ok:
+                raise SaslError("not-authorized", None)
+            return Success(jid)
+
+        return self.run_in_thread(verify_password, password, credential).addCallback(
+            check
+        )
+
+
+class ScramMechanism:
+    """SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677)."""
+
+    def __init__(
+        self, name: str, hash_name: str, host: str, accounts: CredentialSource
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.accounts = accounts
+        self._exchange = ScramServerExchange(hash_name)
+        self._jid: JID | None = None
+        self._step = 0
+
+    def start(self, initial: bytes | None) -> Deferred:
+        if initial is None:
+            return succeed(Challenge(b""))
+        return self.respond(initial)
+
+    def respond(self, data: bytes) -> Deferred:
+        self._step += 1
+        if self._step == 1:
+            username = self._exchange.client_first(data)
+            self._jid = _account_jid(username, self.host)
+            credential = None
+            if self._jid is not None:
+                creds = self.accounts.credentials(self._jid.user, self._jid.host)
+                credential = (creds or {}).get(self.name)
+            return succeed(Challenge(self._exchange.server_first(credential)))
+        if self._step == 2:
+            final = self._exchange.client_final(data)
+            if self._jid is None:
+                raise SaslError("not-authorized", None)
+            _check_authzid(self._exchange.authzid, self._jid)
+            return succeed(Success(self._jid, final))
+        raise SaslError("malformed-request", "the exchange is over")
+
+
+def _failed(condition: str) -> Deferred:
+    d: Deferred = Deferred()
+    d.errback(SaslError(condition, None))
+    return d
+
+
+SCRAM_HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}
+
+
+def create_mechanism(
+    name: str, host: str, accounts: CredentialSource, run_in_thread: RunInThread
+) -> Any:
+    """A fresh mechanism object for one exchange."""
+    if name == "PLAIN":
+        return PlainMechanism(host, accounts, run_in_thread)
+    return ScramMechanism(name, SCRAM_HASHES[name], host, accounts)

@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.test_c2s -*-
+"""
+The XMPP service: one object holding what every stream and feature shares.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Iterable, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+
+from convergence.config import XmppConfig
+from convergence.container.descriptor import LoginConfig
+from convergence.xmpp.applications import XmppApplications
+from convergence.xmpp.delivery import LocalDelivery
+from convergence.xmpp.events import EventBus
+from convergence.xmpp.features import Feature, FeatureRegistry, builtin_features
+from convergence.xmpp.router import StanzaRouter
+from convergence.xmpp.servlet import XmppConnectionEvent
+from convergence.xmpp.sessions import SessionRegistry
+
+
+class XmppServer:
+    """
+    Shared state of the XMPP service layer: hosted domains, policy, the
+    event bus and router, bound sessions, accounts and applications.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: XmppConfig,
+        hosts: Sequence[str],
+        accounts: Any,
+        container: Any,
+        clock: IReactorTime,
+        tls_options: Any = None,
+        run_in_thread: Callable[..., Deferred] = deferToThread,
+        features: Iterable[Feature] | None = None,
+    ) -> None:
+        self.config = config
+        self.hosts = frozenset(hosts)
+        self.default_host = hosts[0]
+        self.accounts = accounts
+        self.container = container
+        self.clock = clock
+        self.tls_options = tls_options
+        self.run_in_thread = run_in_thread
+        self.bus = EventBus()
+        self.router = StanzaRouter(self.bus, self.hosts)
+        self.registry = SessionRegistry()
+        self.connections: set[Any] = set()
+        self._per_ip: Counter[str] = Counter()
+        self.client_login = LoginConfig(
+            tls="required" if config.require_tls else "optional",
+            sasl=tuple(config.sasl_mechanisms),
+        )
+        LocalDelivery(self.registry, self.account_exists).install(self.router)
+        self.applications = XmppApplications(self, container)
+        self.applications.install(self.router)
+        self.features = FeatureRegistry(
+            builtin_features() if features is None else features
+        )
+        self.features.install(self)
+
+    # Policy
+    def serves_c2s(self, host: str) -> bool:
+        """Whether clients may open streams to C{host}."""
+        return host in self.hosts
+
+    def login_config(self, host: str) -> LoginConfig:
+        """The login policy for client streams to C{host}."""
+        return self.client_login
+
+    def account_exists(self, localpart: str | None, domain: str) -> bool:
+        """Whether C{localpart@domain} is an account here."""
+        return localpart is not None and self.accounts.store.exists(localpart, domain)
+
+    def container_addresses(self, host: str) -> list[str]:
+        """Application addresses listed in disco#items of C{host}."""
+        return [
+            a for a in self.container.router.addresses("xmpp")
+            if a == host or a.endswith("." + host) or a.endswith("@" + host)
+        ]
+
+    def stream_opened(self, stream: Any, stage: str) -> list[XmppConnectionEvent]:
+        """Tell applications' connection listeners of a stream (re)start."""
+        return self.applications.stream_opened(stream, stage)
+
+    # Connections
+    def admit(self, addr: Any) -> bool:
+        """Enforce C{max_connections_per_ip} at accept time."""
+        host = getattr(addr, "host", str(addr))
+        if self._per_ip[host] >= self.config.max_connections_per_ip:
+            self.log.warn("refusing connection from {host}: limit of {n} reached",
+                          host=host, n=self.config.max_connections_per_ip)
+            return False
+        return True
+
+    def connection_opened(self, stream: Any) -> None:
+        self.connections.add(stream)
+        self._per_ip[_peer_host(stream)] += 1
+
+    def connection_closed(self, stream: Any) -> None:
+        if stream not in self.connections:
+            return
+        self.connections.discard(stream)
+        host = _peer_host(stream)
+        self._per_ip[host] -= 1
+        if self._per_ip[host] <= 0:
+            del self._per_ip[host]
+        self.registry.unbind(stream)
+        self.applications.connection_closed(stream)
+
+    def shutdown(self) -> None:
+        """Close every stream with C{system-shutdown}."""
+        for stream in list(self.connections):
+            stream.stream_error("system-shutdown")
+
+
+def _peer_host(stream: Any) -> str:
+    transport = getattr(stream, "transport", None)
+    peer = transport.getPeer() if transport is not None else None
+    return getattr(peer, "host", str(peer))

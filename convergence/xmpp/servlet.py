@@ -1,0 +1,235 @@
+# -*- test-case-name: tests.test_xmpp_servlet -*-
+"""
+The XMPP servlet API (the patent's third level): servlets, requests and
+responses wrapping stanzas, XMPP protocol sessions and connection listeners.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+from zope.interface import Interface, implementer
+
+from convergence.container.interfaces import IServlet
+from convergence.container.session import ApplicationSession, ProtocolSession
+from convergence.xmpp import ns
+from convergence.xmpp.errors import StanzaError, error_reply
+from convergence.xmpp.jid import JID
+from convergence.xmpp.stanza import iq_result
+
+if TYPE_CHECKING:
+    from convergence.xmpp.applications import XmppApplications
+
+
+class XmppSession(ProtocolSession):
+    """
+    A point-to-point relationship between an application's address and a
+    peer, loosely coupled to the connection that carries it.
+    """
+
+    kind = "xmpp"
+
+    def __init__(self, application_session: ApplicationSession,
+                 applications: "XmppApplications", local: JID, remote: JID) -> None:
+        self.local = local
+        self.remote = remote
+        self._applications = applications
+        super().__init__(application_session)
+
+    def __repr__(self) -> str:
+        return f"<XmppSession {self.local} <-> {self.remote}>"
+
+    @property
+    def peer(self) -> str:
+        """The peer's JID as text."""
+        return str(self.remote)
+
+    @property
+    def state(self) -> str:
+        """C{active} or C{ended}."""
+        return "active" if self.valid else "ended"
+
+    def send(self, stanza: etree._Element) -> None:
+        """
+        Route a stanza from this session's local address.
+
+        C{from} defaults to the session's local JID and C{to} to the peer.
+        """
+        if stanza.get("from") is None:
+            stanza.set("from", str(self.local))
+        if stanza.get("to") is None:
+            stanza.set("to", str(self.remote))
+        self.application_session.touch()
+        self._applications.route(stanza)
+
+    def send_message(self, body: str, type: str = "chat",
+                     thread: str | None = None) -> etree._Element:
+        """Send a chat message to the peer and return it."""
+        message = etree.Element(f"{{{ns.CLIENT}}}message", nsmap={None: ns.CLIENT},
+                                type=type)
+        etree.SubElement(message, f"{{{ns.CLIENT}}}body").text = body
+        if thread:
+            etree.SubElement(message, f"{{{ns.CLIENT}}}thread").text = thread
+        self.send(message)
+        return message
+
+    def on_invalidate(self) -> None:
+        self._applications.forget(self)
+
+
+class _Message:
+    """What requests and responses share: a stanza and its session."""
+
+    def __init__(self, stanza: etree._Element, session: XmppSession) -> None:
+        self.stanza = stanza
+        self.session = session
+
+    @property
+    def application_session(self) -> ApplicationSession:
+        return self.session.application_session
+
+    @property
+    def kind(self) -> str:
+        """C{message}, C{presence} or C{iq}."""
+        return etree.QName(self.stanza).localname
+
+    @property
+    def type(self) -> str | None:
+        return self.stanza.get("type")
+
+    @property
+    def sender(self) -> JID:
+        return JID.parse(self.stanza.get("from"))
+
+    @property
+    def to(self) -> JID:
+        return JID.parse(self.stanza.get("to"))
+
+    @property
+    def body(self) -> str | None:
+        """The C{<body/>} text of a message, if any."""
+        return self.stanza.findtext(f"{{{ns.CLIENT}}}body")
+
+    @property
+    def thread(self) -> str | None:
+        """The C{<thread/>} of a message, if any."""
+        return self.stanza.findtext(f"{{{ns.CLIENT}}}thread")
+
+    @property
+    def payload(self) -> etree._Element | None:
+        """The first child of an iq, if any."""
+        return self.stanza[0] if self.kind == "iq" and len(self.stanza) else None
+
+
+class XmppResponse(_Message):
+    """An iq result or error: created for a request, or received."""
+
+    def send(self) -> None:
+        """Route this response."""
+        self.session.send(self.stanza)
+
+
+class XmppRequest(_Message):
+    """A message, a presence, or an iq get/set addressed to an application."""
+
+    def create_response(self, condition: str | None = None,
+                        text: str | None = None) -> XmppResponse:
+        """
+        The answer to this request: an iq result, or an error stanza with
+        the named RFC 6120 condition.  For a message without a condition it
+        is a reply of the same type and thread, ready for a body.
+        """
+        if condition is not None:
+            stanza = error_reply(self.stanza, StanzaError(condition, text))
+        elif self.kind == "iq":
+            stanza = iq_result(self.stanza)
+        elif self.kind == "message":
+            stanza = etree.Element(f"{{{ns.CLIENT}}}message", nsmap={None: ns.CLIENT})
+            stanza.set("to", self.stanza.get("from"))
+            stanza.set("from", self.stanza.get("to"))
+            stanza.set("type", self.type or "normal")
+            if self.thread:
+                etree.SubElement(stanza, f"{{{ns.CLIENT}}}thread").text = self.thread
+        else:
+            raise ValueError("only iq and message requests have responses")
+        return XmppResponse(stanza, self.session)
+
+
+@implementer(IServlet)
+class XmppServlet:
+    """
+    The main XMPP servlet of an application.
+
+    L{service} dispatches requests to L{do_message}, L{do_presence} and
+    L{do_iq}, and iq results and errors to L{do_response}.  A handler may
+    return a value or a Deferred, or be C{async def}.  Raising
+    L{StanzaError} answers the stanza with that condition.
+    """
+
+    context: Any = None
+
+    def init(self, context: Any) -> None:
+        """Called once at deployment with the application's context."""
+        self.context = context
+
+    def destroy(self) -> None:
+        """Called once at undeployment."""
+
+    def service(self, request: XmppRequest | None,
+                response: XmppResponse | None) -> Any:
+        if request is None:
+            return self.do_response(response)
+        kind = request.kind
+        if kind == "message":
+            return self.do_message(request)
+        if kind == "presence":
+            return self.do_presence(request)
+        return self.do_iq(request)
+
+    def do_message(self, request: XmppRequest) -> Any:
+        """A message; by default answered with C{service-unavailable}."""
+        if request.type != "error":
+            raise StanzaError("service-unavailable")
+
+    def do_presence(self, request: XmppRequest) -> Any:
+        """A presence; ignored by default."""
+
+    def do_iq(self, request: XmppRequest) -> Any:
+        """An iq get or set; by default C{service-unavailable}."""
+        raise StanzaError("service-unavailable")
+
+    def do_response(self, response: XmppResponse) -> Any:
+        """An iq result or error; ignored by default."""
+
+
+class XmppConnectionEvent:
+    """A stream (re)start told to an application's connection listener."""
+
+    def __init__(self, host: str, stage: str, peer: str, secure: bool,
+                 authenticated: JID | None) -> None:
+        self.host = host
+        self.stage = stage
+        self.peer = peer
+        self.secure = secure
+        self.authenticated = authenticated
+        self.features: list[etree._Element] = []
+
+    def add_feature(self, element: etree._Element) -> None:
+        """Advertise C{element} inside C{<stream:features/>}."""
+        self.features.append(element)
+
+
+class IXmppConnectionListener(Interface):
+    """An application's view of stream negotiation (the patent's onStream)."""
+
+    def on_stream(event: XmppConnectionEvent) -> None:
+        """A client opened a stream; the listener may add features."""
+
+
+@implementer(IXmppConnectionListener)
+class XmppConnectionListener:
+    """Base class for connection listeners; override L{on_stream}."""
+
+    def on_stream(self, event: XmppConnectionEvent) -> None:
+        """Add nothing by default."""

@@ -1,0 +1,88 @@
+"""Configuration: defaults, TOML, overrides and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from convergence.config import ConfigError, load_config
+
+
+class ConfigTests(SynchronousTestCase):
+    def write(self, text: str) -> str:
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return str(path)
+
+    def test_embedded_defaults(self) -> None:
+        """With nothing given the server serves localhost on 127.0.0.1."""
+        c = load_config()
+        self.assertEqual(c.domains, ("localhost",))
+        self.assertEqual(c.interface, "127.0.0.1")
+        self.assertEqual((c.listen.c2s_port, c.listen.s2s_port, c.listen.sip_port,
+                          c.listen.http_port), (5222, 5269, 5060, 8080))
+        self.assertEqual(c.data_dir, Path("convergence-data"))
+        self.assertEqual(c.database_path, Path("convergence-data/convergence.sqlite3"))
+        self.assertTrue(c.xmpp.require_tls)
+        self.assertEqual(c.xmpp.max_stanza_size, 262144)
+        self.assertEqual([a.name for a in c.apps], ["echo"])
+
+    def test_file_and_overrides(self) -> None:
+        """Overrides beat the file, which beats the defaults."""
+        path = self.write(
+            'domains = ["example.org"]\n[listen]\nc2s_port = 15222\n'
+            '[xmpp]\nmax_stanza_size = 65536\nrequire_tls = false\n'
+        )
+        c = load_config(path, {"c2s_port": 0, "domains": ["a.example", "B.Example"]})
+        self.assertEqual(c.domains, ("a.example", "b.example"))
+        self.assertEqual(c.listen.c2s_port, 0)
+        self.assertEqual(c.xmpp.max_stanza_size, 65536)
+        self.assertFalse(c.xmpp.require_tls)
+
+    def test_apps_table(self) -> None:
+        """Apps can be disabled, moved to another module and re-addressed."""
+        path = self.write(
+            '[apps.echo]\nenabled = false\n'
+            '[apps.bot]\nmodule = "apps.echo"\nxmpp = ["bot@{domain}"]\n'
+            '[apps.bot.settings]\ngreeting = "hi"\n'
+        )
+        c = load_config(path)
+        self.assertEqual([(a.name, a.module, a.xmpp) for a in c.apps],
+                         [("bot", "apps.echo", ("bot@{domain}",))])
+        self.assertEqual(c.apps[0].settings, {"greeting": "hi"})
+
+    def assertConfigError(self, text: str, key: str, overrides=None) -> None:
+        path = self.write(text)
+        with self.assertRaises(ConfigError) as cm:
+            load_config(path, overrides)
+        message = str(cm.exception)
+        self.assertIn(key, message)
+        self.assertNotIn("\n", message)
+
+    def test_errors_name_the_key(self) -> None:
+        """Every bad value is a one-line error naming its key."""
+        self.assertConfigError("[listen]\nc2s_port = 70000\n", "listen.c2s_port")
+        self.assertConfigError("[listen]\nc2s_port = 'x'\n", "listen.c2s_port")
+        self.assertConfigError("[xmpp]\nbogus = 1\n", "xmpp.bogus")
+        self.assertConfigError("[xmpp]\nscram_iterations = 10\n", "xmpp.scram_iterations")
+        self.assertConfigError("[xmpp]\nsasl_mechanisms = ['MD5']\n", "xmpp.sasl_mechanisms")
+        self.assertConfigError("interface = 'nope'\n", "interface")
+        self.assertConfigError("domains = ['a@b']\n", "domains[0]")
+        self.assertConfigError("domains = []\n", "domains")
+        self.assertConfigError("colour = 'red'\n", "colour")
+        self.assertConfigError("[tls]\ncertificate = 'x.pem'\n", "tls.certificate")
+        self.assertConfigError("", "c2s_port", {"c2s_port": -1})
+
+    def test_invalid_toml(self) -> None:
+        """A file that is not TOML is reported with its path."""
+        path = self.write("domains = [\n")
+        with self.assertRaises(ConfigError) as cm:
+            load_config(path)
+        self.assertIn(path, str(cm.exception))
+
+    def test_missing_file(self) -> None:
+        """A missing file is a clear error."""
+        with self.assertRaises(ConfigError) as cm:
+            load_config("/nonexistent/convergence.toml")
+        self.assertIn("cannot read config file", str(cm.exception))

@@ -1,0 +1,139 @@
+"""
+The real launcher: `twistd -n convergence` in a subprocess, the plugin in a
+normal (non-editable) install, and one-line configuration errors.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_until(sock: socket.socket, needle: bytes, limit: float = 10.0) -> bytes:
+    data = b""
+    deadline = time.monotonic() + limit
+    while needle not in data and time.monotonic() < deadline:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class TwistdTests(SynchronousTestCase):
+    def twistd(self, *args: str, cwd: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    def test_starts_on_defaults_and_serves_c2s(self) -> None:
+        """twistd creates the data dir, certificate and database, then serves XMPP."""
+        work = Path(self.mktemp())
+        work.mkdir()
+        port = free_port()
+        proc = self.twistd("--c2s-port", str(port), cwd=work)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        self.fail("server did not start: "
+                                  + proc.stderr.read().decode(errors="replace"))
+                    time.sleep(0.2)
+            with sock:
+                sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+                             b" xmlns:stream='http://etherx.jabber.org/streams'"
+                             b" to='localhost' version='1.0'>")
+                data = read_until(sock, b"</stream:features>")
+            self.assertIn(b"<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"><required/>", data)
+            data_dir = work / "convergence-data"
+            self.assertTrue((data_dir / "convergence.sqlite3").exists())
+            pem = (data_dir / "tls" / "localhost.pem").read_bytes()
+            self.assertIn(b"BEGIN CERTIFICATE", pem)
+            self.assertEqual((data_dir / "tls" / "localhost.pem").stat().st_mode & 0o777, 0o600)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+    def test_bad_option_is_one_line(self) -> None:
+        """A bad value stops twistd with one line naming the key."""
+        work = Path(self.mktemp())
+        work.mkdir()
+        proc = self.twistd("--c2s-port", "99999", cwd=work)
+        out, err = proc.communicate(timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
+        lines = err.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("listen.c2s_port", lines[0])
+        self.assertFalse((work / "convergence-data").exists())
+
+    def test_bad_config_file_is_one_line(self) -> None:
+        """A config file with an unknown key stops twistd naming the key."""
+        work = Path(self.mktemp())
+        work.mkdir()
+        (work / "c.toml").write_text("[xmpp]\nmax_stanza_size = 'big'\n")
+        proc = self.twistd("--config", "c.toml", cwd=work)
+        out, err = proc.communicate(timeout=60)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertEqual(len(err.decode().strip().splitlines()), 1, err)
+        self.assertIn("xmpp.max_stanza_size", err.decode())
+
+    def test_help_lists_plugin_in_editable_install(self) -> None:
+        """twistd --help lists convergence in the development (editable) install."""
+        out = subprocess.run([str(BIN / "twistd"), "--help"], capture_output=True,
+                             timeout=60, cwd="/").stdout
+        self.assertIn(b"convergence", out)
+
+    def test_plugin_found_in_normal_install(self) -> None:
+        """After a plain (non-editable) `pip install .` twistd finds the plugin."""
+        target = Path(self.mktemp()).resolve()
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+             "--target", str(target), str(ROOT)],
+            check=True, capture_output=True, timeout=300,
+        )
+        self.assertTrue((target / "twisted" / "plugins" / "convergence_plugin.py").exists())
+        self.assertFalse((target / "twisted" / "__init__.py").exists())
+        site = sysconfig.get_paths()["purelib"]
+        # -S: no .pth processing, so the editable checkout is not on sys.path.
+        env = dict(os.environ, PYTHONPATH=f"{target}{os.pathsep}{site}")
+        out = subprocess.run(
+            [sys.executable, "-S", "-c",
+             "import sys; sys.argv = ['twistd', '--help'];"
+             "from twisted.scripts.twistd import run; run()"],
+            capture_output=True, timeout=60, cwd="/", env=env,
+        )
+        self.assertIn(b"convergence", out.stdout, out.stderr)
+        where = subprocess.run(
+            [sys.executable, "-S", "-c", "import convergence; print(convergence.__file__)"],
+            capture_output=True, timeout=60, cwd="/", env=env,
+        ).stdout.decode()
+        self.assertTrue(where.startswith(str(target)), where)

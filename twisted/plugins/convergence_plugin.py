@@ -1,0 +1,5 @@
+"""twistd plugin: C{twistd convergence}."""
+
+from convergence.plugin import ConvergenceServiceMaker
+
+convergence = ConvergenceServiceMaker()
