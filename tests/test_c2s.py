@@ -192,11 +192,12 @@ class SaslTests(SynchronousTestCase):
         mechs = [m.text for m in c.expect("features").iter(f"{{{SASL}}}mechanism")]
         self.assertNotIn("PLAIN", mechs)
 
-    def scram(self, mechanism: str, hash_name: str, password: str) -> Client:
-        c = Client(self.server)
+    def scram(self, mechanism: str, hash_name: str, password: str,
+              user: str = "alice", server=None) -> Client:
+        c = Client(server or self.server)
         c.send(HEADER)
         c.read()
-        bare = b"n=alice,r=clientnonce123"
+        bare = f"n={user},r=clientnonce123".encode()
         c.send(f"<auth xmlns='{SASL}' mechanism='{mechanism}'>"
                f"{base64.b64encode(b'n,,' + bare).decode()}</auth>")
         server_first = base64.b64decode(c.expect("challenge").text)
@@ -204,6 +205,7 @@ class SaslTests(SynchronousTestCase):
         self.assertTrue(attrs["r"].startswith("clientnonce123"))
         without_proof = f"c=biws,r={attrs['r']}".encode()
         auth_message = bare + b"," + server_first + b"," + without_proof
+        self.iterations = int(attrs["i"])
         proof = scram_client_proof(hash_name, password, base64.b64decode(attrs["s"]),
                                    int(attrs["i"]), auth_message)
         final = without_proof + b",p=" + base64.b64encode(proof)
@@ -220,6 +222,14 @@ class SaslTests(SynchronousTestCase):
         """SCRAM-SHA-1 with the right password succeeds."""
         c = self.scram("SCRAM-SHA-1", "sha1", "secret")
         c.expect("success")
+
+    def test_scram_unknown_user_fails_only_at_the_end(self) -> None:
+        """An unknown user gets a challenge with the configured cost, then not-authorized."""
+        server, clock = make_server(self.mktemp(), scram_iterations=5000)
+        c = self.scram("SCRAM-SHA-256", "sha256", "x", user="mallory", server=server)
+        self.assertEqual(self.iterations, 5000)
+        clock.advance(1)
+        self.assertEqual(etree.QName(c.expect("failure")[0]).localname, "not-authorized")
 
     def test_scram_wrong_password(self) -> None:
         """SCRAM with a wrong password fails with not-authorized."""

@@ -107,12 +107,14 @@ class ScramMechanism:
     """SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677)."""
 
     def __init__(
-        self, name: str, hash_name: str, host: str, accounts: CredentialSource
+        self, name: str, hash_name: str, host: str, accounts: CredentialSource,
+        iterations: int,
     ) -> None:
         self.name = name
         self.host = host
         self.accounts = accounts
-        self._exchange = ScramServerExchange(hash_name)
+        # Unknown users are shown the configured cost, like real ones.
+        self._exchange = ScramServerExchange(hash_name, fake_iterations=iterations)
         self._jid: JID | None = None
         self._step = 0
 
@@ -150,9 +152,10 @@ SCRAM_HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}
 
 
 def create_mechanism(
-    name: str, host: str, accounts: CredentialSource, run_in_thread: RunInThread
+    name: str, host: str, accounts: CredentialSource, run_in_thread: RunInThread,
+    iterations: int,
 ) -> Any:
     """A fresh mechanism object for one exchange."""
     if name == "PLAIN":
         return PlainMechanism(host, accounts, run_in_thread)
-    return ScramMechanism(name, SCRAM_HASHES[name], host, accounts)
+    return ScramMechanism(name, SCRAM_HASHES[name], host, accounts, iterations)

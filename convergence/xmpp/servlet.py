@@ -100,11 +100,13 @@ class _Message:
 
     @property
     def sender(self) -> JID:
-        return JID.parse(self.stanza.get("from"))
+        """Who sent the stanza (the router guarantees a valid C{from})."""
+        return JID.parse(self.stanza.get("from", ""))
 
     @property
     def to(self) -> JID:
-        return JID.parse(self.stanza.get("to"))
+        """The application address it was sent to."""
+        return JID.parse(self.stanza.get("to", ""))
 
     @property
     def body(self) -> str | None:
