@@ -66,8 +66,28 @@ class HeaderTests(SynchronousTestCase):
     def test_unsupported_version(self) -> None:
         """A stream without version 1.x gets unsupported-version."""
         c = Client(self.server)
-        c.send(HEADER.replace(b"' version='1.0'>", b"'>"))
+        c.send(HEADER.replace(b" version='1.0' xml:lang", b" xml:lang"))
         self.assertEqual(stream_error(c), "unsupported-version")
+
+    def test_bad_namespace_prefix(self) -> None:
+        """The stream namespace must use the prefix 'stream'."""
+        c = Client(self.server)
+        c.send(b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'"
+               b" to='localhost' version='1.0'>")
+        self.assertEqual(stream_error(c), "bad-namespace-prefix")
+
+    def test_connection_limit_per_ip(self) -> None:
+        """Connections beyond max_connections_per_ip are refused at accept."""
+        from convergence.xmpp.c2s import C2SFactory
+        from tests.xmpphelpers import _Addr
+
+        server, _ = make_server(self.mktemp(), max_connections_per_ip=2)
+        clients = [Client(server), Client(server)]
+        factory = C2SFactory(server)
+        self.assertIsNone(factory.buildProtocol(_Addr("127.0.0.1")))
+        self.assertIsNotNone(factory.buildProtocol(_Addr("127.0.0.2")))
+        clients[0].stream.connectionLost(None)
+        self.assertIsNotNone(factory.buildProtocol(_Addr("127.0.0.1")))
 
     def test_not_well_formed(self) -> None:
         """Broken XML gets not-well-formed."""
@@ -293,6 +313,12 @@ class RoutingTests(SynchronousTestCase):
         msg = self.bob.expect("message")
         self.assertEqual(msg.get("from"), "alice@localhost/phone")
         self.assertEqual(msg.findtext("{jabber:client}body"), "hi")
+
+    def test_stream_language_travels(self) -> None:
+        """A stanza without xml:lang gets the stream's default language."""
+        self.alice.send("<message to='bob@localhost/laptop'><body>hi</body></message>")
+        msg = self.bob.expect("message")
+        self.assertEqual(msg.get("{http://www.w3.org/XML/1998/namespace}lang"), "en")
 
     def test_message_to_bare_jid_goes_to_available(self) -> None:
         """A message to a bare JID goes to the available resource."""

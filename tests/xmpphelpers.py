@@ -27,7 +27,8 @@ from convergence.xmpp.server import XmppServer
 STREAMS = "http://etherx.jabber.org/streams"
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
-    b" xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+    b" xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'"
+    b" xml:lang='en'>"
 )
 
 

@@ -46,6 +46,7 @@ _SASL_RESPONSE = f"{{{ns.SASL}}}response"
 _SASL_ABORT = f"{{{ns.SASL}}}abort"
 _IQ = f"{{{ns.CLIENT}}}iq"
 _PRESENCE = f"{{{ns.CLIENT}}}presence"
+_XML_LANG = f"{{{ns.XML}}}lang"
 
 
 class C2SStream(XmlStreamServer):
@@ -62,6 +63,7 @@ class C2SStream(XmlStreamServer):
         self.secure = False
         self.authenticated: JID | None = None
         self.jid: JID | None = None
+        self.lang: str | None = None
         self.available = False
         self.priority = 0
         self.failures = 0
@@ -102,8 +104,8 @@ class C2SStream(XmlStreamServer):
             raise StreamError("invalid-namespace", "expected a stream:stream root")
         if root.nsmap.get(None) != ns.CLIENT:
             raise StreamError("invalid-namespace", "content namespace must be jabber:client")
-        if root.prefix not in (None, "stream") and root.prefix != "stream":
-            raise StreamError("bad-namespace-prefix")
+        if root.prefix != "stream":
+            raise StreamError("bad-namespace-prefix", "the stream prefix must be 'stream'")
         version = root.get("version")
         if version is None or not _supported_version(version):
             raise StreamError("unsupported-version", "XMPP 1.0 is required")
@@ -112,6 +114,7 @@ class C2SStream(XmlStreamServer):
         if self.host is not None and host != self.host:
             raise StreamError("host-unknown", "the domain may not change on restart")
         self.host = host
+        self.lang = root.get(_XML_LANG)
         self.login = self.server.login_config(host)
         self._notify_listeners()
         self.send(self._features())
@@ -347,6 +350,9 @@ class C2SStream(XmlStreamServer):
             if not ok:
                 raise StreamError("invalid-from", "you may only send as yourself")
         stanza.set("from", str(jid))
+        if self.lang and stanza.get(_XML_LANG) is None:
+            # RFC 6120 8.1.5: the stream's default language travels along.
+            stanza.set(_XML_LANG, self.lang)
         if stanza.tag == _IQ:
             if not self._valid_iq(stanza):
                 return
