@@ -10,6 +10,7 @@ from copy import deepcopy
 from lxml import etree
 
 from convergence.xmpp import ns
+from convergence.xmpp.stanza import reply_shell
 
 #: RFC 6120 section 4.9.3 stream error conditions.
 STREAM_CONDITIONS = frozenset(
@@ -121,14 +122,7 @@ def error_reply(stanza: etree._Element, error: StanzaError) -> etree._Element:
     an iq so the sender can tell which request failed.
     """
     qname = etree.QName(stanza)
-    reply = etree.Element(qname.text, nsmap={None: qname.namespace})
-    if stanza.get("id") is not None:
-        reply.set("id", stanza.get("id"))
-    if stanza.get("from") is not None:
-        reply.set("to", stanza.get("from"))
-    if stanza.get("to") is not None:
-        reply.set("from", stanza.get("to"))
-    reply.set("type", "error")
+    reply = reply_shell(stanza, "error")
     if qname.localname == "iq" and len(stanza):
         reply.append(deepcopy(stanza[0]))
     reply.append(error.to_element(qname.namespace))

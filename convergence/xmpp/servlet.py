@@ -16,7 +16,7 @@ from convergence.container.session import ApplicationSession, ProtocolSession
 from convergence.xmpp import ns
 from convergence.xmpp.errors import StanzaError, error_reply
 from convergence.xmpp.jid import JID
-from convergence.xmpp.stanza import iq_result
+from convergence.xmpp.stanza import iq_result, reply_shell
 
 if TYPE_CHECKING:
     from convergence.xmpp.applications import XmppApplications
@@ -147,10 +147,8 @@ class XmppRequest(_Message):
         elif self.kind == "iq":
             stanza = iq_result(self.stanza)
         elif self.kind == "message":
-            stanza = etree.Element(f"{{{ns.CLIENT}}}message", nsmap={None: ns.CLIENT})
-            stanza.set("to", self.stanza.get("from"))
-            stanza.set("from", self.stanza.get("to"))
-            stanza.set("type", self.type or "normal")
+            stanza = reply_shell(self.stanza, self.type or "normal")
+            stanza.attrib.pop("id", None)
             if self.thread:
                 etree.SubElement(stanza, f"{{{ns.CLIENT}}}thread").text = self.thread
         else:

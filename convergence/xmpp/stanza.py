@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stanza -*-
+# -*- test-case-name: tests.test_c2s -*-
 """Small builders for stanzas."""
 
 from __future__ import annotations
@@ -6,15 +6,23 @@ from __future__ import annotations
 from lxml import etree
 
 
+def reply_shell(stanza: etree._Element, type_: str) -> etree._Element:
+    """
+    An empty stanza of the same kind answering C{stanza}: C{id} kept,
+    C{to} and C{from} swapped, in the same namespace.
+    """
+    qname = etree.QName(stanza)
+    reply = etree.Element(qname.text, nsmap={None: qname.namespace})
+    if stanza.get("id") is not None:
+        reply.set("id", stanza.get("id"))
+    if stanza.get("from") is not None:
+        reply.set("to", stanza.get("from"))
+    if stanza.get("to") is not None:
+        reply.set("from", stanza.get("to"))
+    reply.set("type", type_)
+    return reply
+
+
 def iq_result(iq: etree._Element) -> etree._Element:
-    """An empty iq result answering C{iq}: ids kept, addresses swapped."""
-    namespace = etree.QName(iq).namespace
-    result = etree.Element(f"{{{namespace}}}iq", nsmap={None: namespace})
-    result.set("type", "result")
-    if iq.get("id") is not None:
-        result.set("id", iq.get("id"))
-    if iq.get("from") is not None:
-        result.set("to", iq.get("from"))
-    if iq.get("to") is not None:
-        result.set("from", iq.get("to"))
-    return result
+    """An empty iq result answering C{iq}."""
+    return reply_shell(iq, "result")
