@@ -1,0 +1,142 @@
+# -*- test-case-name: tests.test_sip_transaction -*-
+"""
+The transaction layer: matches messages to transactions (RFC 3261 17.1.3,
+17.2.3), creates server transactions for new requests, and hands the rest
+to the transaction user (the UA core).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from convergence.sip.timers import Timers
+from convergence.sip.transaction_client import (
+    ClientTransaction,
+    ClientTransactionUser,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+)
+from convergence.sip.transaction_server import (
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+)
+
+MAGIC_COOKIE = "z9hG4bK"
+
+
+class TransactionUser(Protocol):
+    """The layer above: the UA core."""
+
+    def request_received(self, request: Any, tx: ServerTransaction, source: Any) -> None:
+        ...
+
+    def ack_received(self, request: Any, source: Any) -> None:
+        ...
+
+    def stray_response(self, response: Any, source: Any) -> None:
+        ...
+
+    def server_timed_out(self, tx: ServerTransaction) -> None:
+        ...
+
+
+def server_key(request: Any) -> tuple:
+    """
+    The server transaction a request belongs to (RFC 3261 17.2.3).
+
+    An ACK belongs to the INVITE transaction; CANCEL has its own.  Requests
+    from RFC 2543 peers (no magic cookie) are matched on the dialog and
+    CSeq fields instead.
+    """
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith(MAGIC_COOKIE):
+        return (branch, via.sent_by, method)
+    return (request.call_id, request.from_.tag, request.cseq[0], method, via.sent_by)
+
+
+def client_key(message: Any) -> tuple:
+    """The client transaction of a request we sent or of a response to it."""
+    return (message.top_via.branch, message.cseq[1])
+
+
+class TransactionLayer:
+    """Every live transaction of one SIP stack."""
+
+    log = Logger()
+
+    def __init__(self, clock: IReactorTime, user: TransactionUser,
+                 timers: Timers = Timers()) -> None:
+        self.clock = clock
+        self.user = user
+        self.timers = timers
+        self.server: dict[tuple, ServerTransaction] = {}
+        self.client: dict[tuple, ClientTransaction] = {}
+
+    # Incoming
+    def receive_request(self, request: Any, source: Any,
+                        send: Callable[[Any], None]) -> None:
+        """
+        A request arrived from C{source}; C{send} sends a response back.
+        """
+        key = server_key(request)
+        tx = self.server.get(key)
+        if tx is not None:
+            ack = tx.receive_request(request)
+            if ack is not None:
+                self.user.ack_received(ack, source)
+            return
+        if request.method == "ACK":
+            # An ACK for a 2xx is its own transaction: straight to the core.
+            self.user.ack_received(request, source)
+            return
+        cls = InviteServerTransaction if request.method == "INVITE" \
+            else NonInviteServerTransaction
+        tx = cls(key, request, send, source.reliable, self.clock, self.timers,
+                 self._server_terminated, self.user.server_timed_out)
+        self.server[key] = tx
+        self.user.request_received(request, tx, source)
+
+    def receive_response(self, response: Any, source: Any) -> None:
+        """A response arrived: to its client transaction, else the core."""
+        tx = self.client.get(client_key(response))
+        if tx is not None:
+            tx.receive_response(response)
+        else:
+            self.user.stray_response(response, source)
+
+    def invite_transaction_for(self, cancel: Any) -> ServerTransaction | None:
+        """The INVITE server transaction a CANCEL targets (RFC 3261 9.2)."""
+        key = server_key(cancel)
+        return self.server.get(key[:-1] + ("INVITE",))
+
+    # Outgoing
+    def send_request(self, request: Any, send: Callable[[Any], None], reliable: bool,
+                     user: ClientTransactionUser,
+                     build_ack: Callable[[Any, Any], Any] | None = None) -> ClientTransaction:
+        """Start a client transaction for C{request} (its Via is set)."""
+        key = client_key(request)
+        args = (key, request, send, reliable, self.clock, self.timers, user,
+                self._client_terminated)
+        tx: ClientTransaction
+        if request.method == "INVITE":
+            assert build_ack is not None
+            tx = InviteClientTransaction(*args, build_ack=build_ack)
+        else:
+            tx = NonInviteClientTransaction(*args)
+        self.client[key] = tx
+        tx.start()  # type: ignore[attr-defined]
+        return tx
+
+    def _server_terminated(self, tx: ServerTransaction) -> None:
+        if self.server.get(tx.key) is tx:
+            del self.server[tx.key]
+
+    def _client_terminated(self, tx: ClientTransaction) -> None:
+        if self.client.get(tx.key) is tx:
+            del self.client[tx.key]

@@ -1,0 +1,195 @@
+# -*- test-case-name: tests.test_sip_transaction -*-
+"""
+Server transactions (RFC 3261 section 17.2, with RFC 6026's Accepted state).
+
+Each class is one finite-state machine; states and timers carry the RFC's
+names.  A transaction sends through C{send(message)} (bound by the
+transaction layer to the request's source) and reports to its owner through
+C{on_terminated(tx)} and C{on_timeout(tx)}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from convergence.sip.timers import Timers
+
+PROCEEDING = "Proceeding"
+TRYING = "Trying"
+COMPLETED = "Completed"
+CONFIRMED = "Confirmed"
+ACCEPTED = "Accepted"
+TERMINATED = "Terminated"
+
+Send = Callable[[Any], None]
+
+
+class ServerTransaction:
+    """What both server transaction machines share."""
+
+    log = Logger()
+    kind = "server"
+
+    def __init__(self, key: Any, request: Any, send: Send, reliable: bool,
+                 clock: IReactorTime, timers: Timers,
+                 on_terminated: Callable[["ServerTransaction"], None],
+                 on_timeout: Callable[["ServerTransaction"], None] | None = None) -> None:
+        self.key = key
+        self.request = request
+        self.method = request.method
+        self._send = send
+        self.reliable = reliable
+        self.clock = clock
+        self.timers = timers
+        self._on_terminated = on_terminated
+        self._on_timeout = on_timeout
+        self.last_response: Any = None
+        self.state = ""
+        self._timers: dict[str, IDelayedCall] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.state}>"
+
+    @property
+    def final_sent(self) -> bool:
+        """Whether a final response has been sent."""
+        return self.last_response is not None and self.last_response.status >= 200
+
+    def _start_timer(self, name: str, delay: float, fire: Callable[[], None]) -> None:
+        self._cancel_timer(name)
+        self._timers[name] = self.clock.callLater(delay, self._fire, name, fire)
+
+    def _fire(self, name: str, fire: Callable[[], None]) -> None:
+        self._timers.pop(name, None)
+        fire()
+
+    def _cancel_timer(self, name: str) -> None:
+        call = self._timers.pop(name, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _transmit(self, response: Any) -> None:
+        try:
+            self._send(response)
+        except Exception:
+            self.log.failure("sending a response failed; ending {tx!r}", tx=self)
+            self.terminate()
+
+    def terminate(self) -> None:
+        """Enter Terminated: cancel every timer and leave the layer."""
+        if self.state == TERMINATED:
+            return
+        self.state = TERMINATED
+        for name in list(self._timers):
+            self._cancel_timer(name)
+        self._on_terminated(self)
+
+    def transport_error(self) -> None:
+        """RFC 3261 17.2.4: the transport failed; inform the TU and end."""
+        if self._on_timeout is not None and self.state != TERMINATED:
+            self._on_timeout(self)
+        self.terminate()
+
+
+class InviteServerTransaction(ServerTransaction):
+    """RFC 3261 17.2.1, figure 7, as amended by RFC 6026 (figure 5)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = PROCEEDING
+        self._g_interval = self.timers.G
+
+    def receive_request(self, request: Any) -> Any:
+        """
+        A retransmission of the INVITE, or an ACK, matched this transaction.
+
+        @return: the ACK when the TU must see it (an ACK to a 2xx, received
+            in Accepted), else C{None}.
+        """
+        if request.method == "ACK":
+            if self.state == COMPLETED:
+                self.state = CONFIRMED
+                self._cancel_timer("G")
+                self._cancel_timer("H")
+                delay = self.timers.I(self.reliable)
+                if delay:
+                    self._start_timer("I", delay, self.terminate)
+                else:
+                    self.terminate()
+            elif self.state == ACCEPTED:
+                return request
+            return None
+        if self.state in (PROCEEDING, COMPLETED) and self.last_response is not None:
+            self._transmit(self.last_response)
+        return None
+
+    def send_response(self, response: Any) -> None:
+        """The TU sends a response to the INVITE."""
+        status = response.status
+        if self.state == PROCEEDING:
+            self.last_response = response
+            self._transmit(response)
+            if 200 <= status < 300:
+                self.state = ACCEPTED
+                self._start_timer("L", self.timers.L, self.terminate)
+            elif status >= 300:
+                self.state = COMPLETED
+                if not self.reliable:
+                    self._start_timer("G", self._g_interval, self._timer_g)
+                self._start_timer("H", self.timers.H, self._timer_h)
+        elif self.state == ACCEPTED and 200 <= status < 300:
+            # RFC 6026 8.5: 2xx retransmissions from the TU pass through.
+            self.last_response = response
+            self._transmit(response)
+        else:
+            self.log.warn("{tx!r}: dropping a {status} response in state {state}",
+                          tx=self, status=status, state=self.state)
+
+    def _timer_g(self) -> None:
+        if self.state != COMPLETED:
+            return
+        self._transmit(self.last_response)
+        self._g_interval = min(2 * self._g_interval, self.timers.T2)
+        self._start_timer("G", self._g_interval, self._timer_g)
+
+    def _timer_h(self) -> None:
+        self.log.info("{tx!r}: no ACK for the final response (Timer H)", tx=self)
+        if self._on_timeout is not None:
+            self._on_timeout(self)
+        self.terminate()
+
+
+class NonInviteServerTransaction(ServerTransaction):
+    """RFC 3261 17.2.2, figure 8."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = TRYING
+
+    def receive_request(self, request: Any) -> Any:
+        """A retransmission of the request: resend the last response."""
+        if self.state in (PROCEEDING, COMPLETED) and self.last_response is not None:
+            self._transmit(self.last_response)
+        return None
+
+    def send_response(self, response: Any) -> None:
+        """The TU sends a response."""
+        status = response.status
+        if self.state not in (TRYING, PROCEEDING):
+            self.log.warn("{tx!r}: dropping a {status} response in state {state}",
+                          tx=self, status=status, state=self.state)
+            return
+        self.last_response = response
+        self._transmit(response)
+        if status < 200:
+            self.state = PROCEEDING
+            return
+        self.state = COMPLETED
+        delay = self.timers.J(self.reliable)
+        if delay:
+            self._start_timer("J", delay, self.terminate)
+        else:
+            self.terminate()
