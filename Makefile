@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean sipp
 
 venv: $(STAMP)
 
@@ -17,8 +17,12 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/twistd -n convergence $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) sipp
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# sipp (Debian package sip-tester) drives the SIP integration tests; a no-op when sipp is on PATH.
+sipp:
+	@command -v sipp >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

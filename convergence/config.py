@@ -59,12 +59,28 @@ class XmppConfig:
 
 
 @dataclass(frozen=True)
+class SipConfig:
+    """SIP stack policy, limits and timers."""
+
+    max_message_size: int = 65536
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    challenge_invites: bool = False
+    min_expires: int = 60
+    max_expires: int = 7200
+    default_expires: int = 3600
+    nonce_lifetime: float = 300.0
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
     name: str
     module: str
     xmpp: tuple[str, ...] | None = None
+    sip: tuple[str, ...] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -78,7 +94,11 @@ class Config:
     listen: ListenConfig = ListenConfig()
     tls: TlsConfig = TlsConfig()
     xmpp: XmppConfig = XmppConfig()
-    apps: tuple[AppConfig, ...] = (AppConfig(name="echo", module="apps.echo"),)
+    sip: SipConfig = SipConfig()
+    apps: tuple[AppConfig, ...] = (
+        AppConfig(name="echo", module="apps.echo"),
+        AppConfig(name="chatline", module="apps.chatline"),
+    )
 
     @property
     def database_path(self) -> Path:
@@ -216,25 +236,58 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+def _positive_float(key: str, value: Any) -> float:
+    _expect(key, value, (int, float))
+    if value <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value}")
+    return float(value)
+
+
+_SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "max_message_size": lambda k, v: _positive_int(k, v, 1500),
+    "t1": _positive_float,
+    "t2": _positive_float,
+    "t4": _positive_float,
+    "challenge_invites": _bool,
+    "min_expires": _positive_int,
+    "max_expires": _positive_int,
+    "default_expires": _positive_int,
+    "nonce_lifetime": _positive_float,
+}
+
+
+def _addresses(key: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    _expect(key, value, list)
+    return tuple(_string(key, item) for item in value)
+
+
 def _apps(key: str, raw: Any) -> tuple[AppConfig, ...]:
     _expect(key, raw, dict)
     apps = []
     for name, table in raw.items():
         where = f"{key}.{name}"
         _expect(where, table, dict)
-        unknown = set(table) - {"module", "xmpp", "enabled", "settings"}
+        unknown = set(table) - {"module", "xmpp", "sip", "enabled", "settings"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         if not _bool(f"{where}.enabled", table.get("enabled", True)):
             continue
         module = _string(f"{where}.module", table.get("module", f"apps.{name}"))
-        xmpp = table.get("xmpp")
-        if xmpp is not None:
-            _expect(f"{where}.xmpp", xmpp, list)
-            xmpp = tuple(_string(f"{where}.xmpp", item) for item in xmpp)
+        xmpp = _addresses(f"{where}.xmpp", table.get("xmpp"))
+        sip = _addresses(f"{where}.sip", table.get("sip"))
         settings = _expect(f"{where}.settings", table.get("settings", {}), dict)
-        apps.append(AppConfig(name, module, xmpp, settings))
+        apps.append(AppConfig(name, module, xmpp, sip, settings))
     return tuple(apps)
+
+
+def _apps_with_defaults(key: str, raw: Any) -> tuple[AppConfig, ...]:
+    """The shipped apps stay on unless the file disables or redefines them."""
+    configured = _apps(key, raw)
+    named = set(raw)
+    defaults = tuple(a for a in Config.apps if a.name not in named)
+    return defaults + configured
 
 
 def _from_mapping(raw: Mapping[str, Any]) -> Config:
@@ -252,11 +305,18 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
             kwargs["tls"] = TlsConfig(**_section(name, value, _TLS_FIELDS))
         elif name == "xmpp":
             kwargs["xmpp"] = XmppConfig(**_section(name, value, _XMPP_FIELDS))
+        elif name == "sip":
+            kwargs["sip"] = SipConfig(**_section(name, value, _SIP_FIELDS))
         elif name == "apps":
-            kwargs["apps"] = _apps(name, value)
+            kwargs["apps"] = _apps_with_defaults(name, value)
         else:
             raise ConfigError(f"{name}: unknown key")
     config = Config(**kwargs)
+    if not config.sip.t1 <= config.sip.t2:
+        raise ConfigError("sip.t2: must not be smaller than sip.t1")
+    if not config.sip.min_expires <= config.sip.default_expires <= config.sip.max_expires:
+        raise ConfigError(
+            "sip.default_expires: must lie between sip.min_expires and sip.max_expires")
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"

@@ -19,7 +19,12 @@ from convergence.container.application import ApplicationLoadError, load_applica
 from convergence.container.container import Container
 from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
-from convergence.store.sqlite import SqliteAccountStore
+from convergence.sip.core import UserAgentCore
+from convergence.sip.registrar import Authenticator, Registrar
+from convergence.sip.servlet import SipFactory
+from convergence.sip.timers import Timers
+from convergence.sip.transport import SipTransportLayer
+from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.tls import ensure_certificate, server_tls_options
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
@@ -36,6 +41,8 @@ class Convergence:
     accounts: Accounts
     container: Container
     xmpp: XmppServer
+    sip: UserAgentCore
+    locations: SqliteLocationStore
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -43,6 +50,8 @@ class Convergence:
     def close(self) -> None:
         self.xmpp.shutdown()
         self.container.undeploy_all()
+        self.sip.shutdown()
+        self.locations.close()
         self.store.close()
 
 
@@ -52,7 +61,7 @@ def load_applications(config: Config, container: Container) -> None:
         try:
             app = load_application(
                 app_config.name, app_config.module, config.domains,
-                app_config.xmpp, app_config.settings,
+                app_config.xmpp, app_config.settings, app_config.sip,
             )
             container.deploy(app)
         except (ApplicationLoadError, DescriptorError, RoutingConflict) as e:
@@ -83,12 +92,49 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}: {e}") from e
     store = SqliteAccountStore(config.database_path)
     accounts = Accounts(store, config.xmpp.scram_iterations)
-    container = Container(reactor)
+    container = Container(reactor, domains=config.domains)
     load_applications(config, container)
     xmpp = XmppServer(
         config.xmpp, config.domains, accounts, container, reactor, tls_options=tls,
     )
-    return Convergence(config, store, accounts, container, xmpp)
+    locations = SqliteLocationStore(config.database_path)
+    sip = build_sip(config, reactor, container, accounts, locations)
+    return Convergence(config, store, accounts, container, xmpp, sip, locations)
+
+
+def build_sip(config: Config, reactor: Any, container: Container, accounts: Accounts,
+              locations: Any) -> UserAgentCore:
+    """The SIP stack: transport, transactions, UA core, registrar."""
+    sip = config.sip
+    now = reactor.seconds
+    authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime)
+    registrar = Registrar(locations, accounts, authenticator, sip, now)
+    transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size)
+    core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,
+                         Timers(sip.t1, sip.t2, sip.t4))
+    container.factories["sip"] = SipFactory(core)
+    return core
+
+
+class SipListener(service.Service):
+    """Listens for SIP on UDP and TCP while running."""
+
+    def __init__(self, core: UserAgentCore, port: int, interface: str) -> None:
+        self.core = core
+        self.port = port
+        self.interface = interface
+        self.ports: list[Any] = []
+
+    def startService(self) -> None:
+        super().startService()
+        self.ports = self.core.transport.listen(self.port, self.interface)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        from twisted.internet.defer import gatherResults
+
+        ports, self.ports = self.ports, []
+        return gatherResults([p.stopListening() for p in ports if p is not None])
 
 
 class ConvergenceService(service.MultiService):
@@ -103,9 +149,10 @@ class ConvergenceService(service.MultiService):
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"
-            " (c2s {c2s}, data in {data_dir})",
+            " (c2s {c2s}, sip {sip}, data in {data_dir})",
             domains=", ".join(c.domains), interface=c.interface,
-            c2s=c.listen.c2s_port or "off", data_dir=str(c.data_dir),
+            c2s=c.listen.c2s_port or "off", sip=c.listen.sip_port or "off",
+            data_dir=str(c.data_dir),
         )
 
     def stopService(self) -> Any:
@@ -121,4 +168,6 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
         internet.TCPServer(
             config.listen.c2s_port, server.c2s_factory(), interface=config.interface
         ).setServiceParent(top)
+    if config.listen.sip_port:
+        SipListener(server.sip, config.listen.sip_port, config.interface).setServiceParent(top)
     return top

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from convergence.auth.accounts import AccountError, Accounts
+from convergence.auth.digest import DigestChallenger, parse_credentials
 from convergence.auth.scram import verify_password
 from convergence.store.errors import AccountExists, NoSuchAccount
-from convergence.store.sqlite import SqliteAccountStore
+from convergence.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteAccountStore
 from convergence.xmpp.jid import InvalidJID
+
+
+def expected_ha1(hash_name: str, text: str) -> str:
+    """HA1 computed here, independently of the code under test."""
+    return hashlib.new(hash_name, text.encode("utf-8")).hexdigest()
 
 
 class AccountsTests(TestCase):
@@ -116,3 +125,99 @@ class AccountsTests(TestCase):
         )
         self.assertEqual(self.accounts.list("EXAMPLE.net"), ["romeo@example.net"])
         self.assertRaises(AccountError, self.accounts.list, "juliet@example.com")
+
+    def test_add_stores_digests(self) -> None:
+        """add stores MD5 and SHA-256 HA1 of localpart:domain:password."""
+        self.accounts.add("Juliet@Example.COM", "r0meo")
+        self.assertEqual(
+            self.store.get_digest("juliet", "example.com", "MD5"),
+            expected_ha1("md5", "juliet:example.com:r0meo"),
+        )
+        self.assertEqual(
+            self.accounts.digest("juliet", "example.com", "SHA-256"),
+            expected_ha1("sha256", "juliet:example.com:r0meo"),
+        )
+
+    def test_digest_uses_password_as_typed(self) -> None:
+        """The HA1 hashes the password's UTF-8 as a phone would, not SASLprep's."""
+        self.accounts.add("juliet@example.com", "caf\u00e9\u2168")
+        self.assertEqual(
+            self.accounts.digest("juliet", "example.com", "MD5"),
+            expected_ha1("md5", "juliet:example.com:caf\u00e9\u2168"),
+        )
+
+    def test_set_password_replaces_digests(self) -> None:
+        """passwd recomputes the HA1s for the new password."""
+        self.accounts.add("juliet@example.com", "r0meo")
+        self.accounts.set_password("juliet@example.com", "tybalt")
+        for algorithm, hash_name in (("MD5", "md5"), ("SHA-256", "sha256")):
+            self.assertEqual(
+                self.accounts.digest("juliet", "example.com", algorithm),
+                expected_ha1(hash_name, "juliet:example.com:tybalt"),
+            )
+
+    def test_set_password_enables_sip_for_old_accounts(self) -> None:
+        """An account from schema 1 has no HA1 until its password is set."""
+        self.store.close()
+        self.path.unlink()
+        db = sqlite3.connect(self.path)
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO accounts VALUES ('juliet', 'example.com', 1)")
+        db.commit()
+        db.close()
+        store = SqliteAccountStore(self.path)
+        self.addCleanup(store.close)
+        self.assertEqual(store.schema_version, SCHEMA_VERSION)
+        accounts = Accounts(store, iterations=4096)
+        self.assertEqual(accounts.list(), ["juliet@example.com"])
+        self.assertIsNone(accounts.digest("juliet", "example.com", "MD5"))
+        accounts.set_password("juliet@example.com", "r0meo")
+        self.assertEqual(
+            accounts.digest("juliet", "example.com", "MD5"),
+            expected_ha1("md5", "juliet:example.com:r0meo"),
+        )
+
+    def test_remove_deletes_digests(self) -> None:
+        """deluser removes the HA1s too."""
+        self.accounts.add("juliet@example.com", "r0meo")
+        self.accounts.remove("juliet@example.com")
+        for algorithm in ("MD5", "SHA-256"):
+            self.assertIsNone(self.accounts.digest("juliet", "example.com", algorithm))
+
+    def test_ha1_lookup(self) -> None:
+        """ha1_lookup binds the realm's domain for a DigestChallenger."""
+        self.accounts.add("juliet@example.com", "r0meo")
+        self.accounts.add("juliet@example.net", "other")
+        lookup = self.accounts.ha1_lookup("example.com")
+        self.assertEqual(
+            lookup("juliet", "SHA-256"),
+            expected_ha1("sha256", "juliet:example.com:r0meo"),
+        )
+        self.assertIsNone(lookup("romeo", "SHA-256"))
+        self.assertIsNone(lookup("Juliet", "MD5"))
+
+    def test_digest_round_trip(self) -> None:
+        """A phone's response for a convergencectl account verifies."""
+        self.accounts.add("juliet@example.com", "r0meo")
+        challenger = DigestChallenger("example.com", Clock().seconds)
+        for challenge in challenger.challenges():
+            params = parse_credentials(challenge)[1]
+            hash_name = {"MD5": "md5", "SHA-256": "sha256"}[params["algorithm"]]
+            ha1 = expected_ha1(hash_name, "juliet:example.com:r0meo")
+            ha2 = expected_ha1(hash_name, "REGISTER:sip:example.com")
+            response = expected_ha1(
+                hash_name, f"{ha1}:{params['nonce']}:00000001:{hash_name}:auth:{ha2}"
+            )
+            authorization = (
+                f'Digest username="juliet", realm="example.com",'
+                f' nonce="{params["nonce"]}", uri="sip:example.com",'
+                f" algorithm={params['algorithm']}, qop=auth, nc=00000001,"
+                f' cnonce="{hash_name}", response="{response}"'
+            )
+            result = challenger.verify(
+                "REGISTER", authorization, self.accounts.ha1_lookup("example.com")
+            )
+            self.assertTrue(result.ok, result.reason)
+            self.assertEqual(result.username, "juliet")

@@ -26,7 +26,9 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(c.database_path, Path("convergence-data/convergence.sqlite3"))
         self.assertTrue(c.xmpp.require_tls)
         self.assertEqual(c.xmpp.max_stanza_size, 262144)
-        self.assertEqual([a.name for a in c.apps], ["echo"])
+        self.assertEqual([a.name for a in c.apps], ["echo", "chatline"])
+        self.assertEqual(c.sip.max_message_size, 65536)
+        self.assertEqual((c.sip.t1, c.sip.t2, c.sip.t4), (0.5, 4.0, 5.0))
 
     def test_file_and_overrides(self) -> None:
         """Overrides beat the file, which beats the defaults."""
@@ -49,8 +51,9 @@ class ConfigTests(SynchronousTestCase):
         )
         c = load_config(path)
         self.assertEqual([(a.name, a.module, a.xmpp) for a in c.apps],
-                         [("bot", "apps.echo", ("bot@{domain}",))])
-        self.assertEqual(c.apps[0].settings, {"greeting": "hi"})
+                         [("chatline", "apps.chatline", None),
+                          ("bot", "apps.echo", ("bot@{domain}",))])
+        self.assertEqual(c.apps[1].settings, {"greeting": "hi"})
 
     def assertConfigError(self, text: str, key: str, overrides=None) -> None:
         path = self.write(text)
@@ -73,6 +76,11 @@ class ConfigTests(SynchronousTestCase):
         self.assertConfigError("colour = 'red'\n", "colour")
         self.assertConfigError("[tls]\ncertificate = 'x.pem'\n", "tls.certificate")
         self.assertConfigError("", "c2s_port", {"c2s_port": -1})
+        self.assertConfigError("[sip]\nt1 = 0\n", "sip.t1")
+        self.assertConfigError("[sip]\nt1 = 5.0\nt2 = 4.0\n", "sip.t2")
+        self.assertConfigError("[sip]\nmin_expires = 600\ndefault_expires = 60\n",
+                               "sip.default_expires")
+        self.assertConfigError("[apps.chatline]\nsip = 'x'\n", "apps.chatline.sip")
 
     def test_invalid_toml(self) -> None:
         """A file that is not TOML is reported with its path."""

@@ -50,7 +50,8 @@ class TwistdTests(SynchronousTestCase):
         work = Path(self.mktemp())
         work.mkdir()
         port = free_port()
-        proc = self.twistd("--c2s-port", str(port), cwd=work)
+        sip_port = free_port()
+        proc = self.twistd("--c2s-port", str(port), "--sip-port", str(sip_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -68,6 +69,18 @@ class TwistdTests(SynchronousTestCase):
                              b" to='localhost' version='1.0'>")
                 data = read_until(sock, b"</stream:features>")
             self.assertIn(b"<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"><required/>", data)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", 0))
+                udp.settimeout(10)
+                me = udp.getsockname()[1]
+                udp.sendto((
+                    f"OPTIONS sip:127.0.0.1:{sip_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKtwistd\r\n"
+                    "From: <sip:t@localhost>;tag=1\r\nTo: <sip:localhost>\r\n"
+                    "Call-ID: twistd-test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                    "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", sip_port))
+                answer = udp.recv(65536)
+            self.assertTrue(answer.startswith(b"SIP/2.0 200 OK"), answer)
             data_dir = work / "convergence-data"
             self.assertTrue((data_dir / "convergence.sqlite3").exists())
             pem = (data_dir / "tls" / "localhost.pem").read_bytes()

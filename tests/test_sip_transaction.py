@@ -67,7 +67,7 @@ class Core:
         self.client_timeouts: list = []
         self.transport_failures: list = []
 
-    def request_received(self, request, tx, source):
+    def new_request(self, request, tx, source):
         self.requests.append((request, tx))
 
     def ack_received(self, request, source):

@@ -14,7 +14,7 @@ from convergence.auth.scram import ScramCredential
 from convergence.store.errors import AccountExists, NoSuchAccount, StoreError
 from convergence.store.interfaces import IAccountStore
 from convergence.store import sqlite as sqlite_module
-from convergence.store.sqlite import SCHEMA_VERSION, SqliteAccountStore
+from convergence.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteAccountStore
 
 
 def credential(hash_name: str, fill: int) -> ScramCredential:
@@ -35,6 +35,11 @@ def credentials(fill: int = 1) -> dict[str, ScramCredential]:
         "SCRAM-SHA-1": credential("sha1", fill),
         "SCRAM-SHA-256": credential("sha256", fill + 10),
     }
+
+
+def digests(fill: str = "a") -> dict[str, str]:
+    """Recognizable HA1s of the right sizes for both digest algorithms."""
+    return {"MD5": fill * 32, "SHA-256": fill * 64}
 
 
 class SqliteAccountStoreTests(TestCase):
@@ -198,3 +203,132 @@ class SqliteAccountStoreTests(TestCase):
         db = sqlite3.connect(self.path)
         self.addCleanup(db.close)
         self.assertEqual(db.execute("SELECT COUNT(*) FROM later").fetchone(), (0,))
+
+    def test_create_with_digests(self) -> None:
+        """HA1s given to create are stored by algorithm."""
+        self.store.create("juliet", "example.com", credentials(), digests())
+        self.assertEqual(self.store.get_digest("juliet", "example.com", "MD5"), "a" * 32)
+        self.assertEqual(
+            self.store.get_digest("juliet", "example.com", "SHA-256"), "a" * 64
+        )
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "SHA-1"))
+        self.assertIsNone(self.store.get_digest("juliet", "example.net", "MD5"))
+
+    def test_create_without_digests(self) -> None:
+        """An account may have no digest credentials."""
+        self.store.create("juliet", "example.com", credentials())
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "MD5"))
+
+    def test_digests_lowercased(self) -> None:
+        """HA1s are stored as lowercase hex."""
+        self.store.create("juliet", "example.com", credentials(), digests("B"))
+        self.assertEqual(self.store.get_digest("juliet", "example.com", "MD5"), "b" * 32)
+
+    def test_bad_digests(self) -> None:
+        """Unknown algorithms and wrongly sized or non-hex HA1s are refused whole."""
+        for bad in (
+            {"SHA-1": "a" * 40},
+            {"MD5": "a" * 64},
+            {"MD5": "g" * 32},
+            {"SHA-256": "a" * 32},
+        ):
+            self.assertRaises(
+                ValueError, self.store.create, "juliet", "example.com",
+                credentials(), bad,
+            )
+        self.assertFalse(self.store.exists("juliet", "example.com"))
+
+    def test_set_digest(self) -> None:
+        """set_digest replaces all HA1s of an account."""
+        self.store.create("juliet", "example.com", credentials(), digests("a"))
+        self.store.set_digest("juliet", "example.com", {"SHA-256": "c" * 64})
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "MD5"))
+        self.assertEqual(
+            self.store.get_digest("juliet", "example.com", "SHA-256"), "c" * 64
+        )
+        self.assertEqual(
+            self.store.get_credentials("juliet", "example.com"), credentials()
+        )
+
+    def test_set_digest_missing(self) -> None:
+        """set_digest of an unknown account raises L{NoSuchAccount}."""
+        self.assertRaises(
+            NoSuchAccount, self.store.set_digest, "romeo", "example.com", digests()
+        )
+
+    def test_set_credentials_replaces_digests(self) -> None:
+        """A credential change replaces the HA1s in the same call."""
+        self.store.create("juliet", "example.com", credentials(1), digests("a"))
+        self.store.set_credentials(
+            "juliet", "example.com", credentials(2), digests("d")
+        )
+        self.assertEqual(self.store.get_digest("juliet", "example.com", "MD5"), "d" * 32)
+        self.assertEqual(
+            self.store.get_credentials("juliet", "example.com"), credentials(2)
+        )
+
+    def test_set_credentials_without_digests_clears(self) -> None:
+        """No HA1 of an old password survives set_credentials without digests."""
+        self.store.create("juliet", "example.com", credentials(1), digests("a"))
+        self.store.set_credentials("juliet", "example.com", credentials(2))
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "MD5"))
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "SHA-256"))
+
+    def test_set_credentials_atomic(self) -> None:
+        """A bad HA1 leaves the old SCRAM credentials and HA1s in place."""
+        self.store.create("juliet", "example.com", credentials(1), digests("a"))
+        self.assertRaises(
+            ValueError, self.store.set_credentials, "juliet", "example.com",
+            credentials(2), {"MD5": "short"},
+        )
+        self.assertEqual(
+            self.store.get_credentials("juliet", "example.com"), credentials(1)
+        )
+        self.assertEqual(self.store.get_digest("juliet", "example.com", "MD5"), "a" * 32)
+
+    def test_delete_removes_digests(self) -> None:
+        """Deleting an account deletes its HA1s, and only its own."""
+        self.store.create("juliet", "example.com", credentials(), digests("a"))
+        self.store.create("romeo", "example.com", credentials(), digests("b"))
+        self.store.delete("juliet", "example.com")
+        self.assertIsNone(self.store.get_digest("juliet", "example.com", "MD5"))
+        self.assertEqual(self.store.get_digest("romeo", "example.com", "MD5"), "b" * 32)
+        db = sqlite3.connect(self.path)
+        self.addCleanup(db.close)
+        rows = db.execute(
+            "SELECT localpart FROM digest_credentials GROUP BY localpart"
+        ).fetchall()
+        self.assertEqual(rows, [("romeo",)])
+
+    def test_migration_from_version_1(self) -> None:
+        """A version 1 database keeps its accounts and gains the new tables."""
+        self.store.close()
+        self.path.unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        db = sqlite3.connect(self.path)
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO accounts VALUES ('juliet', 'example.com', 1)")
+        for mechanism, c in credentials().items():
+            db.execute(
+                "INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ("juliet", "example.com", mechanism, c.salt, c.iterations,
+                 c.stored_key, c.server_key),
+            )
+        db.commit()
+        db.close()
+        store = self.open()
+        self.assertEqual(store.schema_version, SCHEMA_VERSION)
+        self.assertEqual(
+            store.get_credentials("juliet", "example.com"), credentials()
+        )
+        self.assertIsNone(store.get_digest("juliet", "example.com", "MD5"))
+        store.set_digest("juliet", "example.com", digests())
+        self.assertEqual(store.get_digest("juliet", "example.com", "MD5"), "a" * 32)
+        db = sqlite3.connect(self.path)
+        self.addCleanup(db.close)
+        self.assertEqual(
+            db.execute("SELECT COUNT(*) FROM sip_bindings").fetchone(), (0,)
+        )

@@ -1,11 +1,16 @@
 # -*- test-case-name: tests.test_accounts -*-
 """
 Account administration: the one place that turns passwords into stored
-SCRAM credentials.  Passwords are never stored.
+credentials, SCRAM for XMPP and HTTP Digest HA1 for SIP (realm = the
+account's domain).  Passwords are never stored.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+from convergence.auth.digest import ALGORITHMS as DIGEST_ALGORITHMS
+from convergence.auth.digest import digest_ha1
 from convergence.auth.saslprep import SASLprepError, saslprep
 from convergence.auth.scram import MECHANISMS, ScramCredential, derive_credential
 from convergence.store.interfaces import IAccountStore
@@ -58,23 +63,43 @@ class Accounts:
             for mechanism, hash_name in MECHANISMS.items()
         }
 
+    @staticmethod
+    def _digests(localpart: str, domain: str, password: str) -> dict[str, str]:
+        """HA1 per digest algorithm; username = localpart, realm = domain."""
+        return {
+            algorithm: digest_ha1(algorithm, localpart, domain, password)
+            for algorithm in DIGEST_ALGORITHMS
+        }
+
     def add(self, jid: str, password: str) -> None:
         """
-        Create an account.
+        Create an account with its SCRAM and digest credentials.
 
         @raise convergence.store.errors.AccountExists: it already exists.
         """
         localpart, domain = self.parse(jid)
-        self.store.create(localpart, domain, self._derive(password))
+        self.store.create(
+            localpart,
+            domain,
+            self._derive(password),
+            self._digests(localpart, domain, password),
+        )
 
     def set_password(self, jid: str, password: str) -> None:
         """
-        Replace an account's credentials with ones for a new password.
+        Replace an account's SCRAM and digest credentials with ones for a new
+        password (this also gives digest credentials to accounts created
+        before they existed).
 
         @raise convergence.store.errors.NoSuchAccount: there is no such account.
         """
         localpart, domain = self.parse(jid)
-        self.store.set_credentials(localpart, domain, self._derive(password))
+        self.store.set_credentials(
+            localpart,
+            domain,
+            self._derive(password),
+            self._digests(localpart, domain, password),
+        )
 
     def remove(self, jid: str) -> None:
         """
@@ -90,6 +115,23 @@ class Accounts:
     ) -> dict[str, ScramCredential] | None:
         """The stored credentials by mechanism name, or C{None}."""
         return self.store.get_credentials(localpart, domain)
+
+    def digest(self, localpart: str, domain: str, algorithm: str) -> str | None:
+        """The stored HA1 (hex) for C{"MD5"} or C{"SHA-256"}, or C{None}."""
+        return self.store.get_digest(localpart, domain, algorithm)
+
+    def ha1_lookup(self, domain: str) -> Callable[[str, str], str | None]:
+        """
+        The C{lookup_ha1(username, algorithm)} for a
+        L{convergence.auth.digest.DigestChallenger} of realm C{domain}.  The
+        username must be the stored (prepared) localpart exactly, as the
+        HA1 was computed with it.
+        """
+
+        def lookup(username: str, algorithm: str) -> str | None:
+            return self.store.get_digest(username, domain, algorithm)
+
+        return lookup
 
     def list(self, domain: str | None = None) -> list[str]:
         """

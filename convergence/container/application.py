@@ -29,6 +29,7 @@ class ApplicationContext:
     application: "Application"
     container: Any
     settings: Mapping[str, Any]
+    domains: tuple[str, ...]
     log: Logger
 
 
@@ -40,6 +41,7 @@ class Application:
     descriptor: DeploymentDescriptor
     servlets: dict[str, Any] = field(default_factory=dict)
     xmpp_addresses: tuple[str, ...] = ()
+    sip_addresses: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     connection_listener: Any = None
 
@@ -54,12 +56,13 @@ def load_application(
     domains: Sequence[str],
     xmpp: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
+    sip: Sequence[str] | None = None,
 ) -> Application:
     """
     Import C{module_name} and build an L{Application} from its descriptor.
 
     @param xmpp: addresses from the configuration, replacing the
-        descriptor's own.
+        descriptor's own; likewise C{sip}.
     """
     try:
         module = importlib.import_module(module_name)
@@ -73,10 +76,8 @@ def load_application(
             f"apps.{name}.module: {module_name} has no DeploymentDescriptor"
             " named 'descriptor'"
         )
-    patterns = descriptor.xmpp if xmpp is None else tuple(xmpp)
-    addresses: list[str] = []
-    for pattern in patterns:
-        addresses.extend(expand(pattern, domains))
+    addresses = _expand_all(descriptor.xmpp if xmpp is None else xmpp, domains)
+    sip_addresses = _expand_all(descriptor.sip if sip is None else sip, domains)
     try:
         servlets = {p: cls() for p, cls in descriptor.servlets.items()}
         listener = (
@@ -92,7 +93,15 @@ def load_application(
         name=name,
         descriptor=descriptor,
         servlets=servlets,
-        xmpp_addresses=tuple(addresses),
+        xmpp_addresses=addresses,
+        sip_addresses=sip_addresses,
         settings=merged,
         connection_listener=listener,
     )
+
+
+def _expand_all(patterns: Sequence[str], domains: Sequence[str]) -> tuple[str, ...]:
+    addresses: list[str] = []
+    for pattern in patterns:
+        addresses.extend(expand(pattern, domains))
+    return tuple(addresses)

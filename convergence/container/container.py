@@ -29,8 +29,12 @@ class Container:
         clock: IReactorTime,
         applications: Iterable[Application] = (),
         router: IApplicationRouter | None = None,
+        domains: Iterable[str] = ("localhost",),
     ) -> None:
         self.clock = clock
+        self.domains = tuple(domains)
+        #: Per-protocol factories apps use to start things ("sip": SipFactory).
+        self.factories: dict[str, Any] = {}
         self.sessions = SessionManager(clock)
         self.applications: dict[str, Application] = {}
         self.router: Any = router or DefaultApplicationRouter()
@@ -44,6 +48,8 @@ class Container:
         if isinstance(self.router, DefaultApplicationRouter):
             for address in app.xmpp_addresses:
                 self.router.add_rule(RoutingRule("xmpp", address, app))
+            for address in app.sip_addresses:
+                self.router.add_rule(RoutingRule("sip", address, app))
         for listener_class in app.descriptor.listeners:
             self.sessions.add_listener(app.name, listener_class())
         self.applications[app.name] = app
@@ -51,6 +57,7 @@ class Container:
             application=app,
             container=self,
             settings=app.settings,
+            domains=self.domains,
             log=Logger(namespace=f"convergence.apps.{app.name}"),
         )
         for servlet in app.servlets.values():
@@ -58,9 +65,10 @@ class Container:
             if init is not None:
                 init(context)
         self.log.info(
-            "deployed application {name} serving {addresses}",
+            "deployed application {name} (xmpp: {xmpp}; sip: {sip})",
             name=app.name,
-            addresses=", ".join(app.xmpp_addresses) or "nothing over XMPP",
+            xmpp=", ".join(app.xmpp_addresses) or "-",
+            sip=", ".join(app.sip_addresses) or "-",
         )
 
     def undeploy_all(self) -> None:

@@ -59,6 +59,8 @@ class DeploymentDescriptor:
 
     @ivar xmpp: domains or bare JIDs the application owns; C{{domain}} in a
         pattern stands for each of the server's domains.
+    @ivar sip: SIP addresses it serves: C{user@{domain}} matches a
+        Request-URI's user and host, a bare domain every user of it.
     @ivar servlets: the main servlet class per protocol.
     @ivar connection_listener: an C{XmppConnectionListener} class, told of
         stream opens as C{client_login.process_stream} says.
@@ -69,6 +71,7 @@ class DeploymentDescriptor:
 
     name: str
     xmpp: tuple[str, ...] = ()
+    sip: tuple[str, ...] = ()
     servlets: Mapping[str, type] = field(default_factory=dict)
     client_login: LoginConfig = LoginConfig()
     server_login: LoginConfig = LoginConfig(bind=False)
@@ -81,9 +84,11 @@ class DeploymentDescriptor:
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise DescriptorError(f"name: {self.name!r} is not a simple name")
-        if isinstance(self.xmpp, str):
-            raise DescriptorError("xmpp: expected a list of domains or JIDs")
-        object.__setattr__(self, "xmpp", tuple(self.xmpp))
+        for protocol in ("xmpp", "sip"):
+            value = getattr(self, protocol)
+            if isinstance(value, str):
+                raise DescriptorError(f"{protocol}: expected a list of addresses")
+            object.__setattr__(self, protocol, tuple(value))
         for protocol in self.servlets:
             if protocol not in ("xmpp", "sip", "http"):
                 raise DescriptorError(f"servlets: unknown protocol {protocol!r}")

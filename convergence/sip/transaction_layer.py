@@ -31,7 +31,7 @@ MAGIC_COOKIE = "z9hG4bK"
 class TransactionUser(Protocol):
     """The layer above: the UA core."""
 
-    def request_received(self, request: Any, tx: ServerTransaction, source: Any) -> None:
+    def new_request(self, request: Any, tx: ServerTransaction, source: Any) -> None:
         ...
 
     def ack_received(self, request: Any, source: Any) -> None:
@@ -100,7 +100,7 @@ class TransactionLayer:
         tx = cls(key, request, send, source.reliable, self.clock, self.timers,
                  self._server_terminated, self.user.server_timed_out)
         self.server[key] = tx
-        self.user.request_received(request, tx, source)
+        self.user.new_request(request, tx, source)
 
     def receive_response(self, response: Any, source: Any) -> None:
         """A response arrived: to its client transaction, else the core."""
@@ -132,6 +132,11 @@ class TransactionLayer:
         self.client[key] = tx
         tx.start()  # type: ignore[attr-defined]
         return tx
+
+    def shutdown(self) -> None:
+        """Terminate every transaction (the stack is stopping)."""
+        for tx in list(self.server.values()) + list(self.client.values()):
+            tx.terminate()
 
     def _server_terminated(self, tx: ServerTransaction) -> None:
         if self.server.get(tx.key) is tx:

@@ -3,40 +3,69 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from zope.interface import Interface
 
 if TYPE_CHECKING:
     from convergence.auth.scram import ScramCredential
 
-__all__ = ["IAccountStore"]
+__all__ = ["DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore"]
 
 
 class IAccountStore(Interface):
     """
-    Accounts and their SCRAM credentials, keyed by prepared localpart and
-    domain.  Credentials are keyed by SASL mechanism name (C{"SCRAM-SHA-1"},
-    C{"SCRAM-SHA-256"}); a store never holds a password.
+    Accounts and their credentials, keyed by prepared localpart and domain.
+    A store never holds a password.
+
+    SCRAM credentials are keyed by SASL mechanism name (C{"SCRAM-SHA-1"},
+    C{"SCRAM-SHA-256"}).  HTTP Digest credentials for SIP are the hex HA1
+    C{H(localpart ":" domain ":" password)} (the realm is the domain), keyed
+    by RFC 8760 algorithm name (C{"MD5"}, C{"SHA-256"}).
     """
 
     def create(
-        localpart: str, domain: str, credentials: Mapping[str, ScramCredential]
+        localpart: str,
+        domain: str,
+        credentials: Mapping[str, ScramCredential],
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         """
-        Register a new account.
+        Register a new account with its SCRAM credentials and, in the same
+        transaction, its digest HA1s by algorithm.
 
         @raise convergence.store.errors.AccountExists: it is already there.
+        @raise ValueError: a credential or HA1 does not fit its name.
         """
 
     def set_credentials(
-        localpart: str, domain: str, credentials: Mapping[str, ScramCredential]
+        localpart: str,
+        domain: str,
+        credentials: Mapping[str, ScramCredential],
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         """
-        Replace all credentials of an account.
+        Replace all credentials of an account, SCRAM and digest, in one
+        transaction.  Without C{digests} the account is left with none, so
+        no HA1 of an old password survives a password change.
 
         @raise convergence.store.errors.NoSuchAccount: there is no such account.
+        @raise ValueError: a credential or HA1 does not fit its name.
         """
+
+    def set_digest(
+        localpart: str, domain: str, ha1_by_algorithm: Mapping[str, str]
+    ) -> None:
+        """
+        Replace all digest HA1s of an account (hex, by C{"MD5"}/C{"SHA-256"}).
+
+        @raise convergence.store.errors.NoSuchAccount: there is no such account.
+        @raise ValueError: an unknown algorithm or an HA1 of the wrong size.
+        """
+
+    def get_digest(localpart: str, domain: str, algorithm: str) -> str | None:
+        """The lowercase hex HA1 for C{algorithm}, or C{None} if none is stored."""
 
     def delete(localpart: str, domain: str) -> None:
         """
@@ -55,6 +84,94 @@ class IAccountStore(Interface):
 
     def list_accounts(domain: str | None = None) -> list[str]:
         """Return the sorted bare JIDs (C{user@domain}), optionally of one domain."""
+
+    def close() -> None:
+        """Release the backend's resources; the store is unusable afterwards."""
+
+
+#: The q-value that orders a binding registered without one (RFC 3261
+#: leaves it open; a plain registration is treated as fully preferred).
+DEFAULT_Q = 1.0
+
+
+@dataclass(frozen=True)
+class Binding:
+    """
+    One registrar binding (RFC 3261 section 10.3) of an address-of-record.
+
+    @ivar aor: the canonical address-of-record URI (C{sip:alice@example.com}).
+    @ivar contact: the Contact URI as registered, the binding's key within
+        its AOR (the registrar compares URIs before it stores them).
+    @ivar expires_at: absolute expiry time, same clock as the store's C{now}.
+    @ivar call_id: the Call-ID of the REGISTER that last refreshed it.
+    @ivar cseq: that REGISTER's CSeq number.
+    @ivar q: the Contact's q-value (0 to 1), or C{None} if it had none.
+    @ivar path: the Path header URIs to route through (RFC 3327), in order.
+    @ivar instance_id: the C{+sip.instance} value (RFC 5626), if any.
+    @ivar reg_id: the C{reg-id} value (RFC 5626), if any.
+    @ivar received: the transport address the REGISTER came from (for
+        example C{"udp:192.0.2.4:5060"}), opaque to the store.
+    """
+
+    aor: str
+    contact: str
+    expires_at: float
+    call_id: str
+    cseq: int
+    q: float | None = None
+    path: tuple[str, ...] = ()
+    instance_id: str | None = None
+    reg_id: int | None = None
+    received: str | None = None
+
+    @property
+    def priority(self) -> float:
+        """The q-value used for ordering: C{q}, or L{DEFAULT_Q}."""
+        return DEFAULT_Q if self.q is None else self.q
+
+
+class ILocationStore(Interface):
+    """
+    The SIP location service: bindings of addresses-of-record to contacts,
+    keyed by C{(aor, contact)} with exact string comparison.  Times are
+    absolute seconds from the caller's clock; an expired binding is as good
+    as absent even before L{purge_expired} removes it.
+    """
+
+    def register_binding(
+        aor: str,
+        contact: str,
+        expires_at: float,
+        call_id: str,
+        cseq: int,
+        q: float | None = None,
+        path: Sequence[str] = (),
+        instance_id: str | None = None,
+        reg_id: int | None = None,
+        received: str | None = None,
+    ) -> None:
+        """
+        Add the binding, or replace every field of an existing one with the
+        same C{(aor, contact)} (a refresh).  The Call-ID/CSeq ordering rules
+        of RFC 3261 section 10.3 are the registrar's to apply.
+
+        @raise ValueError: C{q} is outside 0..1 or C{cseq} is negative.
+        """
+
+    def remove_binding(aor: str, contact: str) -> bool:
+        """Remove one binding; return whether it existed."""
+
+    def remove_all(aor: str) -> int:
+        """Remove every binding of C{aor} (C{Contact: *}); return how many."""
+
+    def bindings(aor: str, now: float) -> list[Binding]:
+        """
+        The bindings of C{aor} expiring after C{now}, highest q first
+        (L{Binding.priority}), then by contact.
+        """
+
+    def purge_expired(now: float) -> int:
+        """Delete every binding expiring at or before C{now}; return how many."""
 
     def close() -> None:
         """Release the backend's resources; the store is unusable afterwards."""

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_store_sqlite -*-
+# -*- test-case-name: tests.test_store_sqlite,tests.test_location_store -*-
 """
 The embedded SQLite backend (stdlib C{sqlite3}, WAL mode).
 
@@ -10,19 +10,30 @@ features add tables by appending a step.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 from zope.interface import implementer
 
+from convergence.auth.digest import ALGORITHMS as DIGEST_ALGORITHMS
 from convergence.auth.scram import MECHANISMS, ScramCredential
 from convergence.store.errors import AccountExists, NoSuchAccount, StoreError
-from convergence.store.interfaces import IAccountStore
+from convergence.store.interfaces import Binding, IAccountStore, ILocationStore
+from convergence.store.location import make_binding, ordered
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteAccountStore"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "open_database",
+    "SqliteAccountStore",
+    "SqliteLocationStore",
+]
 
 #: Schema steps; step N (1-based) brings the database to C{user_version} N.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -50,9 +61,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 2: HTTP Digest HA1 for SIP, realm = domain (RFC 8760 algorithm names).
+    (
+        """
+        CREATE TABLE digest_credentials (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            algorithm TEXT NOT NULL,
+            ha1 TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain, algorithm),
+            FOREIGN KEY (localpart, domain)
+                REFERENCES accounts (localpart, domain) ON DELETE CASCADE
+        )
+        """,
+    ),
+    # 3: the SIP location service (registrar bindings).
+    (
+        """
+        CREATE TABLE sip_bindings (
+            aor TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            call_id TEXT NOT NULL,
+            cseq INTEGER NOT NULL,
+            q REAL,
+            path TEXT NOT NULL,
+            instance_id TEXT,
+            reg_id INTEGER,
+            received TEXT,
+            PRIMARY KEY (aor, contact)
+        )
+        """,
+        "CREATE INDEX sip_bindings_expires_at ON sip_bindings (expires_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _rows(credentials: Mapping[str, ScramCredential]) -> list[tuple]:
@@ -73,6 +119,68 @@ def _rows(credentials: Mapping[str, ScramCredential]) -> list[tuple]:
     return rows
 
 
+def _digest_rows(digests: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    """Validate HA1s by algorithm; return C{(algorithm, lowercase hex)} rows."""
+    rows = []
+    for algorithm, ha1 in (digests or {}).items():
+        hash_name = DIGEST_ALGORITHMS.get(algorithm)
+        if hash_name is None:
+            raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+        ha1 = ha1.lower()
+        size = 2 * hashlib.new(hash_name).digest_size
+        if len(ha1) != size or not _HEX.fullmatch(ha1):
+            raise ValueError(f"{algorithm} HA1 must be {size} hex digits")
+        rows.append((algorithm, ha1))
+    return rows
+
+
+def _schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    with _transaction(db):
+        version = _schema_version(db)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {version} is newer than"
+                f" this software ({SCHEMA_VERSION})"
+            )
+        for number, steps in enumerate(MIGRATIONS[version:], version + 1):
+            for statement in steps:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number:d}")
+
+
+def open_database(path: str | Path) -> sqlite3.Connection:
+    """
+    Connect to (creating if needed) the database at C{path}, in WAL mode
+    with foreign keys on, and bring it to L{SCHEMA_VERSION}.
+
+    @raise StoreError: the database is newer than this code.
+    """
+    db = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        _migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 @implementer(IAccountStore)
 class SqliteAccountStore:
     """L{IAccountStore} in one SQLite file."""
@@ -87,51 +195,23 @@ class SqliteAccountStore:
         @raise StoreError: the database is newer than this code.
         """
         self._now = now
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        try:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_database(path)
 
     @property
     def schema_version(self) -> int:
         """The database's C{PRAGMA user_version}."""
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        with self._transaction() as db:
-            version = self.schema_version
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {version} is newer than"
-                    f" this software ({SCHEMA_VERSION})"
-                )
-            for number, steps in enumerate(MIGRATIONS[version:], version + 1):
-                for statement in steps:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number:d}")
+        return _schema_version(self._db)
 
     def create(
         self,
         localpart: str,
         domain: str,
         credentials: Mapping[str, ScramCredential],
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         rows = _rows(credentials)
-        with self._transaction() as db:
+        digest_rows = _digest_rows(digests)
+        with _transaction(self._db) as db:
             try:
                 db.execute(
                     "INSERT INTO accounts (localpart, domain, created)"
@@ -141,15 +221,18 @@ class SqliteAccountStore:
             except sqlite3.IntegrityError:
                 raise AccountExists(f"{localpart}@{domain}") from None
             self._insert(db, localpart, domain, rows)
+            self._insert_digests(db, localpart, domain, digest_rows)
 
     def set_credentials(
         self,
         localpart: str,
         domain: str,
         credentials: Mapping[str, ScramCredential],
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         rows = _rows(credentials)
-        with self._transaction() as db:
+        digest_rows = _digest_rows(digests)
+        with _transaction(self._db) as db:
             if not self._exists(db, localpart, domain):
                 raise NoSuchAccount(f"{localpart}@{domain}")
             db.execute(
@@ -157,6 +240,24 @@ class SqliteAccountStore:
                 (localpart, domain),
             )
             self._insert(db, localpart, domain, rows)
+            self._replace_digests(db, localpart, domain, digest_rows)
+
+    def set_digest(
+        self, localpart: str, domain: str, ha1_by_algorithm: Mapping[str, str]
+    ) -> None:
+        digest_rows = _digest_rows(ha1_by_algorithm)
+        with _transaction(self._db) as db:
+            if not self._exists(db, localpart, domain):
+                raise NoSuchAccount(f"{localpart}@{domain}")
+            self._replace_digests(db, localpart, domain, digest_rows)
+
+    def get_digest(self, localpart: str, domain: str, algorithm: str) -> str | None:
+        row = self._db.execute(
+            "SELECT ha1 FROM digest_credentials"
+            " WHERE localpart = ? AND domain = ? AND algorithm = ?",
+            (localpart, domain, algorithm),
+        ).fetchone()
+        return None if row is None else row[0]
 
     @staticmethod
     def _insert(
@@ -167,6 +268,33 @@ class SqliteAccountStore:
             " iterations, stored_key, server_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(localpart, domain, *row) for row in rows],
         )
+
+    @staticmethod
+    def _insert_digests(
+        db: sqlite3.Connection,
+        localpart: str,
+        domain: str,
+        rows: list[tuple[str, str]],
+    ) -> None:
+        db.executemany(
+            "INSERT INTO digest_credentials (localpart, domain, algorithm, ha1)"
+            " VALUES (?, ?, ?, ?)",
+            [(localpart, domain, *row) for row in rows],
+        )
+
+    @classmethod
+    def _replace_digests(
+        cls,
+        db: sqlite3.Connection,
+        localpart: str,
+        domain: str,
+        rows: list[tuple[str, str]],
+    ) -> None:
+        db.execute(
+            "DELETE FROM digest_credentials WHERE localpart = ? AND domain = ?",
+            (localpart, domain),
+        )
+        cls._insert_digests(db, localpart, domain, rows)
 
     @staticmethod
     def _exists(db: sqlite3.Connection, localpart: str, domain: str) -> bool:
@@ -215,6 +343,90 @@ class SqliteAccountStore:
                 "SELECT localpart, domain FROM accounts WHERE domain = ?", (domain,)
             )
         return sorted(f"{localpart}@{host}" for localpart, host in rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_BINDING_COLUMNS = (
+    "aor, contact, expires_at, call_id, cseq, q, path, instance_id, reg_id,"
+    " received"
+)
+
+
+def _binding(row: tuple) -> Binding:
+    aor, contact, expires_at, call_id, cseq, q, path, instance, reg_id, received = row
+    return Binding(
+        aor, contact, expires_at, call_id, cseq, q,
+        tuple(json.loads(path)), instance, reg_id, received,
+    )
+
+
+@implementer(ILocationStore)
+class SqliteLocationStore:
+    """
+    L{ILocationStore} in a SQLite file (the server's database is fine: its
+    table comes from the same L{MIGRATIONS}), so registrations survive a
+    restart until they expire.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        """
+        Open (creating if needed) and migrate the database at C{path}.
+
+        @raise StoreError: the database is newer than this code.
+        """
+        self._db = open_database(path)
+
+    def register_binding(
+        self,
+        aor: str,
+        contact: str,
+        expires_at: float,
+        call_id: str,
+        cseq: int,
+        q: float | None = None,
+        path: Sequence[str] = (),
+        instance_id: str | None = None,
+        reg_id: int | None = None,
+        received: str | None = None,
+    ) -> None:
+        b = make_binding(
+            aor, contact, expires_at, call_id, cseq, q, path,
+            instance_id, reg_id, received,
+        )
+        self._db.execute(
+            f"INSERT OR REPLACE INTO sip_bindings ({_BINDING_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                b.aor, b.contact, b.expires_at, b.call_id, b.cseq, b.q,
+                json.dumps(list(b.path)), b.instance_id, b.reg_id, b.received,
+            ),
+        )
+
+    def remove_binding(self, aor: str, contact: str) -> bool:
+        cursor = self._db.execute(
+            "DELETE FROM sip_bindings WHERE aor = ? AND contact = ?", (aor, contact)
+        )
+        return cursor.rowcount > 0
+
+    def remove_all(self, aor: str) -> int:
+        cursor = self._db.execute("DELETE FROM sip_bindings WHERE aor = ?", (aor,))
+        return cursor.rowcount
+
+    def bindings(self, aor: str, now: float) -> list[Binding]:
+        rows = self._db.execute(
+            f"SELECT {_BINDING_COLUMNS} FROM sip_bindings"
+            " WHERE aor = ? AND expires_at > ?",
+            (aor, now),
+        )
+        return ordered([_binding(row) for row in rows])
+
+    def purge_expired(self, now: float) -> int:
+        cursor = self._db.execute(
+            "DELETE FROM sip_bindings WHERE expires_at <= ?", (now,)
+        )
+        return cursor.rowcount
 
     def close(self) -> None:
         self._db.close()

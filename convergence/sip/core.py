@@ -1,0 +1,493 @@
+# -*- test-case-name: tests.test_sip_core -*-
+"""
+The UA core (RFC 3261 section 8 and 12-15): the transaction user that turns
+requests into servlet calls and servlet responses into messages.
+
+Initial requests are routed to an application by the container's
+application router (by Request-URI user@host, then host); subsequent
+requests follow their dialog.  The core itself answers what RFC 3261 gives
+to a UAS: 416, 420, 481, 483, 487, 501, OPTIONS to the server, REGISTER.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from convergence.container.dispatch import invoke
+from convergence.sip.dialog import CONFIRMED, TERMINATED, CSeqOutOfOrder, Dialog, new_tag
+from convergence.sip.message import Request, Response, make_request
+from convergence.sip.registrar import Registrar
+from convergence.sip.sdp import NotAcceptable, SdpError
+from convergence.sip.servlet import (
+    METHODS,
+    SipRequest,
+    SipResponse,
+    SipServlet,
+    SipSession,
+    SipStatusError,
+)
+from convergence.sip.timers import Timers
+from convergence.sip.transaction_layer import TransactionLayer
+from convergence.sip.transport import Peer, SipTransportLayer, is_ip
+from convergence.sip.uri import NameAddr, SipUri
+
+log = Logger()
+
+#: Option tags we support (RFC 3261 8.2.2.3): none beyond the base spec.
+SUPPORTED: tuple[str, ...] = ()
+#: What the server itself accepts as bodies.
+ACCEPT = "application/sdp"
+#: Methods the server understands (others: 501).
+SERVER_ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER",
+                "MESSAGE", "INFO", "UPDATE")
+
+
+class UserAgentCore:
+    """Transaction user of the SIP stack, and the container's SIP door."""
+
+    def __init__(self, reactor: Any, container: Any, domains: list[str],
+                 transport: SipTransportLayer, registrar: Registrar | None,
+                 timers: Timers = Timers()) -> None:
+        self.reactor = reactor
+        self.container = container
+        self.domains = set(domains)
+        self.transport = transport
+        self.registrar = registrar
+        self.timers = timers
+        self.transactions = TransactionLayer(reactor, self, timers)
+        self.dialogs: dict[tuple, SipSession] = {}
+        self._unacked: dict[tuple, IDelayedCall] = {}
+        self._acks: dict[tuple, tuple[Request, Peer]] = {}
+        transport.receiver = self
+
+    # From the transport
+    def request_received(self, request: Request, peer: Peer) -> None:
+        self.transactions.receive_request(
+            request, peer, lambda response: self.transport.send_response(response, peer))
+
+    def response_received(self, response: Response, peer: Peer) -> None:
+        self.transactions.receive_response(response, peer)
+
+    def shutdown(self) -> None:
+        """Stop every timer: transactions and 2xx retransmissions."""
+        self.transactions.shutdown()
+        for call in self._unacked.values():
+            if call.active():
+                call.cancel()
+        self._unacked.clear()
+
+    # Locality
+    def is_local(self, uri: Any) -> bool:
+        """Whether a URI's host is one of our domains or addresses."""
+        host = getattr(uri, "host", None)
+        if host is None:
+            return False
+        host = host.strip("[]")
+        if host in self.domains:
+            return True
+        port = uri.port or 5060
+        return host in (self.transport.host, "127.0.0.1", "::1") and port in (
+            self.transport.udp_port, self.transport.tcp_port)
+
+    # Transaction user
+    def new_request(self, request: Request, tx: Any, peer: Peer) -> None:
+        if request.method == "INVITE":
+            tx.send_response(request.create_response(100))
+        try:
+            self._route(request, tx, peer)
+        except Exception:
+            log.failure("error routing {method}", method=request.method)
+            self._reply(request, tx, 500)
+
+    def _reply(self, request: Request, tx: Any, status: int, reason: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
+        if tx.final_sent:
+            return
+        response = request.create_response(status, reason)
+        if status > 100 and request.to.tag is None:
+            response.set_to_tag(getattr(tx, "to_tag", None) or new_tag())
+        for name, value in (headers or {}).items():
+            response.headers.set(name, value)
+        tx.send_response(response)
+
+    def _route(self, request: Request, tx: Any, peer: Peer) -> None:
+        method = request.method
+        uri = request.uri
+        if request.max_forwards == 0:
+            self._reply(request, tx, 483)
+            return
+        if getattr(uri, "scheme", None) not in ("sip", "sips"):
+            self._reply(request, tx, 416)
+            return
+        if method not in ("ACK", "CANCEL"):
+            unsupported = [tag for tag in request.require if tag not in SUPPORTED]
+            if unsupported:
+                self._reply(request, tx, 420, headers={"Unsupported": ", ".join(unsupported)})
+                return
+        if method not in METHODS:
+            self._reply(request, tx, 501, headers={"Allow": ", ".join(SERVER_ALLOW)})
+            return
+        if method == "CANCEL":
+            self._cancel(request, tx)
+            return
+        if request.to.tag is not None:
+            self._in_dialog(request, tx, peer)
+            return
+        local = self.is_local(uri)
+        user = uri.user
+        hosts = [uri.host]
+        if local and uri.host not in self.domains:
+            hosts += sorted(self.domains)  # addressed to our IP: any domain
+        candidates = [f"{user}@{h}" for h in hosts] + hosts if user else hosts
+        app = self.container.router.select("sip", candidates)
+        if app is not None and app.servlet("sip") is not None:
+            self._initial(app, request, tx, peer)
+        elif not local:
+            self._reply(request, tx, 404, "Domain not served here")
+        elif method == "REGISTER" and self.registrar is not None and not user:
+            received = f"{peer.transport.lower()}:{peer.host}:{peer.port}"
+            tx.send_response(self.registrar.handle(request, self._realm(uri), received))
+        elif method == "OPTIONS" and not user:
+            self._reply(request, tx, 200, headers=self.capabilities())
+        elif user:
+            self._reply(request, tx, 404)
+        else:
+            self._reply(request, tx, 405, headers={"Allow": "OPTIONS, REGISTER"})
+
+    def _realm(self, uri: Any) -> str:
+        host = uri.host
+        return host if host in self.domains else sorted(self.domains)[0]
+
+    def capabilities(self) -> dict[str, str]:
+        """Allow, Accept and Supported of the server (answers to OPTIONS)."""
+        return {"Allow": ", ".join(SERVER_ALLOW), "Accept": ACCEPT,
+                "Supported": ", ".join(SUPPORTED)}
+
+    # Initial requests
+    def _initial(self, app: Any, request: Request, tx: Any, peer: Peer) -> None:
+        app_session = self.container.sessions.create(app)
+        session = SipSession(app_session, self)
+        session.remote_uri = str(request.from_.uri)
+        sreq = SipRequest(request, session, tx)
+        tx.to_tag = new_tag()
+        tx.application_request = sreq
+        if request.method == "INVITE":
+            try:
+                sreq.sdp
+            except SdpError as e:
+                self._reply(request, tx, 400, f"Bad SDP: {e}"[:200])
+                app_session.invalidate()
+                return
+        self._dispatch(app, sreq, None)
+
+    def _dispatch(self, app: Any, request: SipRequest | None,
+                  response: SipResponse | None) -> Deferred:
+        servlet: SipServlet = app.servlet("sip")
+        d = invoke(servlet.service, request, response)
+        if request is not None:
+            d.addErrback(self._app_failed, request, app)
+        else:
+            d.addErrback(lambda f: log.failure("application {app} failed on a response",
+                                               f, app=app.name))
+        return d
+
+    def _app_failed(self, failure: Failure, sreq: SipRequest, app: Any) -> None:
+        if failure.check(SipStatusError):
+            error = failure.value
+            status, reason, headers = error.status, error.reason, error.headers
+        elif failure.check(NotAcceptable):
+            status, reason, headers = 488, None, {}
+        elif failure.check(SdpError):
+            status, reason, headers = 400, f"Bad SDP: {failure.value}"[:200], {}
+        else:
+            log.failure("application {app} failed handling {method}", failure,
+                        app=app.name, method=sreq.method)
+            status, reason, headers = 500, None, {}
+        if sreq.transaction is not None and sreq.method != "ACK":
+            self._reply(sreq.message, sreq.transaction, status, reason, headers)
+
+    # In-dialog requests
+    def _in_dialog(self, request: Request, tx: Any, peer: Peer) -> None:
+        key = (request.call_id, request.to.tag, request.from_.tag)
+        session = self.dialogs.get(key)
+        if session is None or session.dialog is None:
+            self._reply(request, tx, 481)
+            return
+        try:
+            session.dialog.receive_request(request)
+        except CSeqOutOfOrder:
+            self._reply(request, tx, 500, "CSeq out of order")
+            return
+        if request.method == "BYE":
+            session.dialog.state = TERMINATED
+            self.dialogs.pop(key, None)
+            self._stop_2xx(key)
+        session.application_session.touch()
+        sreq = SipRequest(request, session, tx)
+        tx.application_request = sreq
+        self._dispatch(session.application_session.application, sreq, None)
+
+    def ack_received(self, request: Request, source: Any) -> None:
+        """An ACK to a 2xx: stop retransmitting it and tell the app."""
+        key = (request.call_id, request.to.tag, request.from_.tag)
+        session = self.dialogs.get(key)
+        if session is None:
+            return
+        if not self._stop_2xx(key):
+            return  # a retransmitted ACK
+        self._dispatch(session.application_session.application,
+                       SipRequest(request, session), None)
+
+    def _cancel(self, request: Request, tx: Any) -> None:
+        invite_tx = self.transactions.invite_transaction_for(request)
+        if invite_tx is None:
+            self._reply(request, tx, 481)
+            return
+        tx.to_tag = getattr(invite_tx, "to_tag", None)
+        self._reply(request, tx, 200)
+        if invite_tx.final_sent:
+            return
+        sreq: SipRequest | None = getattr(invite_tx, "application_request", None)
+        self._reply(invite_tx.request, invite_tx, 487)
+        if sreq is None:
+            return
+        sreq.final_sent = True
+        session = sreq.session
+        session.ended = True
+        if session.dialog is not None:
+            session.dialog.state = TERMINATED
+            self.dialogs.pop(session.dialog.id, None)
+        cancel = SipRequest(request, session, tx)
+        self._dispatch(session.application_session.application, cancel, None)
+
+    def server_timed_out(self, tx: Any) -> None:
+        log.info("{method} transaction timed out waiting for an ACK", method=tx.method)
+
+    def stray_response(self, response: Response, source: Any) -> None:
+        """A 2xx retransmission after the transaction ended: ACK again."""
+        if response.status // 100 == 2 and response.cseq[1] == "INVITE":
+            key = (response.call_id, response.from_.tag, response.to.tag)
+            sent = self._acks.get(key)
+            if sent is not None:
+                self.transport.send_request(*sent)
+                return
+        log.debug("dropped a stray {status} response", status=response.status)
+
+    # Responses from applications
+    def create_response(self, sreq: SipRequest, status: int,
+                        reason: str | None = None) -> SipResponse:
+        message = sreq.message.create_response(status, reason)
+        if status > 100 and sreq.message.to.tag is None:
+            message.set_to_tag(sreq.transaction.to_tag)
+        if sreq.method == "INVITE" and 100 < status < 300:
+            user = getattr(sreq.message.uri, "user", None)
+            transport = "TCP" if sreq.message.top_via.transport == "TCP" else "UDP"
+            message.headers.set("Contact", f"<{self.transport.contact_uri(user, transport)}>")
+            for route in sreq.message.headers.get_lines("Record-Route"):
+                message.headers.add("Record-Route", route)
+        return SipResponse(message, sreq.session, sreq)
+
+    def send_app_response(self, sresp: SipResponse) -> None:
+        sreq = sresp.request
+        response = sresp.message
+        tx = sreq.transaction
+        if tx is None or sreq.final_sent:
+            log.warn("{status} for {method}: the request was already answered",
+                     status=response.status, method=sreq.method)
+            return
+        status = response.status
+        session = sreq.session
+        if sreq.method == "INVITE" and 100 < status < 300:
+            if session.dialog is None:
+                session.dialog = Dialog.for_uas(sreq.message, response)
+                self.dialogs[session.dialog.id] = session
+            if status >= 200:
+                session.dialog.confirm(response)
+                self._start_2xx(session.dialog.id, tx, response)
+        if status >= 200:
+            sreq.final_sent = True
+            if sreq.method == "INVITE" and status >= 300:
+                self._end_dialog(session)
+        tx.send_response(response)
+
+    # RFC 3261 13.3.1.4: the UAS core retransmits 2xx until the ACK.
+    def _start_2xx(self, key: tuple, tx: Any, response: Response) -> None:
+        interval = self.timers.T1
+        deadline = self.reactor.seconds() + 64 * self.timers.T1
+
+        def retransmit() -> None:
+            nonlocal interval
+            if self.reactor.seconds() >= deadline:
+                self._unacked.pop(key, None)
+                self._no_ack(key)
+                return
+            if not tx.reliable:
+                tx.send_response(response)
+            interval = min(2 * interval, self.timers.T2)
+            self._unacked[key] = self.reactor.callLater(interval, retransmit)
+
+        self._unacked[key] = self.reactor.callLater(interval, retransmit)
+
+    def _stop_2xx(self, key: tuple) -> bool:
+        call = self._unacked.pop(key, None)
+        if call is not None and call.active():
+            call.cancel()
+            return True
+        return call is not None
+
+    def _no_ack(self, key: tuple) -> None:
+        session = self.dialogs.get(key)
+        log.info("no ACK for a 2xx: ending the dialog with BYE")
+        if session is not None and session.state == CONFIRMED:
+            session.bye()
+            self._end_dialog(session)
+
+    def _end_dialog(self, session: SipSession) -> None:
+        dialog = session.dialog
+        if dialog is not None:
+            dialog.state = TERMINATED
+            self.dialogs.pop(dialog.id, None)
+            self._stop_2xx(dialog.id)
+            self._acks.pop((dialog.call_id, dialog.local_tag, dialog.remote_tag), None)
+
+    def forget_session(self, session: SipSession) -> None:
+        """The protocol session was invalidated."""
+        self._end_dialog(session)
+
+    # Requests from applications (UAC)
+    def create_initial_request(self, application_session: Any, method: str,
+                               from_: str, to: str, request_uri: str | None = None) -> SipRequest:
+        """A new request outside any dialog, in a new SipSession."""
+        session = SipSession(application_session, self)
+        session.remote_uri = to
+        local = NameAddr.parse(from_)
+        local.tag = new_tag()
+        remote = NameAddr.parse(to)
+        message = make_request(method, request_uri or str(remote.uri), local, remote,
+                               secrets.token_hex(12), 1, self.transport.via("UDP"))
+        if method == "INVITE":
+            user = getattr(local.uri, "user", None)
+            message.headers.set("Contact", f"<{self.transport.contact_uri(user)}>")
+        return SipRequest(message, session, outgoing=True)
+
+    def create_in_dialog_request(self, session: SipSession, method: str) -> SipRequest:
+        dialog = session.dialog
+        if dialog is None or dialog.state == TERMINATED:
+            raise ValueError(f"no dialog to send {method} in")
+        message = dialog.create_request(method, self.transport.via("UDP"))
+        return SipRequest(message, session, outgoing=True)
+
+    def send_app_request(self, sreq: SipRequest) -> None:
+        """Send an application's request in a client transaction."""
+        message = sreq.message
+        session = sreq.session
+        if message.method == "BYE" and session.dialog is not None:
+            self._end_dialog(session)
+            session.ended = True
+        d = self._resolve(self._next_hop(message))
+        d.addCallback(self._send_resolved, sreq)
+        d.addErrback(self._send_failed, sreq)
+
+    def _next_hop(self, message: Request) -> tuple[str, str, int]:
+        routes = message.routes
+        uri = routes[0].uri if routes else message.uri
+        if isinstance(uri, SipUri) and self.registrar is not None and not routes \
+                and uri.user and uri.host in self.domains:
+            contacts = self.registrar.lookup(f"sip:{uri.user}@{uri.host}")
+            if contacts:
+                message.uri = SipUri.parse(contacts[0])
+                uri = message.uri
+        transport = "TCP" if getattr(uri, "transport", None) == "tcp" else "UDP"
+        host = uri.params.get("maddr") or uri.host
+        return transport, host, uri.port or 5060
+
+    def _resolve(self, hop: tuple[str, str, int]) -> Deferred:
+        transport, host, port = hop
+        if is_ip(host):
+            return succeed(Peer(transport, host.strip("[]"), port))
+        return self.reactor.resolve(host).addCallback(
+            lambda ip: Peer(transport, ip, port))
+
+    def _send_resolved(self, target: Peer, sreq: SipRequest) -> None:
+        message = sreq.message
+        message.set_top_via(self.transport.via(target.transport))
+        if message.method == "ACK":
+            self.transport.send_request(message, target)
+            return
+        user = _ClientUser(self, sreq, target)
+        tx = self.transactions.send_request(
+            message, lambda m: self.transport.send_request(m, target), target.reliable,
+            user, build_ack=build_ack)
+        target.errors.append(tx.transport_error)
+
+    def _send_failed(self, failure: Failure, sreq: SipRequest) -> None:
+        log.info("cannot send {method}: {why}", method=sreq.method,
+                 why=failure.getErrorMessage())
+        self._deliver_response(sreq, sreq.message.create_response(503, "Cannot reach destination"))
+
+    def _deliver_response(self, sreq: SipRequest, response: Response) -> None:
+        app = sreq.application_session.application
+        self._dispatch(app, None, SipResponse(response, sreq.session, sreq))
+
+    def uac_response(self, sreq: SipRequest, response: Response, target: Peer,
+                     retransmission: bool) -> None:
+        """A response to a request an application sent."""
+        session = sreq.session
+        status = response.status
+        if sreq.method == "INVITE" and response.to.tag and 100 < status < 300:
+            dialog = session.dialog
+            if dialog is None:
+                dialog = session.dialog = Dialog.for_uac(sreq.message, response)
+                self.dialogs[dialog.id] = session
+            if status >= 200:
+                dialog.confirm(response)
+                ack = dialog.create_request("ACK", self.transport.via(target.transport))
+                hop_target = target
+                self.transport.send_request(ack, hop_target)
+                self._acks[dialog.id] = (ack, hop_target)
+                if retransmission:
+                    return
+        if sreq.method == "INVITE" and status >= 300:
+            self._end_dialog(session)
+            session.ended = True
+        self._deliver_response(sreq, response)
+
+
+class _ClientUser:
+    """Receives a client transaction's outcome for the core."""
+
+    def __init__(self, core: UserAgentCore, sreq: SipRequest, target: Peer) -> None:
+        self.core = core
+        self.sreq = sreq
+        self.target = target
+        self.seen_2xx = False
+
+    def response_received(self, tx: Any, response: Response) -> None:
+        retransmission = self.seen_2xx and 200 <= response.status < 300
+        self.seen_2xx = self.seen_2xx or 200 <= response.status < 300
+        self.core.uac_response(self.sreq, response, self.target, retransmission)
+
+    def timed_out(self, tx: Any) -> None:
+        self.core._deliver_response(self.sreq, self.sreq.message.create_response(408))
+
+    def transport_failed(self, tx: Any) -> None:
+        self.core._deliver_response(
+            self.sreq, self.sreq.message.create_response(503, "Transport failure"))
+
+
+def build_ack(request: Request, response: Response) -> Request:
+    """The ACK a client INVITE transaction sends for a non-2xx (RFC 3261 17.1.1.3)."""
+    return make_request(
+        "ACK", request.uri, request.from_, response.to, request.call_id,
+        request.cseq[0], request.vias[0],
+        headers=[("Route", r) for r in request.headers.get_lines("Route")],
+    )
+
+
+Callback = Callable[..., Any]

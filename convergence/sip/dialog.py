@@ -1,0 +1,159 @@
+# -*- test-case-name: tests.test_sip_dialog -*-
+"""
+Dialogs (RFC 3261 section 12): creation from INVITE and its 2xx (or a 1xx
+with a To tag: early), route sets, CSeq ordering, remote target refresh,
+and building requests inside the dialog.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from convergence.sip.message import Request, make_request
+from convergence.sip.uri import NameAddr, SipUri
+
+EARLY = "early"
+CONFIRMED = "confirmed"
+TERMINATED = "terminated"
+
+#: Methods that refresh the remote target (RFC 3261 12.2, RFC 3311).
+TARGET_REFRESH = frozenset(("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"))
+
+
+def new_tag() -> str:
+    """A fresh From/To tag."""
+    return secrets.token_hex(6)
+
+
+class CSeqOutOfOrder(Exception):
+    """A request's CSeq is lower than the dialog's remote sequence."""
+
+
+@dataclass
+class Dialog:
+    """One dialog, from our side."""
+
+    call_id: str
+    local_tag: str
+    remote_tag: str | None
+    local_uri: NameAddr
+    remote_uri: NameAddr
+    remote_target: Any
+    route_set: list[str] = field(default_factory=list)
+    local_seq: int = 0
+    remote_seq: int | None = None
+    secure: bool = False
+    state: str = EARLY
+    is_uas: bool = True
+    invite_cseq: int = 0
+
+    @property
+    def id(self) -> tuple[str, str, str | None]:
+        """The dialog ID: Call-ID, local tag, remote tag."""
+        return (self.call_id, self.local_tag, self.remote_tag)
+
+    @classmethod
+    def for_uas(cls, request: Request, response: Any) -> "Dialog":
+        """RFC 3261 12.1.1: the dialog a UAS creates by answering."""
+        contacts = request.contacts
+        remote_uri = request.from_.copy()
+        remote_uri.params.pop("tag", None)
+        local_uri = response.to.copy()
+        local_uri.params.pop("tag", None)
+        return cls(
+            call_id=request.call_id,
+            local_tag=response.to.tag,
+            remote_tag=request.from_.tag,
+            local_uri=local_uri,
+            remote_uri=remote_uri,
+            remote_target=contacts[0].uri if contacts else request.from_.uri,
+            route_set=[str(r) for r in request.record_routes],
+            local_seq=secrets.randbelow(2 ** 31 - 1) + 1,
+            remote_seq=request.cseq[0],
+            secure=isinstance(request.uri, SipUri) and request.uri.scheme == "sips",
+            state=CONFIRMED if 200 <= response.status < 300 else EARLY,
+            is_uas=True,
+            invite_cseq=request.cseq[0],
+        )
+
+    @classmethod
+    def for_uac(cls, request: Request, response: Any) -> "Dialog":
+        """RFC 3261 12.1.2: the dialog a UAC creates from a response."""
+        contacts = response.contacts
+        local_uri = request.from_.copy()
+        local_uri.params.pop("tag", None)
+        remote_uri = response.to.copy()
+        remote_uri.params.pop("tag", None)
+        return cls(
+            call_id=request.call_id,
+            local_tag=request.from_.tag,
+            remote_tag=response.to.tag,
+            local_uri=local_uri,
+            remote_uri=remote_uri,
+            remote_target=contacts[0].uri if contacts else request.uri,
+            route_set=[str(r) for r in reversed(response.record_routes)],
+            local_seq=request.cseq[0],
+            remote_seq=None,
+            secure=isinstance(request.uri, SipUri) and request.uri.scheme == "sips",
+            state=CONFIRMED if 200 <= response.status < 300 else EARLY,
+            is_uas=False,
+            invite_cseq=request.cseq[0],
+        )
+
+    def confirm(self, response: Any) -> None:
+        """A 2xx arrived or was sent: the dialog is confirmed."""
+        self.state = CONFIRMED
+        if not self.is_uas:
+            contacts = response.contacts
+            if contacts:
+                self.remote_target = contacts[0].uri
+            self.route_set = [str(r) for r in reversed(response.record_routes)]
+
+    def receive_request(self, request: Request) -> None:
+        """
+        RFC 3261 12.2.2: check CSeq order and refresh the remote target.
+
+        @raise CSeqOutOfOrder: the request is older than one already seen.
+        """
+        if request.method in ("ACK", "CANCEL"):
+            return
+        number = request.cseq[0]
+        if self.remote_seq is not None and number < self.remote_seq:
+            raise CSeqOutOfOrder(number)
+        self.remote_seq = number
+        if request.method in TARGET_REFRESH:
+            contacts = request.contacts
+            if contacts:
+                self.remote_target = contacts[0].uri
+
+    def create_request(self, method: str, via: str, contact: str | None = None) -> Request:
+        """
+        A request inside the dialog (RFC 3261 12.2.1.1): loose or strict
+        routing from the route set, the next local CSeq (the INVITE's for
+        ACK).
+        """
+        if method == "ACK":
+            cseq = self.invite_cseq
+        else:
+            self.local_seq += 1
+            cseq = self.local_seq
+        routes = list(self.route_set)
+        uri: Any = self.remote_target
+        if routes:
+            first = NameAddr.parse(routes[0])
+            if "lr" not in getattr(first.uri, "params", {}):
+                # Strict routing: the first route becomes the Request-URI.
+                uri = first.uri
+                routes = routes[1:] + [f"<{self.remote_target}>"]
+        local = self.local_uri.copy()
+        local.tag = self.local_tag
+        remote = self.remote_uri.copy()
+        if self.remote_tag:
+            remote.tag = self.remote_tag
+        request = make_request(
+            method, uri, local, remote, self.call_id, cseq, via,
+            contact=contact, headers=[("Route", r) for r in routes],
+        )
+        return request

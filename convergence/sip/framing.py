@@ -1,0 +1,156 @@
+# -*- test-case-name: tests.test_sip_framing -*-
+"""Cutting SIP messages out of a stream (TCP, TLS; RFC 3261 18.3).
+
+L{StreamFramer.feed} takes bytes as they arrive and returns every message
+completed so far, each as the exact bytes to hand to
+L{convergence.sip.message.parse_message}.  Between messages, a double
+CRLF is an RFC 5626 keepalive ping: it comes back as L{PING} (answer it
+with a single CRLF pong); single CRLFs (pongs) are dropped.
+
+Content-Length is mandatory on a stream.  A message larger than
+``max_message_size``, a missing or invalid Content-Length, or a first
+line that is not SIP raise L{FramingError}; the stream cannot be
+resynchronised, so the connection is to be closed.  The framer never
+holds more than ``max_message_size`` bytes between calls.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PING", "FramingError", "StreamFramer"]
+
+PING = b"\r\n\r\n"
+
+# Bytes that may start a message: token characters (a method or "SIP/").
+_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   b"0123456789-.!%*_+`'~")
+
+
+class FramingError(Exception):
+    """The stream cannot be framed any more; close the connection.
+
+    @ivar reason: what went wrong ("Message too large" …).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _content_length(head: bytes) -> int:
+    """The Content-Length (or ``l``) of a header block."""
+    found = None
+    for line in head.split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        name = name.strip().lower()
+        if name != b"content-length" and name != b"l":
+            continue
+        value = value.strip()
+        if not value.isdigit() or (found is not None
+                                   and int(value) != found):
+            raise FramingError("Bad Content-Length")
+        found = int(value)
+    if found is None:
+        raise FramingError("Missing Content-Length")
+    return found
+
+
+def _looks_like_sip(line: bytes) -> bool:
+    """True for a plausible Request-Line or Status-Line."""
+    line = line.rstrip(b"\r")
+    if line[:4].upper() == b"SIP/":
+        return True
+    return line.rpartition(b" ")[2][:4].upper() == b"SIP/"
+
+
+class StreamFramer:
+    """Turns a byte stream into complete SIP messages."""
+
+    def __init__(self, max_message_size: int = 65536) -> None:
+        self.max_message_size = max_message_size
+        self._buffer = bytearray()
+        self._scanned = 0        # header bytes searched for the blank line
+        self._length: int | None = None  # total size of the current message
+        self._failed: str | None = None
+        self._first_line_ok = False
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes wait for the rest of their message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add bytes; return the completed messages and L{PING}s in order."""
+        if self._failed is not None:
+            raise FramingError(self._failed)
+        self._buffer += data
+        try:
+            return self._drain()
+        except FramingError as e:
+            self._failed = e.reason
+            self._buffer = bytearray()
+            raise
+
+    def _drain(self) -> list[bytes]:
+        out: list[bytes] = []
+        buffer = self._buffer
+        while buffer:
+            if self._length is None:
+                if not self._skip_keepalives(out):
+                    break
+                if not self._read_headers():
+                    break
+            assert self._length is not None
+            if len(buffer) < self._length:
+                break
+            out.append(bytes(buffer[:self._length]))
+            del buffer[:self._length]
+            self._length = None
+            self._scanned = 0
+            self._first_line_ok = False
+        return out
+
+    def _skip_keepalives(self, out: list[bytes]) -> bool:
+        """Drop CRLFs before a message, reporting pings; False to wait."""
+        buffer = self._buffer
+        while buffer and buffer[0] in b"\r\n":
+            if buffer.startswith(PING):
+                out.append(PING)
+                del buffer[:4]
+            elif buffer in (b"\r", b"\r\n", b"\r\n\r"):
+                return False     # a ping may be on its way
+            elif buffer.startswith(b"\r\n"):
+                del buffer[:2]
+            else:
+                del buffer[:1]
+        return bool(buffer)
+
+    def _read_headers(self) -> bool:
+        """Find the end of the headers and the message size; False to wait."""
+        buffer = self._buffer
+        if self._scanned == 0 and buffer[0] not in _FIRST:
+            raise FramingError("Not a SIP message")
+        if not self._first_line_ok:
+            first_end = buffer.find(b"\n", self._scanned)
+            if first_end >= 0:
+                if not _looks_like_sip(bytes(buffer[:first_end])):
+                    raise FramingError("Not a SIP message")
+                self._first_line_ok = True
+        start = max(0, self._scanned - 2)
+        lf_crlf = buffer.find(b"\n\r\n", start)
+        lf_lf = buffer.find(b"\n\n", start)
+        if lf_crlf < 0 and lf_lf < 0:
+            if len(buffer) > self.max_message_size:
+                raise FramingError("Message too large")
+            self._scanned = len(buffer)
+            return False
+        if lf_crlf >= 0 and (lf_lf < 0 or lf_crlf < lf_lf):
+            end, body_start = lf_crlf, lf_crlf + 3
+        else:
+            end, body_start = lf_lf, lf_lf + 2
+        length = body_start + _content_length(bytes(buffer[:end]))
+        if length > self.max_message_size:
+            raise FramingError("Message too large")
+        self._length = length
+        return True

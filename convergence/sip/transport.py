@@ -1,0 +1,308 @@
+# -*- test-case-name: tests.test_sip_core -*-
+"""
+SIP over UDP and TCP (RFC 3261 section 18, RFC 3581).
+
+Bytes in, parsed messages up to the transaction layer; messages down, bytes
+out.  Requests get C{received}/C{rport} stamped on their top Via; responses
+go back where RFC 3261 18.2.2 and RFC 3581 say.  TCP connections, accepted
+or opened, are kept per remote address and reused.  Malformed input is
+answered with C{400} when it can be answered and dropped otherwise; it
+never takes down a listener.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import ClientFactory, DatagramProtocol, Factory
+from twisted.internet.protocol import Protocol as StreamProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from convergence.sip.framing import PING, FramingError, StreamFramer
+from convergence.sip.message import Request, Response, SipParseError, parse_message
+
+log = Logger()
+
+
+@dataclass(eq=False)
+class Peer:
+    """Where a message came from, or where one goes."""
+
+    transport: str  # "UDP" or "TCP"
+    host: str
+    port: int
+    connection: Any = None
+    errors: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "UDP"
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.host}:{self.port}"
+
+
+class MessageReceiver(Protocol):
+    """The layer above (the transaction layer, through the stack)."""
+
+    def request_received(self, request: Request, peer: Peer) -> None:
+        ...
+
+    def response_received(self, response: Response, peer: Peer) -> None:
+        ...
+
+
+def new_branch() -> str:
+    """A fresh RFC 3261 branch with the magic cookie."""
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+class SipTransportLayer:
+    """UDP and TCP transports of one SIP stack."""
+
+    def __init__(self, reactor: Any, receiver: MessageReceiver, host: str,
+                 max_message_size: int = 65536) -> None:
+        self.reactor = reactor
+        self.receiver = receiver
+        self.host = host
+        self.max_message_size = max_message_size
+        self.udp: SipDatagramProtocol | None = None
+        self.udp_port = 0
+        self.tcp_port = 0
+        self.connections: dict[tuple[str, int], SipStreamProtocol] = {}
+
+    # Listening
+    def listen(self, port: int, interface: str) -> list[Any]:
+        """Listen on UDP and TCP C{port}; return the listening ports."""
+        self.udp = SipDatagramProtocol(self)
+        udp = self.reactor.listenUDP(port, self.udp, interface=interface)
+        self.udp_port = udp.getHost().port
+        tcp = self.reactor.listenTCP(port or self.udp_port, SipStreamFactory(self),
+                                     interface=interface)
+        self.tcp_port = tcp.getHost().port
+        return [udp, tcp]
+
+    def advertised_port(self, transport: str) -> int:
+        return self.tcp_port if transport != "UDP" else self.udp_port
+
+    def via(self, transport: str, branch: str | None = None) -> str:
+        """A Via value for a request we send over C{transport}."""
+        return (f"SIP/2.0/{transport} {self._host_for_header()}:"
+                f"{self.advertised_port(transport)};branch={branch or new_branch()};rport")
+
+    def contact_uri(self, user: str | None, transport: str = "UDP") -> str:
+        """A Contact URI reaching this stack."""
+        userinfo = f"{user}@" if user else ""
+        param = ";transport=tcp" if transport == "TCP" else ""
+        return (f"sip:{userinfo}{self._host_for_header()}:"
+                f"{self.advertised_port(transport)}{param}")
+
+    def _host_for_header(self) -> str:
+        host = self.host
+        return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+    # Incoming
+    def message_received(self, data: bytes, peer: Peer) -> None:
+        """Parse one complete message and pass it up."""
+        try:
+            message = parse_message(data)
+        except SipParseError as e:
+            self._bad_message(e, peer)
+            return
+        try:
+            if isinstance(message, Request):
+                self._stamp_via(message, peer)
+                self.receiver.request_received(message, peer)
+            else:
+                self.receiver.response_received(message, peer)
+        except Exception:
+            log.failure("error handling a SIP message from {peer}", peer=str(peer))
+
+    def _bad_message(self, error: SipParseError, peer: Peer) -> None:
+        request = error.partial
+        if request is None:
+            log.info("dropped an unparseable SIP message from {peer}: {reason}",
+                     peer=str(peer), reason=error.reason)
+            return
+        if request.method == "ACK":
+            return
+        log.info("answering {status} {reason} to {peer}", status=error.status,
+                 reason=error.reason, peer=str(peer))
+        try:
+            self._stamp_via(request, peer)
+            self.send_response(request.create_response(error.status, error.reason), peer)
+        except Exception:
+            log.failure("could not answer a bad request from {peer}", peer=str(peer))
+
+    @staticmethod
+    def _stamp_via(request: Request, peer: Peer) -> None:
+        """RFC 3261 18.2.1 and RFC 3581 4: received and rport."""
+        via = request.top_via
+        has_rport = "rport" in via.params
+        if via.host.strip("[]") == peer.host and not has_rport:
+            return
+        via = via.copy()
+        via.params["received"] = peer.host
+        if has_rport:
+            via.params["rport"] = str(peer.port)
+        request.set_top_via(via)
+
+    # Outgoing
+    def send_response(self, response: Response, peer: Peer) -> None:
+        """Send a response where RFC 3261 18.2.2 / RFC 3581 say."""
+        data = response.serialize()
+        if peer.reliable:
+            connection = peer.connection
+            if connection is not None and connection.connected:
+                connection.transport.write(data)
+                return
+            via = response.top_via
+            host = via.received or via.host
+            self._send_stream(data, Peer("TCP", host, via.sent_by[1]))
+            return
+        via = response.top_via
+        host = via.params.get("maddr") or via.received or via.host
+        rport = via.params.get("rport")
+        port = int(rport) if rport else via.sent_by[1]
+        self._send_datagram(data, host, port)
+
+    def send_request(self, request: Request, target: Peer) -> None:
+        """Send a request to C{target} (an IP address)."""
+        data = request.serialize()
+        if target.reliable:
+            self._send_stream(data, target)
+        else:
+            self._send_datagram(data, target.host, target.port)
+
+    def _send_datagram(self, data: bytes, host: str, port: int) -> None:
+        if self.udp is None or self.udp.transport is None:
+            raise OSError("no UDP transport")
+        self.udp.transport.write(data, (host.strip("[]"), port))
+
+    def _send_stream(self, data: bytes, target: Peer) -> None:
+        key = (target.host.strip("[]"), target.port)
+        connection = self.connections.get(key)
+        if connection is None:
+            connection = SipStreamProtocol(self, outgoing=True)
+            self.connections[key] = connection
+            self.reactor.connectTCP(key[0], key[1], _Connector(connection), timeout=10)
+        if target.errors:
+            connection.failure_callbacks.extend(target.errors)
+        connection.send(data)
+
+    def connection_made(self, connection: "SipStreamProtocol", key: tuple[str, int]) -> None:
+        self.connections.setdefault(key, connection)
+
+    def connection_lost(self, connection: "SipStreamProtocol") -> None:
+        for key, value in list(self.connections.items()):
+            if value is connection:
+                del self.connections[key]
+
+
+class SipDatagramProtocol(DatagramProtocol):
+    """The UDP listener."""
+
+    def __init__(self, layer: SipTransportLayer) -> None:
+        self.layer = layer
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) > self.layer.max_message_size:
+            log.info("dropped a {size}-byte datagram from {host}:{port} (over the limit)",
+                     size=len(data), host=addr[0], port=addr[1])
+            return
+        if not data.strip(b"\r\n"):
+            return  # keepalive
+        self.layer.message_received(data, Peer("UDP", addr[0], addr[1]))
+
+
+class SipStreamProtocol(StreamProtocol):
+    """One TCP connection, accepted or opened, framed by Content-Length."""
+
+    def __init__(self, layer: SipTransportLayer, outgoing: bool = False) -> None:
+        self.layer = layer
+        self.outgoing = outgoing
+        self.framer = StreamFramer(layer.max_message_size)
+        self.connected = False
+        self.peer: Peer | None = None
+        self._pending: list[bytes] = []
+        self.failure_callbacks: list[Callable[[], None]] = []
+
+    def connectionMade(self) -> None:
+        self.connected = True
+        address: IAddress = self.transport.getPeer()
+        host, port = address.host, address.port  # type: ignore[attr-defined]
+        self.peer = Peer("TCP", host, port, connection=self)
+        self.layer.connection_made(self, (host, port))
+        for data in self._pending:
+            self.transport.write(data)
+        self._pending = []
+
+    def send(self, data: bytes) -> None:
+        if self.connected:
+            self.transport.write(data)
+        else:
+            self._pending.append(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except FramingError as e:
+            log.info("closing SIP connection from {peer}: {reason}",
+                     peer=str(self.peer), reason=e.reason)
+            self.transport.loseConnection()
+            return
+        for message in messages:
+            if message == PING:
+                self.transport.write(b"\r\n")
+            else:
+                self.layer.message_received(message, self.peer)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.connected = False
+        self.layer.connection_lost(self)
+
+    def connection_failed(self) -> None:
+        self.layer.connection_lost(self)
+        callbacks, self.failure_callbacks = self.failure_callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+class SipStreamFactory(Factory):
+    """Accepts SIP TCP connections."""
+
+    def __init__(self, layer: SipTransportLayer) -> None:
+        self.layer = layer
+
+    def buildProtocol(self, addr: Any) -> SipStreamProtocol:
+        return SipStreamProtocol(self.layer)
+
+
+class _Connector(ClientFactory):
+    """Connects one pre-built outgoing protocol."""
+
+    noisy = False
+
+    def __init__(self, protocol: SipStreamProtocol) -> None:
+        self.protocol_instance = protocol
+
+    def buildProtocol(self, addr: Any) -> SipStreamProtocol:
+        return self.protocol_instance
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        log.info("SIP TCP connection to {dest} failed: {why}",
+                 dest=connector.getDestination(), why=reason.getErrorMessage())
+        self.protocol_instance.connection_failed()

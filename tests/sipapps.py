@@ -1,0 +1,44 @@
+"""
+Applications used only by the SIP tests: a phone that rings forever (for
+CANCEL), and a caller that sends requests as a UAC through the SipFactory.
+"""
+
+from __future__ import annotations
+
+from convergence.container import DeploymentDescriptor
+from convergence.sip.servlet import SipRequest, SipResponse, SipServlet
+
+
+class RingerServlet(SipServlet):
+    """Rings (180) and never answers."""
+
+    def do_invite(self, request: SipRequest) -> None:
+        request.create_response(180).send()
+
+
+class CallerServlet(SipServlet):
+    """Records the responses to the requests it was told to send."""
+
+    responses: list[tuple[int, str]] = []
+
+    def do_message(self, request: SipRequest) -> None:
+        """A MESSAGE to caller@ asks it to send a MESSAGE to the URI in the body."""
+        target = request.body.decode()
+        request.create_response(200).send()
+        factory = self.context.container.factories["sip"]
+        out = factory.create_request(request.application_session, "MESSAGE",
+                                     "<sip:caller@localhost>", f"<{target}>")
+        out.set_body(b"hello from caller", "text/plain")
+        out.send()
+
+    def do_success_response(self, response: SipResponse) -> None:
+        self.responses.append((response.status, response.method))
+
+    def do_error_response(self, response: SipResponse) -> None:
+        self.responses.append((response.status, response.method))
+
+
+ringer = DeploymentDescriptor(name="ringer", sip=["ringer@{domain}"],
+                              servlets={"sip": RingerServlet})
+caller = DeploymentDescriptor(name="caller", sip=["caller@{domain}"],
+                              servlets={"sip": CallerServlet})
