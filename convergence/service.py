@@ -111,7 +111,7 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     registrar = Registrar(locations, accounts, authenticator, sip, now)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,
-                         Timers(sip.t1, sip.t2, sip.t4))
+                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites)
     container.factories["sip"] = SipFactory(core)
     return core
 

@@ -32,6 +32,7 @@ SEED_SDP = (
 
 CONFIG = """
 [sip]
+challenge_invites = {challenge}
 t1 = {t1}
 t2 = {t2}
 t4 = 0.5
@@ -43,12 +44,14 @@ module = "tests.sipapps_caller"
 """
 
 
-def start_server(tmpdir: str, t1: float = 0.05, t2: float = 0.4) -> tuple[Any, int]:
+def start_server(tmpdir: str, t1: float = 0.05, t2: float = 0.4,
+                 challenge_invites: bool = False) -> tuple[Any, int]:
     """Build the whole server with the test apps; listen for SIP on a free port."""
     root = Path(tmpdir)
     root.mkdir(parents=True)
     config_file = root / "c.toml"
-    config_file.write_text(CONFIG.format(t1=t1, t2=t2))
+    config_file.write_text(CONFIG.format(
+        t1=t1, t2=t2, challenge="true" if challenge_invites else "false"))
     config = load_config(config_file, {"data_dir": str(root / "data")})
     server = build(config, reactor)
     ports = server.sip.transport.listen(0, "127.0.0.1")

@@ -59,6 +59,9 @@ EXIT_CODES = {
     254: "fatal error binding a socket (-2)",
 }
 
+#: seconds the harness waits past `timeout` before it kills sipp itself
+KILL_GRACE = 10.0
+
 #: defaults for the -key parameters of tests/sipp/uas_for_selftest.xml
 SELFTEST_UAS_KEYS: dict[str, str] = {
     "audio_port": "0",
@@ -75,7 +78,8 @@ class SippMissing(AssertionError):
 
 
 def sipp_path() -> str | None:
-    return shutil.which("sipp")
+    path = shutil.which("sipp")
+    return os.path.abspath(path) if path else None
 
 
 def sipp_available() -> bool:
@@ -221,8 +225,8 @@ class SippResult:
 
     @property
     def incomplete(self) -> int:
-        """Calls neither successful nor failed (a fatal error, a timeout)."""
-        return max(0, self.created - self.successful - self.failed)
+        """Calls asked for that neither succeeded nor failed (a fatal error, a timeout)."""
+        return max(0, self.calls - self.successful - self.failed)
 
     def explain(self) -> str:
         rc = self.returncode
@@ -409,8 +413,14 @@ def run_sipp(
       defaults to auth's user.
     auth: (user, password) for digest challenges (-au/-ap).
     domain: the -key domain (the AOR domain of register.xml).
-    timeout: seconds; sipp itself stops at it (-timeout, -timeout_error) and
-      the harness kills it 10 s later if it has not.
+    rate: calls per second (-r; sipp's default is 10); rate_period_ms (-rp);
+      rate_increase / rate_max (-rate_increase, -rate_max: sipp QUITS when
+      rate_max is reached, add extra=['-no_rate_quit'] not to);
+      max_concurrent (-l).
+    timeout: seconds; sipp itself stops at it (-timeout, -timeout_error: exit
+      255) and the harness kills it KILL_GRACE s later if it has not
+      (returncode None, timed_out True).
+    pause_ms: the length of the scenarios' <pause/> (-d).
     trace_msg: keep every message in the log (default: when calls <= 20).
     workdir: where sipp's files go (kept); default a temporary directory, removed.
     """
@@ -431,7 +441,7 @@ def run_sipp(
             )
             timed_out = False
             try:
-                stdout, stderr = proc.communicate(timeout=timeout + 10)
+                stdout, stderr = proc.communicate(timeout=timeout + KILL_GRACE)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill(proc)
@@ -550,7 +560,7 @@ def run_sipp_async(
         proto, cmd[0], cmd, env=dict(os.environ), path=str(wd), childFDs={0: "w", 1: "r", 2: "r"}
     )
     transport_.closeStdin()
-    killer = reactor.callLater(timeout + 10, kill)
+    killer = reactor.callLater(timeout + KILL_GRACE, kill)
     return done
 
 

@@ -140,6 +140,19 @@ class ChatlineTests(SipFixture):
         # A second BYE: the dialog is gone.
         await self.ask("BYE", 481, call_id=call_id, to_tag=to_tag, cseq=3)
 
+    async def test_reinvite_and_info_in_dialog(self) -> None:
+        """A re-INVITE in the dialog is answered again; INFO reaches the servlet (405)."""
+        call_id, ok = await self.invite()
+        to_tag = ok.header("to").split("tag=")[1]
+        self.send("ACK", call_id=call_id, to_tag=to_tag)
+        again = await self.ask("INVITE", 200, call_id=call_id, to_tag=to_tag, cseq=2,
+                               body=SEED_SDP, content_type="application/sdp")
+        self.assertIn(f"tag={to_tag}", again.header("to"))
+        self.send("ACK", call_id=call_id, to_tag=to_tag, cseq=2)
+        await self.ask("INFO", 405, call_id=call_id, to_tag=to_tag, cseq=3)
+        await self.ask("INFO", 500, call_id=call_id, to_tag=to_tag, cseq=1)
+        await self.ask("BYE", 200, call_id=call_id, to_tag=to_tag, cseq=4)
+
     async def test_2xx_retransmitted_until_ack(self) -> None:
         """Without an ACK, the 200 is retransmitted, then the dialog ends with BYE."""
         call_id, ok = await self.invite()
@@ -297,3 +310,56 @@ class UacTests(SipFixture):
             await sleep(0.05)
         self.assertEqual(CallerServlet.responses, [(408, "MESSAGE")])
         self.assertGreaterEqual(len([m for m in silent.received if m.method == "MESSAGE"]), 3)
+
+
+class ChallengeTests(SipFixture):
+    def setUp(self) -> None:
+        self.server, self.port = start_server(self.mktemp(), challenge_invites=True)
+        self.addCleanup(stop_server, self.server)
+        self.peer = UdpPeer(self.port)
+        self.addCleanup(self.peer.close)
+        self.uri = f"sip:chatline@127.0.0.1:{self.port}"
+        self.server.accounts.add("romeo@localhost", "montague")
+
+    async def test_invite_challenged(self) -> None:
+        """With challenge_invites, an INVITE needs digest credentials of an account."""
+        challenge = await self.ask("INVITE", 401, body=SEED_SDP,
+                                   content_type="application/sdp", call_id="c1")
+        nonce = re.search(r'nonce="([^"]+)"', challenge.header("www-authenticate")).group(1)
+        auth = digest("romeo", "localhost", "montague", "INVITE", self.uri, nonce)
+        ok = await self.ask("INVITE", 200, body=SEED_SDP, content_type="application/sdp",
+                            call_id="c1", cseq=2, extra=f"Authorization: {auth}")
+        self.assertIn("a=jid:chatline@localhost", ok.body.decode())
+
+
+class TcpReuseTests(SipFixture):
+    async def test_outgoing_connection_reused(self) -> None:
+        """Two requests to one TCP destination share one connection."""
+        from twisted.internet.protocol import Factory
+
+        from tests.sipapps import CallerServlet
+
+        CallerServlet.responses = []
+        peers: list[TcpPeer] = []
+
+        class Accept(Factory):
+            def buildProtocol(self, addr):
+                peer = TcpPeer()
+                peers.append(peer)
+                return peer
+
+        listening = reactor.listenTCP(0, Accept(), interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        target = f"sip:romeo@127.0.0.1:{listening.getHost().port};transport=tcp"
+        for n in range(2):
+            self.send("MESSAGE", f"sip:caller@127.0.0.1:{self.port}", body=target,
+                      content_type="text/plain", call_id=f"reuse{n}")
+        for _ in range(100):
+            if peers and len([m for m in peers[0].received if m.method == "MESSAGE"]) == 2:
+                break
+            await sleep(0.02)
+        self.assertEqual(len(peers), 1)
+        self.assertEqual(len([m for m in peers[0].received if m.method == "MESSAGE"]), 2)
+        self.assertIn("SIP/2.0/TCP", peers[0].received[0].header("via"))
+        for peer in peers:
+            peer.close()

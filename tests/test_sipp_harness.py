@@ -10,10 +10,13 @@ sipp missing is a failure, not a skip: `make test` installs it (`make sipp`).
 from __future__ import annotations
 
 import os
+import stat
 import time
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests import sipp_harness
 from tests.sipp_harness import (
     SippMissing,
     SippUas,
@@ -92,6 +95,42 @@ class ParsingTests(SynchronousTestCase):
             require_sipp()
         self.assertIn("make sipp", str(caught.exception))
         self.assertIsInstance(caught.exception, AssertionError)  # a failure, never a skip
+
+
+def fake_sipp(testcase: SynchronousTestCase) -> None:
+    """Put a 'sipp' that hangs first on PATH, and make the harness impatient."""
+    bindir = Path(testcase.mktemp()).resolve()
+    bindir.mkdir()
+    fake = bindir / "sipp"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    testcase.patch(os, "environ", {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
+    testcase.patch(sipp_harness, "KILL_GRACE", 0.3)
+
+
+class KillOnTimeoutTests(SynchronousTestCase):
+    def test_sync(self) -> None:
+        fake_sipp(self)
+        started = time.monotonic()
+        result = run_sipp("options", "127.0.0.1:9", timeout=0.2)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertTrue(result.timed_out)
+        self.assertIsNone(result.returncode)
+        self.assertFalse(result.ok)
+        self.assertIn("killed on timeout", result.explain())
+
+
+class AsyncKillOnTimeoutTests(TestCase):
+    timeout = 10
+
+    async def test_async(self) -> None:
+        fake_sipp(self)
+        started = time.monotonic()
+        result = await run_sipp_async("options", "127.0.0.1:9", timeout=0.2)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertTrue(result.timed_out)
+        self.assertIsNone(result.returncode)
+        self.assertFalse(result.ok)
 
 
 class SippTestCase(SynchronousTestCase):

@@ -53,13 +53,14 @@ class UserAgentCore:
 
     def __init__(self, reactor: Any, container: Any, domains: list[str],
                  transport: SipTransportLayer, registrar: Registrar | None,
-                 timers: Timers = Timers()) -> None:
+                 timers: Timers = Timers(), challenge_invites: bool = False) -> None:
         self.reactor = reactor
         self.container = container
         self.domains = set(domains)
         self.transport = transport
         self.registrar = registrar
         self.timers = timers
+        self.challenge_invites = challenge_invites
         self.transactions = TransactionLayer(reactor, self, timers)
         self.dialogs: dict[tuple, SipSession] = {}
         self._unacked: dict[tuple, IDelayedCall] = {}
@@ -161,7 +162,7 @@ class UserAgentCore:
             self._reply(request, tx, 405, headers={"Allow": "OPTIONS, REGISTER"})
 
     def _realm(self, uri: Any) -> str:
-        host = uri.host
+        host = getattr(uri, "host", None)
         return host if host in self.domains else sorted(self.domains)[0]
 
     def capabilities(self) -> dict[str, str]:
@@ -171,10 +172,18 @@ class UserAgentCore:
 
     # Initial requests
     def _initial(self, app: Any, request: Request, tx: Any, peer: Peer) -> None:
+        user = None
+        if request.method == "INVITE" and self.challenge_invites and self.registrar:
+            auth = self.registrar.authenticator.check(request, self._realm(request.from_.uri))
+            if isinstance(auth, Response):
+                tx.send_response(auth)
+                return
+            user = auth
         app_session = self.container.sessions.create(app)
         session = SipSession(app_session, self)
         session.remote_uri = str(request.from_.uri)
         sreq = SipRequest(request, session, tx)
+        sreq.authenticated_user = user
         tx.to_tag = new_tag()
         tx.application_request = sreq
         if request.method == "INVITE":

@@ -136,6 +136,8 @@ class SipRequest(_SipMessage):
         self.transaction = transaction
         self.outgoing = outgoing
         self.final_sent = False
+        #: The account localpart a digest challenge proved, if any.
+        self.authenticated_user: str | None = None
 
     @property
     def method(self) -> str:
