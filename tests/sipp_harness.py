@@ -238,7 +238,7 @@ class SippResult:
         ]
         if self.errors.strip():
             lines += ["--- errors", self.errors]
-        if self.stderr.strip():
+        if not self.ok and self.stderr.strip():
             lines += ["--- stderr", self.stderr]
         if not self.ok and self.stdout.strip():
             lines += ["--- last screen", _tail(self.stdout, 30)]

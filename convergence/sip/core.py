@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from convergence.container.dispatch import invoke
 from convergence.sip.dialog import CONFIRMED, TERMINATED, CSeqOutOfOrder, Dialog, new_tag
-from convergence.sip.message import Request, Response, make_request
+from convergence.sip.message import Request, Response, SipParseError, make_request
 from convergence.sip.registrar import Registrar
 from convergence.sip.sdp import NotAcceptable, SdpError
 from convergence.sip.servlet import (
@@ -102,6 +102,9 @@ class UserAgentCore:
             tx.send_response(request.create_response(100))
         try:
             self._route(request, tx, peer)
+        except SipParseError as e:
+            # An optional header parsed only when used (Contact, Route …).
+            self._reply(request, tx, e.status, e.reason)
         except Exception:
             log.failure("error routing {method}", method=request.method)
             self._reply(request, tx, 500)
