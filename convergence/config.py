@@ -71,6 +71,7 @@ class SipConfig:
     max_expires: int = 7200
     default_expires: int = 3600
     nonce_lifetime: float = 300.0
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,18 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_expires": _positive_int,
     "default_expires": _positive_int,
     "nonce_lifetime": _positive_float,
+    "digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
 }
+
+
+def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    _expect(key, value, list)
+    if not value:
+        raise ConfigError(f"{key}: at least one value is required")
+    for item in value:
+        if item not in allowed:
+            raise ConfigError(f"{key}: {item!r} is not one of {', '.join(allowed)}")
+    return tuple(value)
 
 
 def _addresses(key: str, value: Any) -> tuple[str, ...] | None:

@@ -107,7 +107,8 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     """The SIP stack: transport, transactions, UA core, registrar."""
     sip = config.sip
     now = reactor.seconds
-    authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime)
+    authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
+                                  sip.digest_algorithms)
     registrar = Registrar(locations, accounts, authenticator, sip, now)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,

@@ -33,6 +33,7 @@ SEED_SDP = (
 CONFIG = """
 [sip]
 challenge_invites = {challenge}
+digest_algorithms = {algorithms}
 t1 = {t1}
 t2 = {t2}
 t4 = 0.5
@@ -45,13 +46,15 @@ module = "tests.sipapps_caller"
 
 
 def start_server(tmpdir: str, t1: float = 0.05, t2: float = 0.4,
-                 challenge_invites: bool = False) -> tuple[Any, int]:
+                 challenge_invites: bool = False,
+                 algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> tuple[Any, int]:
     """Build the whole server with the test apps; listen for SIP on a free port."""
     root = Path(tmpdir)
     root.mkdir(parents=True)
     config_file = root / "c.toml"
     config_file.write_text(CONFIG.format(
-        t1=t1, t2=t2, challenge="true" if challenge_invites else "false"))
+        t1=t1, t2=t2, challenge="true" if challenge_invites else "false",
+        algorithms="[" + ", ".join(f'"{a}"' for a in algorithms) + "]"))
     config = load_config(config_file, {"data_dir": str(root / "data")})
     server = build(config, reactor)
     ports = server.sip.transport.listen(0, "127.0.0.1")

@@ -23,10 +23,12 @@ class Authenticator:
     """Digest challengers for every served domain (realm = domain)."""
 
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
-                 nonce_lifetime: float) -> None:
+                 nonce_lifetime: float,
+                 algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> None:
         self.accounts = accounts
         self.challengers = {
-            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime) for d in domains
+            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms)
+            for d in domains
         }
 
     def check(self, request: Request, domain: str) -> str | None | Response:
