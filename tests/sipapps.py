@@ -38,7 +38,37 @@ class CallerServlet(SipServlet):
         self.responses.append((response.status, response.method))
 
 
+class DialerServlet(SipServlet):
+    """Places a call (INVITE) to the URI in a MESSAGE body, hangs up on 200."""
+
+    responses: list[tuple[int, str]] = []
+
+    def do_message(self, request: SipRequest) -> None:
+        target = request.body.decode()
+        request.create_response(200).send()
+        factory = self.context.container.factories["sip"]
+        invite = factory.create_request(request.application_session, "INVITE",
+                                        "<sip:dialer@localhost>", f"<{target}>")
+        invite.set_body(SDP_OFFER.encode(), "application/sdp")
+        invite.send()
+
+    def do_success_response(self, response: SipResponse) -> None:
+        self.responses.append((response.status, response.method))
+        if response.method == "INVITE":
+            response.session.create_request("BYE").send()
+
+    def do_error_response(self, response: SipResponse) -> None:
+        self.responses.append((response.status, response.method))
+
+
+SDP_OFFER = (
+    "v=0\r\no=dialer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=message 5222 xmpp/tcp chat\r\na=jid:dialer@localhost\r\na=thread:t-1\r\n"
+)
+
 ringer = DeploymentDescriptor(name="ringer", sip=["ringer@{domain}"],
                               servlets={"sip": RingerServlet})
 caller = DeploymentDescriptor(name="caller", sip=["caller@{domain}"],
                               servlets={"sip": CallerServlet})
+dialer = DeploymentDescriptor(name="dialer", sip=["dialer@{domain}"],
+                              servlets={"sip": DialerServlet})

@@ -42,6 +42,8 @@ min_expires = 60
 module = "tests.sipapps_ringer"
 [apps.caller]
 module = "tests.sipapps_caller"
+[apps.dialer]
+module = "tests.sipapps_dialer"
 """
 
 

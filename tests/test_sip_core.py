@@ -97,6 +97,28 @@ class ServerAnswersTests(SipFixture):
         self.peer.send(b"\x00\xffgarbage that is not SIP\r\n\r\n")
         await self.ask("OPTIONS", 200, f"sip:127.0.0.1:{self.port}")
 
+    async def test_stray_response_dropped(self) -> None:
+        """A response matching no transaction is dropped; the listener lives on."""
+        self.peer.send(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKstray\r\n"
+            "From: <sip:a@localhost>;tag=1\r\nTo: <sip:b@localhost>;tag=2\r\n"
+            "Call-ID: stray\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+        reply = await self.ask("OPTIONS", 200, f"sip:127.0.0.1:{self.port}")
+        self.assertEqual([m.status for m in self.peer.received], [200])
+        self.assertIsNotNone(reply)
+
+    async def test_oversized_tcp_message_closes_connection(self) -> None:
+        """Over TCP, a message above max_message_size closes that connection only."""
+        peer = await TcpPeer.connect(self.server.sip.transport.tcp_port)
+        lost = Deferred()
+        peer.connectionLost = lambda reason: lost.callback(None)
+        local = peer.transport.getHost().port
+        text = request("MESSAGE", self.uri, local, transport="TCP",
+                       body="x" * 70000, content_type="text/plain")
+        peer.send(text)
+        await lost
+        await self.ask("OPTIONS", 200, f"sip:127.0.0.1:{self.port}")
+
     async def test_bad_contact_in_register(self) -> None:
         """A header parsed only when used (Contact) still gets a 400 naming it."""
         self.server.accounts.add("romeo@localhost", "montague")
@@ -272,6 +294,19 @@ class RegisterTests(SipFixture):
         reply = await self.register("MD5", "montague", expires=0, cseq=4)
         self.assertEqual(reply.status, 200)
         self.assertEqual(self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
+
+    async def test_app_reaches_registered_user(self) -> None:
+        """A request to a registered AOR goes to the registered contact."""
+        from tests.sipapps import CallerServlet
+
+        CallerServlet.responses = []
+        ok = await self.register("MD5", "montague")
+        self.assertEqual(ok.status, 200)
+        since = self.send("MESSAGE", f"sip:caller@127.0.0.1:{self.port}",
+                          body="sip:romeo@localhost", content_type="text/plain")
+        incoming = await self.peer.wait(lambda m: m.method == "MESSAGE", since=since)
+        self.assertTrue(incoming.start.startswith(
+            f"MESSAGE sip:romeo@127.0.0.1:{self.peer.port} "), incoming.start)
 
     async def test_interval_too_brief(self) -> None:
         """An expiry below min_expires gets 423 with Min-Expires."""

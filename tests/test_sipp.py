@@ -8,7 +8,8 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from tests.siphelpers import start_server, stop_server
-from tests.sipp_harness import require_sipp, run_sipp_async
+from tests.siphelpers import UdpPeer, request
+from tests.sipp_harness import SippUas, require_sipp, run_sipp_async
 
 
 class SippTests(TestCase):
@@ -53,6 +54,28 @@ class SippTests(TestCase):
     async def test_cancel_ringing_call_tcp(self) -> None:
         """CANCEL over TCP."""
         await self.sipp("cancel.xml", "t1", service="ringer", calls=2, rate=10)
+
+    async def test_app_places_a_call(self) -> None:
+        """An app as UAC: INVITE to sipp's UAS, 200, ACK by the core, BYE, 200."""
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        from tests.sipapps import DialerServlet
+
+        DialerServlet.responses = []
+        uas = SippUas("builtin:uas", calls=1).start()
+        self.addCleanup(uas.stop)
+        trigger = UdpPeer(self.port)
+        self.addCleanup(trigger.close)
+        trigger.send(request("MESSAGE", f"sip:dialer@127.0.0.1:{self.port}", trigger.port,
+                             body=f"sip:service@{uas.target}", content_type="text/plain"))
+        for _ in range(200):
+            if (200, "BYE") in DialerServlet.responses:
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(DialerServlet.responses, [(200, "INVITE"), (200, "BYE")])
+        result = await deferLater(reactor, 0.2, uas.wait, 10)
+        self.assertTrue(result.ok, result.explain())
 
     async def test_load_1000_calls(self) -> None:
         """1,000 jabber-chat calls through the chatline app with zero failed calls."""
