@@ -7,6 +7,9 @@ all derived from T1, T2 and T4.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,31 @@ class Timers:
     def M(self) -> float:
         """RFC 6026: wait time for retransmissions of 2xx responses."""
         return 64 * self.T1
+
+
+class RunningTimers:
+    """A transaction's running timers, by RFC name (C{"A"}, C{"G"} …)."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._calls: dict[str, IDelayedCall] = {}
+
+    def start(self, name: str, delay: float, fire: Callable[[], None]) -> None:
+        """(Re)start timer C{name}: C{fire} runs after C{delay} seconds."""
+        self.cancel(name)
+        self._calls[name] = self.clock.callLater(delay, self._fire, name, fire)
+
+    def _fire(self, name: str, fire: Callable[[], None]) -> None:
+        self._calls.pop(name, None)
+        fire()
+
+    def cancel(self, name: str) -> None:
+        """Stop timer C{name} if it runs."""
+        call = self._calls.pop(name, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def cancel_all(self) -> None:
+        """Stop every timer."""
+        for name in list(self._calls):
+            self.cancel(name)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from convergence.sip.timers import Timers
+from convergence.sip.timers import RunningTimers, Timers
 
 CALLING = "Calling"
 TRYING = "Trying"
@@ -58,23 +58,10 @@ class ClientTransaction:
         self.user = user
         self._on_terminated = on_terminated
         self.state = ""
-        self._timers: dict[str, IDelayedCall] = {}
+        self._timers = RunningTimers(clock)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
-
-    def _start_timer(self, name: str, delay: float, fire: Callable[[], None]) -> None:
-        self._cancel_timer(name)
-        self._timers[name] = self.clock.callLater(delay, self._fire, name, fire)
-
-    def _fire(self, name: str, fire: Callable[[], None]) -> None:
-        self._timers.pop(name, None)
-        fire()
-
-    def _cancel_timer(self, name: str) -> None:
-        call = self._timers.pop(name, None)
-        if call is not None and call.active():
-            call.cancel()
 
     def _transmit(self, message: Any) -> bool:
         try:
@@ -90,8 +77,7 @@ class ClientTransaction:
         if self.state == TERMINATED:
             return
         self.state = TERMINATED
-        for name in list(self._timers):
-            self._cancel_timer(name)
+        self._timers.cancel_all()
         self._on_terminated(self)
 
     def transport_error(self) -> None:
@@ -124,41 +110,41 @@ class InviteClientTransaction(ClientTransaction):
         if not self._transmit(self.request):
             return
         if not self.reliable:
-            self._start_timer("A", self._a_interval, self._timer_a)
-        self._start_timer("B", self.timers.B, self._timeout)
+            self._timers.start("A", self._a_interval, self._timer_a)
+        self._timers.start("B", self.timers.B, self._timeout)
 
     def _timer_a(self) -> None:
         if self.state != CALLING:
             return
         self._transmit(self.request)
         self._a_interval *= 2
-        self._start_timer("A", self._a_interval, self._timer_a)
+        self._timers.start("A", self._a_interval, self._timer_a)
 
     def cancel_retransmissions(self) -> None:
         """Stop Timer A (e.g. after CANCEL was answered)."""
-        self._cancel_timer("A")
+        self._timers.cancel("A")
 
     def receive_response(self, response: Any) -> None:
         status = response.status
         state = self.state
         if state in (CALLING, PROCEEDING):
-            self._cancel_timer("A")
+            self._timers.cancel("A")
             if status < 200:
                 self.state = PROCEEDING
                 self.user.response_received(self, response)
             elif status < 300:
-                self._cancel_timer("B")
+                self._timers.cancel("B")
                 self.state = ACCEPTED
-                self._start_timer("M", self.timers.M, self.terminate)
+                self._timers.start("M", self.timers.M, self.terminate)
                 self.user.response_received(self, response)
             else:
-                self._cancel_timer("B")
+                self._timers.cancel("B")
                 self.state = COMPLETED
                 self._ack = self._build_ack(self.request, response)
                 self._transmit(self._ack)
                 delay = self.timers.D(self.reliable)
                 if delay:
-                    self._start_timer("D", delay, self.terminate)
+                    self._timers.start("D", delay, self.terminate)
                 self.user.response_received(self, response)
                 if not delay:
                     self.terminate()
@@ -182,8 +168,8 @@ class NonInviteClientTransaction(ClientTransaction):
         if not self._transmit(self.request):
             return
         if not self.reliable:
-            self._start_timer("E", self._e_interval, self._timer_e)
-        self._start_timer("F", self.timers.F, self._timeout)
+            self._timers.start("E", self._e_interval, self._timer_e)
+        self._timers.start("F", self.timers.F, self._timeout)
 
     def _timer_e(self) -> None:
         if self.state not in (TRYING, PROCEEDING):
@@ -193,7 +179,7 @@ class NonInviteClientTransaction(ClientTransaction):
             self._e_interval = self.timers.T2
         else:
             self._e_interval = min(2 * self._e_interval, self.timers.T2)
-        self._start_timer("E", self._e_interval, self._timer_e)
+        self._timers.start("E", self._e_interval, self._timer_e)
 
     def receive_response(self, response: Any) -> None:
         if self.state not in (TRYING, PROCEEDING):
@@ -202,12 +188,12 @@ class NonInviteClientTransaction(ClientTransaction):
             self.state = PROCEEDING
             self.user.response_received(self, response)
             return
-        self._cancel_timer("E")
-        self._cancel_timer("F")
+        self._timers.cancel("E")
+        self._timers.cancel("F")
         self.state = COMPLETED
         delay = self.timers.K(self.reliable)
         if delay:
-            self._start_timer("K", delay, self.terminate)
+            self._timers.start("K", delay, self.terminate)
         self.user.response_received(self, response)
         if not delay:
             self.terminate()

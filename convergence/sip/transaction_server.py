@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from convergence.sip.timers import Timers
+from convergence.sip.timers import RunningTimers, Timers
 
 PROCEEDING = "Proceeding"
 TRYING = "Trying"
@@ -48,7 +48,7 @@ class ServerTransaction:
         self._on_timeout = on_timeout
         self.last_response: Any = None
         self.state = ""
-        self._timers: dict[str, IDelayedCall] = {}
+        self._timers = RunningTimers(clock)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
@@ -57,19 +57,6 @@ class ServerTransaction:
     def final_sent(self) -> bool:
         """Whether a final response has been sent."""
         return self.last_response is not None and self.last_response.status >= 200
-
-    def _start_timer(self, name: str, delay: float, fire: Callable[[], None]) -> None:
-        self._cancel_timer(name)
-        self._timers[name] = self.clock.callLater(delay, self._fire, name, fire)
-
-    def _fire(self, name: str, fire: Callable[[], None]) -> None:
-        self._timers.pop(name, None)
-        fire()
-
-    def _cancel_timer(self, name: str) -> None:
-        call = self._timers.pop(name, None)
-        if call is not None and call.active():
-            call.cancel()
 
     def _transmit(self, response: Any) -> None:
         try:
@@ -83,8 +70,7 @@ class ServerTransaction:
         if self.state == TERMINATED:
             return
         self.state = TERMINATED
-        for name in list(self._timers):
-            self._cancel_timer(name)
+        self._timers.cancel_all()
         self._on_terminated(self)
 
     def transport_error(self) -> None:
@@ -112,11 +98,11 @@ class InviteServerTransaction(ServerTransaction):
         if request.method == "ACK":
             if self.state == COMPLETED:
                 self.state = CONFIRMED
-                self._cancel_timer("G")
-                self._cancel_timer("H")
+                self._timers.cancel("G")
+                self._timers.cancel("H")
                 delay = self.timers.I(self.reliable)
                 if delay:
-                    self._start_timer("I", delay, self.terminate)
+                    self._timers.start("I", delay, self.terminate)
                 else:
                     self.terminate()
             elif self.state == ACCEPTED:
@@ -134,12 +120,12 @@ class InviteServerTransaction(ServerTransaction):
             self._transmit(response)
             if 200 <= status < 300:
                 self.state = ACCEPTED
-                self._start_timer("L", self.timers.L, self.terminate)
+                self._timers.start("L", self.timers.L, self.terminate)
             elif status >= 300:
                 self.state = COMPLETED
                 if not self.reliable:
-                    self._start_timer("G", self._g_interval, self._timer_g)
-                self._start_timer("H", self.timers.H, self._timer_h)
+                    self._timers.start("G", self._g_interval, self._timer_g)
+                self._timers.start("H", self.timers.H, self._timer_h)
         elif self.state == ACCEPTED and 200 <= status < 300:
             # RFC 6026 8.5: 2xx retransmissions from the TU pass through.
             self.last_response = response
@@ -153,7 +139,7 @@ class InviteServerTransaction(ServerTransaction):
             return
         self._transmit(self.last_response)
         self._g_interval = min(2 * self._g_interval, self.timers.T2)
-        self._start_timer("G", self._g_interval, self._timer_g)
+        self._timers.start("G", self._g_interval, self._timer_g)
 
     def _timer_h(self) -> None:
         self.log.info("{tx!r}: no ACK for the final response (Timer H)", tx=self)
@@ -190,6 +176,6 @@ class NonInviteServerTransaction(ServerTransaction):
         self.state = COMPLETED
         delay = self.timers.J(self.reliable)
         if delay:
-            self._start_timer("J", delay, self.terminate)
+            self._timers.start("J", delay, self.terminate)
         else:
             self.terminate()
