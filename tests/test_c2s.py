@@ -464,6 +464,47 @@ class ApplicationTests(SynchronousTestCase):
         self.assertEqual(self.server.container.sessions.sessions("echo"), [])
 
 
+class ThreadKeyTests(SynchronousTestCase):
+    """Application keys: a <thread> joins the ApplicationSession bound to it."""
+
+    def test_thread_joins_bound_session(self) -> None:
+        """A message whose thread names a bound session joins it."""
+        app = make_app("echo", EchoLike(), ("echo.localhost",),
+                       application_keys={"xmpp": lambda r: r.thread})
+        server, _ = make_server(self.mktemp(), (app,))
+        existing = server.container.sessions.create(app)
+        existing.bind_key("t-7")
+        alice = Client(server)
+        alice.login()
+        alice.send("<message to='echo.localhost' type='chat'><body>a</body>"
+                   "<thread>t-7</thread></message>")
+        alice.expect("message")
+        self.assertEqual(server.container.sessions.sessions("echo"), [existing])
+        self.assertEqual(existing.sessions_of("xmpp")[0].peer, "alice@localhost/phone")
+        alice.send("<message to='echo.localhost' type='chat'><body>b</body>"
+                   "<thread>other</thread></message>")
+        alice.expect("message")
+        self.assertEqual(len(server.container.sessions.sessions("echo")), 1)
+
+    def test_factory_session_receives_replies(self) -> None:
+        """A session an app starts with the XMPP factory gets the peer's replies."""
+        app = make_app("echo", EchoLike(), ("bot@localhost",))
+        server, _ = make_server(self.mktemp(), (app,))
+        app_session = server.container.sessions.create(app)
+        session = server.container.factories["xmpp"].create_session(
+            app_session, "bot@localhost", "alice@localhost/phone")
+        alice = Client(server)
+        alice.login()
+        alice.send("<presence/>")
+        session.send_message("hello", thread="th")
+        greeting = alice.expect("message")
+        self.assertEqual((greeting.get("from"), greeting.findtext("{jabber:client}thread")),
+                         ("bot@localhost", "th"))
+        alice.send("<message to='bot@localhost' type='chat'><body>hi</body></message>")
+        alice.expect("message")
+        self.assertEqual(server.container.sessions.sessions("echo"), [app_session])
+
+
 class FeatureListener(XmppConnectionListener):
     def on_stream(self, event):
         event.add_feature(etree.Element("{urn:example:hello}hello"))

@@ -172,3 +172,44 @@ class DispatchTests(SynchronousTestCase):
         self.assertNoResult(result)
         d.callback(4)
         self.assertEqual(self.successResultOf(result), 4)
+
+
+class ApplicationKeyTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.container = Container(self.clock)
+        self.app = types.SimpleNamespace(
+            name="app", descriptor=DeploymentDescriptor(name="app", session_timeout=10))
+
+    def test_same_key_joins(self) -> None:
+        """Two initial requests with one key share a session; others get their own."""
+        sessions = self.container.sessions
+        a = sessions.find_or_create(self.app, "thread-1")
+        self.assertIs(sessions.find_or_create(self.app, "thread-1"), a)
+        self.assertIsNot(sessions.find_or_create(self.app, "thread-2"), a)
+        self.assertIsNot(sessions.find_or_create(self.app, None), a)
+
+    def test_bind_key_and_expiry_leaves_index(self) -> None:
+        """Keys bound later lead to the session; an expired session leaves the index."""
+        sessions = self.container.sessions
+        s = sessions.create(self.app)
+        s.bind_key(("jid", "romeo@localhost"))
+        self.assertIs(sessions.by_key("app", ("jid", "romeo@localhost")), s)
+        self.clock.advance(11)
+        self.assertIsNone(sessions.by_key("app", ("jid", "romeo@localhost")))
+        self.assertIsNot(sessions.find_or_create(self.app, ("jid", "romeo@localhost")), s)
+
+    def test_encode_url(self) -> None:
+        """encode_url adds (or replaces) the appsession parameter."""
+        s = self.container.sessions.create(self.app)
+        self.assertEqual(s.encode_url("http://h/selfhelp/?a=1&appsession=old"),
+                         f"http://h/selfhelp/?a=1&appsession={s.id}")
+        self.assertEqual(s.encode_url("/x"), f"/x?appsession={s.id}")
+
+    def test_descriptor_checks_keys_and_http(self) -> None:
+        """Unknown key protocols and bad context paths are refused at load."""
+        with self.assertRaises(DescriptorError):
+            DeploymentDescriptor(name="x", application_keys={"smtp": str})
+        for path in ("selfhelp", "/", "/x/"):
+            with self.assertRaises(DescriptorError):
+                DeploymentDescriptor(name="x", http=path)

@@ -6,7 +6,7 @@ Deployment descriptors: what an application serves and how it logs in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 PROCESS_STREAM = ("none", "raw", "after_tls", "after_sasl")
 TLS_POLICIES = ("required", "optional", "disabled")
@@ -61,6 +61,11 @@ class DeploymentDescriptor:
         pattern stands for each of the server's domains.
     @ivar sip: SIP addresses it serves: C{user@{domain}} matches a
         Request-URI's user and host, a bare domain every user of it.
+    @ivar http: the context path its HTTP servlet is mounted at (C{/selfhelp}).
+    @ivar application_keys: per protocol (C{xmpp}, C{sip}, C{http}), a
+        function deriving an application key from an initial request (an
+        XMPP C{<thread>}, a SIP C{a=thread}, a URL parameter); requests with
+        the same key, from any protocol, join the same ApplicationSession.
     @ivar servlets: the main servlet class per protocol.
     @ivar connection_listener: an C{XmppConnectionListener} class, told of
         stream opens as C{client_login.process_stream} says.
@@ -72,6 +77,9 @@ class DeploymentDescriptor:
     name: str
     xmpp: tuple[str, ...] = ()
     sip: tuple[str, ...] = ()
+    http: str | None = None
+    application_keys: Mapping[str, Callable[[Any], Hashable | None]] = field(
+        default_factory=dict)
     servlets: Mapping[str, type] = field(default_factory=dict)
     client_login: LoginConfig = LoginConfig()
     server_login: LoginConfig = LoginConfig(bind=False)
@@ -92,5 +100,12 @@ class DeploymentDescriptor:
         for protocol in self.servlets:
             if protocol not in ("xmpp", "sip", "http"):
                 raise DescriptorError(f"servlets: unknown protocol {protocol!r}")
+        for protocol in self.application_keys:
+            if protocol not in ("xmpp", "sip", "http"):
+                raise DescriptorError(f"application_keys: unknown protocol {protocol!r}")
+        if self.http is not None and (not self.http.startswith("/") or self.http == "/"
+                                      or self.http.endswith("/")):
+            raise DescriptorError(
+                f"http: context path {self.http!r} must look like '/name'")
         if self.session_timeout <= 0:
             raise DescriptorError("session_timeout: must be positive")

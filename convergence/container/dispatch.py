@@ -26,3 +26,12 @@ def invoke(handler: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         return result
 
     return maybeDeferred(call)
+
+
+def application_key(app: Any, protocol: str, request: Any) -> Any:
+    """
+    The application key of an initial request, from the app's descriptor,
+    or C{None} (the app declares none, or the request has none).
+    """
+    derive = app.descriptor.application_keys.get(protocol)
+    return derive(request) if derive is not None else None

@@ -6,13 +6,18 @@ Application sessions: one application instance holding its protocol sessions.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Callable, Iterator, MutableMapping
+from typing import Any, Callable, Hashable, Iterator, MutableMapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from convergence.container.interfaces import IProtocolSession
+
+
+#: The URL parameter that names an ApplicationSession (see L{encode_url}).
+SESSION_PARAM = "appsession"
 
 
 class SessionInvalidated(RuntimeError):
@@ -69,6 +74,7 @@ class ApplicationSession(MutableMapping[str, Any]):
         self._manager = manager
         self._data: dict[str, Any] = {}
         self._sessions: list[ProtocolSession] = []
+        self.keys: set[Hashable] = set()
         self._timer: IDelayedCall | None = None
         self.touch()
 
@@ -113,6 +119,23 @@ class ApplicationSession(MutableMapping[str, Any]):
         """Detach a protocol session."""
         if session in self._sessions:
             self._sessions.remove(session)
+
+    def bind_key(self, key: Hashable) -> None:
+        """
+        Make C{key} (an application key: an XMPP thread, a SIP a=thread …)
+        lead to this session: later initial requests of any protocol whose
+        key is C{key} join it.
+        """
+        self._check()
+        self._manager.bind_key(self, key)
+
+    def encode_url(self, url: str) -> str:
+        """C{url} with a parameter that joins an HTTP request to this session."""
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if k != SESSION_PARAM]
+        query.append((SESSION_PARAM, self.id))
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     def touch(self) -> None:
         """Restart the expiry timer: the session is in use."""
@@ -165,20 +188,42 @@ class SessionManager:
         self.clock = clock
         self._sessions: dict[str, ApplicationSession] = {}
         self._listeners: dict[str, list[Any]] = {}
+        self._by_key: dict[tuple[str, Hashable], ApplicationSession] = {}
 
     def add_listener(self, application_name: str, listener: Any) -> None:
         """Register an L{IApplicationSessionListener} for one application."""
         self._listeners.setdefault(application_name, []).append(listener)
 
-    def create(self, application: Any) -> ApplicationSession:
+    def create(self, application: Any, key: Hashable | None = None) -> ApplicationSession:
         """Create and register a new session for C{application}."""
         session = ApplicationSession(
             self, application, application.descriptor.session_timeout
         )
         self._sessions[session.id] = session
+        if key is not None:
+            self.bind_key(session, key)
         self.log.debug("created {session!r}", session=session)
         self.notify("session_created", session)
         return session
+
+    def find_or_create(self, application: Any, key: Hashable | None) -> ApplicationSession:
+        """The live session of C{application} bound to C{key}, or a new one."""
+        if key is not None:
+            session = self._by_key.get((application.name, key))
+            if session is not None and session.valid:
+                session.touch()
+                return session
+        return self.create(application, key)
+
+    def by_key(self, application_name: str, key: Hashable) -> ApplicationSession | None:
+        """The live session bound to an application key, if any."""
+        session = self._by_key.get((application_name, key))
+        return session if session is not None and session.valid else None
+
+    def bind_key(self, session: ApplicationSession, key: Hashable) -> None:
+        """Index C{session} under an application key (see L{ApplicationSession.bind_key})."""
+        self._by_key[(session.application.name, key)] = session
+        session.keys.add(key)
 
     def get(self, session_id: str) -> ApplicationSession | None:
         """A live session by id, or C{None}."""
@@ -193,8 +238,12 @@ class SessionManager:
         ]
 
     def remove(self, session: ApplicationSession) -> None:
-        """Forget an invalidated session."""
+        """Forget an invalidated session and its application keys."""
         self._sessions.pop(session.id, None)
+        name = session.application.name
+        for key in session.keys:
+            if self._by_key.get((name, key)) is session:
+                del self._by_key[(name, key)]
 
     def notify(self, event: str, session: ApplicationSession) -> None:
         """Call C{event} on the listeners of the session's application."""

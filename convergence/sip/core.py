@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from convergence.container.dispatch import invoke
+from convergence.container.dispatch import application_key, invoke
 from convergence.sip.dialog import CONFIRMED, TERMINATED, CSeqOutOfOrder, Dialog, new_tag
 from convergence.sip.message import Request, Response, SipParseError, make_request
 from convergence.sip.registrar import Registrar
@@ -182,20 +182,19 @@ class UserAgentCore:
                 tx.send_response(auth)
                 return
             user = auth
-        app_session = self.container.sessions.create(app)
-        session = SipSession(app_session, self)
-        session.remote_uri = str(request.from_.uri)
-        sreq = SipRequest(request, session, tx)
+        sreq = SipRequest(request, None, tx)  # type: ignore[arg-type]
         sreq.authenticated_user = user
         tx.to_tag = new_tag()
         tx.application_request = sreq
-        if request.method == "INVITE":
-            try:
-                sreq.sdp
-            except SdpError as e:
-                self._reply(request, tx, 400, f"Bad SDP: {e}"[:200])
-                app_session.invalidate()
-                return
+        try:
+            sreq.sdp
+        except SdpError as e:
+            self._reply(request, tx, 400, f"Bad SDP: {e}"[:200])
+            return
+        key = application_key(app, "sip", sreq)
+        app_session = self.container.sessions.find_or_create(app, key)
+        sreq.session = SipSession(app_session, self)
+        sreq.session.remote_uri = str(request.from_.uri)
         self._dispatch(app, sreq, None)
 
     def _dispatch(self, app: Any, request: SipRequest | None,

@@ -16,7 +16,7 @@ from lxml import etree
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from convergence.container.dispatch import invoke
+from convergence.container.dispatch import application_key, invoke
 from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.jid import JID
 from convergence.xmpp.router import StanzaEvent, StanzaRouter
@@ -52,25 +52,50 @@ class XmppApplications:
         self.server.router.route(stanza)
 
     # Sessions
-    def session_for(self, app: Any, local: JID, remote: JID) -> XmppSession:
-        """The XMPP session between C{local} and C{remote}, created if new."""
-        key = (app.name, local.bare, remote.bare)
-        session = self._sessions.get(key)
-        if session is None or not session.valid:
-            app_session = self.container.sessions.create(app)
-            session = XmppSession(app_session, self, local.bare, remote)
-            self._sessions[key] = session
-        else:
+    def session_for(self, app: Any, local: JID, remote: JID,
+                    request: XmppRequest | None = None) -> XmppSession:
+        """
+        The XMPP session between C{local} and C{remote}, created if new.
+
+        An initial request whose application key (the app's
+        C{application_keys["xmpp"]}, e.g. the C{<thread>}) names a live
+        ApplicationSession joins that session; otherwise the pair's own
+        session is used, or a new ApplicationSession is made.
+        """
+        key = application_key(app, "xmpp", request) if request is not None else None
+        if key is not None:
+            app_session = self.container.sessions.by_key(app.name, key)
+            if app_session is not None:
+                return self.create_session(app_session, local, remote)
+        session = self._sessions.get((app.name, local.bare, remote.bare))
+        if session is not None and session.valid:
             session.remote = remote
             session.application_session.touch()
+            return session
+        app_session = self.container.sessions.create(app, key)
+        return self.create_session(app_session, local, remote)
+
+    def create_session(self, app_session: Any, local: JID, remote: JID) -> XmppSession:
+        """The XMPP session of C{app_session} with C{remote}, created if new."""
+        for session in app_session.sessions_of("xmpp"):
+            if session.local == local.bare and session.remote.bare == remote.bare:
+                session.remote = remote
+                app_session.touch()
+                return session
+        session = XmppSession(app_session, self, local.bare, remote)
+        self._sessions[(app_session.application.name, local.bare, remote.bare)] = session
         return session
 
     def forget(self, session: XmppSession) -> None:
-        """Drop an invalidated session from the index."""
+        """Drop an invalidated session from the index and tell its app."""
         app = session.application_session.application
         key = (app.name, session.local.bare, session.remote.bare)
         if self._sessions.get(key) is session:
             del self._sessions[key]
+        servlet = app.servlet("xmpp")
+        if servlet is not None:
+            invoke(servlet.session_ended, session).addErrback(
+                lambda f: self.log.failure("session_ended of {app} failed", f, app=app.name))
 
     # Dispatch
     def on_stanza(self, event: StanzaEvent) -> bool:
@@ -83,12 +108,14 @@ class XmppApplications:
         if servlet is None:
             event.reply_error("service-unavailable")
             return True
-        session = self.session_for(app, to, event.sender)
         stanza = event.stanza
         if event.kind == "iq" and event.type in ("result", "error"):
+            session = self.session_for(app, to, event.sender)
             args: tuple[Any, Any] = (None, XmppResponse(stanza, session))
         else:
-            args = (XmppRequest(stanza, session), None)
+            request = XmppRequest(stanza, None)  # type: ignore[arg-type]
+            request.session = self.session_for(app, to, event.sender, request)
+            args = (request, None)
         d = invoke(servlet.service, *args)
         d.addErrback(self._failed, app, stanza)
         return True

@@ -20,7 +20,7 @@ from convergence.xmpp.delivery import LocalDelivery
 from convergence.xmpp.events import EventBus
 from convergence.xmpp.features import Feature, FeatureRegistry, builtin_features
 from convergence.xmpp.router import StanzaRouter
-from convergence.xmpp.servlet import XmppConnectionEvent
+from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
 from convergence.xmpp.sessions import SessionRegistry
 
 
@@ -63,6 +63,7 @@ class XmppServer:
         LocalDelivery(self.registry, self.account_exists).install(self.router)
         self.applications = XmppApplications(self, container)
         self.applications.install(self.router)
+        container.factories["xmpp"] = XmppFactory(self.applications)
         self.features = FeatureRegistry(
             builtin_features() if features is None else features
         )

@@ -202,6 +202,31 @@ class XmppServlet:
     def do_response(self, response: XmppResponse) -> Any:
         """An iq result or error; ignored by default."""
 
+    def session_ended(self, session: XmppSession) -> Any:
+        """
+        An XMPP session of this app was invalidated (with its application
+        session, or by itself).  XMPP has no session teardown on the wire,
+        so this is where an app may say goodbye; nothing by default.
+        """
+
+
+class XmppFactory:
+    """Lets applications start XMPP sessions themselves (registered as the
+    container's C{factories["xmpp"]})."""
+
+    def __init__(self, applications: "XmppApplications") -> None:
+        self.applications = applications
+
+    def create_session(self, application_session: ApplicationSession,
+                       local: str, remote: str) -> XmppSession:
+        """
+        The XMPP session between the app's address C{local} and C{remote} in
+        C{application_session} (created if new); replies from C{remote} to
+        C{local} reach the same application session.
+        """
+        return self.applications.create_session(
+            application_session, JID.parse(local), JID.parse(remote))
+
 
 class XmppConnectionEvent:
     """A stream (re)start told to an application's connection listener."""
