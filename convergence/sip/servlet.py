@@ -301,6 +301,11 @@ class SipFactory:
     def __init__(self, core: "UserAgentCore") -> None:
         self.core = core
 
+    @property
+    def local_host(self) -> str:
+        """The address this server advertises (for SDP c= lines)."""
+        return self.core.transport.host
+
     def create_request(self, application_session: ApplicationSession, method: str,
                        from_: str, to: str, request_uri: str | None = None) -> SipRequest:
         """
