@@ -75,6 +75,13 @@ class SipConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """HTTP service limits."""
+
+    max_body_size: int = 1048576
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
@@ -83,6 +90,7 @@ class AppConfig:
     xmpp: tuple[str, ...] | None = None
     sip: tuple[str, ...] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    http: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,11 @@ class Config:
     tls: TlsConfig = TlsConfig()
     xmpp: XmppConfig = XmppConfig()
     sip: SipConfig = SipConfig()
+    http: HttpConfig = HttpConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
+        AppConfig(name="selfhelp", module="apps.selfhelp"),
     )
 
     @property
@@ -268,6 +278,24 @@ def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(value)
 
 
+_HTTP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "max_body_size": lambda k, v: _positive_int(k, v, 1024),
+}
+
+
+def _context_path(key: str, value: Any) -> str | None:
+    """An HTTP context path like C{/selfhelp} (one or more plain segments)."""
+    if value is None:
+        return None
+    _string(key, value)
+    segments = value[1:].split("/")
+    if (not value.startswith("/") or value == "/" or value.endswith("/")
+            or "" in segments
+            or any(c.isspace() or c in "?#%;" for c in value)):
+        raise ConfigError(f"{key}: context path {value!r} must look like '/name'")
+    return value
+
+
 def _addresses(key: str, value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -281,7 +309,7 @@ def _apps(key: str, raw: Any) -> tuple[AppConfig, ...]:
     for name, table in raw.items():
         where = f"{key}.{name}"
         _expect(where, table, dict)
-        unknown = set(table) - {"module", "xmpp", "sip", "enabled", "settings"}
+        unknown = set(table) - {"module", "xmpp", "sip", "http", "enabled", "settings"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
         if not _bool(f"{where}.enabled", table.get("enabled", True)):
@@ -290,7 +318,8 @@ def _apps(key: str, raw: Any) -> tuple[AppConfig, ...]:
         xmpp = _addresses(f"{where}.xmpp", table.get("xmpp"))
         sip = _addresses(f"{where}.sip", table.get("sip"))
         settings = _expect(f"{where}.settings", table.get("settings", {}), dict)
-        apps.append(AppConfig(name, module, xmpp, sip, settings))
+        http = _context_path(f"{where}.http", table.get("http"))
+        apps.append(AppConfig(name, module, xmpp, sip, settings, http=http))
     return tuple(apps)
 
 
@@ -319,6 +348,8 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
             kwargs["xmpp"] = XmppConfig(**_section(name, value, _XMPP_FIELDS))
         elif name == "sip":
             kwargs["sip"] = SipConfig(**_section(name, value, _SIP_FIELDS))
+        elif name == "http":
+            kwargs["http"] = HttpConfig(**_section(name, value, _HTTP_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:

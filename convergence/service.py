@@ -19,6 +19,7 @@ from convergence.container.application import ApplicationLoadError, load_applica
 from convergence.container.container import Container
 from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
+from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
@@ -43,6 +44,8 @@ class Convergence:
     xmpp: XmppServer
     sip: UserAgentCore
     locations: SqliteLocationStore
+    #: The HTTP site: every application's HTTP servlet under its context path.
+    http: HttpSite | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -62,6 +65,7 @@ def load_applications(config: Config, container: Container) -> None:
             app = load_application(
                 app_config.name, app_config.module, config.domains,
                 app_config.xmpp, app_config.settings, app_config.sip,
+                http=app_config.http,
             )
             container.deploy(app)
         except (ApplicationLoadError, DescriptorError, RoutingConflict) as e:
@@ -99,7 +103,20 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     )
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, accounts, locations)
-    return Convergence(config, store, accounts, container, xmpp, sip, locations)
+    http = build_http(config, container)
+    return Convergence(config, store, accounts, container, xmpp, sip, locations, http)
+
+
+def build_http(config: Config, container: Container) -> HttpSite:
+    """The HTTP site; its URLs use the listening address (or the first domain)."""
+    host = config.interface
+    if host in ("0.0.0.0", "::"):
+        host = config.domains[0]
+    try:
+        return make_site(container, config.http.max_body_size,
+                         base_url(host, config.listen.http_port))
+    except MountConflict as e:
+        raise ConfigError(str(e)) from e
 
 
 def build_sip(config: Config, reactor: Any, container: Container, accounts: Accounts,
@@ -150,9 +167,10 @@ class ConvergenceService(service.MultiService):
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"
-            " (c2s {c2s}, sip {sip}, data in {data_dir})",
+            " (c2s {c2s}, sip {sip}, http {http}, data in {data_dir})",
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", sip=c.listen.sip_port or "off",
+            http=c.listen.http_port or "off",
             data_dir=str(c.data_dir),
         )
 
@@ -171,4 +189,8 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
         ).setServiceParent(top)
     if config.listen.sip_port:
         SipListener(server.sip, config.listen.sip_port, config.interface).setServiceParent(top)
+    if config.listen.http_port and server.http is not None:
+        internet.TCPServer(
+            config.listen.http_port, server.http, interface=config.interface
+        ).setServiceParent(top)
     return top

@@ -26,7 +26,7 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(c.database_path, Path("convergence-data/convergence.sqlite3"))
         self.assertTrue(c.xmpp.require_tls)
         self.assertEqual(c.xmpp.max_stanza_size, 262144)
-        self.assertEqual([a.name for a in c.apps], ["echo", "chatline"])
+        self.assertEqual([a.name for a in c.apps], ["echo", "chatline", "selfhelp"])
         self.assertEqual(c.sip.max_message_size, 65536)
         self.assertEqual((c.sip.t1, c.sip.t2, c.sip.t4), (0.5, 4.0, 5.0))
 
@@ -52,8 +52,9 @@ class ConfigTests(SynchronousTestCase):
         c = load_config(path)
         self.assertEqual([(a.name, a.module, a.xmpp) for a in c.apps],
                          [("chatline", "apps.chatline", None),
+                          ("selfhelp", "apps.selfhelp", None),
                           ("bot", "apps.echo", ("bot@{domain}",))])
-        self.assertEqual(c.apps[1].settings, {"greeting": "hi"})
+        self.assertEqual(c.apps[2].settings, {"greeting": "hi"})
 
     def assertConfigError(self, text: str, key: str, overrides=None) -> None:
         path = self.write(text)

@@ -51,7 +51,9 @@ class TwistdTests(SynchronousTestCase):
         work.mkdir()
         port = free_port()
         sip_port = free_port()
-        proc = self.twistd("--c2s-port", str(port), "--sip-port", str(sip_port), cwd=work)
+        http_port = free_port()
+        proc = self.twistd("--c2s-port", str(port), "--sip-port", str(sip_port),
+                           "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
             while True:

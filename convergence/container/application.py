@@ -44,6 +44,9 @@ class Application:
     sip_addresses: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     connection_listener: Any = None
+    #: The HTTP context path (C{/selfhelp}): the configured one, else the
+    #: descriptor's; C{None} if the application is not served over HTTP.
+    http_path: str | None = None
 
     def servlet(self, protocol: str) -> Any | None:
         """The main servlet for C{protocol}, if the application has one."""
@@ -57,12 +60,13 @@ def load_application(
     xmpp: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
     sip: Sequence[str] | None = None,
+    http: str | None = None,
 ) -> Application:
     """
     Import C{module_name} and build an L{Application} from its descriptor.
 
     @param xmpp: addresses from the configuration, replacing the
-        descriptor's own; likewise C{sip}.
+        descriptor's own; likewise C{sip}, and C{http} for the context path.
     """
     try:
         module = importlib.import_module(module_name)
@@ -95,6 +99,7 @@ def load_application(
         servlets=servlets,
         xmpp_addresses=addresses,
         sip_addresses=sip_addresses,
+        http_path=descriptor.http if http is None else http,
         settings=merged,
         connection_listener=listener,
     )

@@ -1,0 +1,33 @@
+# -*- test-case-name: tests.test_selfhelp -*-
+"""
+selfhelp: a self-help (IVR-style) bot on three channels, one conversation.
+
+- XMPP: chat with C{selfhelp@<domain>} gets the menu.
+- SIP: an INVITE to C{sip:selfhelp@<domain>} offering audio and a jabber
+  chat is answered declining audio and accepting the chat; the bot then
+  opens the chat over XMPP in the offered thread; BYE ends it.
+- HTTP: C{/selfhelp/} is the same menu on a web page, and
+  C{/selfhelp/api/sessions} lists the live conversations.
+
+Settings: C{agent} — C{xmpp:agent@localhost} or C{sip:agent@localhost},
+who "3 Talk to an agent" brings into the conversation.
+"""
+
+from convergence.container import DeploymentDescriptor
+
+from apps.selfhelp import sip, web, xmpp
+
+descriptor = DeploymentDescriptor(
+    name="selfhelp",
+    xmpp=["selfhelp@{domain}"],
+    sip=["selfhelp@{domain}"],
+    http="/selfhelp",
+    servlets={
+        "xmpp": xmpp.SelfhelpXmppServlet,
+        "sip": sip.SelfhelpSipServlet,
+        "http": web.SelfhelpHttpServlet,
+    },
+    application_keys={"xmpp": xmpp.thread_key, "sip": sip.thread_key},
+    session_timeout=900.0,
+    settings={"agent": "xmpp:agent@localhost"},
+)

@@ -1,0 +1,100 @@
+# -*- test-case-name: tests.test_selfhelp -*-
+"""
+The self-help bot's SIP side: INVITEs offering a jabber chat session
+(draft-sparks-simple-jabber-sessions) are accepted and the chat is opened
+over XMPP; BYE ends it.  The bot also invites SIP agents the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convergence.sip.sdp import (
+    Connection,
+    NotAcceptable,
+    OfferAnswer,
+    Origin,
+    SessionDescription,
+    answer_chat,
+    chat_media,
+    jabber_chats,
+)
+from convergence.sip.servlet import SipRequest, SipResponse, SipServlet, SipStatusError
+
+from apps.selfhelp import conversation, menu
+
+
+def thread_key(request: SipRequest) -> str | None:
+    """The SIP application key: the offered chat's a=thread."""
+    offer = request.sdp
+    chats = jabber_chats(offer) if offer is not None else []
+    return chats[0].thread if chats and chats[0].thread else None
+
+
+class SelfhelpSipServlet(SipServlet):
+    """Accepts SIP-invited jabber chats and ends them on BYE."""
+
+    def do_invite(self, request: SipRequest) -> None:
+        app_session = request.application_session
+        if not request.is_initial:
+            raise SipStatusError(488, "Re-INVITE not supported by this bot")
+        offer = request.sdp
+        if offer is None:
+            raise SipStatusError(488, "A jabber chat offer is required")
+        chats = jabber_chats(offer)
+        if not chats:
+            raise NotAcceptable("no jabber chat stream offered")
+        chat = chats[0]
+        bot = conversation.bot_jid(self.context, getattr(request.uri, "host", None))
+        address = request.local_host
+        answer = OfferAnswer(offer, Origin.create(address), Connection.for_address(address))
+        for index in range(len(offer.media)):
+            if index == chat.index:
+                answer.modify(index, answer_chat(chat, bot))
+            else:
+                answer.decline(index)
+        app_session["channel"] = "sip"
+        app_session["customer_jid"] = chat.jid
+        app_session["thread"] = chat.thread
+        app_session["bot_jid"] = bot
+        response = request.create_response(200)
+        response.set_sdp(answer.build())
+        response.send()
+        # The bot opens the chat itself, in the offered thread.
+        conversation.say(self.context, app_session, menu.greeting())
+
+    def do_bye(self, request: SipRequest) -> None:
+        request.create_response(200).send()
+        conversation.goodbye(self.context, request.application_session)
+
+    # The bot as UAC, inviting a SIP agent into a chat
+    def do_success_response(self, response: SipResponse) -> None:
+        if response.method != "INVITE":
+            return
+        sdp = response.sdp
+        chats = jabber_chats(sdp) if sdp is not None else []
+        app_session = response.application_session
+        if not chats:
+            conversation.say(self.context, app_session,
+                             "Sorry, the agent cannot chat right now.")
+            response.session.bye()
+            return
+        conversation.connect_agent(self.context, app_session, chats[0].jid)
+
+    def do_error_response(self, response: SipResponse) -> None:
+        if response.method == "INVITE":
+            conversation.say(self.context, response.application_session,
+                             f"Sorry, the agent is not available ({response.status}).")
+
+
+def invite_agent(context: Any, app_session: Any, agent_uri: str, thread: str) -> None:
+    """Send the agent an INVITE offering a jabber chat with the bot."""
+    bot = app_session["bot_jid"]
+    host = context.container.factories["sip"].local_host
+    offer = SessionDescription(
+        origin=Origin.create(host), connection=Connection.for_address(host),
+        media=[chat_media(bot, thread, 5222)])
+    request = context.container.factories["sip"].create_request(
+        app_session, "INVITE", f"<sip:{bot}>", f"<{agent_uri}>")
+    request.set_sdp(offer)
+    request.send()

@@ -1,0 +1,270 @@
+# -*- test-case-name: tests.test_http -*-
+"""
+The HTTP resource tree and site: each application's servlet under its
+context path, everything else 404, request bodies capped in size.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tempfile
+from typing import Any, Mapping
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+
+from convergence.container.dispatch import invoke
+from convergence.http.servlet import TEXT, HttpRequest, reason_phrase
+from convergence.http.session import HttpSessionStore
+
+#: Largest request body accepted, in bytes; larger ones get 413.
+DEFAULT_MAX_BODY_SIZE = 1048576
+
+#: Seconds an idle client connection is kept open.
+IDLE_TIMEOUT = 60.0
+
+#: Bodies up to this size stay in memory, larger ones spill to a temp file.
+_SPOOL_SIZE = 65536
+
+log = Logger()
+
+
+class MountConflict(ValueError):
+    """Two applications claim the same HTTP context path."""
+
+
+def context_path_of(app: Any) -> str | None:
+    """Where C{app} is mounted: its configured path, else its descriptor's."""
+    return getattr(app, "http_path", None) or app.descriptor.http
+
+
+def base_url(host: str, port: int) -> str:
+    """C{http://host:port}, with IPv6 addresses in brackets."""
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    return f"http://{host}:{port}"
+
+
+class LimitedBody:
+    """
+    A request body store that keeps at most C{limit} bytes: past it, the
+    body is discarded (and the request answered 413) while the rest of it
+    is read off the connection.
+    """
+
+    def __init__(self, length: int | None, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.too_large = length is not None and length > limit
+        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE)
+
+    def write(self, data: bytes) -> None:
+        if self.too_large:
+            return
+        self.size += len(data)
+        if self.size > self.limit:
+            self.too_large = True
+            self._file.close()
+            self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE)
+            return
+        self._file.write(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ErrorPage(Resource):
+    """A short text answer with an error status, whatever the method."""
+
+    isLeaf = True
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__()
+        self.status = status
+        self.message = message
+
+    def render(self, request: Any) -> bytes:
+        request.setResponseCode(self.status)
+        request.setHeader("Content-Type", TEXT)
+        request.setHeader("X-Content-Type-Options", "nosniff")
+        if self.status == 413:
+            request.setHeader("Connection", "close")
+            request.channel.persistent = False
+        return ((self.message or reason_phrase(self.status)) + "\n").encode("utf-8")
+
+
+class SlashRedirect(Resource):
+    """C{/app} to C{/app/}, keeping the query (an C{appsession} above all)."""
+
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        path, sep, query = request.uri.partition(b"?")
+        request.setResponseCode(301 if request.method in (b"GET", b"HEAD") else 308)
+        request.setHeader(b"Location", path + b"/" + sep + query)
+        request.setHeader("Content-Type", TEXT)
+        return b"Moved to the application's root.\n"
+
+
+class ApplicationResource(Resource):
+    """An application's servlet: every path under its context path."""
+
+    isLeaf = True
+
+    def __init__(self, app: Any, context_path: str, sessions: HttpSessionStore) -> None:
+        super().__init__()
+        self.app = app
+        self.context_path = context_path
+        self.sessions = sessions
+
+    def render(self, request: Any) -> Any:
+        http_request = HttpRequest(request, self.app, self.context_path, self.sessions)
+        self.sessions.touch(self.app, http_request)
+        d = invoke(self.app.servlet("http").service, http_request)
+        d.addCallback(http_request._respond)
+        d.addErrback(http_request._fail)
+        d.addErrback(self._broken, http_request)
+        return NOT_DONE_YET
+
+    def _broken(self, failure: Any, request: HttpRequest) -> None:
+        log.failure("answering {request!r} failed", failure, request=request)
+        if not request.disconnected:
+            request.raw.loseConnection()
+
+
+class HttpRoot(Resource):
+    """Maps a path to the application mounted at its longest matching prefix."""
+
+    def __init__(self, container: Any, sessions: HttpSessionStore | None = None) -> None:
+        super().__init__()
+        self.container = container
+        self.sessions = sessions or HttpSessionStore(container.sessions)
+        self.mounts: dict[tuple[str, ...], Any] = {}
+        for app in container.applications.values():
+            self.mount(app)
+
+    def mount(self, app: Any) -> None:
+        """Serve C{app}'s HTTP servlet at its context path (if it has both)."""
+        path = context_path_of(app)
+        servlet = app.servlet("http")
+        if path is None or servlet is None:
+            if (path is None) != (servlet is None):
+                log.warn("application {app} has {what} but no {missing}: not served"
+                         " over HTTP", app=app.name,
+                         what="an HTTP servlet" if servlet else f"HTTP path {path}",
+                         missing="HTTP path" if servlet else "HTTP servlet")
+            return
+        segments = tuple(path.strip("/").split("/"))
+        other = self.mounts.get(segments)
+        if other is not None and other is not app:
+            raise MountConflict(
+                f"apps.{app.name}.http: {path} is already served by {other.name}")
+        self.mounts[segments] = app
+        log.info("application {app} serves HTTP at {path}/", app=app.name, path=path)
+
+    def path_of(self, app: Any) -> str | None:
+        """The context path C{app} is mounted at, if any."""
+        for segments, mounted in self.mounts.items():
+            if mounted is app:
+                return "/" + "/".join(segments)
+        return None
+
+    def getChild(self, path: bytes, request: Any) -> Resource:
+        content = getattr(request, "content", None)
+        if getattr(content, "too_large", False):
+            return ErrorPage(413, f"The request body exceeds {content.limit} bytes.")
+        segments = [s.decode("utf-8", "replace") for s in [path, *request.postpath]]
+        for n in range(len(segments), 0, -1):
+            app = self.mounts.get(tuple(segments[:n]))
+            if app is None:
+                continue
+            request.prepath.extend(request.postpath[:n - 1])
+            del request.postpath[:n - 1]
+            if not request.postpath:
+                return SlashRedirect()
+            return ApplicationResource(app, "/" + "/".join(segments[:n]), self.sessions)
+        return ErrorPage(404)
+
+    def render(self, request: Any) -> bytes:
+        return ErrorPage(404).render(request)
+
+
+class HttpFactory:
+    """
+    Absolute URLs of applications, for links sent over XMPP or SIP
+    (registered as the container's C{factories["http"]}).
+    """
+
+    def __init__(self, root: HttpRoot, base_url: str) -> None:
+        self.root = root
+        #: C{http://host:port} of the listener; set it if that is not known
+        #: at build time (port 0) or the server is reached through a proxy.
+        self.base_url = base_url
+
+    def url(self, application: Any, path: str = "/",
+            application_session: Any = None) -> str:
+        """
+        The URL of C{path} (relative to the context path) in C{application}
+        (an Application or its name); with C{application_session}, the URL
+        joins whoever opens it to that session.
+        """
+        if isinstance(application, str):
+            application = self.root.container.applications[application]
+        context = self.root.path_of(application)
+        if context is None:
+            raise ValueError(f"application {application.name} is not served over HTTP")
+        url = self.base_url.rstrip("/") + context + "/" + path.lstrip("/")
+        if application_session is not None:
+            url = application_session.encode_url(url)
+        return url
+
+
+class HttpSite(Site):
+    """A twisted.web site with a cap on request bodies and a quiet access log."""
+
+    noisy = False
+
+    def __init__(self, root: HttpRoot, max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+                 timeout: float = IDLE_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(root, logPath=None, timeout=timeout,
+                         parsePOSTFormSubmission=False, **kwargs)
+        self.root = root
+        self.max_body_size = max_body_size
+
+    def getContentFile(self, length: int | None) -> LimitedBody:
+        """Where twisted.web stores a request body: capped at L{max_body_size}."""
+        return LimitedBody(length, self.max_body_size)
+
+    def log(self, request: Any) -> None:
+        """One debug event per request instead of a combined-log line."""
+        log.debug("{client} {method} {uri} {code}",
+                  client=getattr(request.getClientAddress(), "host", "-"),
+                  method=request.method.decode("ascii", "replace"),
+                  uri=request.uri.decode("ascii", "replace"), code=request.code)
+
+
+def make_site(container: Any, max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+              base: str = "http://127.0.0.1:8080",
+              site_options: Mapping[str, Any] | None = None) -> HttpSite:
+    """
+    The HTTP site of C{container}: its applications' servlets under their
+    context paths.  Registers an L{HttpFactory} as C{factories["http"]}.
+
+    @raise MountConflict: two applications claim one context path.
+    """
+    root = HttpRoot(container)
+    container.factories["http"] = HttpFactory(root, base)
+    return HttpSite(root, max_body_size, **dict(site_options or {}))
