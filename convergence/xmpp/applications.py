@@ -79,7 +79,8 @@ class XmppApplications:
         """The XMPP session of C{app_session} with C{remote}, created if new."""
         for session in app_session.sessions_of("xmpp"):
             if session.local == local.bare and session.remote.bare == remote.bare:
-                session.remote = remote
+                if remote.resource is not None:
+                    session.remote = remote  # the peer's latest resource
                 app_session.touch()
                 return session
         session = XmppSession(app_session, self, local.bare, remote)
