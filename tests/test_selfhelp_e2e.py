@@ -17,6 +17,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
+from apps.selfhelp.menu import GOODBYE
 from convergence.config import load_config
 from convergence.service import build
 from tests.siphelpers import UdpPeer, request
@@ -174,3 +175,74 @@ class SelfhelpEndToEndTests(TestCase):
         goodbye = await customer.wait(from_bot("Goodbye"))
         self.assertEqual(goodbye["thread"], THREAD)
         self.assertEqual((await self.get_json("/selfhelp/api/sessions"))["sessions"], [])
+
+
+class SipAgentTests(TestCase):
+    """'Talk to an agent' with a SIP agent: the bot is a UAC offering a jabber chat."""
+
+    timeout = 60
+
+    async def test_bot_invites_sip_agent(self) -> None:
+        """The bot INVITEs the agent (sipp), reads its a=jid, relays, and BYEs at the end."""
+        from twisted.internet.task import deferLater
+
+        from tests.sipp_harness import SippUas, require_sipp
+        from tests.xmpphelpers import Client, run_now
+
+        require_sipp()
+        uas = SippUas("uas_for_selftest.xml", calls=1,
+                      keys={"jid": "bob@localhost/desk"}).start()
+        self.addCleanup(uas.stop)
+        root = Path(self.mktemp())
+        root.mkdir()
+        (root / "c.toml").write_text(
+            '[xmpp]\nrequire_tls = false\nallow_plain_without_tls = true\n'
+            f'[apps.selfhelp.settings]\nagent = "sip:agent@{uas.target}"\n')
+        server = build(load_config(root / "c.toml", {"data_dir": str(root / "d")}), reactor)
+        self.addCleanup(server.close)
+        ports = server.sip.transport.listen(0, "127.0.0.1")
+        for port in ports:
+            self.addCleanup(port.stopListening)
+        server.accounts.add("alice@localhost", "secret")
+        server.accounts.add("bob@localhost", "hunter2")
+        server.xmpp.run_in_thread = run_now  # PLAIN checked inline for the scripted clients
+        alice, bob = Client(server.xmpp), Client(server.xmpp)
+        alice.login()
+        bob.login("bob", "hunter2", "desk")
+        for client in (alice, bob):
+            client.send("<presence/>")
+
+        def say(text: str) -> None:
+            alice.send(f"<message to='selfhelp@localhost' type='chat'><body>{text}</body>"
+                       "<thread>t9</thread></message>")
+
+        def bodies(client: Client) -> list[str]:
+            client.read()
+            return [e.findtext("{jabber:client}body") for e in client.elements
+                    if e.tag == "{jabber:client}message"]
+
+        async def until(check) -> None:
+            for _ in range(100):
+                if check():
+                    return
+                await deferLater(reactor, 0.05, lambda: None)
+            self.fail("timed out")
+
+        say("3")
+        await until(lambda: any("asks for an agent" in (b or "") for b in bodies(bob)))
+        [conversation] = server.container.sessions.sessions("selfhelp")
+        self.assertEqual(conversation["agent_jid"], "bob@localhost/desk")
+        self.assertEqual([s.state for s in conversation.sessions_of("sip")], ["confirmed"])
+        intro = [e for e in bob.elements if e.tag == "{jabber:client}message"][-1]
+        bob.send(f"<message to='selfhelp@localhost' type='chat'><body>Hello, Bob here</body>"
+                 f"<thread>{intro.findtext('{jabber:client}thread')}</thread></message>")
+        await until(lambda: "Agent: Hello, Bob here" in bodies(alice))
+        say("thanks")
+        await until(lambda: "Customer: thanks" in bodies(bob))
+        # 9 ends the chat even with an agent: goodbye, and BYE to the agent's dialog.
+        say("9")
+        await until(lambda: uas.process.poll() is not None)
+        result = uas.wait(5)
+        self.assertTrue(result.ok, result.explain())
+        self.assertIn(GOODBYE, bodies(alice))
+        self.assertEqual(server.container.sessions.sessions("selfhelp"), [])

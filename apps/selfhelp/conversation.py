@@ -47,7 +47,7 @@ def handle_customer(context: Any, app_session: Any, text: str) -> menu.Answer | 
     connected, else answer from the menu and act on the answer.
     """
     agent = app_session.get("agent_jid")
-    if agent:
+    if agent and text.strip() != "9":  # 9 ends the chat, even with an agent
         relay_to_agent(context, app_session, text)
         return None
     answer = menu.answer(app_session, text)

@@ -121,7 +121,7 @@ class XmppServer:
     def shutdown(self) -> None:
         """Close every stream with C{system-shutdown}."""
         for stream in list(self.connections):
-            stream.stream_error("system-shutdown")
+            stream.stream_error("system-shutdown", wait=False)
 
 
 def _peer_host(stream: Any) -> str:

@@ -129,7 +129,8 @@ class XmlStreamServer(Protocol):
                     + " ".join(attrs).encode() + b">")
         self.header_sent = True
 
-    def stream_error(self, condition: str, text: str | None = None) -> None:
+    def stream_error(self, condition: str, text: str | None = None,
+                     wait: bool = True) -> None:
         """Send a stream error and close the stream (RFC 6120 4.9.1)."""
         if self.closed or self.closing:
             return
@@ -138,15 +139,21 @@ class XmlStreamServer(Protocol):
         if not self.header_sent:
             self.send_header(self.default_from())
         self.send(StreamError(condition, text).to_element())
-        self.close()
+        self.close(wait)
 
-    def close(self) -> None:
-        """Send our closing tag and wait briefly for the peer's."""
+    def close(self, wait: bool = True) -> None:
+        """
+        Send our closing tag and wait briefly for the peer's (or, with
+        C{wait=False}, as when the server stops, disconnect at once).
+        """
         if self.closed or self.closing:
             return
         self.closing = True
         self._write(_CLOSE)
-        self._close_timer = self.clock.callLater(CLOSE_TIMEOUT, self._disconnect)
+        if wait:
+            self._close_timer = self.clock.callLater(CLOSE_TIMEOUT, self._disconnect)
+        else:
+            self._disconnect()
 
     def _disconnect(self) -> None:
         if self.transport is not None:
