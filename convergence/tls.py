@@ -65,7 +65,9 @@ def ensure_certificate(path: Path, domains: Sequence[str]) -> None:
              domains=", ".join(domains), path=str(path))
 
 
-def server_tls_options(certificate: Path, private_key: Path | None = None) -> ssl.CertificateOptions:
+def server_tls_options(
+    certificate: Path, private_key: Path | None = None
+) -> ssl.CertificateOptions:
     """TLS server options (TLS 1.2+) for the given PEM file(s)."""
     cert_pem = certificate.read_bytes()
     key_pem = private_key.read_bytes() if private_key else cert_pem

@@ -259,7 +259,7 @@ class RegisterTests(SipFixture):
 
     async def register(self, algorithm: str, password: str, expires: int = 600,
                        call_id: str = "reg1", cseq: int = 2):
-        uri = f"sip:localhost"
+        uri = "sip:localhost"
         challenge = await self.ask("REGISTER", 401, uri, call_id=call_id, cseq=cseq - 1,
                                    to="<sip:romeo@localhost>", extra=f"Expires: {expires}")
         offers = challenge.all("www-authenticate")

@@ -12,7 +12,7 @@ to a UAS: 416, 420, 481, 483, 487, 501, OPTIONS to the server, REGISTER.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
@@ -500,5 +500,3 @@ def build_ack(request: Request, response: Response) -> Request:
         headers=[("Route", r) for r in request.headers.get_lines("Route")],
     )
 
-
-Callback = Callable[..., Any]

@@ -13,7 +13,7 @@ from zope.interface import implementer
 
 from convergence.store.interfaces import Binding, ILocationStore
 
-__all__ = ["MemoryLocationStore", "make_binding", "ordered"]
+__all__ = ["LocationStoreBase", "MemoryLocationStore", "make_binding", "ordered"]
 
 
 def make_binding(
@@ -65,12 +65,8 @@ def ordered(bindings: list[Binding]) -> list[Binding]:
     return sorted(bindings, key=lambda b: (-b.priority, b.contact))
 
 
-@implementer(ILocationStore)
-class MemoryLocationStore:
-    """L{ILocationStore} in a dictionary; lost when the process ends."""
-
-    def __init__(self) -> None:
-        self._aors: dict[str, dict[str, Binding]] = {}
+class LocationStoreBase:
+    """C{register_binding} once for every backend: validate, then L{store}."""
 
     def register_binding(
         self,
@@ -85,11 +81,23 @@ class MemoryLocationStore:
         reg_id: int | None = None,
         received: str | None = None,
     ) -> None:
-        binding = make_binding(
-            aor, contact, expires_at, call_id, cseq, q, path,
-            instance_id, reg_id, received,
-        )
-        self._aors.setdefault(aor, {})[contact] = binding
+        self.store(make_binding(aor, contact, expires_at, call_id, cseq, q, path,
+                                instance_id, reg_id, received))
+
+    def store(self, binding: Binding) -> None:
+        """Insert or replace one validated binding."""
+        raise NotImplementedError
+
+
+@implementer(ILocationStore)
+class MemoryLocationStore(LocationStoreBase):
+    """L{ILocationStore} in a dictionary; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._aors: dict[str, dict[str, Binding]] = {}
+
+    def store(self, binding: Binding) -> None:
+        self._aors.setdefault(binding.aor, {})[binding.contact] = binding
 
     def remove_binding(self, aor: str, contact: str) -> bool:
         contacts = self._aors.get(aor)

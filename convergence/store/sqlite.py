@@ -17,7 +17,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping
 
 from zope.interface import implementer
 
@@ -25,7 +25,7 @@ from convergence.auth.digest import ALGORITHMS as DIGEST_ALGORITHMS
 from convergence.auth.scram import MECHANISMS, ScramCredential
 from convergence.store.errors import AccountExists, NoSuchAccount, StoreError
 from convergence.store.interfaces import Binding, IAccountStore, ILocationStore
-from convergence.store.location import make_binding, ordered
+from convergence.store.location import LocationStoreBase, ordered
 
 __all__ = [
     "MIGRATIONS",
@@ -363,7 +363,7 @@ def _binding(row: tuple) -> Binding:
 
 
 @implementer(ILocationStore)
-class SqliteLocationStore:
+class SqliteLocationStore(LocationStoreBase):
     """
     L{ILocationStore} in a SQLite file (the server's database is fine: its
     table comes from the same L{MIGRATIONS}), so registrations survive a
@@ -378,23 +378,7 @@ class SqliteLocationStore:
         """
         self._db = open_database(path)
 
-    def register_binding(
-        self,
-        aor: str,
-        contact: str,
-        expires_at: float,
-        call_id: str,
-        cseq: int,
-        q: float | None = None,
-        path: Sequence[str] = (),
-        instance_id: str | None = None,
-        reg_id: int | None = None,
-        received: str | None = None,
-    ) -> None:
-        b = make_binding(
-            aor, contact, expires_at, call_id, cseq, q, path,
-            instance_id, reg_id, received,
-        )
+    def store(self, b: Binding) -> None:
         self._db.execute(
             f"INSERT OR REPLACE INTO sip_bindings ({_BINDING_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
