@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
 from twisted.internet import ssl
 from twisted.logger import Logger
 
@@ -72,9 +73,13 @@ def server_tls_options(
     cert_pem = certificate.read_bytes()
     key_pem = private_key.read_bytes() if private_key else cert_pem
     private = ssl.PrivateCertificate.loadPEM(key_pem + b"\n" + cert_pem)
-    return ssl.CertificateOptions(
+    options = ssl.CertificateOptions(
         privateKey=private.privateKey.original,
         certificate=private.original,
         raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
     )
+    # Idle connections give their ~34 KiB of read/write buffers back to the
+    # allocator (the options object caches this one context).
+    options.getContext().set_mode(SSL.MODE_RELEASE_BUFFERS)
+    return options
 

@@ -527,3 +527,18 @@ class ConnectionListenerTests(SynchronousTestCase):
         self.assertEqual(len(features), 2)
         self.assertIsNone(features[0].find("{urn:example:hello}hello"))
         self.assertIsNotNone(features[1].find("{urn:example:hello}hello"))
+
+
+class TlsOptionsTests(SynchronousTestCase):
+    def test_idle_connections_release_buffers(self) -> None:
+        """The server's TLS context releases idle read/write buffers."""
+        from pathlib import Path
+
+        from OpenSSL import SSL
+
+        from convergence.tls import generate_self_signed, server_tls_options
+
+        pem = Path(self.mktemp())
+        pem.write_bytes(generate_self_signed(["localhost"]))
+        context = server_tls_options(pem).getContext()
+        self.assertTrue(context.set_mode(0) & SSL.MODE_RELEASE_BUFFERS)
