@@ -75,6 +75,11 @@ class C2SStream(XmlStreamServer):
 
     # Connection
     def connectionMade(self) -> None:
+        # Negotiation is many small request/answer steps: without TCP_NODELAY
+        # each can wait ~40 ms behind the peer's delayed ACK.
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
         self.server.connection_opened(self)
         timeout = self.server.config.negotiation_timeout
         if timeout:

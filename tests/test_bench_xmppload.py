@@ -1,0 +1,297 @@
+"""
+bench/xmppload.py, the project's own XMPP load generator: its SCRAM client
+against the RFC test vectors, its stream framing and report, and each mode
+run as a subprocess against a real convergence server (twistd, also a
+subprocess) over loopback with STARTTLS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor, task, utils
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from bench import xmppload
+from bench.xmppload import ScramClient, StreamFramer, XmppError
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "bench" / "xmppload.py"
+BIN = Path(sys.executable).parent
+USERS = 4
+PASSWORD = "pw"
+
+
+class ScramClientTests(SynchronousTestCase):
+    """The client side of SCRAM against RFC 5802 and RFC 7677 section 3."""
+
+    def test_sha1_vector(self) -> None:
+        """RFC 5802 section 5: client-first, client-final, server signature."""
+        client = ScramClient("SCRAM-SHA-1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+        self.assertEqual(client.first(), b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
+        final = client.final(
+            b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
+        self.assertEqual(final, b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
+                                b"p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")
+        client.verify(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+
+    def test_sha256_vector(self) -> None:
+        """RFC 7677 section 3."""
+        client = ScramClient("SCRAM-SHA-256", "user", "pencil", nonce="rOprNGfwEbeRWgbNEkqO")
+        final = client.final(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                             b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+        self.assertEqual(final, b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                                b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+        client.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+
+    def test_wrong_server_signature(self) -> None:
+        """A server that cannot prove it knows the password is rejected."""
+        client = ScramClient("SCRAM-SHA-1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+        client.final(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
+        self.assertRaises(XmppError, client.verify, b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        self.assertRaises(XmppError, client.verify, b"e=invalid-proof")
+        self.assertRaises(XmppError, client.verify, b"x=1")
+
+    def test_server_nonce_must_extend_ours(self) -> None:
+        """A server-first-message with a foreign nonce or an extension fails."""
+        client = ScramClient("SCRAM-SHA-1", "user", "pencil", nonce="abc")
+        self.assertRaises(XmppError, client.final, b"r=xyz123,s=QSXCR+Q6sek8bf92,i=4096")
+        self.assertRaises(XmppError, client.final, b"r=abc,s=QSXCR+Q6sek8bf92,i=4096")
+        self.assertRaises(XmppError, client.final, b"m=ext,r=abcd,s=QSXCR+Q6sek8bf92,i=4096")
+
+    def test_username_escaped(self) -> None:
+        """',' and '=' in the username are escaped (RFC 5802 section 5.1)."""
+        client = ScramClient("SCRAM-SHA-256", "a=b,c", "pw", nonce="n")
+        self.assertEqual(client.first(), b"n,,n=a=3Db=2Cc,r=n")
+
+
+class FramerTests(SynchronousTestCase):
+    """Top-level elements out of a stream fed in arbitrary pieces."""
+
+    STREAM = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+              b" xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost'"
+              b" version='1.0'><stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+              b"</stream:features><message from='a@localhost/r' type='chat'>"
+              b"<body>xl 1 2</body></message></stream:stream>")
+
+    def test_byte_by_byte(self) -> None:
+        """Split anywhere, the same elements come out, then the close."""
+        framer = StreamFramer()
+        elements = []
+        for i in range(len(self.STREAM)):
+            elements += framer.feed(self.STREAM[i:i + 1])
+        self.assertEqual(framer.header, {"id": "s1", "from": "localhost", "version": "1.0"})
+        self.assertEqual([e.tag for e in elements],
+                         [xmppload.TAG_FEATURES, xmppload.TAG_MESSAGE])
+        self.assertEqual(elements[1].findtext(xmppload.TAG_BODY), "xl 1 2")
+        self.assertTrue(framer.closed)
+
+    def test_one_chunk_and_junk_after_close(self) -> None:
+        """Everything at once works; bytes after the close are ignored."""
+        framer = StreamFramer()
+        self.assertEqual(len(framer.feed(self.STREAM + b"<junk/>")), 2)
+        self.assertTrue(framer.closed)
+        self.assertEqual(framer.feed(b"more"), [])
+
+    def test_bad_xml(self) -> None:
+        """Malformed XML inside the stream is an error, not a hang."""
+        framer = StreamFramer()
+        framer.feed(self.STREAM[:200])
+        self.assertRaises(XmppError, framer.feed, b"<a></b>")
+
+
+class ReportTests(SynchronousTestCase):
+    """Percentiles, the command line defaults, the report and its summary."""
+
+    def test_percentile(self) -> None:
+        """Nearest rank; None for no samples."""
+        values = [float(v) for v in range(1, 101)]
+        self.assertEqual(xmppload.percentile(values, 50), 50.0)
+        self.assertEqual(xmppload.percentile(values, 99), 99.0)
+        self.assertEqual(xmppload.percentile([3.0], 99), 3.0)
+        self.assertIsNone(xmppload.percentile([], 50))
+        stats = xmppload.latency_stats([0.002, 0.001, 0.003])
+        self.assertEqual(stats, {"latency_p50_ms": 2.0, "latency_p99_ms": 3.0,
+                                 "latency_max_ms": 3.0})
+
+    def test_default_users(self) -> None:
+        """One user per worker/connection, two per pair, unless --users says."""
+        self.assertEqual(xmppload.parse_args(["login", "--concurrency", "3"]).users, 3)
+        self.assertEqual(xmppload.parse_args(["throughput", "--pairs", "5"]).users, 10)
+        self.assertEqual(xmppload.parse_args(["idle", "--connections", "7"]).users, 7)
+        self.assertEqual(xmppload.parse_args(["idle", "--users", "2"]).users, 2)
+
+    def test_report_and_summary(self) -> None:
+        """The JSON shape is fixed; the summary names every result."""
+        args = xmppload.parse_args(["login", "--port", "1", "--label", "x", "--json"])
+        report = xmppload.build_report(args, None, {"logins": 3, "failure_reasons": {}},
+                                       2.0, False)
+        self.assertEqual(set(report), {"mode", "server", "params", "results",
+                                       "generator_cpu_s", "generator_cpu_pct", "wall_s"})
+        self.assertEqual(report["server"], "x")
+        self.assertEqual(report["params"]["concurrency"], 10)
+        self.assertNotIn("password", report["params"])
+        json.dumps(report)
+        summary = xmppload.format_summary(report)
+        self.assertIn("logins", summary)
+        self.assertIn("generator_cpu_s", summary)
+        self.assertTrue(xmppload.succeeded(report))
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AgainstConvergenceTests(TestCase):
+    """Every mode against a real convergence in a subprocess, STARTTLS on."""
+
+    timeout = 60
+
+    async def setUp(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="xmppload-test-"))
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)  # runs last
+        self.data = self.root / "data"
+        for i in range(1, USERS + 1):
+            _out, err, code = await self.command(
+                str(BIN / "convergencectl"), "--data-dir", str(self.data),
+                "adduser", f"user{i}@localhost", "--password", PASSWORD)
+            self.assertEqual(code, 0, err)
+        self.port = free_port()
+        self.start_server()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    self.fail(f"server did not start: {self.server_log()}")
+                await task.deferLater(reactor, 0.05)
+        self.assertTrue((self.data / "tls" / "localhost.pem").exists())
+
+    def start_server(self) -> None:
+        """twistd -n convergence on a free c2s port, SIP and HTTP off; log to a file."""
+        self.log = (self.root / "twistd.log").open("wb")
+        self.addCleanup(self.log.close)
+        self.server = subprocess.Popen(
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+             "--data-dir", str(self.data), "--c2s-port", str(self.port),
+             "--sip-port", "0", "--http-port", "0"],
+            cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_server)
+
+    def stop_server(self) -> None:
+        """SIGTERM, then wait (kill if it will not go)."""
+        if self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+        try:
+            self.server.wait(15)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait()
+
+    def server_log(self) -> str:
+        """The end of the server's log, for failure messages."""
+        self.log.flush()
+        return (Path(self.log.name).read_bytes()[-2000:]).decode(errors="replace")
+
+    async def command(self, *argv: str) -> tuple[bytes, bytes, int]:
+        """Run a program to completion without blocking the reactor."""
+        d = utils.getProcessOutputAndValue(argv[0], argv[1:], env=dict(os.environ), path=ROOT)
+        d.addTimeout(45, reactor)
+        out, err, code = await d
+        return out, err, code
+
+    async def load(self, mode: str, *options: str, expect_ok: bool = True) -> dict[str, Any]:
+        """Run xmppload with --json against the server; return its report."""
+        began = time.monotonic()
+        out, err, code = await self.command(
+            sys.executable, str(SCRIPT), mode, "--host", "127.0.0.1", "--port", str(self.port),
+            "--domain", "localhost", "--users-prefix", "user", "--password", PASSWORD,
+            "--server-pid", str(self.server.pid), "--json", "--timeout", "5", *options)
+        detail = f"stderr: {err.decode(errors='replace')[-2000:]}\nserver: {self.server_log()}"
+        self.assertEqual(code, 0 if expect_ok else 1, detail)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 1, out)
+        report = json.loads(lines[0])
+        self.assertEqual(report["mode"], mode)
+        self.assertEqual(report["server"], "convergence")
+        self.assertEqual(report["params"]["server_pid"], self.server.pid)
+        self.assertGreater(report["generator_cpu_s"], 0)
+        self.assertGreater(report["generator_cpu_pct"], 0)
+        self.assertLessEqual(report["wall_s"], time.monotonic() - began)
+        self.assertIsNone(self.server.poll(), "server died")
+        return report
+
+    async def test_login_scram(self) -> None:
+        """Two workers loop full SCRAM-SHA-1 logins over STARTTLS for 2 s."""
+        report = await self.load("login", "--tls", "--mechanism", "SCRAM-SHA-1",
+                                 "--concurrency", "2", "--duration", "2")
+        results = report["results"]
+        self.assertEqual(report["params"]["mechanism"], "SCRAM-SHA-1")
+        self.assertTrue(report["params"]["tls"])
+        self.assertGreater(results["logins"], 0)
+        self.assertEqual(results["failures"], 0, results["failure_reasons"])
+        self.assertGreater(results["logins_per_s"], 0)
+        self.assertGreater(results["latency_p50_ms"], 0)
+        self.assertLessEqual(results["latency_p50_ms"], results["latency_p99_ms"])
+        self.assertEqual(results["unclean_closes"], 0)
+        self.assertIsNotNone(results["server_cpu_s"])
+
+    async def test_login_plain_and_wrong_password(self) -> None:
+        """PLAIN logs in; a wrong password counts failures and ends on time."""
+        report = await self.load("login", "--mechanism", "PLAIN", "--concurrency", "2",
+                                 "--duration", "1.5")
+        self.assertGreater(report["results"]["logins"], 0)
+        self.assertEqual(report["results"]["failures"], 0)
+        report = await self.load("login", "--password", "wrong", "--concurrency", "2",
+                                 "--duration", "1", expect_ok=False)
+        results = report["results"]
+        self.assertEqual(results["logins"], 0)
+        self.assertGreater(results["failures"], 0)
+        self.assertEqual(set(results["failure_reasons"]), {"auth-failed"})
+        self.assertIsNone(results["latency_p50_ms"])
+        self.assertLess(report["wall_s"], 8)
+
+    async def test_throughput(self) -> None:
+        """Two pairs, window 10: messages delivered end to end, none lost."""
+        report = await self.load("throughput", "--pairs", "2", "--window", "10",
+                                 "--duration", "2", "--warmup", "0.5")
+        results = report["results"]
+        self.assertEqual(results["pairs"], 2)
+        self.assertGreater(results["delivered"], 0)
+        self.assertGreater(results["messages_per_s"], 0)
+        self.assertEqual(results["lost"], 0)
+        self.assertEqual(results["errors"], 0, results)
+        self.assertEqual(results["sent"], results["received"])
+        self.assertGreaterEqual(results["received"], results["delivered"])
+        self.assertLessEqual(results["latency_p50_ms"], results["latency_p99_ms"])
+        self.assertLessEqual(results["latency_p99_ms"], results["latency_max_ms"])
+
+    async def test_idle(self) -> None:
+        """Twenty authenticated connections held: the server's RSS delta is reported."""
+        report = await self.load("idle", "--connections", "20", "--users", str(USERS),
+                                 "--concurrency", "10")
+        results = report["results"]
+        self.assertEqual(results["connections"], 20)
+        self.assertEqual(results["failures"], 0, results["failure_reasons"])
+        self.assertGreater(results["rss_before_kib"], 0)
+        self.assertIsInstance(results["rss_delta_kib"], int)
+        self.assertIsInstance(results["rss_per_connection_kib"], float)
+        self.assertEqual(results["dropped_while_held"], 0)
+        self.assertEqual(results["closed_cleanly"], 20)
+        self.assertGreater(results["setup_s"], 0)
+
