@@ -87,13 +87,24 @@ class SipTransportLayer:
     # Listening
     def listen(self, port: int, interface: str) -> list[Any]:
         """Listen on UDP and TCP C{port}; return the listening ports."""
-        self.udp = SipDatagramProtocol(self)
-        udp = self.reactor.listenUDP(port, self.udp, interface=interface)
-        self.udp_port = udp.getHost().port
-        tcp = self.reactor.listenTCP(port or self.udp_port, SipStreamFactory(self),
-                                     interface=interface)
-        self.tcp_port = tcp.getHost().port
-        return [udp, tcp]
+        from twisted.internet.error import CannotListenError
+
+        attempts = 20 if port == 0 else 1  # port 0: the same free port for both
+        for attempt in range(attempts):
+            self.udp = SipDatagramProtocol(self)
+            udp = self.reactor.listenUDP(port, self.udp, interface=interface)
+            self.udp_port = udp.getHost().port
+            try:
+                tcp = self.reactor.listenTCP(self.udp_port, SipStreamFactory(self),
+                                             interface=interface)
+            except CannotListenError:
+                udp.stopListening()
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self.tcp_port = tcp.getHost().port
+            return [udp, tcp]
+        raise AssertionError("unreachable")
 
     def advertised_port(self, transport: str) -> int:
         return self.tcp_port if transport != "UDP" else self.udp_port
