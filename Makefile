@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser
+.PHONY: run test venv clean sipp browser bench bench-deps
 
 venv: $(STAMP)
 
@@ -29,6 +29,19 @@ sipp:
 # Never `playwright install`: see docs/browser-testing.md.
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+# convergence against the references on this machine, in one run: Prosody for
+# XMPP, a sipp UAS for SIP (docs/performance.md). About 20 minutes on 2 cores;
+# `make bench BENCH_ARGS=--quick` for a short try, `BENCH_ARGS="--only sip"`.
+bench: $(STAMP) bench-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Debian's prosody (the XMPP reference; never needed by `make test`) and sipp,
+# installed when missing. The package would start a system-wide Prosody on
+# 5222/5269: the bench runs its own on loopback, so that service is stopped
+# and disabled right after the install.
+bench-deps: sipp
+	@command -v prosody >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody && (systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,596 @@
+"""
+The servers `make bench` measures, started on loopback as subprocesses.
+
+- ``ConvergenceServer``: ``twistd -n convergence`` with its own data
+  directory and TOML config (``[xmpp] scram_iterations``, ``require_tls``,
+  ``allow_plain_without_tls`` per figure, limits raised).
+- ``ProsodyServer``: Debian's ``prosody`` in the foreground with its own Lua
+  config (see ``prosody_config``): loopback only, no s2s, a minimal module
+  set, ``internal_hashed`` accounts, the same certificate as convergence.
+- ``ConvergenceSipServer``: ``twistd -n convergence`` with only its SIP
+  listener (the shipped ``chatline`` app answers the jabber-chat INVITEs).
+
+Accounts are created fast, in one place per run (``UserTemplates``): for
+convergence through our own admin API (``Accounts`` on a
+``SqliteAccountStore``), for Prosody by writing its ``internal_hashed``
+account files (the format ``prosodyctl register`` writes; `make bench`
+logs in with them, so a wrong file shows up as failed logins). The
+PBKDF2 work is spread over worker processes. Each server then starts from a
+fresh copy of the template.
+
+Every process started here leads its own session and is stopped by its pid
+(SIGTERM, then SIGKILL); ``BenchDir`` and the servers are context managers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+LOOPBACK = "127.0.0.1"
+DOMAIN = "localhost"
+USERS_PREFIX = "user"
+PASSWORD = "pw"
+#: what Prosody 0.12 uses (mod_auth_internal_hashed's default_iteration_count)
+PROSODY_ITERATIONS = 10000
+#: convergence's default ([xmpp] scram_iterations)
+CONVERGENCE_DEFAULT_ITERATIONS = 4096
+#: open files wanted by servers holding thousands of connections
+NOFILE = 65536
+
+log = logging.getLogger("bench")
+
+
+class ServerError(RuntimeError):
+    """A server did not start; the message carries the tail of its log."""
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port free on host, also free for UDP (SIP listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free port on " + host)
+
+
+def tcp_listening(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def udp_bound(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def raise_nofile() -> None:
+    """Allow NOFILE open files in this process and so in the servers it starts
+    (root may raise the hard limit too)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limits in ((max(soft, NOFILE), max(hard, NOFILE)), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def split_pem(pem: bytes) -> tuple[bytes, bytes]:
+    """(certificate blocks, private key block) of a PEM holding both."""
+    certs: list[bytes] = []
+    keys: list[bytes] = []
+    block: list[bytes] = []
+    for line in pem.splitlines(keepends=True):
+        if line.startswith(b"-----BEGIN "):
+            block = [line]
+        elif block:
+            block.append(line)
+            if line.startswith(b"-----END "):
+                (keys if b"PRIVATE KEY" in block[0] else certs).append(b"".join(block))
+                block = []
+    if not certs or not keys:
+        raise ValueError("the PEM needs a certificate and a private key")
+    return b"".join(certs), b"".join(keys)
+
+
+def prosody_version() -> str | None:
+    """E.g. '0.12.3 (Debian 0.12.3-1+deb12u1)', or None when not installed."""
+    version = None
+    try:
+        version = Path("/usr/lib/prosody/prosody.version").read_text().strip()
+    except OSError:
+        pass
+    try:
+        package = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", "prosody"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        package = ""
+    if package:
+        version = f"{version or '?'} (Debian {package})"
+    return version
+
+
+def prosody_missing_hint() -> str:
+    return "prosody is not installed: run `make bench-deps` (apt-get install prosody)"
+
+
+# ------------------------------------------------------------ accounts
+
+
+def _convergence_users(db_path: str, iterations: int, first: int, last: int) -> int:
+    """Worker: create prefix<first>..prefix<last> in a convergence database."""
+    sys.path.insert(0, str(ROOT))
+    from convergence.auth.accounts import Accounts
+    from convergence.store.sqlite import SqliteAccountStore
+
+    store = SqliteAccountStore(db_path)
+    try:
+        accounts = Accounts(store, iterations)
+        for n in range(first, last + 1):
+            for attempt in range(20):  # another worker holding the write lock
+                try:
+                    accounts.add(f"{USERS_PREFIX}{n}@{DOMAIN}", PASSWORD)
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.05)
+    finally:
+        store.close()
+    return last - first + 1
+
+
+def prosody_account(password: str, iterations: int = PROSODY_ITERATIONS,
+                    salt: str | None = None) -> str:
+    """One account file of Prosody's internal_hashed backend (SCRAM-SHA-1), as
+    `prosodyctl register` writes it: a Lua table with a UUID salt, the
+    iteration count and hex StoredKey/ServerKey (RFC 5802)."""
+    salt = salt or str(uuid.uuid4())
+    salted = hashlib.pbkdf2_hmac("sha1", password.encode(), salt.encode(), iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha1")
+    stored_key = hashlib.sha1(client_key).hexdigest()
+    server_key = hmac.digest(salted, b"Server Key", "sha1").hex()
+    return (
+        "return {\n"
+        f'\t["server_key"] = "{server_key}";\n'
+        f'\t["salt"] = "{salt}";\n'
+        f'\t["iteration_count"] = {iterations};\n'
+        f'\t["stored_key"] = "{stored_key}";\n'
+        "};\n"
+    )
+
+
+def prosody_encode(name: str) -> str:
+    """util.datamanager's path encoding: anything but [A-Za-z0-9] as %xx."""
+    return "".join(c if c.isascii() and c.isalnum() else f"%{ord(c):02x}" for c in name)
+
+
+def _prosody_users(accounts_dir: str, iterations: int, first: int, last: int) -> int:
+    """Worker: write prefix<first>..prefix<last> account files."""
+    for n in range(first, last + 1):
+        path = Path(accounts_dir) / f"{prosody_encode(USERS_PREFIX + str(n))}.dat"
+        path.write_text(prosody_account(PASSWORD, iterations))
+    return last - first + 1
+
+
+def _chunks(first: int, last: int, parts: int) -> list[tuple[int, int]]:
+    count = last - first + 1
+    parts = max(1, min(parts, count))
+    size = -(-count // parts)
+    return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
+
+
+class UserTemplates:
+    """Data directories with user1..userN, made once per run and copied per server."""
+
+    def __init__(self, root: Path, workers: int | None = None) -> None:
+        self.root = root
+        self.workers = workers or os.cpu_count() or 1
+        self._made: dict[tuple[str, int], int] = {}
+        self.seconds: dict[str, float] = {}  # creation time per template, for the report
+
+    def _fill(self, kind: str, iterations: int, count: int) -> Path:
+        path = self.root / f"{kind}-{iterations}"
+        have = self._made.get((kind, iterations), 0)
+        if count <= have:
+            return path
+        began = time.monotonic()
+        if kind == "convergence":
+            path.mkdir(parents=True, exist_ok=True)
+            db = path / "convergence.sqlite3"
+            sys.path.insert(0, str(ROOT))
+            from convergence.store.sqlite import SqliteAccountStore
+
+            SqliteAccountStore(db).close()  # create and migrate before the workers
+            target, args = _convergence_users, str(db)
+        elif kind == "prosody":
+            accounts = path / prosody_encode(DOMAIN) / "accounts"
+            accounts.mkdir(parents=True, exist_ok=True)
+            target, args = _prosody_users, str(accounts)
+        else:
+            raise ValueError(kind)
+        chunks = _chunks(have + 1, count, self.workers)
+        if len(chunks) == 1:
+            target(args, iterations, *chunks[0])
+        else:
+            with ProcessPoolExecutor(len(chunks)) as pool:
+                for future in [pool.submit(target, args, iterations, a, b) for a, b in chunks]:
+                    future.result()
+        if kind == "convergence":
+            with sqlite3.connect(str(path / "convergence.sqlite3")) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._made[(kind, iterations)] = count
+        key = f"{kind}-{iterations}"
+        self.seconds[key] = round(self.seconds.get(key, 0.0) + time.monotonic() - began, 2)
+        log.info("created users %d..%d for %s (%d iterations) in %.1f s",
+                 have + 1, count, kind, iterations, time.monotonic() - began)
+        return path
+
+    def copy_to(self, kind: str, iterations: int, count: int, dest: Path) -> None:
+        """Make dest a data directory holding (at least) user1..user<count>."""
+        source = self._fill(kind, iterations, count)
+        if kind == "convergence":
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / "convergence.sqlite3", dest / "convergence.sqlite3")
+        else:
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+
+
+# ------------------------------------------------------------ the run's dir
+
+
+class BenchDir:
+    """A temporary directory for one bench run: certificate, templates, servers."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="convergence-bench-"))
+        self.keep = keep
+        self.users = UserTemplates(self.path / "templates")
+        self._cert: tuple[Path, Path] | None = None
+        self._serial = 0
+
+    def certificate(self) -> tuple[Path, Path]:
+        """(cert.pem, key.pem): one self-signed RSA-2048 certificate for localhost,
+        made with convergence's own generator, served by both servers."""
+        if self._cert is None:
+            sys.path.insert(0, str(ROOT))
+            from convergence.tls import generate_self_signed
+
+            cert, key = split_pem(generate_self_signed([DOMAIN]))
+            tls = self.path / "tls"
+            tls.mkdir()
+            (tls / "cert.pem").write_bytes(cert)
+            (tls / "key.pem").write_bytes(key)
+            os.chmod(tls / "key.pem", 0o600)
+            self._cert = (tls / "cert.pem", tls / "key.pem")
+        return self._cert
+
+    def server_dir(self, name: str) -> Path:
+        self._serial += 1
+        path = self.path / f"{self._serial:03d}-{name}"
+        path.mkdir()
+        return path
+
+    def cleanup(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+# ------------------------------------------------------------ settings
+
+
+@dataclass(frozen=True)
+class XmppSettings:
+    """What one XMPP figure asks of a server (the same for both servers)."""
+
+    require_tls: bool = True  # STARTTLS before SASL; False: plaintext, PLAIN allowed
+    iterations: int = PROSODY_ITERATIONS  # SCRAM iteration count of the stored credentials
+    users: int = 10  # user1..userN exist
+
+    def describe(self) -> str:
+        tls = "STARTTLS required" if self.require_tls else "plaintext, PLAIN allowed"
+        return f"{tls}, {self.iterations} iterations, {self.users} users"
+
+
+def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
+    """The TOML config of a convergence server for settings."""
+    return "\n".join([
+        "# written by bench/servers.py",
+        "[tls]",
+        f'certificate = "{cert}"',
+        f'private_key = "{key}"',
+        "",
+        "[xmpp]",
+        f"require_tls = {'true' if settings.require_tls else 'false'}",
+        f"allow_plain_without_tls = {'false' if settings.require_tls else 'true'}",
+        f"scram_iterations = {settings.iterations}",
+        "max_connections_per_ip = 100000",
+        "negotiation_timeout = 120.0",
+        "",
+    ])
+
+
+#: Prosody modules loaded for the bench: what convergence also does.
+PROSODY_MODULES = ("roster", "saslauth", "tls", "disco", "ping", "posix")
+#: Prosody modules loaded by default (autoloaded or in Debian's config) that do
+#: work convergence does not do; not loaded.
+PROSODY_DISABLED = ("offline", "s2s", "s2s_auth_certs")
+
+
+def lua_string(value: str | Path) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
+                   key: Path, log_file: Path, pidfile: Path) -> str:
+    """The Lua config of a Prosody for settings: loopback only, one c2s port,
+    no s2s, a minimal module set, internal_hashed accounts, the bench
+    certificate, warnings only in the log, no rate limits (mod_limits is
+    not loaded), Nagle off as convergence has it."""
+    require = "true" if settings.require_tls else "false"
+    plain = "false" if settings.require_tls else "true"
+    modules = "; ".join(lua_string(m) for m in PROSODY_MODULES)
+    disabled = "; ".join(lua_string(m) for m in PROSODY_DISABLED)
+    return "\n".join([
+        "-- written by bench/servers.py",
+        "-- started as root by the bench (prosody refuses root without this)",
+        "run_as_root = true",
+        f"pidfile = {lua_string(pidfile)}",
+        f"data_path = {lua_string(data)}",
+        f"certificates = {lua_string(cert.parent)}",
+        "plugin_paths = { }",
+        f"interfaces = {{ {lua_string(LOOPBACK)} }}",
+        f"local_interfaces = {{ {lua_string(LOOPBACK)} }}",
+        f"c2s_ports = {{ {port} }}",
+        "c2s_direct_tls_ports = { }",
+        "legacy_ssl_ports = { }",
+        "s2s_ports = { }",
+        "s2s_direct_tls_ports = { }",
+        f"modules_enabled = {{ {modules} }}",
+        f"modules_disabled = {{ {disabled} }}",
+        'authentication = "internal_hashed"',
+        f"default_iteration_count = {settings.iterations}",
+        'storage = "internal"',
+        f"c2s_require_encryption = {require}",
+        f"allow_unencrypted_plain_auth = {plain}",
+        "c2s_timeout = 120",
+        "-- convergence sets TCP_NODELAY on client connections; Prosody's default",
+        "-- keeps Nagle on (same figures under load, 40 ms stalls when idle-ish)",
+        "network_settings = { nagle = false }",
+        f"log = {{ warn = {lua_string(log_file)} }}",
+        f"ssl = {{ certificate = {lua_string(cert)}; key = {lua_string(key)} }}",
+        "",
+        f"VirtualHost {lua_string(DOMAIN)}",
+        "",
+    ])
+
+
+# ------------------------------------------------------------ processes
+
+
+class Server:
+    """A server subprocess on loopback: start(), stop(), pid, port; a context manager."""
+
+    name = "server"
+    start_timeout = 30.0
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.log_file = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def ready(self) -> bool:
+        return tcp_listening(self.port)
+
+    def start(self) -> Self:
+        raise_nofile()  # inherited by the server
+        with open(self.log_file, "ab") as out:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, env=self.env(), start_new_session=True,
+            )
+        deadline = time.monotonic() + self.start_timeout
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                code = self.process.poll()
+                self.stop()
+                why = f"exited with {code}" if code is not None else "did not listen in time"
+                raise ServerError(f"{self.name} {why} (port {self.port}); its log:\n"
+                                  + tail(self.log_file))
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> int | None:
+        """SIGTERM, up to 15 s, then SIGKILL: only this process."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return None if proc is None else proc.returncode
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(timeout=10)
+
+    def rss_kib(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, TypeError):
+            pass
+        return None
+
+    def cpu_s(self) -> float | None:
+        """User + system CPU seconds of the server process so far."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def twistd_warn_observer():
+    """twistd --logger: convergence's log at warn and above only (Prosody's
+    bench config logs warnings only too), written to twistd's stdout."""
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        textFileLogObserver,
+    )
+
+    return FilteringLogObserver(
+        textFileLogObserver(sys.stdout),
+        [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
+    )
+
+
+class ConvergenceServer(Server):
+    """twistd -n convergence serving XMPP c2s (SIP and HTTP off)."""
+
+    name = "convergence"
+
+    def __init__(self, bench: BenchDir, settings: XmppSettings) -> None:
+        super().__init__(bench.server_dir(self.name))
+        self.settings = settings
+        self.data = self.workdir / "data"
+        bench.users.copy_to("convergence", settings.iterations, settings.users, self.data)
+        cert, key = bench.certificate()
+        self.config = self.workdir / "convergence.toml"
+        self.config.write_text(convergence_config(settings, cert, key))
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        return env
+
+    def twistd(self) -> list[str]:
+        return [str(VENV_BIN / "twistd"), "-n", "--pidfile=",
+                "--logger", "bench.servers.twistd_warn_observer", "convergence"]
+
+    def command(self) -> list[str]:
+        return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),
+                "--c2s-port", str(self.port), "--sip-port", "0", "--http-port", "0"]
+
+
+class ConvergenceSipServer(ConvergenceServer):
+    """twistd -n convergence serving SIP only (UDP and TCP); chatline answers."""
+
+    name = "convergence-sip"
+
+    def __init__(self, bench: BenchDir) -> None:
+        Server.__init__(self, bench.server_dir(self.name))
+        self.settings = XmppSettings(users=0)
+        self.data = self.workdir / "data"
+        cert, key = bench.certificate()
+        self.config = self.workdir / "convergence.toml"
+        self.config.write_text(convergence_config(self.settings, cert, key))
+
+    def ready(self) -> bool:
+        return udp_bound(self.port) and tcp_listening(self.port)
+
+    def command(self) -> list[str]:
+        return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),
+                "--c2s-port", "0", "--sip-port", str(self.port), "--http-port", "0"]
+
+
+class ProsodyServer(Server):
+    """Debian's prosody in the foreground (-F) with a config of its own."""
+
+    name = "prosody"
+
+    def __init__(self, bench: BenchDir, settings: XmppSettings) -> None:
+        if shutil.which("prosody") is None:
+            raise ServerError(prosody_missing_hint())
+        super().__init__(bench.server_dir(self.name))
+        self.settings = settings
+        self.data = self.workdir / "data"
+        bench.users.copy_to("prosody", settings.iterations, settings.users, self.data)
+        cert, key = bench.certificate()
+        self.prosody_log = self.workdir / "prosody.log"
+        self.config = self.workdir / "prosody.cfg.lua"
+        self.config.write_text(prosody_config(
+            settings, port=self.port, data=self.data, cert=cert, key=key,
+            log_file=self.prosody_log, pidfile=self.workdir / "prosody.pid"))
+
+    def command(self) -> list[str]:
+        return ["prosody", "--config", str(self.config), "-F"]
+
+    def start(self) -> Self:
+        try:
+            return super().start()
+        except ServerError as e:
+            raise ServerError(f"{e}\n--- prosody.log\n{tail(self.prosody_log)}") from None
+
