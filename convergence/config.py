@@ -63,6 +63,7 @@ class SipConfig:
     """SIP stack policy, limits and timers."""
 
     max_message_size: int = 65536
+    udp_receive_buffer: int = 4194304
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
@@ -256,6 +257,7 @@ def _positive_float(key: str, value: Any) -> float:
 
 _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_message_size": lambda k, v: _positive_int(k, v, 1500),
+    "udp_receive_buffer": lambda k, v: _positive_int(k, v, 65536),
     "t1": _positive_float,
     "t2": _positive_float,
     "t4": _positive_float,

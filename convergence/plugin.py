@@ -70,11 +70,15 @@ class ConvergenceServiceMaker:
     options = Options
 
     def makeService(self, options: Options) -> Any:
-        from convergence.service import make_service
+        from convergence.service import freeze_startup_objects, make_service
 
         try:
             config = load_config(options["config"], options.overrides())
-            return make_service(config)
+            service = make_service(config)
         except ConfigError as e:
             sys.stderr.write(f"convergence: configuration error: {e}\n")
             raise SystemExit(2)
+        from twisted.internet import reactor
+
+        reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
+        return service

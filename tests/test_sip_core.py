@@ -7,13 +7,16 @@ retransmission, and an application acting as a UAC.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+import socket
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from convergence.sip.transport import set_receive_buffer
 from tests.siphelpers import SEED_SDP, TcpPeer, UdpPeer, request, start_server, stop_server
 
 
@@ -41,6 +44,28 @@ class SipFixture(TestCase):
     async def ask(self, method: str, status: int, uri: str | None = None, **kwargs):
         since = self.send(method, uri, **kwargs)
         return await self.peer.wait(self.peer.status(status, method), since=since)
+
+
+class ReceiveBufferTests(SipFixture):
+    def test_listener_gets_the_configured_buffer(self) -> None:
+        """The UDP socket gets sip.udp_receive_buffer (4 MiB by default): in
+        full as root (SO_RCVBUFFORCE), else what net.core.rmem_max allows."""
+        handle = self.server.sip_ports[0].getHandle()
+        granted = handle.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        wanted = self.server.config.sip.udp_receive_buffer
+        self.assertEqual(wanted, 4 * 1024 * 1024)
+        if os.geteuid() == 0:
+            self.assertGreaterEqual(granted, wanted)
+        else:
+            with open("/proc/sys/net/core/rmem_max") as f:
+                self.assertGreaterEqual(granted, min(wanted, int(f.read())) // 2)
+
+    def test_set_receive_buffer_reports_the_grant(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            granted = set_receive_buffer(sock, 300000)
+            self.assertEqual(granted,
+                             sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2)
+            self.assertGreater(granted, 0)
 
 
 class ServerAnswersTests(SipFixture):

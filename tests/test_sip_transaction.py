@@ -11,7 +11,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from convergence.sip.timers import Timers
+from convergence.sip.timers import Timers, Waits
 from convergence.sip.transaction_layer import TransactionLayer
 
 
@@ -192,6 +192,36 @@ class NonInviteServerTests(Fixture):
         self.assertEqual(tx.state, "Terminated")
         self.assertEqual(len(self.core.requests), 1)
 
+    def test_completed_keeps_only_the_wire_form(self) -> None:
+        """Once Completed, the request and the app's objects are let go; a
+        retransmitted request gets the response as it was first sent."""
+        wire = ("wire", 200)
+        sent: list = []
+
+        def send(message):
+            sent.append(message)
+            return wire
+
+        self.layer.receive_request(Req("BYE"), Source(), send)
+        tx = self.core.requests[-1][1]
+        tx.application_request = object()
+        tx.send_response(Resp(200, "BYE"))
+        self.assertEqual(tx.state, "Completed")
+        self.assertIsNone(tx.request)
+        self.assertIsNone(tx.application_request)
+        self.assertIs(tx.last_response, wire)
+        self.assertTrue(tx.final_sent)
+        self.layer.receive_request(Req("BYE"), Source(), send)
+        self.assertIs(sent[-1], wire)
+
+    def test_accepted_forgets_the_response(self) -> None:
+        """INVITE Accepted absorbs retransmissions: nothing of the call is kept."""
+        tx = self.server("INVITE")
+        tx.send_response(Resp(200))
+        self.assertIsNone(tx.request)
+        self.assertIsNone(tx.last_response)
+        self.assertEqual(tx.final_status, 200)
+
     def test_reliable_j_is_zero(self) -> None:
         """On TCP the transaction ends with the final response."""
         tx = self.server("BYE", reliable=True)
@@ -204,6 +234,45 @@ class NonInviteServerTests(Fixture):
         cancel = self.server("CANCEL")
         self.assertIsNot(invite, cancel)
         self.assertIs(self.layer.invite_transaction_for(Req("CANCEL")), invite)
+
+
+class WaitsTests(SynchronousTestCase):
+    """The final waits: one queue and one delayed call per wait length."""
+
+    class Tx:
+        def __init__(self, clock: Clock) -> None:
+            self.clock = clock
+            self.ended: float | None = None
+
+        def terminate(self) -> None:
+            if self.ended is None:
+                self.ended = self.clock.seconds()
+
+    def test_each_ends_on_time_with_one_call_per_length(self) -> None:
+        clock = Clock()
+        waits = Waits(clock)
+        txs = []
+        for n in range(4):
+            tx = self.Tx(clock)
+            waits.start(32.0 if n % 2 == 0 else 5.0, tx)
+            txs.append(tx)
+            clock.advance(1.0)
+        self.assertEqual(len(waits), 4)
+        self.assertEqual(len(clock.getDelayedCalls()), 2)
+        clock.pump([0.5] * 120)
+        self.assertEqual([tx.ended for tx in txs], [0.0 + 32.0, 1.0 + 5.0, 2.0 + 32.0, 3.0 + 5.0])
+        self.assertEqual(len(waits), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_stop_ends_every_wait(self) -> None:
+        clock = Clock()
+        waits = Waits(clock)
+        tx = self.Tx(clock)
+        waits.start(32.0, tx)
+        clock.advance(3)
+        waits.stop()
+        self.assertEqual(tx.ended, 3.0)
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class ClientFixture(Fixture):

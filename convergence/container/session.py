@@ -202,7 +202,6 @@ class SessionManager:
         self._sessions[session.id] = session
         if key is not None:
             self.bind_key(session, key)
-        self.log.debug("created {session!r}", session=session)
         self.notify("session_created", session)
         return session
 

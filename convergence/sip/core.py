@@ -34,7 +34,7 @@ from convergence.sip.servlet import (
 )
 from convergence.sip.timers import Timers
 from convergence.sip.transaction_layer import TransactionLayer
-from convergence.sip.transport import Peer, SipTransportLayer, is_ip
+from convergence.sip.transport import Peer, ResponseChannel, SipTransportLayer, is_ip
 from convergence.sip.uri import NameAddr, SipUri
 
 log = Logger()
@@ -69,8 +69,7 @@ class UserAgentCore:
 
     # From the transport
     def request_received(self, request: Request, peer: Peer) -> None:
-        self.transactions.receive_request(
-            request, peer, lambda response: self.transport.send_response(response, peer))
+        self.transactions.receive_request(request, peer, ResponseChannel(self.transport, peer))
 
     def response_received(self, response: Response, peer: Peer) -> None:
         self.transactions.receive_response(response, peer)
@@ -115,7 +114,7 @@ class UserAgentCore:
             return
         response = request.create_response(status, reason)
         if status > 100 and request.to.tag is None:
-            response.set_to_tag(getattr(tx, "to_tag", None) or new_tag())
+            response.set_to_tag(tx.to_tag or new_tag())
         for name, value in (headers or {}).items():
             response.headers.set(name, value)
         tx.send_response(response)
@@ -260,11 +259,11 @@ class UserAgentCore:
         if invite_tx is None:
             self._reply(request, tx, 481)
             return
-        tx.to_tag = getattr(invite_tx, "to_tag", None)
+        tx.to_tag = invite_tx.to_tag
         self._reply(request, tx, 200)
         if invite_tx.final_sent:
             return
-        sreq: SipRequest | None = getattr(invite_tx, "application_request", None)
+        sreq: SipRequest | None = invite_tx.application_request
         self._reply(invite_tx.request, invite_tx, 487)
         if sreq is None:
             return
@@ -435,7 +434,7 @@ class UserAgentCore:
         tx = self.transactions.send_request(
             message, lambda m: self.transport.send_request(m, target), target.reliable,
             user, build_ack=build_ack)
-        target.errors.append(tx.transport_error)
+        target.on_error(tx.transport_error)
 
     def _send_failed(self, failure: Failure, sreq: SipRequest) -> None:
         log.info("cannot send {method}: {why}", method=sreq.method,

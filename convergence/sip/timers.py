@@ -6,8 +6,9 @@ all derived from T1, T2 and T4.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -87,26 +88,87 @@ class Timers:
 class RunningTimers:
     """A transaction's running timers, by RFC name (C{"A"}, C{"G"} …)."""
 
+    __slots__ = ("clock", "_calls")
+
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
-        self._calls: dict[str, IDelayedCall] = {}
+        self._calls: dict[str, IDelayedCall] | None = None
 
     def start(self, name: str, delay: float, fire: Callable[[], None]) -> None:
         """(Re)start timer C{name}: C{fire} runs after C{delay} seconds."""
         self.cancel(name)
-        self._calls[name] = self.clock.callLater(delay, self._fire, name, fire)
-
-    def _fire(self, name: str, fire: Callable[[], None]) -> None:
-        self._calls.pop(name, None)
-        fire()
+        if self._calls is None:
+            self._calls = {}
+        self._calls[name] = self.clock.callLater(delay, fire)
 
     def cancel(self, name: str) -> None:
         """Stop timer C{name} if it runs."""
+        if self._calls is None:
+            return
         call = self._calls.pop(name, None)
         if call is not None and call.active():
             call.cancel()
 
     def cancel_all(self) -> None:
-        """Stop every timer."""
-        for name in list(self._calls):
-            self.cancel(name)
+        """Stop every timer (and forget the ones that fired)."""
+        calls, self._calls = self._calls, None
+        for call in (calls or {}).values():
+            if call.active():
+                call.cancel()
+
+
+class Waiting(Protocol):
+    """A transaction in a final wait (see L{Waits})."""
+
+    def terminate(self) -> None:
+        ...
+
+
+class Waits:
+    """
+    The final waits of transactions: Timers D, I, J, K, L and M, at whose
+    end a transaction only terminates.
+
+    Every wait of one timer lasts as long for every transaction, so the
+    waits of one length form a queue in the order they end, and one delayed
+    call (for the head of each queue) serves them all: tens of thousands of
+    waiting transactions cost a tuple each, not a delayed call each.
+    """
+
+    __slots__ = ("clock", "_queues", "_calls")
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._queues: dict[float, deque[tuple[float, Waiting]]] = {}
+        self._calls: dict[float, IDelayedCall] = {}
+
+    def start(self, delay: float, waiting: Waiting) -> None:
+        """C{waiting.terminate()} in C{delay} seconds (it may end before)."""
+        queue = self._queues.get(delay)
+        if queue is None:
+            queue = self._queues[delay] = deque()
+        queue.append((self.clock.seconds() + delay, waiting))
+        if delay not in self._calls:
+            self._calls[delay] = self.clock.callLater(delay, self._due, delay)
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def _due(self, delay: float) -> None:
+        del self._calls[delay]
+        queue = self._queues[delay]
+        now = self.clock.seconds()
+        while queue and queue[0][0] <= now:
+            queue.popleft()[1].terminate()
+        if queue:
+            self._calls[delay] = self.clock.callLater(queue[0][0] - now, self._due, delay)
+
+    def stop(self) -> None:
+        """End every wait now (the stack is stopping)."""
+        for call in self._calls.values():
+            call.cancel()
+        self._calls.clear()
+        queues, self._queues = self._queues, {}
+        for queue in queues.values():
+            for _, waiting in queue:
+                waiting.terminate()

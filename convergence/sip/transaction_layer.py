@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from convergence.sip.timers import Timers
+from convergence.sip.timers import Timers, Waits
 from convergence.sip.transaction_client import (
     ClientTransaction,
     ClientTransactionUser,
@@ -77,6 +77,11 @@ class TransactionLayer:
         self.timers = timers
         self.server: dict[tuple, ServerTransaction] = {}
         self.client: dict[tuple, ClientTransaction] = {}
+        self.waits = Waits(clock)
+        # bound once: every transaction holds the same callables
+        self._on_server_terminated = self._server_terminated
+        self._on_server_timeout = user.server_timed_out
+        self._on_client_terminated = self._client_terminated
 
     # Incoming
     def receive_request(self, request: Any, source: Any,
@@ -98,7 +103,7 @@ class TransactionLayer:
         cls = InviteServerTransaction if request.method == "INVITE" \
             else NonInviteServerTransaction
         tx = cls(key, request, send, source.reliable, self.clock, self.timers,
-                 self._server_terminated, self.user.server_timed_out)
+                 self._on_server_terminated, self._on_server_timeout, self.waits)
         self.server[key] = tx
         self.user.new_request(request, tx, source)
 
@@ -122,7 +127,7 @@ class TransactionLayer:
         """Start a client transaction for C{request} (its Via is set)."""
         key = client_key(request)
         args = (key, request, send, reliable, self.clock, self.timers, user,
-                self._client_terminated)
+                self._on_client_terminated)
         tx: ClientTransaction
         if request.method == "INVITE":
             assert build_ack is not None
@@ -137,6 +142,7 @@ class TransactionLayer:
         """Terminate every transaction (the stack is stopping)."""
         for tx in list(self.server.values()) + list(self.client.values()):
             tx.terminate()
+        self.waits.stop()
 
     def _server_terminated(self, tx: ServerTransaction) -> None:
         if self.server.get(tx.key) is tx:

@@ -6,6 +6,12 @@ Each class is one finite-state machine; states and timers carry the RFC's
 names.  A transaction sends through C{send(message)} (bound by the
 transaction layer to the request's source) and reports to its owner through
 C{on_terminated(tx)} and C{on_timeout(tx)}.
+
+Once a final response is sent a transaction only waits (Timer J, L, I or
+the ACK): it then lets go of the request and of the application's objects
+(L{ServerTransaction._linger}) and keeps the response as it went on the wire
+(the C{send} callable may return such a form), so that tens of thousands of
+waiting transactions stay cheap to hold and to garbage-collect.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any, Callable
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from convergence.sip.timers import RunningTimers, Timers
+from convergence.sip.timers import RunningTimers, Timers, Waits
 
 PROCEEDING = "Proceeding"
 TRYING = "Trying"
@@ -32,11 +38,15 @@ class ServerTransaction:
 
     log = Logger()
     kind = "server"
+    __slots__ = ("key", "request", "method", "_send", "reliable", "clock", "timers",
+                 "_on_terminated", "_on_timeout", "last_response", "final_status",
+                 "to_tag", "application_request", "state", "_timers", "_waits")
 
     def __init__(self, key: Any, request: Any, send: Send, reliable: bool,
                  clock: IReactorTime, timers: Timers,
                  on_terminated: Callable[["ServerTransaction"], None],
-                 on_timeout: Callable[["ServerTransaction"], None] | None = None) -> None:
+                 on_timeout: Callable[["ServerTransaction"], None] | None = None,
+                 waits: Waits | None = None) -> None:
         self.key = key
         self.request = request
         self.method = request.method
@@ -47,30 +57,58 @@ class ServerTransaction:
         self._on_terminated = on_terminated
         self._on_timeout = on_timeout
         self.last_response: Any = None
+        self.final_status = 0
+        self.to_tag: str | None = None
+        self.application_request: Any = None
         self.state = ""
-        self._timers = RunningTimers(clock)
+        self._timers: RunningTimers | None = None  # made when first needed
+        self._waits = waits if waits is not None else Waits(clock)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
 
     @property
+    def _running(self) -> RunningTimers:
+        """The transaction's own timers (G and H; the final waits are in L{Waits})."""
+        if self._timers is None:
+            self._timers = RunningTimers(self.clock)
+        return self._timers
+
+    @property
     def final_sent(self) -> bool:
         """Whether a final response has been sent."""
-        return self.last_response is not None and self.last_response.status >= 200
+        return self.final_status >= 200
 
-    def _transmit(self, response: Any) -> None:
+    def _transmit(self, response: Any) -> Any:
+        """Send C{response}; the form to retransmit it in (or C{None})."""
         try:
-            self._send(response)
+            wire = self._send(response)
         except Exception:
             self.log.failure("sending a response failed; ending {tx!r}", tx=self)
             self.terminate()
+            return None
+        return response if wire is None else wire
+
+    def _respond(self, response: Any) -> None:
+        """Send the TU's C{response} and remember it."""
+        if response.status >= 200:
+            self.final_status = response.status
+        self.last_response = self._transmit(response)
+
+    def _linger(self, keep_response: bool) -> None:
+        """Only waiting from now on: drop what the wait does not need."""
+        self.request = None
+        self.application_request = None
+        if not keep_response:
+            self.last_response = None
 
     def terminate(self) -> None:
         """Enter Terminated: cancel every timer and leave the layer."""
         if self.state == TERMINATED:
             return
         self.state = TERMINATED
-        self._timers.cancel_all()
+        if self._timers is not None:
+            self._timers.cancel_all()
         self._on_terminated(self)
 
     def transport_error(self) -> None:
@@ -82,6 +120,8 @@ class ServerTransaction:
 
 class InviteServerTransaction(ServerTransaction):
     """RFC 3261 17.2.1, figure 7, as amended by RFC 6026 (figure 5)."""
+
+    __slots__ = ("_g_interval",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,11 +138,12 @@ class InviteServerTransaction(ServerTransaction):
         if request.method == "ACK":
             if self.state == COMPLETED:
                 self.state = CONFIRMED
-                self._timers.cancel("G")
-                self._timers.cancel("H")
+                self._linger(keep_response=False)
+                self._running.cancel("G")
+                self._running.cancel("H")
                 delay = self.timers.I(self.reliable)
                 if delay:
-                    self._timers.start("I", delay, self.terminate)
+                    self._waits.start(delay, self)  # Timer I
                 else:
                     self.terminate()
             elif self.state == ACCEPTED:
@@ -116,19 +157,21 @@ class InviteServerTransaction(ServerTransaction):
         """The TU sends a response to the INVITE."""
         status = response.status
         if self.state == PROCEEDING:
-            self.last_response = response
-            self._transmit(response)
+            self._respond(response)
             if 200 <= status < 300:
                 self.state = ACCEPTED
-                self._timers.start("L", self.timers.L, self.terminate)
+                # RFC 6026 8.7: INVITE retransmissions are absorbed here; the
+                # TU's own 2xx retransmissions pass through (below).
+                self._linger(keep_response=False)
+                self._waits.start(self.timers.L, self)  # Timer L
             elif status >= 300:
                 self.state = COMPLETED
+                self._linger(keep_response=True)
                 if not self.reliable:
-                    self._timers.start("G", self._g_interval, self._timer_g)
-                self._timers.start("H", self.timers.H, self._timer_h)
+                    self._running.start("G", self._g_interval, self._timer_g)
+                self._running.start("H", self.timers.H, self._timer_h)
         elif self.state == ACCEPTED and 200 <= status < 300:
             # RFC 6026 8.5: 2xx retransmissions from the TU pass through.
-            self.last_response = response
             self._transmit(response)
         else:
             self.log.warn("{tx!r}: dropping a {status} response in state {state}",
@@ -139,7 +182,7 @@ class InviteServerTransaction(ServerTransaction):
             return
         self._transmit(self.last_response)
         self._g_interval = min(2 * self._g_interval, self.timers.T2)
-        self._timers.start("G", self._g_interval, self._timer_g)
+        self._running.start("G", self._g_interval, self._timer_g)
 
     def _timer_h(self) -> None:
         self.log.info("{tx!r}: no ACK for the final response (Timer H)", tx=self)
@@ -150,6 +193,8 @@ class InviteServerTransaction(ServerTransaction):
 
 class NonInviteServerTransaction(ServerTransaction):
     """RFC 3261 17.2.2, figure 8."""
+
+    __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,14 +213,14 @@ class NonInviteServerTransaction(ServerTransaction):
             self.log.warn("{tx!r}: dropping a {status} response in state {state}",
                           tx=self, status=status, state=self.state)
             return
-        self.last_response = response
-        self._transmit(response)
+        self._respond(response)
         if status < 200:
             self.state = PROCEEDING
             return
         self.state = COMPLETED
+        self._linger(keep_response=True)
         delay = self.timers.J(self.reliable)
         if delay:
-            self._timers.start("J", delay, self.terminate)
+            self._waits.start(delay, self)  # Timer J
         else:
             self.terminate()

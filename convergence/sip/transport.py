@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Protocol
 
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import ClientFactory, DatagramProtocol, Factory
@@ -29,7 +31,7 @@ from convergence.sip.message import Request, Response, SipParseError, parse_mess
 log = Logger()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Peer:
     """Where a message came from, or where one goes."""
 
@@ -37,7 +39,14 @@ class Peer:
     host: str
     port: int
     connection: Any = None
-    errors: list[Callable[[], None]] = field(default_factory=list)
+    #: called if a connection to the peer cannot be made
+    errors: list[Callable[[], None]] | None = None
+
+    def on_error(self, callback: Callable[[], None]) -> None:
+        """Call C{callback} if the transport cannot reach the peer."""
+        if self.errors is None:
+            self.errors = []
+        self.errors.append(callback)
 
     @property
     def reliable(self) -> bool:
@@ -45,6 +54,33 @@ class Peer:
 
     def __str__(self) -> str:
         return f"{self.transport}:{self.host}:{self.port}"
+
+
+class WireResponse(NamedTuple):
+    """
+    A response sent over UDP as it went on the wire: what a transaction
+    keeps to retransmit it (bytes and an address, nothing the garbage
+    collector has to walk).
+    """
+
+    status: int
+    data: bytes
+    host: str
+    port: int
+
+
+class ResponseChannel:
+    """Sends the responses to one request back to its source (the C{send}
+    of a server transaction)."""
+
+    __slots__ = ("layer", "peer")
+
+    def __init__(self, layer: "SipTransportLayer", peer: Peer) -> None:
+        self.layer = layer
+        self.peer = peer
+
+    def __call__(self, response: Response | WireResponse) -> WireResponse | None:
+        return self.layer.send_response(response, self.peer)
 
 
 class MessageReceiver(Protocol):
@@ -55,6 +91,38 @@ class MessageReceiver(Protocol):
 
     def response_received(self, response: Response, peer: Peer) -> None:
         ...
+
+
+#: Linux's SO_RCVBUFFORCE (asm-generic/socket.h), which Python does not name
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE",
+                          33 if sys.platform.startswith("linux") else None)
+
+
+def set_receive_buffer(sock: socket.socket, size: int) -> int:
+    """
+    Ask for a C{size}-byte kernel receive buffer on C{sock}: in full where
+    allowed (C{SO_RCVBUFFORCE}, Linux, privileged), else as much as
+    C{net.core.rmem_max} allows.  Returns what the kernel granted (bytes of
+    payload, half of what Linux reports).
+    """
+    force = _SO_RCVBUFFORCE
+    try:
+        if force is None:
+            raise PermissionError
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except OSError:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError as e:
+            log.warn("cannot set the SIP UDP receive buffer: {error}", error=e)
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if sys.platform.startswith("linux"):
+        granted //= 2  # Linux doubles the value for its bookkeeping
+    if granted < size:
+        log.info("SIP UDP receive buffer is {granted} bytes, not the {size} configured "
+                 "(raise net.core.rmem_max, or run with CAP_NET_ADMIN)",
+                 granted=granted, size=size)
+    return granted
 
 
 def new_branch() -> str:
@@ -74,11 +142,13 @@ class SipTransportLayer:
     """UDP and TCP transports of one SIP stack."""
 
     def __init__(self, reactor: Any, receiver: MessageReceiver, host: str,
-                 max_message_size: int = 65536) -> None:
+                 max_message_size: int = 65536, udp_receive_buffer: int = 0) -> None:
         self.reactor = reactor
         self.receiver = receiver
         self.host = host
         self.max_message_size = max_message_size
+        #: bytes of kernel buffer asked for the UDP socket (0: the system's)
+        self.udp_receive_buffer = udp_receive_buffer
         self.udp: SipDatagramProtocol | None = None
         self.udp_port = 0
         self.tcp_port = 0
@@ -94,6 +164,8 @@ class SipTransportLayer:
             self.udp = SipDatagramProtocol(self)
             udp = self.reactor.listenUDP(port, self.udp, interface=interface)
             self.udp_port = udp.getHost().port
+            if self.udp_receive_buffer:
+                set_receive_buffer(udp.getHandle(), self.udp_receive_buffer)
             try:
                 tcp = self.reactor.listenTCP(self.udp_port, SipStreamFactory(self),
                                              interface=interface)
@@ -172,23 +244,33 @@ class SipTransportLayer:
         request.set_top_via(via)
 
     # Outgoing
-    def send_response(self, response: Response, peer: Peer) -> None:
-        """Send a response where RFC 3261 18.2.2 / RFC 3581 say."""
+    def send_response(self, response: Response | WireResponse,
+                      peer: Peer) -> WireResponse | None:
+        """
+        Send a response where RFC 3261 18.2.2 / RFC 3581 say.
+
+        @return: for UDP, the response as sent, which can be passed back
+            here to retransmit it.
+        """
+        if isinstance(response, WireResponse):
+            self._send_datagram(response.data, response.host, response.port)
+            return response
         data = response.serialize()
+        via = response.top_via
         if peer.reliable:
             connection = peer.connection
             if connection is not None and connection.connected:
                 connection.transport.write(data)
-                return
-            via = response.top_via
+                return None
             host = via.received or via.host
             self._send_stream(data, Peer("TCP", host, via.sent_by[1]))
-            return
-        via = response.top_via
+            return None
         host = via.params.get("maddr") or via.received or via.host
         rport = via.params.get("rport")
         port = int(rport) if rport else via.sent_by[1]
+        wire = WireResponse(response.status, data, host, port)
         self._send_datagram(data, host, port)
+        return wire
 
     def send_request(self, request: Request, target: Peer) -> None:
         """Send a request to C{target} (an IP address)."""
