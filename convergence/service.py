@@ -27,7 +27,7 @@ from convergence.sip.servlet import SipFactory
 from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
-from convergence.tls import ensure_certificate, server_tls_options
+from convergence.tls import ensure_certificate, server_tls_context
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
 
@@ -89,7 +89,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         from twisted.internet import reactor  # type: ignore[no-redef]
     prepare_data_dir(config)
     try:
-        tls = server_tls_options(
+        tls = server_tls_context(
             config.certificate_path,
             Path(config.tls.private_key) if config.tls.private_key else None,
         )
@@ -100,7 +100,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     container = Container(reactor, domains=config.domains)
     load_applications(config, container)
     xmpp = XmppServer(
-        config.xmpp, config.domains, accounts, container, reactor, tls_options=tls,
+        config.xmpp, config.domains, accounts, container, reactor, tls_context=tls,
     )
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, accounts, locations)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 from typing import Sequence
 
@@ -16,8 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
-from twisted.internet import ssl
 from twisted.logger import Logger
 
 log = Logger()
@@ -66,20 +65,13 @@ def ensure_certificate(path: Path, domains: Sequence[str]) -> None:
              domains=", ".join(domains), path=str(path))
 
 
-def server_tls_options(
-    certificate: Path, private_key: Path | None = None
-) -> ssl.CertificateOptions:
-    """TLS server options (TLS 1.2+) for the given PEM file(s)."""
-    cert_pem = certificate.read_bytes()
-    key_pem = private_key.read_bytes() if private_key else cert_pem
-    private = ssl.PrivateCertificate.loadPEM(key_pem + b"\n" + cert_pem)
-    options = ssl.CertificateOptions(
-        privateKey=private.privateKey.original,
-        certificate=private.original,
-        raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
-    )
-    # Idle connections give their ~34 KiB of read/write buffers back to the
-    # allocator (the options object caches this one context).
-    options.getContext().set_mode(SSL.MODE_RELEASE_BUFFERS)
-    return options
-
+def server_tls_context(certificate: Path, private_key: Path | None = None) -> ssl.SSLContext:
+    """
+    The TLS server context (TLS 1.2+) for the given PEM file(s), for
+    L{convergence.starttls}: the standard library's C{ssl} on the system
+    OpenSSL, which releases idle connections' buffers by default.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(certificate), str(private_key) if private_key else None)
+    return context

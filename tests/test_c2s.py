@@ -529,16 +529,17 @@ class ConnectionListenerTests(SynchronousTestCase):
         self.assertIsNotNone(features[1].find("{urn:example:hello}hello"))
 
 
-class TlsOptionsTests(SynchronousTestCase):
-    def test_idle_connections_release_buffers(self) -> None:
-        """The server's TLS context releases idle read/write buffers."""
+class TlsContextTests(SynchronousTestCase):
+    def test_tls_1_2_or_later_with_the_certificate(self) -> None:
+        """The server context refuses TLS below 1.2 and holds the certificate."""
+        import ssl
         from pathlib import Path
 
-        from OpenSSL import SSL
-
-        from convergence.tls import generate_self_signed, server_tls_options
+        from convergence.tls import generate_self_signed, server_tls_context
 
         pem = Path(self.mktemp())
         pem.write_bytes(generate_self_signed(["localhost"]))
-        context = server_tls_options(pem).getContext()
-        self.assertTrue(context.set_mode(0) & SSL.MODE_RELEASE_BUFFERS)
+        context = server_tls_context(pem)
+        self.assertEqual(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+        self.assertEqual(context.cert_store_stats()["x509"], 0)  # no client CAs
+        self.assertIsNotNone(context.get_ciphers())

@@ -52,7 +52,7 @@ def make_server(
     options.update(xmpp)
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,
-                        clock, tls_options=None, run_in_thread=run_now)
+                        clock, tls_context=None, run_in_thread=run_now)
     return server, clock
 
 

@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from convergence.auth.errors import SaslError
+from convergence.starttls import start_tls
 from convergence.xmpp import ns
 from convergence.xmpp.errors import StanzaError, StreamError, error_reply
 from convergence.xmpp.jid import JID, InvalidJID
@@ -136,11 +137,11 @@ class C2SStream(XmlStreamServer):
         return jid.host if self.server.serves_c2s(jid.host) else None
 
     def _tls_required(self) -> bool:
-        return self.login.tls == "required" and self.server.tls_options is not None
+        return self.login.tls == "required" and self.server.tls_context is not None
 
     def _tls_offered(self) -> bool:
         return (not self.secure and self.login.tls != "disabled"
-                and self.server.tls_options is not None)
+                and self.server.tls_context is not None)
 
     def _mechanisms(self) -> list[str]:
         allowed = self.server.config.sasl_mechanisms
@@ -221,7 +222,7 @@ class C2SStream(XmlStreamServer):
             return
         self._write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         self.parser.reset()
-        self.transport.startTLS(self.server.tls_options)
+        start_tls(self, self.server.tls_context)
         self.secure = True
         self.state = OPENING
 

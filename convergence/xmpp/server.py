@@ -39,7 +39,7 @@ class XmppServer:
         accounts: Any,
         container: Any,
         clock: IReactorTime,
-        tls_options: Any = None,
+        tls_context: Any = None,
         run_in_thread: Callable[..., Deferred] = deferToThread,
         features: Iterable[Feature] | None = None,
     ) -> None:
@@ -49,7 +49,7 @@ class XmppServer:
         self.accounts = accounts
         self.container = container
         self.clock = clock
-        self.tls_options = tls_options
+        self.tls_context = tls_context
         self.run_in_thread = run_in_thread
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
