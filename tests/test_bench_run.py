@@ -10,9 +10,6 @@ Prosody is a bench-only dependency: nothing here installs or starts it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -28,7 +25,6 @@ from bench import run, servers, sipbench
 from bench.servers import (
     XmppSettings,
     convergence_config,
-    prosody_account,
     prosody_config,
 )
 from convergence.config import load_config
@@ -228,27 +224,14 @@ class ConfigTests(SynchronousTestCase):
 
 
 class ProsodyAccountTests(SynchronousTestCase):
-    def test_account_file_verifies_a_scram_sha1_proof(self) -> None:
-        """A SCRAM-SHA-1 client proof made with the password passes the server-side
-        check (RFC 5802) against the StoredKey written to the file."""
-        from bench.xmppload import ScramClient
-
-        text = prosody_account("pw", 4096, salt="3a9e7f0c-1d2b-4c5d-8e6f-7a8b9c0d1e2f")
-        fields = dict(re.findall(r'\["(\w+)"\] = "?([^";]*)"?;', text))
-        self.assertTrue(text.startswith("return {\n") and text.endswith("};\n"))
-        self.assertEqual(fields["iteration_count"], "4096")
-        self.assertEqual(fields["salt"], "3a9e7f0c-1d2b-4c5d-8e6f-7a8b9c0d1e2f")
-        client = ScramClient("SCRAM-SHA-1", "user1", "pw", nonce="clientnonce")
-        server_first = (b"r=clientnonceSERVER,s=" + base64.b64encode(fields["salt"].encode())
-                        + b",i=4096")
-        final = client.final(server_first)
-        proof = base64.b64decode(final.split(b",p=")[1])
-        auth_message = (client.client_first_bare + b"," + server_first + b","
-                        + final.split(b",p=")[0])
-        stored_key = bytes.fromhex(fields["stored_key"])
-        signature = hmac.digest(stored_key, auth_message, "sha1")
-        client_key = bytes(a ^ b for a, b in zip(proof, signature))
-        self.assertEqual(hashlib.sha1(client_key).digest(), stored_key)
+    def test_prosodyctl_config(self) -> None:
+        """prosodyctl register writes into the template with the figure's
+        iteration count and internal_hashed storage."""
+        text = servers.prosodyctl_config(Path("/tmp/t/prosody-10000"), 10000)
+        self.assertIn('data_path = "/tmp/t/prosody-10000"', text)
+        self.assertIn("default_iteration_count = 10000", text)
+        self.assertIn('authentication = "internal_hashed"', text)
+        self.assertIn('VirtualHost "localhost"', text)
 
     def test_path_encoding(self) -> None:
         self.assertEqual(servers.prosody_encode("user1"), "user1")
