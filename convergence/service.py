@@ -9,12 +9,13 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twisted.application import internet, service
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from convergence.auth.accounts import Accounts
+from convergence.auth.accounts import AccountLookup, Accounts
 from convergence.config import Config, ConfigError
 from convergence.container.application import ApplicationLoadError, load_application
 from convergence.container.container import Container
@@ -26,6 +27,7 @@ from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
 from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
+from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.tls import ensure_certificate, server_tls_context
 from convergence.xmpp.c2s import C2SFactory
@@ -47,6 +49,8 @@ class Convergence:
     locations: SqliteLocationStore
     #: The HTTP site: every application's HTTP servlet under its context path.
     http: HttpSite | None = None
+    #: Runs the server's SQLite queries off the reactor thread.
+    database: DatabaseThread | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -55,6 +59,8 @@ class Convergence:
         self.xmpp.shutdown()
         self.container.undeploy_all()
         self.sip.shutdown()
+        if self.database is not None:
+            self.database.stop()  # after the queued queries, before the connections close
         self.locations.close()
         self.store.close()
 
@@ -97,15 +103,19 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}: {e}") from e
     store = SqliteAccountStore(config.database_path)
     accounts = Accounts(store, config.xmpp.scram_iterations)
+    database = DatabaseThread(reactor)
     container = Container(reactor, domains=config.domains)
     load_applications(config, container)
     xmpp = XmppServer(
         config.xmpp, config.domains, accounts, container, reactor, tls_context=tls,
+        run_in_db=database.run,
     )
     locations = SqliteLocationStore(config.database_path)
-    sip = build_sip(config, reactor, container, accounts, locations)
+    sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
+                    locations, database.run)
     http = build_http(config, container)
-    return Convergence(config, store, accounts, container, xmpp, sip, locations, http)
+    return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
+                       database)
 
 
 def build_http(config: Config, container: Container) -> HttpSite:
@@ -120,14 +130,14 @@ def build_http(config: Config, container: Container) -> HttpSite:
         raise ConfigError(str(e)) from e
 
 
-def build_sip(config: Config, reactor: Any, container: Container, accounts: Accounts,
-              locations: Any) -> UserAgentCore:
+def build_sip(config: Config, reactor: Any, container: Container, accounts: AccountLookup,
+              locations: Any, run_in_db: Callable[..., Deferred]) -> UserAgentCore:
     """The SIP stack: transport, transactions, UA core, registrar."""
     sip = config.sip
     now = reactor.seconds
     authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
                                   sip.digest_algorithms)
-    registrar = Registrar(locations, accounts, authenticator, sip, now)
+    registrar = Registrar(locations, authenticator, sip, now, run_in_db)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,

@@ -326,6 +326,23 @@ class RoutingTests(SynchronousTestCase):
         self.alice.send("<message to='bob@localhost' type='chat'><body>yo</body></message>")
         self.assertEqual(self.bob.expect("message").findtext("{jabber:client}body"), "yo")
 
+    def test_bare_jid_with_resources_asks_no_database(self) -> None:
+        """Bound resources prove the account: no account query per message."""
+        asked: list = []
+        lookup = self.server.account_lookup
+        self.patch(lookup, "exists", lambda *a: asked.append(a))
+        self.bob.send("<presence/>")
+        self.alice.send("<message to='bob@localhost' type='chat'><body>yo</body></message>")
+        self.assertEqual(self.bob.expect("message").findtext("{jabber:client}body"), "yo")
+        self.assertEqual(asked, [])
+
+    def test_message_to_unknown_user_bounces(self) -> None:
+        """No such account: service-unavailable, without the 'not online' text."""
+        self.alice.send("<message to='nobody@localhost' type='chat' id='m2'><body>x</body></message>")
+        reply = self.alice.expect("message")
+        self.assertEqual(stanza_error(reply), "service-unavailable")
+        self.assertNotIn("not online", etree.tostring(reply).decode())
+
     def test_message_to_offline_user_bounces(self) -> None:
         """No available resource: the sender gets service-unavailable."""
         self.alice.send("<message to='bob@localhost' type='chat' id='m1'><body>yo</body></message>")

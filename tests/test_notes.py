@@ -38,6 +38,7 @@ class NotesTests(TestCase):
         for port in server.sip.transport.listen(0, "127.0.0.1"):
             self.addCleanup(port.stopListening)
         server.xmpp.run_in_thread = run_now
+        server.xmpp.account_lookup.run = run_now  # credentials read inline too
         server.accounts.add("alice@localhost", "secret")
 
         alice = Client(server.xmpp)

@@ -206,6 +206,7 @@ class SipAgentTests(TestCase):
         server.accounts.add("alice@localhost", "secret")
         server.accounts.add("bob@localhost", "hunter2")
         server.xmpp.run_in_thread = run_now  # PLAIN checked inline for the scripted clients
+        server.xmpp.account_lookup.run = run_now
         alice, bob = Client(server.xmpp), Client(server.xmpp)
         alice.login()
         bob.login("bob", "hunter2", "desk")

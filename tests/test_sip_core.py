@@ -305,20 +305,20 @@ class RegisterTests(SipFixture):
             self.assertEqual(ok.status, 200, ok.start)
             self.assertIn(f"sip:romeo@127.0.0.1:{self.peer.port}", ok.header("contact"))
             self.assertRegex(ok.header("contact"), r"expires=\d+")
-        self.assertEqual(len(self.server.sip.registrar.lookup("sip:romeo@localhost")), 1)
+        self.assertEqual(len(await self.server.sip.registrar.lookup("sip:romeo@localhost")), 1)
 
     async def test_wrong_password(self) -> None:
         """A wrong password is challenged again."""
         reply = await self.register("MD5", "capulet")
         self.assertEqual(reply.status, 401)
-        self.assertEqual(self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
+        self.assertEqual(await self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
 
     async def test_unregister(self) -> None:
         """Expires: 0 removes the binding."""
         await self.register("MD5", "montague", cseq=2)
         reply = await self.register("MD5", "montague", expires=0, cseq=4)
         self.assertEqual(reply.status, 200)
-        self.assertEqual(self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
+        self.assertEqual(await self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
 
     async def test_app_reaches_registered_user(self) -> None:
         """A request to a registered AOR goes to the registered contact."""

@@ -45,7 +45,7 @@ class SippTests(TestCase):
         """REGISTER: 401 challenge, digest with an account's password → 200; un-REGISTER."""
         self.server.accounts.add("sippuser@localhost", "sipp-secret")
         await self.sipp("register.xml", auth=("sippuser", "sipp-secret"))
-        self.assertEqual(self.server.sip.registrar.lookup("sip:sippuser@localhost"), [])
+        self.assertEqual(await self.server.sip.registrar.lookup("sip:sippuser@localhost"), [])
 
     async def test_cancel_ringing_call(self) -> None:
         """CANCEL of a ringing call: 200 for CANCEL, 487 for the INVITE, ACK."""

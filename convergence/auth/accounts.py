@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from twisted.internet.defer import Deferred
+
 from convergence.auth.digest import ALGORITHMS as DIGEST_ALGORITHMS
 from convergence.auth.digest import digest_ha1
 from convergence.auth.saslprep import SASLprepError, saslprep
@@ -16,7 +18,7 @@ from convergence.auth.scram import MECHANISMS, ScramCredential, derive_credentia
 from convergence.store.interfaces import IAccountStore
 from convergence.xmpp.jid import JID
 
-__all__ = ["AccountError", "Accounts"]
+__all__ = ["AccountError", "Accounts", "AccountLookup"]
 
 
 class AccountError(ValueError):
@@ -145,3 +147,34 @@ class Accounts:
                 raise AccountError(f"{domain!r} is not a domain")
             domain = parsed.host
         return self.store.list_accounts(domain)
+
+
+class AccountLookup:
+    """
+    What the running server asks of the accounts, answered through C{run}
+    (the database thread, L{convergence.store.dbthread}) as Deferreds.
+    """
+
+    def __init__(self, accounts: Accounts, run: Callable[..., Deferred]) -> None:
+        self.accounts = accounts
+        self.run = run
+
+    def credentials(self, localpart: str, domain: str) -> Deferred:
+        """Deferred: the stored SCRAM credentials by mechanism, or C{None}."""
+        return self.run(self.accounts.credentials, localpart, domain)
+
+    def exists(self, localpart: str, domain: str) -> Deferred:
+        """Deferred: whether C{localpart@domain} is an account."""
+        return self.run(self.accounts.store.exists, localpart, domain)
+
+    def digests(self, domain: str, wanted: list[tuple[str, str]]) -> Deferred:
+        """
+        Deferred: C{{(username, algorithm): HA1 or None}} for the
+        C{(username, algorithm)} pairs of realm C{domain}, in one trip.
+        """
+        lookup = self.accounts.ha1_lookup(domain)
+
+        def fetch() -> dict[tuple[str, str], str | None]:
+            return {key: lookup(*key) for key in wanted}
+
+        return self.run(fetch)

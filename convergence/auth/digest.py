@@ -455,6 +455,23 @@ class DigestChallenger:
                 self._seen_count -= len(uses)
 
 
+def ha1_key(header_value: str) -> tuple[str, str] | None:
+    """
+    The C{(username, base algorithm)} whose HA1 L{DigestChallenger.verify}
+    will look up for this header value (C{None}: it will look up nothing),
+    so that the HA1 can be fetched ahead, off the reactor thread.
+    """
+    try:
+        scheme, params = parse_credentials(header_value)
+    except DigestParseError:
+        return None
+    canonical = _canonical_algorithm(params.get("algorithm", "MD5"))
+    username = params.get("username")
+    if scheme.lower() != "digest" or canonical is None or username is None:
+        return None
+    return username, _base(canonical)
+
+
 def _canonical_algorithm(name: str) -> str | None:
     """Map a client's algorithm token to its canonical spelling, or C{None}."""
     upper = name.upper()

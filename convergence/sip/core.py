@@ -155,7 +155,9 @@ class UserAgentCore:
             self._reply(request, tx, 404, "Domain not served here")
         elif method == "REGISTER" and self.registrar is not None and not user:
             received = f"{peer.transport.lower()}:{peer.host}:{peer.port}"
-            tx.send_response(self.registrar.handle(request, self._realm(uri), received))
+            d = self.registrar.handle(request, self._realm(uri), received)
+            d.addCallback(tx.send_response)
+            d.addErrback(self._failed_reply, request, tx, "REGISTER")
         elif method == "OPTIONS" and not user:
             self._reply(request, tx, 200, headers=self.capabilities())
         elif user:
@@ -174,13 +176,26 @@ class UserAgentCore:
 
     # Initial requests
     def _initial(self, app: Any, request: Request, tx: Any, peer: Peer) -> None:
-        user = None
         if request.method == "INVITE" and self.challenge_invites and self.registrar:
-            auth = self.registrar.authenticator.check(request, self._realm(request.from_.uri))
-            if isinstance(auth, Response):
-                tx.send_response(auth)
-                return
-            user = auth
+            d = self.registrar.authenticator.check(request, self._realm(request.from_.uri))
+            d.addCallback(self._authenticated, app, request, tx)
+            d.addErrback(self._failed_reply, request, tx, "INVITE")
+            return
+        self._start(app, request, tx, None)
+
+    def _authenticated(self, auth: str | None | Response, app: Any, request: Request,
+                       tx: Any) -> None:
+        if isinstance(auth, Response):
+            tx.send_response(auth)
+            return
+        self._start(app, request, tx, auth)
+
+    def _failed_reply(self, failure: Failure, request: Request, tx: Any, what: str) -> None:
+        log.failure("error handling {what}", failure, what=what)
+        self._reply(request, tx, 500)
+
+    def _start(self, app: Any, request: Request, tx: Any, user: str | None) -> None:
+        """Give an initial request to its application, in a new session."""
         sreq = SipRequest(request, None, tx)  # type: ignore[arg-type]
         sreq.authenticated_user = user
         tx.to_tag = new_tag()
@@ -400,22 +415,26 @@ class UserAgentCore:
         if message.method == "BYE" and session.dialog is not None:
             self._end_dialog(session)
             session.ended = True
-        d = self._resolve(self._next_hop(message))
+        d = self._next_hop(message).addCallback(self._resolve)
         d.addCallback(self._send_resolved, sreq)
         d.addErrback(self._send_failed, sreq)
 
-    def _next_hop(self, message: Request) -> tuple[str, str, int]:
+    def _next_hop(self, message: Request) -> Deferred:
+        """Deferred: (transport, host, port) to send C{message} to; a request
+        to a local address-of-record goes to its best registered contact."""
         routes = message.routes
         uri = routes[0].uri if routes else message.uri
         if isinstance(uri, SipUri) and self.registrar is not None and not routes \
                 and uri.user and uri.host in self.domains:
-            contacts = self.registrar.lookup(f"sip:{uri.user}@{uri.host}")
-            if contacts:
-                message.uri = SipUri.parse(contacts[0])
-                uri = message.uri
-        transport = "TCP" if getattr(uri, "transport", None) == "tcp" else "UDP"
-        host = uri.params.get("maddr") or uri.host
-        return transport, host, uri.port or 5060
+            return self.registrar.lookup(f"sip:{uri.user}@{uri.host}").addCallback(
+                self._to_contact, message)
+        return succeed(_hop(uri))
+
+    @staticmethod
+    def _to_contact(contacts: list[str], message: Request) -> tuple[str, str, int]:
+        if contacts:
+            message.uri = SipUri.parse(contacts[0])
+        return _hop(message.uri)
 
     def _resolve(self, hop: tuple[str, str, int]) -> Deferred:
         transport, host, port = hop
@@ -467,6 +486,13 @@ class UserAgentCore:
             self._end_dialog(session)
             session.ended = True
         self._deliver_response(sreq, response)
+
+
+def _hop(uri: Any) -> tuple[str, str, int]:
+    """(transport, host, port) of a URI (RFC 3263's defaults, no DNS SRV)."""
+    transport = "TCP" if getattr(uri, "transport", None) == "tcp" else "UDP"
+    host = uri.params.get("maddr") or uri.host
+    return transport, host, uri.port or 5060
 
 
 class _ClientUser:

@@ -2,6 +2,10 @@
 """
 The registrar (RFC 3261 section 10.3): digest-authenticated REGISTER
 against the accounts convergencectl manages, bindings in a location store.
+
+Both ask the database: the HA1 secrets and the bindings are read and
+written through C{run} (the database thread), and the answers come as
+Deferreds.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 from email.utils import formatdate
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from convergence.auth.digest import DigestChallenger
+from convergence.auth.digest import DigestChallenger, ha1_key
 from convergence.config import SipConfig
 from convergence.sip.message import Request, Response
 from convergence.sip.uri import SipUri
@@ -25,21 +30,31 @@ class Authenticator:
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
                  nonce_lifetime: float,
                  algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> None:
+        """
+        @param accounts: an L{AccountLookup} (HA1 secrets as Deferreds).
+        """
         self.accounts = accounts
         self.challengers = {
             d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms)
             for d in domains
         }
 
-    def check(self, request: Request, domain: str) -> str | None | Response:
+    def check(self, request: Request, domain: str) -> Deferred:
         """
-        The authenticated localpart, or the 401 response to send.
+        Deferred: the authenticated localpart, or the 401 response to send.
         """
+        values = request.headers.get_lines("Authorization")
+        wanted = [key for key in map(ha1_key, values) if key is not None]
+        d = self.accounts.digests(domain, wanted)
+        return d.addCallback(self._verify, request, domain, values)
+
+    def _verify(self, secrets: dict[tuple[str, str], str | None], request: Request,
+                domain: str, values: list[str]) -> str | None | Response:
         challenger = self.challengers[domain]
         stale = False
-        for value in request.headers.get_lines("Authorization"):
+        for value in values:
             result = challenger.verify(request.method, value,
-                                       self.accounts.ha1_lookup(domain),
+                                       lambda *key: secrets.get(key),
                                        request_uri=str(request.uri))
             if result.ok:
                 return result.username
@@ -55,19 +70,50 @@ class Authenticator:
 class Registrar:
     """Handles REGISTER for the served domains."""
 
-    def __init__(self, locations: Any, accounts: Any, authenticator: Authenticator,
-                 config: SipConfig, now: Callable[[], float]) -> None:
+    def __init__(self, locations: Any, authenticator: Authenticator,
+                 config: SipConfig, now: Callable[[], float],
+                 run: Callable[..., Deferred]) -> None:
+        """
+        @param run: runs a callable on the database thread (Deferred).
+        """
         self.locations = locations
-        self.accounts = accounts
         self.authenticator = authenticator
         self.config = config
         self.now = now
+        self.run = run
 
-    def handle(self, request: Request, domain: str, received: str) -> Response:
-        """Process one REGISTER whose Request-URI names C{domain}."""
-        auth = self.authenticator.check(request, domain)
-        if isinstance(auth, Response):
-            return auth
+    def handle(self, request: Request, domain: str, received: str) -> Deferred:
+        """Deferred: the response to one REGISTER whose Request-URI names C{domain}."""
+
+        def authenticated(auth: str | None | Response) -> Any:
+            if isinstance(auth, Response):
+                return auth
+            d = self.run(self._register, request, domain, received, auth)
+            return d.addCallback(registered)
+
+        def registered(outcome: tuple[Response, str | None, int]) -> Response:
+            response, aor, count = outcome
+            if aor is not None:
+                log.info("REGISTER {aor}: {n} binding(s) now", aor=aor, n=count)
+            return response
+
+        return self.authenticator.check(request, domain).addCallback(authenticated)
+
+    def _register(self, request: Request, domain: str, received: str,
+                  auth: str | None) -> tuple[Response, str | None, int]:
+        """
+        On the database thread: apply an authenticated REGISTER; the
+        response, and the address-of-record and its binding count if it
+        changed.
+        """
+        response = self._apply(request, domain, received, auth)
+        if response.status != 200:
+            return response, None, 0
+        aor = f"sip:{request.to.uri.user}@{domain}"
+        return response, aor, len(response.headers.get_all("Contact"))
+
+    def _apply(self, request: Request, domain: str, received: str,
+               auth: str | None) -> Response:
         to = request.to.uri
         if not isinstance(to, SipUri) or to.host != domain or not to.user:
             return request.create_response(404, "Address-of-record not served here")
@@ -112,8 +158,6 @@ class Registrar:
             else:
                 self.locations.register_binding(
                     aor, uri, now + expires, call_id, cseq, q_value, received=received)
-        log.info("REGISTER {aor}: {n} binding(s) now", aor=aor,
-                 n=len(self.locations.bindings(aor, now)))
         return self._ok(request, aor, now)
 
     def _ok(self, request: Request, aor: str, now: float) -> Response:
@@ -124,6 +168,7 @@ class Registrar:
         response.headers.set("Date", formatdate(now, usegmt=True))
         return response
 
-    def lookup(self, aor: str) -> list[str]:
-        """The registered contact URIs of C{aor}, best first."""
-        return [b.contact for b in self.locations.bindings(aor, self.now())]
+    def lookup(self, aor: str) -> Deferred:
+        """Deferred: the registered contact URIs of C{aor}, best first."""
+        now = self.now()
+        return self.run(lambda: [b.contact for b in self.locations.bindings(aor, now)])

@@ -166,13 +166,19 @@ def _migrate(db: sqlite3.Connection) -> None:
 def open_database(path: str | Path) -> sqlite3.Connection:
     """
     Connect to (creating if needed) the database at C{path}, in WAL mode
-    with foreign keys on, and bring it to L{SCHEMA_VERSION}.
+    (C{synchronous = NORMAL}) with foreign keys on, and bring it to
+    L{SCHEMA_VERSION}.
 
     @raise StoreError: the database is newer than this code.
     """
-    db = sqlite3.connect(str(path), isolation_level=None)
+    # The server queries from its database thread (convergence.store.dbthread),
+    # one thread per connection at a time.
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a commit does not wait for fsync (durable across a
+        # crash of the process; the last commits may be lost on power loss).
+        db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         _migrate(db)
     except BaseException:

@@ -238,7 +238,7 @@ class C2SStream(XmlStreamServer):
             self._sasl_failed(e)
             return
         self.mechanism = create_mechanism(
-            name, self.host, self.server.accounts, self.server.run_in_thread,
+            name, self.host, self.server.account_lookup, self.server.run_in_thread,
             self.server.config.scram_iterations)
         self.state = AUTHENTICATING
         self._sasl_step(self.mechanism.start, element, initial, decoded=True)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+from twisted.internet.defer import Deferred
+
 from convergence.xmpp.router import StanzaEvent, StanzaRouter
 from convergence.xmpp.sessions import SessionRegistry
 
-AccountExists = Callable[[str, str], bool]
+#: C{(localpart, domain) -> Deferred[bool]} (asked of the database thread)
+AccountExists = Callable[[str, str], Deferred]
 
 
 class LocalDelivery:
@@ -37,9 +40,6 @@ class LocalDelivery:
         hook("message/host", self.ignore)
         hook("presence/host", self.ignore)
 
-    def _known(self, event: StanzaEvent) -> bool:
-        return self.account_exists(event.to.user, event.to.host)
-
     def message_full(self, event: StanzaEvent) -> bool:
         stream = self.registry.get(event.to)
         if stream is not None:
@@ -55,23 +55,26 @@ class LocalDelivery:
         return True
 
     def message_bare(self, event: StanzaEvent) -> bool:
-        if not self._known(event):
-            event.reply_error("service-unavailable")
-            return True
         if event.type == "groupchat":
             event.reply_error("service-unavailable")
             return True
         targets = self.registry.most_available(event.to.bare)
         if event.type == "headline":
             targets = self.registry.available(event.to.bare)
-        if not targets:
-            if event.type not in ("headline", "error"):
-                event.reply_error(
-                    "service-unavailable", "The recipient is not online"
-                )
+        if targets:  # bound resources: the account exists, no query needed
+            for stream in targets:
+                stream.deliver(event.stanza)
             return True
-        for stream in targets:
-            stream.deliver(event.stanza)
+        if event.type in ("headline", "error"):
+            return True
+
+        def undelivered(known: bool) -> None:
+            if known:
+                event.reply_error("service-unavailable", "The recipient is not online")
+            else:
+                event.reply_error("service-unavailable")
+
+        self.account_exists(event.to.user, event.to.host).addCallback(undelivered)
         return True
 
     def presence_full(self, event: StanzaEvent) -> bool:

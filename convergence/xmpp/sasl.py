@@ -39,9 +39,10 @@ class Success:
 
 
 class CredentialSource(Protocol):
-    """What mechanisms need of the account store."""
+    """What mechanisms need of the account store (an L{AccountLookup})."""
 
-    def credentials(self, localpart: str, domain: str) -> dict[str, Any] | None:
+    def credentials(self, localpart: str, domain: str) -> Deferred:
+        """Deferred: the credentials by mechanism name, or C{None}."""
         ...
 
 
@@ -85,22 +86,23 @@ class PlainMechanism:
     def respond(self, data: bytes) -> Deferred:
         authzid, authcid, password = parse_plain(data)
         jid = _account_jid(authcid, self.host)
-        creds = (
-            self.accounts.credentials(jid.user, jid.host) if jid is not None else None
-        )
-        if jid is None or not creds:
+        if jid is None:
             return _failed("not-authorized")
         _check_authzid(authzid, jid)
-        credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+
+        def verify(creds: dict[str, Any] | None) -> Deferred:
+            if not creds:
+                raise SaslError("not-authorized", None)
+            credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+            return self.run_in_thread(verify_password, password, credential)
 
         def check(ok: bool) -> Success:
             if not ok:
                 raise SaslError("not-authorized", None)
             return Success(jid)
 
-        return self.run_in_thread(verify_password, password, credential).addCallback(
-            check
-        )
+        d = self.accounts.credentials(jid.user, jid.host)
+        return d.addCallback(verify).addCallback(check)
 
 
 class ScramMechanism:
@@ -128,11 +130,15 @@ class ScramMechanism:
         if self._step == 1:
             username = self._exchange.client_first(data)
             self._jid = _account_jid(username, self.host)
-            credential = None
-            if self._jid is not None:
-                creds = self.accounts.credentials(self._jid.user, self._jid.host)
+            if self._jid is None:
+                return succeed(Challenge(self._exchange.server_first(None)))
+
+            def challenge(creds: dict[str, Any] | None) -> Challenge:
                 credential = (creds or {}).get(self.name)
-            return succeed(Challenge(self._exchange.server_first(credential)))
+                return Challenge(self._exchange.server_first(credential))
+
+            d = self.accounts.credentials(self._jid.user, self._jid.host)
+            return d.addCallback(challenge)
         if self._step == 2:
             final = self._exchange.client_final(data)
             if self._jid is None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
+from convergence.auth.accounts import AccountLookup
 from convergence.config import XmppConfig
 from convergence.container.descriptor import LoginConfig
+from convergence.store.dbthread import run_now
 from convergence.xmpp.applications import XmppApplications
 from convergence.xmpp.delivery import LocalDelivery
 from convergence.xmpp.events import EventBus
@@ -41,6 +43,7 @@ class XmppServer:
         clock: IReactorTime,
         tls_context: Any = None,
         run_in_thread: Callable[..., Deferred] = deferToThread,
+        run_in_db: Callable[..., Deferred] = run_now,
         features: Iterable[Feature] | None = None,
     ) -> None:
         self.config = config
@@ -51,6 +54,8 @@ class XmppServer:
         self.clock = clock
         self.tls_context = tls_context
         self.run_in_thread = run_in_thread
+        #: account queries, on the database thread (Deferreds)
+        self.account_lookup = AccountLookup(accounts, run_in_db)
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()
@@ -78,9 +83,11 @@ class XmppServer:
         """The login policy for client streams to C{host}."""
         return self.client_login
 
-    def account_exists(self, localpart: str | None, domain: str) -> bool:
-        """Whether C{localpart@domain} is an account here."""
-        return localpart is not None and self.accounts.store.exists(localpart, domain)
+    def account_exists(self, localpart: str | None, domain: str) -> Deferred:
+        """Deferred: whether C{localpart@domain} is an account here."""
+        if localpart is None:
+            return succeed(False)
+        return self.account_lookup.exists(localpart, domain)
 
     def container_addresses(self, host: str) -> list[str]:
         """Application addresses listed in disco#items of C{host}."""

@@ -35,10 +35,14 @@ def install(server: Any) -> None:
         return _info(event, "server", "im", server.features.disco_features())
 
     def account_info(event: StanzaEvent) -> bool:
-        if not server.account_exists(event.to.user, event.to.host):
-            event.reply_error("service-unavailable")
-            return True
-        return _info(event, "account", "registered", [ns.DISCO_INFO])
+        def answer(known: bool) -> None:
+            if known:
+                _info(event, "account", "registered", [ns.DISCO_INFO])
+            else:
+                event.reply_error("service-unavailable")
+
+        server.account_exists(event.to.user, event.to.host).addCallback(answer)
+        return True
 
     def host_items(event: StanzaEvent) -> bool:
         result = iq_result(event.stanza)

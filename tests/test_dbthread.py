@@ -1,0 +1,78 @@
+"""
+The database thread: the running server's SQLite queries happen off the
+reactor thread, and their results come back to it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from convergence.config import load_config
+from convergence.service import build
+from convergence.store.dbthread import DatabaseThread
+
+
+class DatabaseThreadTests(TestCase):
+    timeout = 20
+
+    def setUp(self) -> None:
+        self.db = DatabaseThread(reactor, name="test-db")
+        self.addCleanup(self.db.stop)
+
+    async def test_runs_off_the_reactor_thread(self) -> None:
+        def where(x: int) -> tuple[int, str]:
+            return x * 2, threading.current_thread().name
+
+        value, thread = await self.db.run(where, 21)
+        self.assertEqual(value, 42)
+        self.assertNotEqual(thread, threading.main_thread().name)
+        self.assertIn("test-db", thread)
+
+    async def test_errors_come_back(self) -> None:
+        def broken() -> None:
+            raise KeyError("nope")
+
+        await self.assertFailure(self.db.run(broken), KeyError)
+
+    async def test_one_thread_in_order(self) -> None:
+        seen: list[tuple[int, str]] = []
+        await self.db.run(lambda: None)
+        ds = [self.db.run(lambda n=n: seen.append((n, threading.current_thread().name)))
+              for n in range(20)]
+        for d in ds:
+            await d
+        self.assertEqual([n for n, _ in seen], list(range(20)))
+        self.assertEqual(len({name for _, name in seen}), 1)
+
+
+class ServerWiringTests(TestCase):
+    timeout = 20
+
+    async def test_server_queries_on_the_database_thread(self) -> None:
+        """Account and registration queries of a built server run on its
+        database thread."""
+        root = Path(self.mktemp())
+        root.mkdir()
+        (root / "c.toml").write_text("")
+        server = build(load_config(root / "c.toml", {"data_dir": str(root / "d")}), reactor)
+        self.addCleanup(server.close)
+        server.accounts.add("alice@localhost", "secret")
+        threads: list[bool] = []
+        store = server.store
+        original = store.get_credentials
+
+        def recording(*args):
+            threads.append(threading.current_thread() is threading.main_thread())
+            return original(*args)
+
+        self.patch(store, "get_credentials", recording)
+        creds = await server.xmpp.account_lookup.credentials("alice", "localhost")
+        self.assertIn("SCRAM-SHA-256", creds)
+        self.assertTrue(await server.xmpp.account_exists("alice", "localhost"))
+        self.assertFalse(await server.xmpp.account_exists("nobody", "localhost"))
+        self.assertEqual(await server.sip.registrar.lookup("sip:alice@localhost"), [])
+        self.assertEqual(threads, [False])
