@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 
 from lxml import etree
+from twisted.internet.defer import Deferred, fail
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.xmpp.errors import StanzaError
@@ -185,6 +186,33 @@ class SaslTests(SynchronousTestCase):
             self.clock.advance(10)
         self.assertEqual(stream_error(c), "policy-violation")
 
+    def test_result_of_an_aborted_exchange_is_dropped(self) -> None:
+        """<abort/> while the credentials are being read, then a new <auth>:
+        the late answer of the first exchange does not land in the second."""
+        lookup = self.server.account_lookup
+        held: list[Deferred] = []
+        real = lookup.credentials
+
+        def hold(user, host):
+            gate: Deferred = Deferred()
+            held.append(gate)
+            return gate.addCallback(lambda _: real(user, host))
+
+        self.patch(lookup, "credentials", hold)
+        c = Client(self.server)
+        c.send(HEADER)
+        c.read()
+        self.auth_plain(c, "alice", "wrong")
+        c.send(f"<abort xmlns='{SASL}'/>")
+        self.clock.advance(2)
+        self.assertEqual(etree.QName(c.expect("failure")[0]).localname, "aborted")
+        self.auth_plain(c, "alice", "secret")
+        held[0].callback(None)  # the aborted exchange's wrong password
+        self.clock.advance(10)
+        self.assertEqual(c.read(), [])  # no failure for the new exchange
+        held[1].callback(None)
+        self.assertIsNotNone(c.expect("success"))
+
     def test_unknown_mechanism(self) -> None:
         """An unoffered mechanism gets invalid-mechanism."""
         c = Client(self.server)
@@ -342,6 +370,18 @@ class RoutingTests(SynchronousTestCase):
         reply = self.alice.expect("message")
         self.assertEqual(stanza_error(reply), "service-unavailable")
         self.assertNotIn("not online", etree.tostring(reply).decode())
+
+    def test_failed_account_lookup_still_answers(self) -> None:
+        """The database failing: internal-server-error, to a message and to
+        a disco#info query alike."""
+        self.patch(self.server.account_lookup, "exists",
+                   lambda *a: fail(RuntimeError("database is locked")))
+        self.alice.send("<message to='nobody@localhost' type='chat' id='m3'><body>x</body></message>")
+        self.assertEqual(stanza_error(self.alice.expect("message")), "internal-server-error")
+        self.alice.send("<iq type='get' id='d1' to='nobody@localhost'>"
+                        "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        self.assertEqual(stanza_error(self.alice.expect("iq")), "internal-server-error")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
     def test_message_to_offline_user_bounces(self) -> None:
         """No available resource: the sender gets service-unavailable."""
@@ -558,5 +598,6 @@ class TlsContextTests(SynchronousTestCase):
         pem.write_bytes(generate_self_signed(["localhost"]))
         context = server_tls_context(pem)
         self.assertEqual(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+        self.assertTrue(context.options & ssl.OP_NO_RENEGOTIATION)
         self.assertEqual(context.cert_store_stats()["x509"], 0)  # no client CAs
         self.assertIsNotNone(context.get_ciphers())

@@ -32,6 +32,16 @@ class DatabaseThreadTests(TestCase):
         self.assertNotEqual(thread, threading.main_thread().name)
         self.assertIn("test-db", thread)
 
+    async def test_thread_starts_on_first_use(self) -> None:
+        """No thread before the first query: twistd forks after building the
+        service, and a thread started before the fork would be lost."""
+        db = DatabaseThread(reactor, name="lazy-db")
+        self.addCleanup(db.stop)
+        self.assertFalse(db.pool.started)
+        self.assertEqual(db.pool.threads, [])
+        self.assertEqual(await db.run(lambda: 7), 7)
+        self.assertTrue(db.pool.started)
+
     async def test_errors_come_back(self) -> None:
         def broken() -> None:
             raise KeyError("nope")

@@ -313,6 +313,20 @@ class RegisterTests(SipFixture):
         self.assertEqual(reply.status, 401)
         self.assertEqual(await self.server.sip.registrar.lookup("sip:romeo@localhost"), [])
 
+    async def test_bad_contact_is_a_400(self) -> None:
+        """An authenticated REGISTER whose Contact does not parse gets a 400
+        naming it (parsed on the reactor thread), not a 500."""
+        uri = "sip:localhost"
+        challenge = await self.ask("REGISTER", 401, uri, call_id="bad", cseq=1,
+                                   to="<sip:romeo@localhost>")
+        nonce = re.search(r'nonce="([^"]+)"', challenge.header("www-authenticate")).group(1)
+        auth = digest("romeo", "localhost", "montague", "REGISTER", uri, nonce)
+        reply = await self.ask("REGISTER", 400, uri, call_id="bad", cseq=2,
+                               to="<sip:romeo@localhost>",
+                               extra=f"Authorization: {auth}\nContact: <sip:x@[bad>")
+        self.assertIn("Contact", reply.start)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     async def test_unregister(self) -> None:
         """Expires: 0 removes the binding."""
         await self.register("MD5", "montague", cseq=2)
@@ -403,6 +417,39 @@ class ChallengeTests(SipFixture):
         ok = await self.ask("INVITE", 200, body=SEED_SDP, content_type="application/sdp",
                             call_id="c1", cseq=2, extra=f"Authorization: {auth}")
         self.assertIn("a=jid:chatline@localhost", ok.body.decode())
+
+    async def test_cancel_while_credentials_are_looked_up(self) -> None:
+        """A CANCEL that arrives while the INVITE's digest secret is being
+        fetched ends it: 487, and the app never sees the INVITE."""
+        challenge = await self.ask("INVITE", 401, body=SEED_SDP,
+                                   content_type="application/sdp", call_id="c9")
+        nonce = re.search(r'nonce="([^"]+)"', challenge.header("www-authenticate")).group(1)
+        auth = digest("romeo", "localhost", "montague", "INVITE", self.uri, nonce)
+        accounts = self.server.sip.registrar.authenticator.accounts
+        fetched = accounts.digests
+        held: list = []
+
+        def hold(domain, wanted):
+            gate: Deferred = Deferred()
+            held.append(gate)
+            return gate.addCallback(lambda _: fetched(domain, wanted))
+
+        self.patch(accounts, "digests", hold)
+        sessions = len(self.server.container.sessions.sessions())
+        branch = "z9hG4bKheld" + secrets.token_hex(4)
+        self.send("INVITE", body=SEED_SDP, content_type="application/sdp", call_id="c9",
+                  cseq=2, branch=branch, extra=f"Authorization: {auth}")
+        for _ in range(100):
+            if held:
+                break
+            await sleep(0.01)
+        since = self.send("CANCEL", call_id="c9", cseq=2, branch=branch)
+        await self.peer.wait(self.peer.status(487, "INVITE"), since=since)
+        held[0].callback(None)
+        await sleep(0.2)
+        self.assertEqual(len(self.server.container.sessions.sessions()), sessions)
+        self.assertFalse([m for m in self.peer.received if m.start.startswith("SIP/2.0 200")
+                          and "INVITE" in (m.header("cseq") or "")])
 
 
 class TcpReuseTests(SipFixture):

@@ -264,6 +264,23 @@ class WaitsTests(SynchronousTestCase):
         self.assertEqual(len(waits), 0)
         self.assertEqual(clock.getDelayedCalls(), [])
 
+    def test_a_failing_terminate_does_not_strand_the_rest(self) -> None:
+        clock = Clock()
+        waits = Waits(clock)
+        broken, later = self.Tx(clock), self.Tx(clock)
+
+        def explode() -> None:
+            raise RuntimeError("boom")
+
+        broken.terminate = explode
+        waits.start(5.0, broken)
+        clock.advance(1)
+        waits.start(5.0, later)
+        with self.assertRaises(RuntimeError):
+            clock.advance(4)
+        clock.advance(1)
+        self.assertEqual(later.ended, 6.0)
+
     def test_stop_ends_every_wait(self) -> None:
         clock = Clock()
         waits = Waits(clock)

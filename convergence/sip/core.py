@@ -20,7 +20,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from convergence.container.dispatch import application_key, invoke
-from convergence.sip.dialog import CONFIRMED, TERMINATED, CSeqOutOfOrder, Dialog, new_tag
+from convergence.sip.dialog import (
+    CONFIRMED,
+    TERMINATED,
+    CSeqOutOfOrder,
+    Dialog,
+    new_tag,
+)
 from convergence.sip.message import Request, Response, SipParseError, make_request
 from convergence.sip.registrar import Registrar
 from convergence.sip.sdp import NotAcceptable, SdpError
@@ -185,12 +191,18 @@ class UserAgentCore:
 
     def _authenticated(self, auth: str | None | Response, app: Any, request: Request,
                        tx: Any) -> None:
+        if tx.final_sent or tx.state == "Terminated":
+            return  # CANCELled (487 sent) while the credentials were looked up
         if isinstance(auth, Response):
             tx.send_response(auth)
             return
         self._start(app, request, tx, auth)
 
     def _failed_reply(self, failure: Failure, request: Request, tx: Any, what: str) -> None:
+        if failure.check(SipParseError):
+            error = failure.value
+            self._reply(request, tx, error.status, error.reason)
+            return
         log.failure("error handling {what}", failure, what=what)
         self._reply(request, tx, 500)
 

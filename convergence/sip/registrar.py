@@ -10,10 +10,11 @@ Deferreds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from convergence.auth.digest import DigestChallenger, ha1_key
@@ -22,6 +23,9 @@ from convergence.sip.message import Request, Response
 from convergence.sip.uri import SipUri
 
 log = Logger()
+
+#: Authorization headers of one request that are checked (the rest ignored)
+MAX_AUTHORIZATIONS = 4
 
 
 class Authenticator:
@@ -43,9 +47,9 @@ class Authenticator:
         """
         Deferred: the authenticated localpart, or the 401 response to send.
         """
-        values = request.headers.get_lines("Authorization")
-        wanted = [key for key in map(ha1_key, values) if key is not None]
-        d = self.accounts.digests(domain, wanted)
+        values = request.headers.get_lines("Authorization")[:MAX_AUTHORIZATIONS]
+        wanted = list(dict.fromkeys(key for key in map(ha1_key, values) if key is not None))
+        d = self.accounts.digests(domain, wanted) if wanted else succeed({})
         return d.addCallback(self._verify, request, domain, values)
 
     def _verify(self, secrets: dict[tuple[str, str], str | None], request: Request,
@@ -65,6 +69,17 @@ class Authenticator:
         for challenge in challenger.challenges(stale=stale):
             response.headers.add("WWW-Authenticate", challenge)
         return response
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a valid REGISTER asks for: (contact, expires, q) per contact."""
+
+    aor: str
+    call_id: str
+    cseq: int
+    updates: list[tuple[str, int, float | None]]
+    wildcard: bool = False
 
 
 class Registrar:
@@ -88,50 +103,31 @@ class Registrar:
         def authenticated(auth: str | None | Response) -> Any:
             if isinstance(auth, Response):
                 return auth
-            d = self.run(self._register, request, domain, received, auth)
-            return d.addCallback(registered)
-
-        def registered(outcome: tuple[Response, str | None, int]) -> Response:
-            response, aor, count = outcome
-            if aor is not None:
-                log.info("REGISTER {aor}: {n} binding(s) now", aor=aor, n=count)
-            return response
+            plan = self._plan(request, domain, auth)  # parsing stays on this thread
+            if isinstance(plan, Response):
+                return plan
+            now = self.now()
+            d = self.run(self._store, plan, now, received)
+            return d.addCallback(self._answer, request, plan, now)
 
         return self.authenticator.check(request, domain).addCallback(authenticated)
 
-    def _register(self, request: Request, domain: str, received: str,
-                  auth: str | None) -> tuple[Response, str | None, int]:
-        """
-        On the database thread: apply an authenticated REGISTER; the
-        response, and the address-of-record and its binding count if it
-        changed.
-        """
-        response = self._apply(request, domain, received, auth)
-        if response.status != 200:
-            return response, None, 0
-        aor = f"sip:{request.to.uri.user}@{domain}"
-        return response, aor, len(response.headers.get_all("Contact"))
-
-    def _apply(self, request: Request, domain: str, received: str,
-               auth: str | None) -> Response:
+    def _plan(self, request: Request, domain: str, auth: str | None) -> Response | _Plan:
+        """Validate a REGISTER: the changes it asks for, or the error to answer."""
         to = request.to.uri
         if not isinstance(to, SipUri) or to.host != domain or not to.user:
             return request.create_response(404, "Address-of-record not served here")
         if to.user != auth:
             return request.create_response(403, "May only register yourself")
         aor = f"sip:{to.user}@{domain}"
-        now = self.now()
         header_expires = request.expires
+        call_id, cseq = request.call_id, request.cseq[0]
         if request.is_wildcard_contact:
             if header_expires != 0 or len(request.headers.get_all("Contact")) != 1:
                 return request.create_response(400, "Wildcard Contact needs Expires: 0")
-            self.locations.remove_all(aor)
-            return self._ok(request, aor, now)
-        call_id, cseq = request.call_id, request.cseq[0]
-        existing = {b.contact: b for b in self.locations.bindings(aor, now)}
+            return _Plan(aor, call_id, cseq, [], wildcard=True)
         updates = []
         for contact in request.contacts:
-            uri = str(contact.uri)
             raw = contact.params.get("expires")
             try:
                 expires = int(raw) if raw is not None else header_expires
@@ -143,26 +139,43 @@ class Registrar:
                 response = request.create_response(423)
                 response.headers.set("Min-Expires", str(self.config.min_expires))
                 return response
-            old = existing.get(uri)
-            if old is not None and old.call_id == call_id and cseq <= old.cseq:
-                return request.create_response(500, "Out-of-order REGISTER")
             q = contact.params.get("q")
             try:
                 q_value = float(q) if q is not None else None
             except ValueError:
                 return request.create_response(400, "Bad q parameter")
-            updates.append((uri, min(expires, self.config.max_expires), q_value))
-        for uri, expires, q_value in updates:
-            if expires == 0:
-                self.locations.remove_binding(aor, uri)
-            else:
-                self.locations.register_binding(
-                    aor, uri, now + expires, call_id, cseq, q_value, received=received)
-        return self._ok(request, aor, now)
+            updates.append((str(contact.uri), min(expires, self.config.max_expires), q_value))
+        return _Plan(aor, call_id, cseq, updates)
 
-    def _ok(self, request: Request, aor: str, now: float) -> Response:
+    def _store(self, plan: _Plan, now: float, received: str) -> list[Any] | None:
+        """
+        On the database thread: apply a REGISTER's changes; the bindings of
+        the address-of-record after them, or C{None} for an out-of-order
+        REGISTER (nothing changed).
+        """
+        if plan.wildcard:
+            self.locations.remove_all(plan.aor)
+            return self.locations.bindings(plan.aor, now)
+        existing = {b.contact: b for b in self.locations.bindings(plan.aor, now)}
+        for uri, _, _ in plan.updates:
+            old = existing.get(uri)
+            if old is not None and old.call_id == plan.call_id and plan.cseq <= old.cseq:
+                return None
+        for uri, expires, q_value in plan.updates:
+            if expires == 0:
+                self.locations.remove_binding(plan.aor, uri)
+            else:
+                self.locations.register_binding(plan.aor, uri, now + expires, plan.call_id,
+                                                plan.cseq, q_value, received=received)
+        return self.locations.bindings(plan.aor, now)
+
+    def _answer(self, bindings: list[Any] | None, request: Request, plan: _Plan,
+                now: float) -> Response:
+        if bindings is None:
+            return request.create_response(500, "Out-of-order REGISTER")
+        log.info("REGISTER {aor}: {n} binding(s) now", aor=plan.aor, n=len(bindings))
         response = request.create_response(200)
-        for binding in self.locations.bindings(aor, now):
+        for binding in bindings:
             left = max(0, int(binding.expires_at - now))
             response.headers.add("Contact", f"<{binding.contact}>;expires={left}")
         response.headers.set("Date", formatdate(now, usegmt=True))

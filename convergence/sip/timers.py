@@ -158,10 +158,13 @@ class Waits:
         del self._calls[delay]
         queue = self._queues[delay]
         now = self.clock.seconds()
-        while queue and queue[0][0] <= now:
-            queue.popleft()[1].terminate()
-        if queue:
-            self._calls[delay] = self.clock.callLater(queue[0][0] - now, self._due, delay)
+        try:
+            while queue and queue[0][0] <= now:
+                queue.popleft()[1].terminate()
+        finally:  # one failing terminate() must not strand the rest
+            if queue:
+                self._calls[delay] = self.clock.callLater(
+                    max(0.0, queue[0][0] - now), self._due, delay)
 
     def stop(self) -> None:
         """End every wait now (the stack is stopping)."""

@@ -38,10 +38,13 @@ class DatabaseThread:
     def __init__(self, reactor: Any, name: str = "convergence-db") -> None:
         self.reactor = reactor
         self.pool = _DaemonThreadPool(minthreads=1, maxthreads=1, name=name)
-        self.pool.start()
 
     def run(self, f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred:
         """C{f(*args, **kwargs)} on the database thread."""
+        if not self.pool.started and not self.pool.joined:
+            # Started on first use, not when built: twistd builds the service
+            # before it forks into the background, and threads do not fork.
+            self.pool.start()
         return deferToThreadPool(self.reactor, self.pool, f, *args, **kwargs)
 
     def stop(self) -> None:

@@ -251,13 +251,15 @@ class C2SStream(XmlStreamServer):
             except SaslError as e:
                 self._sasl_failed(e)
                 return
+        mechanism = self.mechanism
         d = maybeDeferred(step, data)
-        d.addCallbacks(self._sasl_next, self._sasl_error)
+        d.addCallbacks(self._sasl_next, self._sasl_error,
+                       callbackArgs=(mechanism,), errbackArgs=(mechanism,))
         d.addErrback(lambda f: self.log.failure("SASL step failed", f))
 
-    def _sasl_next(self, result: Challenge | Success) -> None:
-        if self.closed or self.state != AUTHENTICATING:
-            return
+    def _sasl_next(self, result: Challenge | Success, mechanism: Any) -> None:
+        if self.closed or self.state != AUTHENTICATING or self.mechanism is not mechanism:
+            return  # closed, aborted, or a newer exchange: this result is stale
         if isinstance(result, Challenge):
             challenge = etree.Element(f"{{{ns.SASL}}}challenge", nsmap={None: ns.SASL})
             challenge.text = base64.b64encode(result.data).decode() or "="
@@ -274,7 +276,9 @@ class C2SStream(XmlStreamServer):
         self.parser.reset()
         self.state = OPENING
 
-    def _sasl_error(self, failure: Failure) -> None:
+    def _sasl_error(self, failure: Failure, mechanism: Any) -> None:
+        if self.mechanism is not mechanism:
+            return  # the exchange was aborted or replaced meanwhile
         if failure.check(SaslError):
             self._sasl_failed(failure.value)
         else:

@@ -11,12 +11,22 @@ from __future__ import annotations
 from typing import Callable
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from convergence.xmpp.router import StanzaEvent, StanzaRouter
 from convergence.xmpp.sessions import SessionRegistry
 
+_log = Logger()
+
 #: C{(localpart, domain) -> Deferred[bool]} (asked of the database thread)
 AccountExists = Callable[[str, str], Deferred]
+
+
+def lookup_failed(failure: Failure, event: StanzaEvent) -> None:
+    """An account query failed: the sender still gets an answer."""
+    _log.failure("account lookup for {to} failed", failure, to=str(event.to))
+    event.reply_error("internal-server-error")
 
 
 class LocalDelivery:
@@ -74,7 +84,8 @@ class LocalDelivery:
             else:
                 event.reply_error("service-unavailable")
 
-        self.account_exists(event.to.user, event.to.host).addCallback(undelivered)
+        d = self.account_exists(event.to.user, event.to.host).addCallback(undelivered)
+        d.addErrback(lookup_failed, event)
         return True
 
     def presence_full(self, event: StanzaEvent) -> bool:

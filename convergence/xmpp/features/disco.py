@@ -8,6 +8,7 @@ from typing import Any
 from lxml import etree
 
 from convergence.xmpp import ns
+from convergence.xmpp.delivery import lookup_failed
 from convergence.xmpp.features import Feature
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
@@ -41,7 +42,8 @@ def install(server: Any) -> None:
             else:
                 event.reply_error("service-unavailable")
 
-        server.account_exists(event.to.user, event.to.host).addCallback(answer)
+        d = server.account_exists(event.to.user, event.to.host).addCallback(answer)
+        d.addErrback(lookup_failed, event)
         return True
 
     def host_items(event: StanzaEvent) -> bool:
