@@ -176,6 +176,8 @@ class ConvergenceService(service.MultiService):
 
     def startService(self) -> None:
         super().startService()
+        if self.server.database is not None:
+            self.server.database.start()
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"

@@ -86,3 +86,18 @@ class ServerWiringTests(TestCase):
         self.assertFalse(await server.xmpp.account_exists("nobody", "localhost"))
         self.assertEqual(await server.sip.registrar.lookup("sip:alice@localhost"), [])
         self.assertEqual(threads, [False])
+
+    def test_service_start_starts_the_thread(self) -> None:
+        """The running service starts its database thread (after twistd's fork)."""
+        from convergence.service import ConvergenceService
+
+        root = Path(self.mktemp())
+        root.mkdir()
+        (root / "c.toml").write_text("")
+        server = build(load_config(root / "c.toml", {"data_dir": str(root / "d")}), reactor)
+        service = ConvergenceService(server)
+        self.assertFalse(server.database.pool.started)
+        service.startService()
+        self.assertTrue(server.database.pool.started)
+        service.stopService()
+        self.assertFalse(server.database.pool.started)

@@ -39,12 +39,18 @@ class DatabaseThread:
         self.reactor = reactor
         self.pool = _DaemonThreadPool(minthreads=1, maxthreads=1, name=name)
 
+    def start(self) -> None:
+        """
+        Start the thread (the service does, once running; else the first
+        query does).  Not when built: twistd builds the service before it
+        forks into the background, and threads do not survive a fork.
+        """
+        if not self.pool.started and not self.pool.joined:
+            self.pool.start()
+
     def run(self, f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred:
         """C{f(*args, **kwargs)} on the database thread."""
-        if not self.pool.started and not self.pool.joined:
-            # Started on first use, not when built: twistd builds the service
-            # before it forks into the background, and threads do not fork.
-            self.pool.start()
+        self.start()
         return deferToThreadPool(self.reactor, self.pool, f, *args, **kwargs)
 
     def stop(self) -> None:
