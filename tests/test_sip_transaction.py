@@ -214,6 +214,22 @@ class NonInviteServerTests(Fixture):
         self.layer.receive_request(Req("BYE"), Source(), send)
         self.assertIs(sent[-1], wire)
 
+    def test_send_failure_ends_the_transaction(self) -> None:
+        """A response that cannot be sent terminates the transaction for good."""
+
+        def broken(message):
+            raise OSError("no route")
+
+        for method, status in (("INVITE", 200), ("INVITE", 486), ("BYE", 200)):
+            self.layer.receive_request(Req(method, top_via=Via(branch="z9hG4bK" + method
+                                                               + str(status))),
+                                       Source(), broken)
+            tx = self.core.requests[-1][1]
+            tx.send_response(Resp(status, method))
+            self.assertEqual(tx.state, "Terminated")
+            self.assertNotIn(tx.key, self.layer.server)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 3)
+
     def test_accepted_forgets_the_response(self) -> None:
         """INVITE Accepted absorbs retransmissions: nothing of the call is kept."""
         tx = self.server("INVITE")

@@ -158,6 +158,8 @@ class InviteServerTransaction(ServerTransaction):
         status = response.status
         if self.state == PROCEEDING:
             self._respond(response)
+            if self.state == TERMINATED:  # the transport failed
+                return
             if 200 <= status < 300:
                 self.state = ACCEPTED
                 # RFC 6026 8.7: INVITE retransmissions are absorbed here; the
@@ -214,6 +216,8 @@ class NonInviteServerTransaction(ServerTransaction):
                           tx=self, status=status, state=self.state)
             return
         self._respond(response)
+        if self.state == TERMINATED:  # the transport failed
+            return
         if status < 200:
             self.state = PROCEEDING
             return
