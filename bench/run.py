@@ -93,6 +93,8 @@ class Plan:
     pairs: int = 10
     window: int = 20
     throughput_duration: float = 8.0
+    #: the open-loop figure's offered load (below both servers' maximum)
+    paced_rate: int = 10000
     idle_sizes: tuple[int, ...] = (1000, 5000)
     idle_concurrency: int = 50
     sip_rates: tuple[int, ...] = (100, 200, 400, 800, 1600, 3200, 6400)
@@ -146,6 +148,22 @@ def figures(plan: Plan) -> list[Figure]:
             describe=f"{plan.pairs} sender->receiver pairs over STARTTLS, chat messages "
                      f"to full JIDs, {plan.window} in flight per pair (the same offered "
                      "load on both servers)"),
+        Figure(
+            "throughput_paced",
+            f"message latency p99, {plan.paced_rate:,} msg/s offered", "ms", "lower",
+            "xmpp", "throughput",
+            XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS,
+                         users=2 * plan.pairs),
+            ("--tls", "--mechanism", "SCRAM-SHA-1", "--pairs", str(plan.pairs),
+             "--rate", str(plan.paced_rate), "--window", "1000",
+             "--duration", f"{plan.throughput_duration:g}"),
+            "latency_p99_ms",
+            extra_rows=(("latency_p50_ms", "  message latency p50", "ms", "lower"),
+                        ("messages_per_s", "  messages/s delivered", "msg/s", "higher")),
+            describe=f"{plan.pairs} pairs over STARTTLS sending {plan.paced_rate:,} chat "
+                     "messages/s in all at a fixed pace (an open loop: the same offered "
+                     "load on both servers, whatever their speed); latency from send to "
+                     "receipt"),
     ]
     for size in plan.idle_sizes:
         result.append(Figure(
@@ -177,7 +195,8 @@ def figures(plan: Plan) -> list[Figure]:
 
 FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
-    "xmpp": ("login_scram", "login_plain", "login_default", "throughput", "idle"),
+    "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
+             "throughput_paced", "idle"),
     "idle": ("idle",),
     "sip": ("sip", "sip_builtin"),
 }

@@ -9,6 +9,7 @@ It shares no code with the server it measures.
 
     python bench/xmppload.py login      --port 5222 --concurrency 10 --duration 10
     python bench/xmppload.py throughput --port 5222 --pairs 10 --window 20 --json
+    python bench/xmppload.py throughput --port 5222 --pairs 10 --rate 10000 --window 1000
     python bench/xmppload.py idle       --port 5222 --connections 2000 --server-pid 1234
 
 Users are ``<prefix>1`` .. ``<prefix>K`` on ``--domain``, all with one
@@ -46,6 +47,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+#: seconds between a paced sender's checks of its schedule
+PACE_TICK_S = 0.002
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"
@@ -725,7 +729,9 @@ class Pair:
         self.receiver = receiver
         self.window = window
         self.inflight = 0
-        self.sent = 0
+        self.sent = 0  # sent, or skipped by a paced sender at the window's cap
+        self.written = 0  # really sent
+        self.throttled = 0  # skipped by a paced sender: the window was full
         self.received = 0
         self.bounced = 0
         self.errors = 0
@@ -743,16 +749,32 @@ class Throughput:
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()
 
-    async def sender(self, pair: Pair) -> None:
-        """Keep ``window`` messages in flight until told to stop."""
+    async def sender(self, pair: Pair, rate: float = 0.0) -> None:
+        """Keep ``window`` messages in flight until told to stop; with a
+        ``rate`` (messages/s for this pair), send at that pace instead, the
+        window only capping what may be in flight (an open loop: the same
+        offered load whatever the server's speed)."""
         client = pair.sender
         head = (f"<message type='chat' to='{_xml_attr(pair.receiver.jid)}' id='m").encode()
         seq = 0
         assert client.writer is not None
         writer = client.writer
+        began = time.monotonic()
         while self.sending:
             room = pair.window - pair.inflight
-            if room <= 0:
+            if rate:
+                due = int((time.monotonic() - began) * rate) - pair.sent
+                if due <= 0:
+                    await asyncio.sleep(PACE_TICK_S)
+                    continue
+                if room < due:
+                    pair.throttled += due - max(room, 0)
+                    pair.sent += due - max(room, 0)  # skipped: the pace goes on
+                room = min(room, due)
+                if room <= 0:
+                    await asyncio.sleep(PACE_TICK_S)
+                    continue
+            elif room <= 0:
                 pair.slot.clear()
                 await pair.slot.wait()
                 continue
@@ -764,6 +786,7 @@ class Throughput:
                              % (head, seq, BODY_MARK.encode(), seq, now))
             pair.inflight += room
             pair.sent += room
+            pair.written += room
             writer.write(b"".join(parts))
             await writer.drain()
 
@@ -838,7 +861,8 @@ async def mode_throughput(run: Run) -> dict[str, Any]:
     for pair in pairs:
         tasks.append(asyncio.create_task(state.reader(pair, pair.receiver, True)))
         tasks.append(asyncio.create_task(state.reader(pair, pair.sender, False)))
-    senders = [asyncio.create_task(state.sender(pair)) for pair in pairs]
+    per_pair = args.rate / len(pairs) if args.rate else 0.0
+    senders = [asyncio.create_task(state.sender(pair, per_pair)) for pair in pairs]
     start = time.monotonic_ns()
     state.measure_from = start + int(args.warmup * 1e9)
     state.measure_until = state.measure_from + int(args.duration * 1e9)
@@ -866,11 +890,13 @@ async def mode_throughput(run: Run) -> dict[str, Any]:
     live = [c for c in clients if c is not None]
     await close_all(live, args.concurrency, args.timeout)
     seconds = max(measured / 1e9, 1e-9) if measured > 0 else 0.0
-    sent = sum(p.sent for p in pairs)
+    sent = sum(p.written for p in pairs)
     received = sum(p.received for p in pairs)
     bounced = sum(p.bounced for p in pairs)
     return {
         "pairs": len(pairs),
+        "offered_per_s": args.rate or None,
+        "throttled": sum(p.throttled for p in pairs),
         "delivered": state.delivered,
         "messages_per_s": round(state.delivered / seconds, 1) if seconds else 0.0,
         "measure_s": round(seconds, 3),
@@ -986,6 +1012,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-logins", type=int, default=1_000_000)
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--window", type=int, default=10, help="messages in flight per pair")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="throughput: send this many messages/s in all (an open loop, "
+                             "the window only a cap); 0: keep the window full")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
     parser.add_argument("--source-addresses", default="",
@@ -1004,6 +1033,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("concurrency", "pairs", "window", "connections", "max_logins"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.rate < 0:
+        parser.error("--rate must not be negative")
     if args.users is None:
         args.users = {"login": args.concurrency, "throughput": 2 * args.pairs,
                       "idle": args.connections}[args.mode]
@@ -1038,7 +1069,7 @@ def raise_nofile() -> int:
 
 MODE_PARAMS = {
     "login": ("concurrency", "duration", "max_logins"),
-    "throughput": ("pairs", "window", "duration", "warmup", "grace", "concurrency"),
+    "throughput": ("pairs", "window", "rate", "duration", "warmup", "grace", "concurrency"),
     "idle": ("connections", "concurrency", "hold"),
 }
 

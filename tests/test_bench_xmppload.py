@@ -281,6 +281,19 @@ class AgainstConvergenceTests(TestCase):
         self.assertLessEqual(results["latency_p50_ms"], results["latency_p99_ms"])
         self.assertLessEqual(results["latency_p99_ms"], results["latency_max_ms"])
 
+    async def test_paced_throughput(self) -> None:
+        """--rate: an open loop at the asked pace, whatever the server's speed."""
+        report = await self.load("throughput", "--pairs", "2", "--window", "100",
+                                 "--rate", "300", "--duration", "2", "--warmup", "0.5")
+        results = report["results"]
+        self.assertEqual(report["params"]["rate"], 300)
+        self.assertEqual(results["offered_per_s"], 300)
+        self.assertEqual(results["throttled"], 0)
+        self.assertEqual(results["lost"], 0)
+        self.assertGreater(results["messages_per_s"], 240)
+        self.assertLess(results["messages_per_s"], 360)
+        self.assertEqual(results["sent"], results["received"])
+
     async def test_idle(self) -> None:
         """Twenty authenticated connections held: the server's RSS delta is reported."""
         report = await self.load("idle", "--connections", "20", "--users", str(USERS),
