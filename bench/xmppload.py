@@ -729,8 +729,7 @@ class Pair:
         self.receiver = receiver
         self.window = window
         self.inflight = 0
-        self.sent = 0  # sent, or skipped by a paced sender at the window's cap
-        self.written = 0  # really sent
+        self.written = 0  # sent
         self.throttled = 0  # skipped by a paced sender: the window was full
         self.received = 0
         self.bounced = 0
@@ -763,13 +762,12 @@ class Throughput:
         while self.sending:
             room = pair.window - pair.inflight
             if rate:
-                due = int((time.monotonic() - began) * rate) - pair.sent
+                due = int((time.monotonic() - began) * rate) - pair.written - pair.throttled
                 if due <= 0:
                     await asyncio.sleep(PACE_TICK_S)
                     continue
                 if room < due:
-                    pair.throttled += due - max(room, 0)
-                    pair.sent += due - max(room, 0)  # skipped: the pace goes on
+                    pair.throttled += due - max(room, 0)  # skipped: the pace goes on
                 room = min(room, due)
                 if room <= 0:
                     await asyncio.sleep(PACE_TICK_S)
@@ -785,7 +783,6 @@ class Throughput:
                 parts.append(b"%s%d'><body>%s %d %d</body></message>"
                              % (head, seq, BODY_MARK.encode(), seq, now))
             pair.inflight += room
-            pair.sent += room
             pair.written += room
             writer.write(b"".join(parts))
             await writer.drain()
