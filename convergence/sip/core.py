@@ -40,6 +40,7 @@ from convergence.sip.servlet import (
 )
 from convergence.sip.timers import Timers
 from convergence.sip.transaction_layer import TransactionLayer
+from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
 from convergence.sip.transport import Peer, ResponseChannel, SipTransportLayer, is_ip
 from convergence.sip.uri import NameAddr, SipUri
 
@@ -191,7 +192,7 @@ class UserAgentCore:
 
     def _authenticated(self, auth: str | None | Response, app: Any, request: Request,
                        tx: Any) -> None:
-        if tx.final_sent or tx.state == "Terminated":
+        if tx.final_sent or tx.state == TX_TERMINATED:
             return  # CANCELled (487 sent) while the credentials were looked up
         if isinstance(auth, Response):
             tx.send_response(auth)
