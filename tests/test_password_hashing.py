@@ -53,6 +53,23 @@ class PlainHashingTests(TestCase):
         failure = await self.assertFailure(wrong, sasl.SaslError)
         self.assertEqual(failure.condition, "not-authorized")
 
+    async def test_unknown_user_costs_the_same_hash(self) -> None:
+        """No such account: the password is still hashed (at the configured
+        cost, in the pool) before not-authorized, so timing does not tell."""
+        costs: list[int] = []
+        original = sasl.verify_password
+
+        def recording(password, stored):
+            costs.append(stored.iterations)
+            return original(password, stored)
+
+        self.patch(sasl, "verify_password", recording)
+        mechanism = sasl.PlainMechanism("localhost", Accounts(None), deferToThread, 20000)
+        failure = await self.assertFailure(mechanism.respond(b"\0juliet\0secret"),
+                                           sasl.SaslError)
+        self.assertEqual(failure.condition, "not-authorized")
+        self.assertEqual(costs, [20000])
+
     def test_server_default_is_the_thread_pool(self) -> None:
         from convergence.config import XmppConfig
         from convergence.container.container import Container

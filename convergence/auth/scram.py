@@ -128,7 +128,7 @@ def verify_password(password: str, credential: ScramCredential) -> bool:
     return hmac.compare_digest(stored_key, credential.stored_key)
 
 
-def _fake_credential(username: str, hash_name: str, iterations: int) -> ScramCredential:
+def fake_credential(username: str, hash_name: str, iterations: int) -> ScramCredential:
     """A stable credential for an unknown user that no proof can match."""
 
     def derive(label: bytes) -> bytes:
@@ -280,7 +280,7 @@ class ScramServerExchange:
         self._expect("server-first")
         assert self.username is not None
         if credential is None:
-            credential = _fake_credential(
+            credential = fake_credential(
                 self.username, self.hash_name, self._fake_iterations
             )
         elif credential.hash_name != self.hash_name:

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from convergence.auth.errors import SaslError
 from convergence.auth.plain import parse_plain
-from convergence.auth.scram import ScramServerExchange, verify_password
+from convergence.auth.scram import ScramServerExchange, fake_credential, verify_password
 from convergence.xmpp.jid import JID, InvalidJID
 
 RunInThread = Callable[..., Deferred]
@@ -72,11 +72,18 @@ class PlainMechanism:
     name = "PLAIN"
 
     def __init__(
-        self, host: str, accounts: CredentialSource, run_in_thread: RunInThread
+        self, host: str, accounts: CredentialSource, run_in_thread: RunInThread,
+        iterations: int = 4096,
     ) -> None:
+        """
+        @param iterations: the PBKDF2 cost spent on an unknown user's
+            password too, so that the answer's timing does not tell whether
+            an account exists.
+        """
         self.host = host
         self.accounts = accounts
         self.run_in_thread = run_in_thread
+        self.iterations = iterations
 
     def start(self, initial: bytes | None) -> Deferred:
         if initial is None:
@@ -91,9 +98,10 @@ class PlainMechanism:
         _check_authzid(authzid, jid)
 
         def verify(creds: dict[str, Any] | None) -> Deferred:
-            if not creds:
-                raise SaslError("not-authorized", None)
-            credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+            if creds:
+                credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+            else:  # no such account: the same work, then the same answer
+                credential = fake_credential(jid.user or "", "sha256", self.iterations)
             return self.run_in_thread(verify_password, password, credential)
 
         def check(ok: bool) -> Success:
@@ -163,5 +171,5 @@ def create_mechanism(
 ) -> Any:
     """A fresh mechanism object for one exchange."""
     if name == "PLAIN":
-        return PlainMechanism(host, accounts, run_in_thread)
+        return PlainMechanism(host, accounts, run_in_thread, iterations)
     return ScramMechanism(name, SCRAM_HASHES[name], host, accounts, iterations)
