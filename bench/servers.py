@@ -39,6 +39,12 @@ from pathlib import Path
 from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.xmppload import read_rss_kib  # noqa: E402
+from tests.sipp_harness import free_port, port_bound  # noqa: E402
+
 VENV_BIN = ROOT / ".venv" / "bin"
 LOOPBACK = "127.0.0.1"
 DOMAIN = "localhost"
@@ -61,36 +67,12 @@ class ServerError(RuntimeError):
 # ------------------------------------------------------------------ helpers
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port free on host, also free for UDP (SIP listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise OSError("no free port on " + host)
-
-
 def tcp_listening(port: int, host: str = LOOPBACK) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
-
-
-def udp_bound(port: int, host: str = LOOPBACK) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def raise_nofile() -> None:
@@ -478,23 +460,8 @@ class Server:
             return proc.wait(timeout=10)
 
     def rss_kib(self) -> int | None:
-        try:
-            with open(f"/proc/{self.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError, TypeError):
-            pass
-        return None
-
-    def cpu_s(self) -> float | None:
-        """User + system CPU seconds of the server process so far."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError, TypeError):
-            return None
+        """The server process's RSS so far."""
+        return read_rss_kib(self.pid)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -561,7 +528,7 @@ class ConvergenceSipServer(ConvergenceServer):
         self.config.write_text(convergence_config(self.settings, cert, key))
 
     def ready(self) -> bool:
-        return udp_bound(self.port) and tcp_listening(self.port)
+        return port_bound(self.port, "u1") and tcp_listening(self.port)
 
     def command(self) -> list[str]:
         return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),

@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.servers import BenchDir, ConvergenceSipServer, tail
+from bench.xmppload import read_cpu_s
 from tests.sipp_harness import (
     SELFTEST_UAS_KEYS,
     free_port,
@@ -99,18 +100,6 @@ def read_rtt(workdir: Path) -> list[float]:
                     except ValueError:
                         continue  # the header
     return sorted(values)
-
-
-def process_cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds of a live process."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def udp_drops() -> int | None:
@@ -180,7 +169,7 @@ def run_step(target: str, rate: int, duration: float, workdir: Path, *,
     step_dir = workdir / f"rate-{rate}"
     shutil.rmtree(step_dir, ignore_errors=True)
     cpu_children = children_cpu_s()
-    server_cpu = process_cpu_s(server_pid)
+    server_cpu = read_cpu_s(server_pid)
     drops = udp_drops()
     began = time.monotonic()
     result = run_sipp(
@@ -190,7 +179,7 @@ def run_step(target: str, rate: int, duration: float, workdir: Path, *,
     )
     wall = time.monotonic() - began
     generator = children_cpu_s() - cpu_children
-    server_after = process_cpu_s(server_pid)
+    server_after = read_cpu_s(server_pid)
     drops_after = udp_drops()
     elapsed = _stat_seconds(result.stats.get("ElapsedTime(C)", "")) or wall
     ok, reason, achieved = judge(rate, calls, result, elapsed)
