@@ -15,6 +15,7 @@ import asyncio
 import json
 import ssl
 import sys
+from xml.etree import ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError
@@ -113,6 +114,18 @@ async def main(port: int, cafile: str, mechanism: str) -> dict:
         result["iq_unknown_user"] = "result"
     except IqError as e:
         result["iq_unknown_user"] = e.iq["error"]["condition"]
+
+    # Every client fetches its contacts' vCards (XEP-0054): the namespace
+    # name "vcard-temp" is relative, and once ended the whole stream.
+    vcard = alice.make_iq_get(ito="bob@localhost")
+    vcard.append(ET.Element("{vcard-temp}vCard"))
+    try:
+        await vcard.send(timeout=TIMEOUT)
+        result["vcard"] = "result"
+    except IqError as e:
+        result["vcard"] = e.iq["error"]["condition"]
+    rtt = await alice.plugin["xep_0199"].ping("localhost", timeout=TIMEOUT)
+    result["alive_after_vcard"] = rtt is not None
 
     mallory = Client("alice@localhost/evil", "wrong password", cafile, mechanism)
     mallory.connect("127.0.0.1", port)

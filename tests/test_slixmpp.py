@@ -60,6 +60,8 @@ class SlixmppTests(TestCase):
         self.assertIn("urn:xmpp:ping", result["disco_features"])
         self.assertEqual(result["iq_unknown_user"], "service-unavailable")
         self.assertEqual(result["wrong_password"], "failed_auth")
+        self.assertEqual(result["vcard"], "service-unavailable")
+        self.assertTrue(result["alive_after_vcard"])
 
     async def test_scram_sha256(self) -> None:
         """slixmpp logs in with STARTTLS + SCRAM-SHA-256 and chats."""

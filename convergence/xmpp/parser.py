@@ -15,7 +15,17 @@ Notes on lxml/libxml2 behaviour that shaped this module:
   stream silently stops producing events and the next ``feed`` starts a
   new document.  ``resolve_entities="internal"`` raises instead.
 * Namespace errors (an unbound prefix, ...) are not fatal for libxml2's
-  push parser; they are only visible in ``feed_error_log``.
+  push parser; they are only visible in ``feed_error_log``.  That log
+  also holds warnings that say nothing about well-formedness: a relative
+  namespace name such as ``vcard-temp`` (deprecated by XML Namespaces 1.0,
+  used by XMPP since its beginning), ``version='1.1'`` in the declaration,
+  an unusual ``xml:space`` value.  Only what breaks well-formedness or
+  namespace-well-formedness ends a stream; see :data:`_HARMLESS`.
+* libxml2 stops reporting errors after the hundredth in a document
+  (``XML_MAX_ERRORS``; warnings have a count of their own).  A stream that
+  has used up that budget on harmless reports could then pass an unbound
+  prefix unseen, so from there on each stanza is checked again on its own
+  (:meth:`StreamParser._recheck`).
 * Removing nodes from a tree while libxml2 is still building it is only
   safe if the root never ends with a text node libxml2 did not just
   create (libxml2 appends character data to ``parent->last`` using sizes
@@ -62,6 +72,16 @@ _ENTITY_ERRORS = frozenset({
     etree.ErrorTypes.WAR_UNDECLARED_ENTITY,
 })
 
+# Reports at error level that do not break namespace-well-formedness: a
+# namespace name that is not a valid URI reference (an IRI such as
+# ``urn:é``, a space) is only a SHOULD of XML Namespaces 1.0, not one of
+# its constraints.  Every warning is harmless too, but for an undeclared
+# entity (restricted XML, RFC 6120 section 11.1).
+_HARMLESS = frozenset({etree.ErrorTypes.WAR_NS_URI})
+
+# libxml2 reports at most this many errors in one document.
+_LIBXML2_MAX_ERRORS = 100
+
 _ENCODING_DECL = re.compile(
     rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*?\bencoding\s*=\s*"
     rb"(['\"])([A-Za-z][A-Za-z0-9._-]*)\1")
@@ -104,6 +124,23 @@ def _new_pull_parser() -> etree.XMLPullParser:
     )
 
 
+def _fatal_entry(entries) -> etree._LogEntry | None:
+    """Return the first entry that must end the stream, if any."""
+    for entry in entries:
+        if entry.type in _ENTITY_ERRORS:
+            return entry
+        if (entry.level >= etree.ErrorLevels.ERROR
+                and entry.type not in _HARMLESS):
+            return entry
+    return None
+
+
+def _counted_errors(entries) -> int:
+    """How many of ``entries`` count towards libxml2's error budget."""
+    return sum(1 for entry in entries
+               if entry.level >= etree.ErrorLevels.ERROR)
+
+
 def _is_whitespace(text: str) -> bool:
     """Whether ``text`` holds XML whitespace only."""
     return not text.strip(_XML_WHITESPACE)
@@ -143,6 +180,10 @@ class StreamParser:
         self._depth = 0
         self._pending = 0
         self._head = b""
+        # Entries of the parser's error log already looked at, and how
+        # many of them were errors libxml2 counts (see _recheck).
+        self._log_seen = 0
+        self._errors_seen = 0
 
     def close(self) -> None:
         """Drop the parser; later calls to :meth:`feed` are ignored."""
@@ -200,10 +241,19 @@ class StreamParser:
                 self._fail(*self._classify(exc.code, exc.msg or str(exc),
                                            piece))
             return
-        error = parser.feed_error_log.last_error
+        log = parser.feed_error_log
+        if len(log) > self._log_seen:
+            self._check_log(log, piece)
+        self._dispatch(parser, piece)
+
+    def _check_log(self, log: etree._ListErrorLog, piece: bytes) -> None:
+        """End the stream for new fatal entries of ``log``; skip the rest."""
+        entries = list(log)[self._log_seen:]
+        self._log_seen += len(entries)
+        error = _fatal_entry(entries)
         if error is not None:
             self._fail(*self._classify(error.type, error.message, piece))
-        self._dispatch(parser, piece)
+        self._errors_seen += _counted_errors(entries)
 
     def _classify(self, code: int, message: str,
                   piece: bytes) -> tuple[str, str]:
@@ -239,6 +289,8 @@ class StreamParser:
                         boundary = True
                         self._depth = depth
                         stanza, bad_tail = self._detach(root, element)
+                        if self._errors_seen >= _LIBXML2_MAX_ERRORS:
+                            self._recheck(stanza)
                         self._on_stanza(stanza)
                         if self._parser is not parser:
                             return
@@ -312,6 +364,26 @@ class StreamParser:
         stanza = element.__copy__()  # lxml copies the whole subtree
         holder.remove(element)
         return stanza, bad_tail
+
+    def _recheck(self, stanza: etree._Element) -> None:
+        """Parse ``stanza`` again alone, for errors libxml2 stopped reporting.
+
+        Only runs once a stream has had libxml2's budget of reports that
+        were let through, so an ordinary stream never pays for it.
+        """
+        # recover=True: lxml would raise for the harmless reports too; what
+        # is fatal is read from the log instead.
+        parser = etree.XMLParser(resolve_entities=False, no_network=True,
+                                 load_dtd=False, recover=True,
+                                 collect_ids=False)
+        etree.fromstring(etree.tostring(stanza), parser)
+        entries = list(parser.error_log)
+        error = _fatal_entry(entries)
+        if error is not None:
+            self._fail("not-well-formed", error.message)
+        if _counted_errors(entries) >= _LIBXML2_MAX_ERRORS:
+            self._fail("policy-violation",
+                       "too many namespace names that are not URIs")
 
     def _check_root_text(self, root: etree._Element | None) -> bool:
         """Clear text at the top level; fail unless it is whitespace.
