@@ -341,6 +341,8 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
         f"scram_iterations = {settings.iterations}",
         "max_connections_per_ip = 100000",
         "negotiation_timeout = 120.0",
+        "# Prosody runs without mod_limits: no read rate here either",
+        "max_read_rate = 0",
         "",
     ])
 

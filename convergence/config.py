@@ -56,6 +56,13 @@ class XmppConfig:
     scram_iterations: int = 4096
     negotiation_timeout: float = 60.0
     max_connections_per_ip: int = 100
+    #: bytes/s one connection may send (0: unlimited), and the burst above it
+    max_read_rate: int = 1048576
+    read_burst: int = 4194304
+    #: failed authentications allowed per address / per account in the window
+    auth_failures_per_ip: int = 20
+    auth_failures_per_account: int = 10
+    auth_failure_window: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -245,6 +252,11 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "scram_iterations": lambda k, v: _positive_int(k, v, 4096),
     "negotiation_timeout": _non_negative,
     "max_connections_per_ip": _positive_int,
+    "max_read_rate": lambda k, v: _positive_int(k, v, 0),
+    "read_burst": lambda k, v: _positive_int(k, v, 4096),
+    "auth_failures_per_ip": _positive_int,
+    "auth_failures_per_account": _positive_int,
+    "auth_failure_window": _non_negative,
 }
 
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from twisted.application.service import IServiceMaker
+from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from twisted.python import usage
 from zope.interface import implementer
@@ -28,7 +29,9 @@ class Options(usage.Options):
         ["config", "c", None, "TOML configuration file."],
         ["interface", None, None, "IP address to listen on (default 127.0.0.1)."],
         ["c2s-port", None, None, "XMPP client port (default 5222, 0 disables)."],
-        ["s2s-port", None, None, "XMPP server port (default 5269, 0 disables)."],
+        ["s2s-port", None, None,
+         "XMPP server-to-server port. Federation is not implemented yet:"
+         " nothing listens on it, the value is only checked."],
         ["sip-port", None, None, "SIP port (default 5060, 0 disables)."],
         ["http-port", None, None, "HTTP port (default 8080, 0 disables)."],
         ["data-dir", None, None, "Data directory (default ./convergence-data)."],
@@ -80,5 +83,9 @@ class ConvergenceServiceMaker:
             raise SystemExit(2)
         from twisted.internet import reactor
 
+        if options["s2s-port"] is not None:
+            Logger().warn(
+                "--s2s-port {port}: federation is not implemented yet;"
+                " nothing listens on that port", port=options["s2s-port"])
         reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
         return service

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application import internet, service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from convergence.auth.accounts import AccountLookup, Accounts
@@ -181,16 +181,27 @@ class ConvergenceService(service.MultiService):
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"
-            " (c2s {c2s}, sip {sip}, http {http}, data in {data_dir})",
+            " (c2s {c2s}, sip {sip}, http {http}, data in {data_dir});"
+            " s2s: federation is not implemented yet, nothing listens",
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", sip=c.listen.sip_port or "off",
             http=c.listen.http_port or "off",
             data_dir=str(c.data_dir),
         )
 
-    def stopService(self) -> Any:
-        self.server.close()
-        return super().stopService()
+    def stopService(self) -> Deferred:
+        """
+        Shut down in order (SIGTERM under twistd): XMPP streams get
+        C{system-shutdown}, then the listeners stop (HTTP finishes its
+        requests, SIP ends its dialogs), then the applications are
+        undeployed and the database thread finishes its queue before the
+        stores close.
+        """
+        self.server.xmpp.shutdown()
+        d = maybeDeferred(super().stopService)
+        d.addErrback(lambda f: log.failure("stopping the listeners", f))
+        d.addCallback(lambda _: self.server.close())
+        return d
 
 
 def freeze_startup_objects() -> None:

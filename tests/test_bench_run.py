@@ -213,6 +213,7 @@ class ConfigTests(SynchronousTestCase):
             self.assertEqual(config.xmpp.allow_plain_without_tls, not require_tls)
             self.assertEqual(config.xmpp.scram_iterations, 10000)
             self.assertGreaterEqual(config.xmpp.max_connections_per_ip, 10000)
+            self.assertEqual(config.xmpp.max_read_rate, 0)
 
     def test_split_pem(self) -> None:
         from convergence.tls import generate_self_signed

@@ -152,3 +152,54 @@ class TwistdTests(SynchronousTestCase):
             capture_output=True, timeout=60, cwd="/", env=env,
         ).stdout.decode()
         self.assertTrue(where.startswith(str(target)), where)
+
+
+class ShutdownTests(SynchronousTestCase):
+    """SIGTERM under twistd, and what the log says of the s2s port."""
+
+    def test_sigterm_sends_system_shutdown(self) -> None:
+        """An open stream gets system-shutdown and the process ends;
+        the log says that nothing listens on the s2s port."""
+        work = Path(self.mktemp())
+        work.mkdir()
+        port = free_port()
+        proc = TwistdTests.twistd(
+            self, "--c2s-port", str(port), "--sip-port", "0", "--http-port", "0",
+            "--s2s-port", "5999", cwd=work)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        self.fail("server did not start")
+                    time.sleep(0.2)
+            with sock:
+                sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+                             b" xmlns:stream='http://etherx.jabber.org/streams'"
+                             b" to='localhost' version='1.0'>")
+                read_until(sock, b"</stream:features>")
+                proc.send_signal(signal.SIGTERM)
+                data = read_until(sock, b"</stream:stream>")
+            self.assertIn(b"<system-shutdown", data)
+            # twistd ends by re-raising the signal that stopped it.
+            self.assertIn(proc.wait(15), (0, -signal.SIGTERM))
+            log = proc.stdout.read().decode(errors="replace")
+            self.assertIn("--s2s-port 5999: federation is not implemented yet", log)
+            self.assertIn("s2s: federation is not implemented yet", log)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+    def test_help_says_s2s_does_not_listen(self) -> None:
+        """twistd convergence --help says that nothing listens on --s2s-port."""
+        out = subprocess.run([str(BIN / "twistd"), "convergence", "--help"],
+                             capture_output=True, timeout=60, cwd="/").stdout
+        text = b" ".join(out.split())
+        self.assertIn(b"Federation is not implemented yet: nothing listens on it",
+                      text)

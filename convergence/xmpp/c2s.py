@@ -56,7 +56,8 @@ class C2SStream(XmlStreamServer):
     content_namespace = ns.CLIENT
 
     def __init__(self, server: "XmppServer") -> None:
-        super().__init__(server.clock, server.config.max_stanza_size)
+        super().__init__(server.clock, server.config.max_stanza_size,
+                         server.read_rate())
         self.server = server
         self.state = OPENING
         self.host: str | None = None
@@ -228,6 +229,12 @@ class C2SStream(XmlStreamServer):
 
     # SASL (RFC 6120 6)
     def _sasl_auth(self, element: etree._Element) -> None:
+        if self.server.auth_limits.address_blocked(self.peer_ip()):
+            self.stream_error(
+                "policy-violation",
+                "too many failed authentications from this address;"
+                " try again later")
+            return
         name = element.get("mechanism", "")
         if name not in self._mechanisms():
             self._send_sasl_failure("invalid-mechanism")
@@ -265,6 +272,12 @@ class C2SStream(XmlStreamServer):
             challenge.text = base64.b64encode(result.data).decode() or "="
             self.send(challenge)
             return
+        if self.server.auth_limits.account_locked(str(result.jid)):
+            # The same answer as for a wrong password during the lock, so
+            # guessing on goes nowhere.
+            self._sasl_failed(SaslError("temporary-auth-failure",
+                                        "account locked"))
+            return
         success = etree.Element(f"{{{ns.SASL}}}success", nsmap={None: ns.SASL})
         if result.data:
             success.text = base64.b64encode(result.data).decode()
@@ -280,7 +293,14 @@ class C2SStream(XmlStreamServer):
         if self.mechanism is not mechanism:
             return  # the exchange was aborted or replaced meanwhile
         if failure.check(SaslError):
-            self._sasl_failed(failure.value)
+            error = failure.value
+            account = getattr(mechanism, "account", None)
+            limits = self.server.auth_limits
+            if limits.account_locked(account):
+                error = SaslError("temporary-auth-failure", "account locked")
+            else:
+                limits.failed(self.peer_ip(), account)
+            self._sasl_failed(error)
         else:
             self.log.failure("SASL mechanism crashed", failure)
             self._sasl_failed(SaslError("temporary-auth-failure", None))

@@ -84,6 +84,8 @@ class PlainMechanism:
         self.accounts = accounts
         self.run_in_thread = run_in_thread
         self.iterations = iterations
+        #: the bare JID tried, once the client has named it
+        self.account: str | None = None
 
     def start(self, initial: bytes | None) -> Deferred:
         if initial is None:
@@ -95,6 +97,7 @@ class PlainMechanism:
         jid = _account_jid(authcid, self.host)
         if jid is None:
             return _failed("not-authorized")
+        self.account = str(jid)
         _check_authzid(authzid, jid)
 
         def verify(creds: dict[str, Any] | None) -> Deferred:
@@ -127,6 +130,8 @@ class ScramMechanism:
         self._exchange = ScramServerExchange(hash_name, fake_iterations=iterations)
         self._jid: JID | None = None
         self._step = 0
+        #: the bare JID tried, once the client has named it
+        self.account: str | None = None
 
     def start(self, initial: bytes | None) -> Deferred:
         if initial is None:
@@ -138,6 +143,7 @@ class ScramMechanism:
         if self._step == 1:
             username = self._exchange.client_first(data)
             self._jid = _account_jid(username, self.host)
+            self.account = None if self._jid is None else str(self._jid)
             if self._jid is None:
                 return succeed(Challenge(self._exchange.server_first(None)))
 

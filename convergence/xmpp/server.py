@@ -21,6 +21,7 @@ from convergence.xmpp.applications import XmppApplications
 from convergence.xmpp.delivery import LocalDelivery
 from convergence.xmpp.events import EventBus
 from convergence.xmpp.features import Feature, FeatureRegistry, builtin_features
+from convergence.xmpp.limits import AuthFailureLimits, ReadRate
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
 from convergence.xmpp.sessions import SessionRegistry
@@ -61,6 +62,9 @@ class XmppServer:
         self.registry = SessionRegistry()
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
+        self.auth_limits = AuthFailureLimits(
+            clock, config.auth_failures_per_ip,
+            config.auth_failures_per_account, config.auth_failure_window)
         self.client_login = LoginConfig(
             tls="required" if config.require_tls else "optional",
             sasl=tuple(config.sasl_mechanisms),
@@ -109,6 +113,13 @@ class XmppServer:
                           host=host, n=self.config.max_connections_per_ip)
             return False
         return True
+
+    def read_rate(self) -> ReadRate | None:
+        """A fresh read-rate limit for one connection (None: unlimited)."""
+        rate = self.config.max_read_rate
+        if not rate:
+            return None
+        return ReadRate(self.clock, rate, max(rate, self.config.read_burst))
 
     def connection_opened(self, stream: Any) -> None:
         self.connections.add(stream)

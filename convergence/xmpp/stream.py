@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from convergence.xmpp import ns
 from convergence.xmpp.errors import StreamError
+from convergence.xmpp.limits import ReadRate
 from convergence.xmpp.parser import StreamParseError, StreamParser
 
 #: How long to wait for the peer's closing tag after sending ours.
@@ -35,9 +36,12 @@ class XmlStreamServer(Protocol):
     #: The default namespace of the stream's content (C{jabber:client} …).
     content_namespace = ns.CLIENT
 
-    def __init__(self, clock: IReactorTime, max_stanza_size: int) -> None:
+    def __init__(self, clock: IReactorTime, max_stanza_size: int,
+                 read_rate: ReadRate | None = None) -> None:
         self.clock = clock
         self.max_stanza_size = max_stanza_size
+        #: bytes/s this peer may send; over it, reading pauses
+        self.read_rate = read_rate
         self.stream_id: str | None = None
         self.header_sent = False
         self.closing = False
@@ -52,6 +56,8 @@ class XmlStreamServer(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.read_rate is not None:
+            self.read_rate.received(len(data), self.transport)
         try:
             self.parser.feed(data)
         except StreamParseError as e:
@@ -62,6 +68,8 @@ class XmlStreamServer(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.closed = True
         self.parser.close()
+        if self.read_rate is not None:
+            self.read_rate.stop()
         if self._close_timer is not None and self._close_timer.active():
             self._close_timer.cancel()
         self.stream_closed(reason)
@@ -162,6 +170,11 @@ class XmlStreamServer(Protocol):
     def default_from(self) -> str:
         """The C{from} of a header sent only to carry a stream error."""
         raise NotImplementedError
+
+    def peer_ip(self) -> str:
+        """The peer's IP address, the key of per-address limits."""
+        peer: Any = self.transport.getPeer() if self.transport else None
+        return getattr(peer, "host", str(peer))
 
     def peer_name(self) -> str:
         """The peer's address, for logs."""
