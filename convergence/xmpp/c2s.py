@@ -23,7 +23,7 @@ from convergence.xmpp import ns
 from convergence.xmpp.errors import StanzaError, StreamError, error_reply
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.sasl import Challenge, Success, create_mechanism
-from convergence.xmpp.stanza import iq_result
+from convergence.xmpp.stanza import iq_result, split_tag
 from convergence.xmpp.stream import XmlStreamServer
 
 if TYPE_CHECKING:
@@ -106,8 +106,7 @@ class C2SStream(XmlStreamServer):
         host = self._host_for(to)
         self.send_header(host or self.server.default_host,
                          to=str(self.authenticated) if self.authenticated else None)
-        qname = etree.QName(root)
-        if qname.namespace != ns.STREAMS or qname.localname != "stream":
+        if split_tag(root.tag) != (ns.STREAMS, "stream"):
             raise StreamError("invalid-namespace", "expected a stream:stream root")
         if root.nsmap.get(None) != ns.CLIENT:
             raise StreamError("invalid-namespace", "content namespace must be jabber:client")
@@ -213,7 +212,7 @@ class C2SStream(XmlStreamServer):
             raise StreamError("not-authorized", "authenticate first")
         else:
             raise StreamError("unsupported-stanza-type",
-                              f"unexpected element {etree.QName(element).localname}")
+                              f"unexpected element {split_tag(element.tag)[1]}")
 
     # STARTTLS (RFC 6120 5)
     def _starttls(self) -> None:
@@ -368,7 +367,7 @@ class C2SStream(XmlStreamServer):
     def _stanza_received(self, stanza: etree._Element) -> None:
         if stanza.tag not in STANZA_KINDS:
             raise StreamError("unsupported-stanza-type",
-                              f"{etree.QName(stanza).text} is not a stanza")
+                              f"{split_tag(stanza.tag)[1]} is not a stanza")
         jid = self.jid
         assert jid is not None
         claimed = stanza.get("from")

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from convergence.xmpp.errors import StanzaError, error_reply, may_reply_with_error
 from convergence.xmpp.events import EventBus
 from convergence.xmpp.jid import JID, InvalidJID
+from convergence.xmpp.stanza import split_tag
 
 
 @dataclass
@@ -103,8 +104,8 @@ class StanzaRouter:
                 event.reply_error("remote-server-not-found")
             return
         if kind == "iq" and type_ in ("get", "set") and len(stanza) == 1:
-            payload = etree.QName(stanza[0])
-            name = f"iq-{type_}/{to_type}/{payload.namespace}:{payload.localname}"
+            namespace, local = split_tag(stanza[0].tag)
+            name = f"iq-{type_}/{to_type}/{namespace}:{local}"
             if fire(name, event):
                 return
         if fire(f"{kind}/{to_type}", event):

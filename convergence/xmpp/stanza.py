@@ -6,6 +6,17 @@ from __future__ import annotations
 from lxml import etree
 
 
+def split_tag(tag: str) -> tuple[str | None, str]:
+    """
+    The namespace and local name of an lxml tag.  Unlike C{etree.QName},
+    this takes any namespace name, C{}} } included (XML allows it).
+    """
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].rpartition("}")
+        return namespace, local
+    return None, tag
+
+
 def reply_shell(stanza: etree._Element, type_: str) -> etree._Element:
     """
     An empty stanza of the same kind answering C{stanza}: C{id} kept,
