@@ -80,13 +80,24 @@ class SipConfig:
     default_expires: int = 3600
     nonce_lifetime: float = 300.0
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    #: seconds dialogs get on shutdown for their BYEs to be answered
+    shutdown_grace: float = 2.0
 
 
 @dataclass(frozen=True)
 class HttpConfig:
-    """HTTP service limits."""
+    """HTTP service limits and timeouts (see docs/http.md, "Limits")."""
 
     max_body_size: int = 1048576
+    #: header fields per request, and bytes of request line plus fields
+    max_headers: int = 100
+    max_header_size: int = 16384
+    #: seconds from a request head's first byte to its end (slowloris)
+    header_timeout: float = 10.0
+    #: seconds a connection may stay silent (between requests, in a body)
+    idle_timeout: float = 60.0
+    #: seconds requests in progress get to finish on shutdown
+    shutdown_grace: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -279,6 +290,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "default_expires": _positive_int,
     "nonce_lifetime": _positive_float,
     "digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
+    "shutdown_grace": _non_negative,
 }
 
 
@@ -294,6 +306,11 @@ def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 _HTTP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_body_size": lambda k, v: _positive_int(k, v, 1024),
+    "max_headers": _positive_int,
+    "max_header_size": lambda k, v: _positive_int(k, v, 1024),
+    "header_timeout": _positive_float,
+    "idle_timeout": _positive_float,
+    "shutdown_grace": _non_negative,
 }
 
 

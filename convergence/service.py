@@ -21,6 +21,7 @@ from convergence.container.application import ApplicationLoadError, load_applica
 from convergence.container.container import Container
 from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
+from convergence.http.listener import HttpListener
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
@@ -113,19 +114,22 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
-    http = build_http(config, container)
+    http = build_http(config, container, reactor)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
                        database)
 
 
-def build_http(config: Config, container: Container) -> HttpSite:
-    """The HTTP site; its URLs use the listening address (or the first domain)."""
+def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
+    """
+    The HTTP site with the C{[http]} limits on every connection; its URLs
+    use the listening address (or the first domain).
+    """
     host = config.interface
     if host in ("0.0.0.0", "::"):
         host = config.domains[0]
     try:
-        return make_site(container, config.http.max_body_size,
-                         base_url(host, config.listen.http_port))
+        return make_site(container, base=base_url(host, config.listen.http_port),
+                         limits=config.http, reactor=reactor)
     except MountConflict as e:
         raise ConfigError(str(e)) from e
 
@@ -147,12 +151,18 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
 
 
 class SipListener(service.Service):
-    """Listens for SIP on UDP and TCP while running."""
+    """
+    Listens for SIP on UDP and TCP while running; on stop (SIGTERM) the UA
+    core ends its dialogs with BYE and answers new INVITEs 503, and the
+    ports close once the BYEs are answered or C{grace} seconds have passed.
+    """
 
-    def __init__(self, core: UserAgentCore, port: int, interface: str) -> None:
+    def __init__(self, core: UserAgentCore, port: int, interface: str,
+                 grace: float = 2.0) -> None:
         self.core = core
         self.port = port
         self.interface = interface
+        self.grace = grace
         self.ports: list[Any] = []
 
     def startService(self) -> None:
@@ -163,8 +173,14 @@ class SipListener(service.Service):
         super().stopService()
         from twisted.internet.defer import gatherResults
 
-        ports, self.ports = self.ports, []
-        return gatherResults([p.stopListening() for p in ports if p is not None])
+        def stop_listening(_: Any) -> Deferred:
+            ports, self.ports = self.ports, []
+            return gatherResults([maybeDeferred(p.stopListening)
+                                  for p in ports if p is not None])
+
+        d = self.core.shut_down(self.grace)
+        d.addErrback(lambda f: log.failure("ending the SIP dialogs", f))
+        return d.addCallback(stop_listening)
 
 
 class ConvergenceService(service.MultiService):
@@ -226,9 +242,11 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
             config.listen.c2s_port, server.c2s_factory(), interface=config.interface
         ).setServiceParent(top)
     if config.listen.sip_port:
-        SipListener(server.sip, config.listen.sip_port, config.interface).setServiceParent(top)
+        SipListener(server.sip, config.listen.sip_port, config.interface,
+                    grace=config.sip.shutdown_grace).setServiceParent(top)
     if config.listen.http_port and server.http is not None:
-        internet.TCPServer(
-            config.listen.http_port, server.http, interface=config.interface
+        HttpListener(
+            config.listen.http_port, server.http, interface=config.interface,
+            grace=config.http.shutdown_grace, reactor=reactor,
         ).setServiceParent(top)
     return top

@@ -37,6 +37,19 @@ class SippTests(TestCase):
         """The same call flow over TCP."""
         await self.sipp("uac_jabber.xml", "t1", service="chatline", calls=5, rate=10)
 
+    async def test_delayed_offer_udp(self) -> None:
+        """INVITE without SDP: the 200 offers chatline's chat (m=message, a=jid); ACK answers."""
+        await self.sipp("uac_delayed_offer.xml", service="chatline", calls=5, rate=10)
+        self.assertEqual(self.server.container.sessions.sessions("chatline"), [])
+
+    async def test_delayed_offer_without_answer_udp(self) -> None:
+        """An ACK without the answer: the server ends the dialog with BYE, sipp answers 200."""
+        result = await self.sipp("uac_delayed_offer_no_answer.xml", service="chatline",
+                                 calls=3, rate=10)
+        self.assertEqual((result.successful, result.failed), (3, 0))
+        self.assertEqual(self.server.container.sessions.sessions("chatline"), [])
+        self.assertEqual(self.server.sip.dialogs, {})
+
     async def test_options(self) -> None:
         """OPTIONS to the server: 200 with Allow (INVITE), Accept and Supported."""
         await self.sipp("options.xml", calls=2)

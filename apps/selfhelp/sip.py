@@ -2,11 +2,14 @@
 """
 The self-help bot's SIP side: INVITEs offering a jabber chat session
 (draft-sparks-simple-jabber-sessions) are accepted and the chat is opened
-over XMPP; BYE ends it.  The bot also invites SIP agents the same way.
+over XMPP; BYE ends it.  An INVITE without an offer gets the bot's chat
+offer in the 200, and the chat opens once the ACK's answer names the
+customer's JID.  The bot also invites SIP agents the same way.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from convergence.sip.sdp import (
@@ -38,14 +41,16 @@ class SelfhelpSipServlet(SipServlet):
         app_session = request.application_session
         if not request.is_initial:
             raise SipStatusError(488, "Re-INVITE not supported by this bot")
+        bot = conversation.bot_jid(self.context, getattr(request.uri, "host", None))
+        if request.needs_offer:
+            self.offer_chat(request, bot)
+            return
         offer = request.sdp
-        if offer is None:
-            raise SipStatusError(488, "A jabber chat offer is required")
+        assert offer is not None
         chats = jabber_chats(offer)
         if not chats:
             raise NotAcceptable("no jabber chat stream offered")
         chat = chats[0]
-        bot = conversation.bot_jid(self.context, getattr(request.uri, "host", None))
         address = request.local_host
         answer = OfferAnswer(offer, Origin.create(address), Connection.for_address(address))
         for index in range(len(offer.media)):
@@ -62,6 +67,34 @@ class SelfhelpSipServlet(SipServlet):
         response.send()
         # The bot opens the chat itself, in the offered thread.
         conversation.say(self.context, app_session, menu.greeting())
+
+    def offer_chat(self, request: SipRequest, bot: str) -> None:
+        """Delayed offer: the bot's chat in the 200, in a new thread."""
+        app_session = request.application_session
+        thread = secrets.token_hex(8)
+        app_session["channel"] = "sip"
+        app_session["thread"] = thread
+        app_session["bot_jid"] = bot
+        app_session.bind_key(thread)  # the customer's XMPP messages join here
+        response = request.create_response(200)
+        response.set_sdp(request.create_offer([chat_media(bot, thread, 5222)]))
+        response.send()
+
+    def do_ack(self, request: SipRequest) -> None:
+        answer = request.answer
+        if answer is None:
+            return
+        chats = jabber_chats(answer)
+        app_session = request.application_session
+        if not chats:  # accepted, but no a=jid to chat with
+            conversation.goodbye(self.context, app_session)  # BYE
+            return
+        app_session["customer_jid"] = chats[0].jid
+        conversation.say(self.context, app_session, menu.greeting())
+
+    def do_no_answer(self, request: SipRequest) -> None:
+        """The ACK did not answer our offer: the core sent BYE."""
+        conversation.goodbye(self.context, request.application_session)
 
     def do_bye(self, request: SipRequest) -> None:
         request.create_response(200).send()

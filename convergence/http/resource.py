@@ -1,28 +1,33 @@
 # -*- test-case-name: tests.test_http -*-
 """
 The HTTP resource tree and site: each application's servlet under its
-context path, everything else 404, request bodies capped in size.
+context path, everything else 404; the site builds L{HttpChannel}s with the
+server's limits and drains them on shutdown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import tempfile
 from typing import Any, Mapping
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from convergence.config import HttpConfig
 from convergence.container.dispatch import invoke
+from convergence.http.channel import HttpChannel
 from convergence.http.servlet import TEXT, HttpRequest, reason_phrase
 from convergence.http.session import HttpSessionStore
 
 #: Largest request body accepted, in bytes; larger ones get 413.
-DEFAULT_MAX_BODY_SIZE = 1048576
+DEFAULT_MAX_BODY_SIZE = HttpConfig.max_body_size
 
 #: Seconds an idle client connection is kept open.
-IDLE_TIMEOUT = 60.0
+IDLE_TIMEOUT = HttpConfig.idle_timeout
 
 #: Bodies up to this size stay in memory, larger ones spill to a temp file.
 _SPOOL_SIZE = 65536
@@ -233,16 +238,97 @@ class HttpFactory:
 
 
 class HttpSite(Site):
-    """A twisted.web site with a cap on request bodies and a quiet access log."""
+    """
+    A twisted.web site whose connections are L{HttpChannel}s with the limits
+    of C{limits}, with a cap on stored request bodies, a quiet access log
+    and a graceful L{drain}.
+    """
 
     noisy = False
+    protocol = HttpChannel  # type: ignore[assignment]
 
-    def __init__(self, root: HttpRoot, max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-                 timeout: float = IDLE_TIMEOUT, **kwargs: Any) -> None:
-        super().__init__(root, logPath=None, timeout=timeout,
-                         parsePOSTFormSubmission=False, **kwargs)
+    def __init__(self, root: HttpRoot, limits: HttpConfig | None = None,
+                 reactor: Any = None, **kwargs: Any) -> None:
+        limits = limits or HttpConfig()
+        super().__init__(root, logPath=None, timeout=limits.idle_timeout,
+                         reactor=reactor, parsePOSTFormSubmission=False, **kwargs)
         self.root = root
-        self.max_body_size = max_body_size
+        self.limits = limits
+        #: The open connections.
+        self.channels: set[HttpChannel] = set()
+        #: Set by L{drain}: no new connections, none kept alive.
+        self.draining = False
+        self._drained: list[Deferred] = []
+        self._grace_call: Any = None
+
+    @property
+    def max_body_size(self) -> int:
+        """Largest request body, in bytes (C{http.max_body_size})."""
+        return self.limits.max_body_size
+
+    def buildProtocol(self, addr: Any) -> HttpChannel | None:
+        if self.draining:
+            return None
+        channel = super().buildProtocol(addr)
+        channel.max_body_size = self.limits.max_body_size
+        channel.header_timeout = self.limits.header_timeout
+        channel.maxHeaders = self.limits.max_headers
+        channel.totalHeadersSize = self.limits.max_header_size
+        channel.MAX_LENGTH = self.limits.max_header_size
+        return channel
+
+    def channel_opened(self, channel: HttpChannel) -> None:
+        """Called by a channel when its connection is made."""
+        self.channels.add(channel)
+        if self.draining:
+            channel.drain()
+
+    def channel_closed(self, channel: HttpChannel) -> None:
+        """Called by a channel when its connection is lost."""
+        self.channels.discard(channel)
+        if self.draining and not self.channels:
+            self._finish_drain()
+
+    def drain(self, grace: float | None = None) -> Deferred:
+        """
+        Graceful shutdown: close idle connections now, let those with a
+        request in progress finish it (then close), and cut whatever is
+        still open after C{grace} seconds (C{http.shutdown_grace}).  The
+        Deferred fires when no connection is left.
+        """
+        if grace is None:
+            grace = self.limits.shutdown_grace
+        self.draining = True
+        d: Deferred = Deferred()
+        self._drained.append(d)
+        busy = [c for c in self.channels if c.requests]
+        log.info("HTTP shutting down: {busy} requests in progress, {idle} idle"
+                 " connections closed", busy=len(busy),
+                 idle=len(self.channels) - len(busy))
+        for channel in list(self.channels):
+            channel.drain()
+        if not self.channels:
+            self._finish_drain()
+        elif self._grace_call is None:
+            self._grace_call = self.reactor.callLater(grace, self._grace_over, grace)
+        return d
+
+    def _grace_over(self, grace: float) -> None:
+        self._grace_call = None
+        log.warn("HTTP shutdown: {count} connections still busy after {grace} s,"
+                 " cut", count=len(self.channels), grace=grace)
+        for channel in list(self.channels):
+            if channel.transport is not None:
+                channel.transport.abortConnection()
+        self._finish_drain()
+
+    def _finish_drain(self) -> None:
+        if self._grace_call is not None and self._grace_call.active():
+            self._grace_call.cancel()
+        self._grace_call = None
+        drained, self._drained = self._drained, []
+        for d in drained:
+            d.callback(None)
 
     def getContentFile(self, length: int | None) -> LimitedBody:
         """Where twisted.web stores a request body: capped at L{max_body_size}."""
@@ -256,15 +342,23 @@ class HttpSite(Site):
                   uri=request.uri.decode("ascii", "replace"), code=request.code)
 
 
-def make_site(container: Any, max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+def make_site(container: Any, max_body_size: int | None = None,
               base: str = "http://127.0.0.1:8080",
-              site_options: Mapping[str, Any] | None = None) -> HttpSite:
+              site_options: Mapping[str, Any] | None = None,
+              limits: HttpConfig | None = None, reactor: Any = None) -> HttpSite:
     """
     The HTTP site of C{container}: its applications' servlets under their
-    context paths.  Registers an L{HttpFactory} as C{factories["http"]}.
+    context paths, with the connection limits of C{limits} (C{max_body_size}
+    overrides its body limit).  Registers an L{HttpFactory} as
+    C{factories["http"]}.
 
+    @param reactor: the clock of connection timeouts (the global reactor
+        by default; a L{task.Clock} in tests).
     @raise MountConflict: two applications claim one context path.
     """
+    limits = limits or HttpConfig()
+    if max_body_size is not None:
+        limits = dataclasses.replace(limits, max_body_size=max_body_size)
     root = HttpRoot(container)
     container.factories["http"] = HttpFactory(root, base)
-    return HttpSite(root, max_body_size, **dict(site_options or {}))
+    return HttpSite(root, limits, reactor=reactor, **dict(site_options or {}))

@@ -7,6 +7,11 @@ Initial requests are routed to an application by the container's
 application router (by Request-URI user@host, then host); subsequent
 requests follow their dialog.  The core itself answers what RFC 3261 gives
 to a UAS: 416, 420, 481, 483, 487, 501, OPTIONS to the server, REGISTER.
+
+It keeps each dialog's offer/answer state: a 2xx to an INVITE without an
+offer must carry the app's offer, and an ACK without an answer to it ends
+the dialog with BYE.  L{UserAgentCore.shut_down} ends the dialogs on
+shutdown.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ ACCEPT = "application/sdp"
 #: Methods the server understands (others: 501).
 SERVER_ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER",
                 "MESSAGE", "INFO", "UPDATE")
+#: Seconds a caller is told to wait (Retry-After) by a 503 during shutdown.
+SHUTDOWN_RETRY_AFTER = 30
 
 
 class UserAgentCore:
@@ -72,6 +79,11 @@ class UserAgentCore:
         self.dialogs: dict[tuple, SipSession] = {}
         self._unacked: dict[tuple, IDelayedCall] = {}
         self._acks: dict[tuple, tuple[Request, Peer]] = {}
+        #: Set by L{shut_down}: new INVITEs get 503.
+        self.shutting_down = False
+        self._closing: set[SipRequest] = set()  # shutdown BYEs not yet answered
+        self._shutdown_waiters: list[Deferred] = []
+        self._shutdown_timer: IDelayedCall | None = None
         transport.receiver = self
 
     # From the transport
@@ -88,6 +100,77 @@ class UserAgentCore:
             if call.active():
                 call.cancel()
         self._unacked.clear()
+        if self._shutdown_timer is not None and self._shutdown_timer.active():
+            self._shutdown_timer.cancel()
+
+    # Graceful shutdown
+    def shut_down(self, grace: float = 2.0) -> Deferred:
+        """
+        End SIP service gracefully (before the listeners stop): new INVITEs
+        and INVITEs still unanswered get C{503} with C{Retry-After}; every
+        confirmed dialog gets BYE (one whose 2xx is not yet ACKed when its
+        ACK comes, RFC 3261 section 15, or at the end of the grace period).
+
+        @return: fires once every BYE is answered (or failed), or after
+            C{grace} seconds, whichever comes first.
+        """
+        d: Deferred = Deferred()
+        if self.shutting_down and self._shutdown_timer is None:
+            d.callback(None)  # already finished
+            return d
+        self._shutdown_waiters.append(d)
+        if self.shutting_down:
+            return d
+        self.shutting_down = True
+        log.info("SIP shutting down: ending {count} dialogs", count=len(self.dialogs))
+        for tx in list(self.transactions.server.values()):
+            if tx.method == "INVITE" and not tx.final_sent and tx.request is not None:
+                self._refuse_invite(tx)
+        for session in list(self.dialogs.values()):
+            if session.state == CONFIRMED and session.dialog.id not in self._unacked:
+                self._closing_bye(session)
+        self._shutdown_timer = self.reactor.callLater(grace, self._shutdown_finished)
+        self._check_closed()
+        return d
+
+    def _refuse_invite(self, tx: Any) -> None:
+        """Answer a pending INVITE 503 (shutdown); its early dialog ends."""
+        sreq: SipRequest | None = tx.application_request
+        self._reply(tx.request, tx, 503, "Server shutting down",
+                    {"Retry-After": str(SHUTDOWN_RETRY_AFTER)})
+        if sreq is not None and sreq.session is not None:
+            sreq.final_sent = True
+            sreq.session.ended = True
+            self._end_dialog(sreq.session)
+
+    def _closing_bye(self, session: SipSession) -> None:
+        try:
+            bye = session.create_request("BYE")
+        except ValueError:
+            return
+        self._closing.add(bye)
+        bye.send()
+
+    def _check_closed(self) -> None:
+        if self.shutting_down and not self._closing and not self._unacked:
+            self._shutdown_finished()
+
+    def _shutdown_finished(self) -> None:
+        timer, self._shutdown_timer = self._shutdown_timer, None
+        if timer is None:
+            return
+        if timer.active():
+            timer.cancel()
+        for key in list(self._unacked):  # never ACKed: BYE anyway, the server is going
+            session = self.dialogs.get(key)
+            self._stop_2xx(key)
+            if session is not None and session.state == CONFIRMED:
+                session.bye()
+        self._closing.clear()
+        waiters, self._shutdown_waiters = self._shutdown_waiters, []
+        log.info("SIP shutdown: dialogs ended")
+        for waiter in waiters:
+            waiter.callback(None)
 
     # Locality
     def is_local(self, uri: Any) -> bool:
@@ -148,6 +231,10 @@ class UserAgentCore:
             return
         if request.to.tag is not None:
             self._in_dialog(request, tx, peer)
+            return
+        if self.shutting_down and method == "INVITE":
+            self._reply(request, tx, 503, "Server shutting down",
+                        {"Retry-After": str(SHUTDOWN_RETRY_AFTER)})
             return
         local = self.is_local(uri)
         user = uri.user
@@ -279,8 +366,40 @@ class UserAgentCore:
             return
         if not self._stop_2xx(key):
             return  # a retransmitted ACK
-        self._dispatch(session.application_session.application,
-                       SipRequest(request, session), None)
+        sreq = SipRequest(request, session)
+        dialog = session.dialog
+        if dialog is not None and dialog.awaiting_answer:
+            try:
+                dialog.receive_answer(sreq.sdp)
+            except (NotAcceptable, SdpError) as e:
+                self._no_answer(session, sreq, str(e))
+                return
+            sreq.answer = dialog.remote_sdp
+        self._dispatch(session.application_session.application, sreq, None)
+        if self.shutting_down:
+            if session.state == CONFIRMED:
+                self._closing_bye(session)
+            self._check_closed()
+
+    def _no_answer(self, session: SipSession, sreq: SipRequest, why: str) -> None:
+        """RFC 3261 13.2.1: our offer in a 2xx was not answered: BYE."""
+        log.info("ACK without an answer to our offer ({why}): ending the dialog with BYE",
+                 why=why)
+        if self.shutting_down:
+            self._closing_bye(session)
+        else:
+            session.bye()
+        app = session.application_session.application
+        servlet = app.servlet("sip")
+        handler = getattr(servlet, "do_no_answer", None)
+        if handler is None:
+            session.application_session.invalidate()
+        else:
+            invoke(handler, sreq).addErrback(
+                lambda f: log.failure("application {app} failed on do_no_answer", f,
+                                      app=app.name))
+        if self.shutting_down:
+            self._check_closed()
 
     def _cancel(self, request: Request, tx: Any) -> None:
         invite_tx = self.transactions.invite_transaction_for(request)
@@ -342,12 +461,23 @@ class UserAgentCore:
         status = response.status
         session = sreq.session
         if sreq.method == "INVITE" and 100 < status < 300:
+            offer = ours = None
+            if status >= 200:
+                offer, ours = sreq.sdp, sresp.sdp  # ours: the answer, or our offer
+                if offer is None and ours is None:
+                    raise ValueError("a 2xx to an INVITE without an offer must carry "
+                                     "an SDP offer (set_sdp)")
             if session.dialog is None:
                 session.dialog = Dialog.for_uas(sreq.message, response)
                 self.dialogs[session.dialog.id] = session
             if status >= 200:
-                session.dialog.confirm(response)
-                self._start_2xx(session.dialog.id, tx, response)
+                dialog = session.dialog
+                dialog.confirm(response)
+                if offer is None:
+                    dialog.offer_sent(ours)  # type: ignore[arg-type]
+                else:
+                    dialog.answer_sent(offer, ours)
+                self._start_2xx(dialog.id, tx, response)
         if status >= 200:
             sreq.final_sent = True
             if sreq.method == "INVITE" and status >= 300:
@@ -385,6 +515,8 @@ class UserAgentCore:
         if session is not None and session.state == CONFIRMED:
             session.bye()
             self._end_dialog(session)
+        if self.shutting_down:
+            self._check_closed()
 
     def _end_dialog(self, session: SipSession) -> None:
         dialog = session.dialog
@@ -474,6 +606,9 @@ class UserAgentCore:
         self._deliver_response(sreq, sreq.message.create_response(503, "Cannot reach destination"))
 
     def _deliver_response(self, sreq: SipRequest, response: Response) -> None:
+        if self._closing and response.status >= 200 and sreq in self._closing:
+            self._closing.discard(sreq)
+            self._check_closed()
         app = sreq.application_session.application
         self._dispatch(app, None, SipResponse(response, sreq.session, sreq))
 
@@ -495,6 +630,8 @@ class UserAgentCore:
                 self._acks[dialog.id] = (ack, hop_target)
                 if retransmission:
                     return
+                if self.shutting_down:
+                    self._closing_bye(session)
         if sreq.method == "INVITE" and status >= 300:
             self._end_dialog(session)
             session.ended = True

@@ -2,7 +2,9 @@
 """
 Dialogs (RFC 3261 section 12): creation from INVITE and its 2xx (or a 1xx
 with a To tag: early), route sets, CSeq ordering, remote target refresh,
-and building requests inside the dialog.
+building requests inside the dialog, and the dialog's RFC 3264 offer/answer
+state (an offer in the INVITE answered in the 2xx, or, for an INVITE
+without one, our offer in the 2xx answered in the ACK: RFC 3261 13.2.1).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convergence.sip.message import Request, make_request
+from convergence.sip.sdp import NotAcceptable, SessionDescription, check_answer
 from convergence.sip.uri import NameAddr, SipUri
 
 EARLY = "early"
@@ -48,6 +51,11 @@ class Dialog:
     state: str = EARLY
     is_uas: bool = True
     invite_cseq: int = 0
+    #: Our and the peer's session descriptions as last negotiated.
+    local_sdp: SessionDescription | None = None
+    remote_sdp: SessionDescription | None = None
+    #: Our offer in a 2xx to an INVITE that had none, until the ACK answers.
+    pending_offer: SessionDescription | None = None
 
     @property
     def id(self) -> tuple[str, str, str | None]:
@@ -110,6 +118,42 @@ class Dialog:
             if contacts:
                 self.remote_target = contacts[0].uri
             self.route_set = [str(r) for r in reversed(response.record_routes)]
+
+    # Offer/answer (RFC 3264; RFC 3261 13.2.1)
+    def answer_sent(self, offer: SessionDescription | None,
+                    answer: SessionDescription | None) -> None:
+        """We answered the peer's C{offer} (from the INVITE) in our 2xx."""
+        self.remote_sdp = offer
+        if answer is not None:
+            self.local_sdp = answer
+        self.pending_offer = None
+
+    def offer_sent(self, offer: SessionDescription) -> None:
+        """Our C{offer} went in a 2xx to an INVITE without one: the ACK answers."""
+        self.pending_offer = offer
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Whether our offer in a 2xx still waits for the ACK's answer."""
+        return self.pending_offer is not None
+
+    def receive_answer(self, answer: SessionDescription | None) -> None:
+        """
+        The ACK's SDP, answering our pending offer: on success it becomes
+        the negotiated session.
+
+        @raise NotAcceptable: no answer, or one that answers no stream of
+            the offer (the dialog must then end with BYE).
+        """
+        offer = self.pending_offer
+        if offer is None:
+            return
+        self.pending_offer = None
+        if answer is None:
+            raise NotAcceptable("the ACK carries no answer to the offer in the 2xx")
+        check_answer(offer, answer)
+        self.local_sdp = offer
+        self.remote_sdp = answer
 
     def receive_request(self, request: Request) -> None:
         """

@@ -31,6 +31,7 @@ __all__ = [
     "JabberChat", "MediaDescription", "NotAcceptable", "OfferAnswer",
     "Origin", "Repeat", "SdpError", "SessionDescription", "Timing",
     "ZoneAdjustment", "answer_chat", "answer_direction", "chat_media",
+    "check_answer",
     "is_chat_media", "jabber_chats", "parse_sdp", "revise_session",
     "typed_time_seconds",
 ]
@@ -427,7 +428,10 @@ class _Line(NamedTuple):
 
 def _split_lines(data: bytes | str) -> list[_Line]:
     """Split on LF (an optional CR before it), skip blank lines."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # surrogatepass: a lone surrogate becomes bytes that are not UTF-8,
+    # refused below with its line number.
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) \
+        else data
     lines = []
     for number, chunk in enumerate(raw.split(b"\n"), 1):
         if chunk.endswith(b"\r"):
@@ -455,6 +459,16 @@ def _error(reason: str, line: _Line, detail: str | None = None) -> SdpError:
     return SdpError(reason, line.number, line.text, detail)
 
 
+def _int(digits: str, line: _Line) -> int:
+    """The value of a digit string matched in C{line}; SdpError if it is
+    too long for C{int()} (over 4300 digits)."""
+    try:
+        return int(digits)
+    except ValueError:
+        raise _error(f"bad {line.type}= line", line,
+                     "number too long") from None
+
+
 def _fields(line: _Line, count: int) -> list[str]:
     parts = line.value.split()
     if len(parts) != count:
@@ -467,7 +481,8 @@ def _parse_origin(line: _Line) -> Origin:
     username, sess_id, version, nettype, addrtype, address = _fields(line, 6)
     if not _DIGITS.match(version):
         raise _error("bad o= line", line, "sess-version is not a number")
-    return Origin(username, sess_id, int(version), nettype, addrtype, address)
+    return Origin(username, sess_id, _int(version, line), nettype, addrtype,
+                  address)
 
 
 def _parse_connection(line: _Line) -> Connection:
@@ -478,14 +493,14 @@ def _parse_bandwidth(line: _Line) -> Bandwidth:
     match = _BANDWIDTH.match(line.value)
     if not match:
         raise _error("bad b= line", line, "expected <bwtype>:<bandwidth>")
-    return Bandwidth(match.group(1), int(match.group(2)))
+    return Bandwidth(match.group(1), _int(match.group(2), line))
 
 
 def _parse_timing(line: _Line) -> Timing:
     start, stop = _fields(line, 2)
     if not (_DIGITS.match(start) and _DIGITS.match(stop)):
         raise _error("bad t= line", line, "times must be numbers")
-    return Timing(int(start), int(stop))
+    return Timing(_int(start, line), _int(stop, line))
 
 
 def _parse_repeat(line: _Line) -> Repeat:
@@ -504,7 +519,7 @@ def _parse_zone(line: _Line) -> list[ZoneAdjustment]:
     for when, offset in zip(parts[::2], parts[1::2]):
         if not (_DIGITS.match(when) and _SIGNED_TYPED_TIME.match(offset)):
             raise _error("bad z= line", line, "expected <time> <offset> pairs")
-        zone.append(ZoneAdjustment(int(when), offset))
+        zone.append(ZoneAdjustment(_int(when, line), offset))
     return zone
 
 
@@ -524,8 +539,9 @@ def _parse_media_line(line: _Line) -> MediaDescription:
     match = _PORT.match(port_text)
     if not match:
         raise _error("bad m= line", line, "port is not a number")
-    port = int(match.group(1))
-    count = int(match.group(2)) if match.group(2) is not None else None
+    port = _int(match.group(1), line)
+    count = (_int(match.group(2), line) if match.group(2) is not None
+             else None)
     if port > 65535 or count == 0:
         raise _error("bad m= line", line, "port out of range")
     return MediaDescription(media, port, proto, formats, port_count=count)
@@ -591,7 +607,7 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
     origin: Origin | None = None
     session_name: str | None = None
     unset = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")  # replaced below
-    sdp = SessionDescription(version=int(first.value), origin=unset,
+    sdp = SessionDescription(version=_int(first.value, first), origin=unset,
                              times=[])
     zone_seen = False
     for line in lines[1:session_end]:
@@ -864,6 +880,31 @@ def revise_session(previous: SessionDescription,
     if revised != previous:
         revised.origin = previous.origin.next_version()
     return revised
+
+
+def check_answer(offer: SessionDescription,
+                 answer: SessionDescription) -> None:
+    """
+    Check that C{answer} answers C{offer} (RFC 3264 section 6) and accepts
+    at least one stream: as many m= lines, in order, each with the offered
+    media type and transport, none enabling a stream the offer disabled.
+
+    @raise NotAcceptable: naming what is wrong.
+    """
+    if len(answer.media) != len(offer.media):
+        raise NotAcceptable(f"the answer has {len(answer.media)} m= lines, "
+                            f"the offer {len(offer.media)}")
+    for index, (offered, answered) in enumerate(zip(offer.media, answer.media)):
+        if (answered.media.lower() != offered.media.lower()
+                or answered.proto.lower() != offered.proto.lower()):
+            raise NotAcceptable(
+                f"stream {index} was offered as {offered.media} "
+                f"{offered.proto}, answered as {answered.media} "
+                f"{answered.proto}")
+        if offered.port == 0 and answered.port != 0:
+            raise NotAcceptable(f"stream {index} is disabled in the offer")
+    if offer.media and all(m.port == 0 for m in answer.media):
+        raise NotAcceptable("the answer accepts no stream")
 
 
 # -- jabber chat media (draft-sparks-simple-jabber-sessions) -----------------

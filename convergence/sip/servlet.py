@@ -6,13 +6,20 @@ per dialog) inside the container's application sessions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from zope.interface import implementer
 
 from convergence.container.interfaces import IServlet
 from convergence.container.session import ApplicationSession, ProtocolSession
-from convergence.sip.sdp import SessionDescription, parse_sdp
+from convergence.sip.sdp import (
+    Connection,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+    parse_sdp,
+    revise_session,
+)
 
 if TYPE_CHECKING:
     from convergence.sip.core import UserAgentCore
@@ -65,6 +72,30 @@ class SipSession(ProtocolSession):
     def create_request(self, method: str) -> "SipRequest":
         """A new request inside this session's dialog (e.g. BYE, INFO)."""
         return self.core.create_in_dialog_request(self, method)
+
+    @property
+    def local_sdp(self) -> SessionDescription | None:
+        """Our session description as last negotiated (offer or answer)."""
+        return self.dialog.local_sdp if self.dialog is not None else None
+
+    @property
+    def remote_sdp(self) -> SessionDescription | None:
+        """The peer's session description as last negotiated."""
+        return self.dialog.remote_sdp if self.dialog is not None else None
+
+    def create_offer(self, media: Iterable[MediaDescription],
+                     session_name: str = "-") -> SessionDescription:
+        """
+        An SDP offer of C{media} from this server (o= and c= with its
+        address); in an established session, a new version of our last
+        description (RFC 3264 section 8: same o=, version up if changed).
+        """
+        host = self.core.transport.host
+        offer = SessionDescription(origin=Origin.create(host), session_name=session_name,
+                                   connection=Connection.for_address(host),
+                                   media=list(media))
+        previous = self.local_sdp
+        return revise_session(previous, offer) if previous is not None else offer
 
     def bye(self) -> None:
         """End a confirmed dialog with BYE (the app is told nothing more)."""
@@ -138,6 +169,9 @@ class SipRequest(_SipMessage):
         self.final_sent = False
         #: The account localpart a digest challenge proved, if any.
         self.authenticated_user: str | None = None
+        #: In C{do_ack}: the peer's answer to the offer our 2xx carried
+        #: (checked by the core against the offer), else C{None}.
+        self.answer: SessionDescription | None = None
 
     @property
     def method(self) -> str:
@@ -156,6 +190,22 @@ class SipRequest(_SipMessage):
     def is_initial(self) -> bool:
         """Whether this request is outside any dialog."""
         return self.message.to.tag is None
+
+    @property
+    def needs_offer(self) -> bool:
+        """
+        Whether this is a received INVITE without an SDP offer (a delayed
+        offer, RFC 3261 13.2.1): its 2xx must carry our offer (see
+        L{create_offer}) and the ACK brings the answer to C{do_ack}; an
+        ACK without one ends the dialog with BYE and calls C{do_no_answer}.
+        """
+        return (self.message.method == "INVITE" and not self.outgoing
+                and not (self.message.body and self.content_type == SDP_TYPE))
+
+    def create_offer(self, media: Iterable[MediaDescription],
+                     session_name: str = "-") -> SessionDescription:
+        """An SDP offer of C{media} in this request's session (L{SipSession.create_offer})."""
+        return self.session.create_offer(media, session_name)
 
     def create_response(self, status: int, reason: str | None = None) -> "SipResponse":
         """A response to this (received) request."""
@@ -250,7 +300,19 @@ class SipServlet:
         return self.do_request(request)
 
     def do_ack(self, request: SipRequest) -> Any:
-        """ACK to our 2xx: nothing to answer."""
+        """
+        ACK to our 2xx: nothing to answer.  If the 2xx carried our offer
+        (the INVITE had none), C{request.answer} is the peer's answer,
+        already checked against the offer (also C{session.remote_sdp}).
+        """
+
+    def do_no_answer(self, request: SipRequest) -> Any:
+        """
+        The ACK to our 2xx carrying an offer had no acceptable answer (no
+        SDP, a broken one, or one accepting no stream): the core has sent
+        BYE.  By default the application session ends, as for a BYE.
+        """
+        request.application_session.invalidate()
 
     def do_bye(self, request: SipRequest) -> Any:
         """By default: 200 OK and the application session ends."""
