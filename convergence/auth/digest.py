@@ -66,8 +66,17 @@ class DigestParseError(ValueError):
 
 
 def _hash(algorithm: str, text: str) -> str:
-    """Hex digest of C{text} (UTF-8) with an RFC 8760 base algorithm."""
-    return hashlib.new(ALGORITHMS[algorithm], text.encode("utf-8")).hexdigest()
+    """Hex digest of C{text} (UTF-8) with an RFC 8760 base algorithm.
+
+    Bytes that were not UTF-8 on the wire (surrogate escapes, as the SIP
+    parser decodes them) are hashed as received; other lone surrogates
+    cannot match any client, so they are hashed as they come.
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
+    return hashlib.new(ALGORITHMS[algorithm], data).hexdigest()
 
 
 def _base(algorithm: str) -> str:

@@ -47,6 +47,10 @@ def _content_length(head: bytes) -> int:
         if name != b"content-length" and name != b"l":
             continue
         value = value.strip()
+        # Over 18 significant digits is too large (and int() refuses
+        # over 4300).
+        if value.isdigit() and len(value.lstrip(b"0")) > 18:
+            raise FramingError("Message too large")
         if not value.isdigit() or (found is not None
                                    and int(value) != found):
             raise FramingError("Bad Content-Length")

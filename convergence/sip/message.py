@@ -303,6 +303,8 @@ class Message:
         value = value.strip()
         if not (value.isascii() and value.isdigit()):
             raise SipParseError("Bad Expires")
+        if len(value.lstrip("0")) > 10:  # capped (int() refuses 4300+)
+            return 2 ** 32 - 1
         return min(int(value), 2 ** 32 - 1)
 
     @_view
@@ -527,6 +529,10 @@ def _body(data: bytes, body_start: int,
     if len(set(lengths)) != 1 or not (lengths[0].isascii()
                                       and lengths[0].isdigit()):
         return data[body_start:], "Bad Content-Length"
+    # More than 18 significant digits is longer than any datagram (and
+    # int() refuses over 4300).
+    if len(lengths[0].lstrip("0")) > 18:
+        return data[body_start:], "Content-Length mismatch"
     length = int(lengths[0])
     if len(data) - body_start < length:
         return data[body_start:], "Content-Length mismatch"

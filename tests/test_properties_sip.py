@@ -1,0 +1,421 @@
+"""Property-based tests (hypothesis) for the SIP parsers and SDP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import example, given, strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from convergence.sip.framing import PING, FramingError, StreamFramer
+from convergence.sip.headers import Headers, canonical, split_list
+from convergence.sip.message import (
+    Message, Request, Response, SipParseError, make_request, parse_message,
+)
+from convergence.sip.sdp import (
+    Attribute, Bandwidth, Connection, MediaDescription, Origin, Repeat,
+    SdpError, SessionDescription, Timing, ZoneAdjustment, parse_sdp,
+)
+from convergence.sip.uri import (
+    NameAddr, SipUri, SipUriError, Via, parse_params, parse_uri,
+)
+
+TORTURE = Path(__file__).parent / "sip_torture"
+CORPUS = sorted(path.read_bytes() for path in TORTURE.glob("*/*.sip"))
+BARE_LF = (TORTURE / "valid" / "bare_lf.sip").read_bytes()
+HUGE = b"9" * 5000
+
+# Bytes worth inserting: CTLs, NUL, separators, DEL, non-UTF-8.
+_NASTY = [b"\x00", b"\x01", b"\x0b", b"\r", b"\n", b"\t", b" ", b":", b";",
+          b",", b'"', b"<", b">", b"%", b"\\", b"\x7f", b"\xc3", b"\xff",
+          b"9" * 5000, b"-1", b"4294967296"]
+
+_mutation = st.one_of(
+    st.tuples(st.just("flip"), st.integers(0, 10 ** 6), st.integers(1, 255)),
+    st.tuples(st.just("truncate"), st.integers(0, 10 ** 6), st.just(b"")),
+    st.tuples(st.just("insert"), st.integers(0, 10 ** 6),
+              st.sampled_from(_NASTY)),
+    st.tuples(st.just("delete"), st.integers(0, 10 ** 6), st.just(b"")),
+)
+
+
+def _mutate(data: bytes, mutations: list[tuple]) -> bytes:
+    """Apply byte flips, truncations, deletions and insertions."""
+    buffer = bytearray(data)
+    for kind, where, value in mutations:
+        where %= len(buffer) + 1
+        if kind == "flip" and where < len(buffer):
+            buffer[where] ^= value
+        elif kind == "truncate":
+            del buffer[where:]
+        elif kind == "delete":
+            del buffer[where:where + 1]
+        elif kind == "insert":
+            buffer[where:where] = value
+    return bytes(buffer)
+
+
+_mutated_corpus = st.builds(_mutate, st.sampled_from(CORPUS),
+                            st.lists(_mutation, min_size=1, max_size=4))
+
+
+def _typed_views(message: Message) -> None:
+    """Read every typed view; each may only raise SipParseError."""
+    for name in ("vias", "top_via", "from_", "to", "call_id", "cseq",
+                 "max_forwards", "contacts", "content_type", "expires",
+                 "require", "supported", "routes", "record_routes"):
+        try:
+            getattr(message, name)
+        except SipParseError:
+            pass
+
+
+def _reserialized(message: Message) -> Message:
+    """Serialize and parse again."""
+    return parse_message(message.serialize())
+
+
+class MessageParserPropertyTests(SynchronousTestCase):
+    """parse_message and the typed views: only SipParseError."""
+
+    @given(st.binary(max_size=400))
+    def test_arbitrary_bytes(self, data: bytes) -> None:
+        """Random bytes raise SipParseError at worst."""
+        try:
+            parse_message(data)
+        except SipParseError:
+            pass
+
+    @given(_mutated_corpus)
+    @example(BARE_LF.replace(b"Length: 0", b"Length: " + HUGE))
+    @example(BARE_LF.replace(b"Content-Length: 0", b"Expires: " + HUGE))
+    def test_mutated_corpus(self, data: bytes) -> None:
+        """A mutated corpus message raises SipParseError at worst; when it
+        parses, its views raise SipParseError at worst and serializing it
+        reaches a fixed point."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        _typed_views(message)
+        once = _reserialized(message)
+        self.assertEqual(once.body, message.body)
+        self.assertEqual(once.start_line(), message.start_line())
+        self.assertEqual(_reserialized(once), once)
+        self.assertEqual(once.serialize(), _reserialized(once).serialize())
+
+
+# -- generated messages -------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_token = st.from_regex(r"[A-Za-z0-9\-.!%*_+`'~]{1,10}", fullmatch=True)
+_lower_token = _token.map(str.lower)
+_hostname = st.one_of(
+    st.from_regex(r"[a-z0-9\-._]{1,20}", fullmatch=True),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+)
+_port = st.none() | st.integers(0, 65535)
+_sip_uri = st.builds(
+    lambda scheme, user, password, host, port, params, headers: SipUri(
+        scheme, user, password if user is not None else None, host, port,
+        params, headers),
+    st.sampled_from(["sip", "sips"]),
+    st.none() | _text.filter(bool),
+    st.none() | _text,
+    _hostname, _port,
+    st.dictionaries(_text.filter(bool).map(str.lower).filter(bool),
+                    st.none() | _text, max_size=3),
+    st.dictionaries(_text.filter(bool), _text, max_size=2),
+)
+# Header parameter values as RFC 3261 allows them: a token, a host, or a
+# quoted string (kept with its quotes).
+_quoted = _text.filter(lambda t: "\r" not in t and "\n" not in t).map(
+    lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"')
+_param_value = st.none() | _token | _quoted
+_header_params = st.dictionaries(_lower_token, _param_value, max_size=3)
+_display = st.none() | _text.filter(lambda t: "\r" not in t
+                                    and "\n" not in t)
+_name_addr = st.builds(NameAddr, _sip_uri, _display, _header_params)
+_via = st.builds(Via, st.sampled_from(["UDP", "TCP", "TLS", "WS", "SCTP"]),
+                 _hostname, _port, _header_params)
+_value = _text.filter(lambda t: "\r" not in t and "\n" not in t).map(
+    str.strip)
+_extra_name = _token.filter(lambda n: canonical(n) not in {
+    "Via", "From", "To", "Call-ID", "CSeq", "Content-Length",
+    "Max-Forwards"})
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> Request:
+    method = draw(_token)
+    request = make_request(
+        method, draw(_sip_uri), draw(_name_addr), draw(_name_addr),
+        draw(_token), draw(st.integers(0, 2 ** 31 - 1)),
+        draw(st.lists(_via, min_size=1, max_size=3)),
+        max_forwards=draw(st.integers(0, 255)),
+        headers=draw(st.lists(st.tuples(_extra_name, _value), max_size=4)),
+        body=draw(st.binary(max_size=40)))
+    request.headers.add("Content-Length", str(len(request.body)))
+    return request
+
+
+@st.composite
+def _responses(draw: st.DrawFn) -> Response:
+    request = draw(_requests())
+    response = request.create_response(
+        draw(st.integers(100, 699)),
+        draw(_value.filter(lambda t: "\r" not in t)))
+    for name, value in draw(st.lists(st.tuples(_extra_name, _value),
+                                     max_size=3)):
+        response.headers.add(name, value)
+    response.body = draw(st.binary(max_size=40))
+    response.headers.add("Content-Length", str(len(response.body)))
+    return response
+
+
+_messages = st.one_of(_requests(), _responses())
+
+
+class RoundTripPropertyTests(SynchronousTestCase):
+    """Serialize then parse gives an equal value."""
+
+    @given(_messages)
+    def test_message(self, message: Message) -> None:
+        """serialize -> parse_message gives an equal message."""
+        parsed = parse_message(message.serialize())
+        self.assertEqual(parsed, message)
+        if isinstance(message, Request):
+            self.assertEqual(parsed.cseq[1], message.method)
+        self.assertEqual(len(parsed.vias), len(message.headers.get_all("Via")))
+
+    @given(_sip_uri)
+    @example(SipUri("sip", "a;b?c", None, "x", None, {"p": "a=b"},
+                    {"h": "&="}))
+    def test_sip_uri(self, uri: SipUri) -> None:
+        """str(SipUri) parses to an equal URI and the same string."""
+        parsed = SipUri.parse(str(uri))
+        self.assertEqual(parsed, uri)
+        self.assertEqual(str(parsed), str(uri))
+
+    @given(_name_addr)
+    def test_name_addr(self, addr: NameAddr) -> None:
+        """str(NameAddr) parses to an equal name-addr."""
+        self.assertEqual(NameAddr.parse(str(addr)), addr)
+
+    @given(_via)
+    def test_via(self, via: Via) -> None:
+        """str(Via) parses to an equal Via."""
+        self.assertEqual(Via.parse(str(via)), via)
+
+    @given(st.text(max_size=60))
+    @example("sip:a@b;;c")
+    @example("tel:+1;x=%ZZ")
+    def test_parse_uri_text(self, text: str) -> None:
+        """Any text raises SipUriError at worst; a parsed URI's string
+        parses to an equal URI with the same string."""
+        try:
+            uri = parse_uri(text)
+        except SipUriError:
+            return
+        again = parse_uri(str(uri))
+        self.assertEqual(again, uri)
+        self.assertEqual(str(again), str(uri))
+
+    @given(st.text(max_size=60))
+    def test_header_grammar_text(self, text: str) -> None:
+        """NameAddr, Via and parameter parsing raise SipUriError at worst;
+        split_list never fails and never yields empty elements."""
+        for parse in (NameAddr.parse, Via.parse, parse_params):
+            try:
+                parse(text)
+            except SipUriError:
+                pass
+        self.assertNotIn("", split_list(text))
+
+
+# -- framing ------------------------------------------------------------------
+
+@st.composite
+def _chunks(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """``data`` cut at arbitrary points."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)),
+                               max_size=10)))
+    bounds = zip([0, *cuts], [*cuts, len(data)])
+    return [data[a:b] for a, b in bounds]
+
+
+class FramingPropertyTests(SynchronousTestCase):
+    """StreamFramer: only FramingError, split independence."""
+
+    @given(st.binary(max_size=300) | _mutated_corpus
+           | _mutated_corpus.map(lambda m: m + m), st.data())
+    @example(BARE_LF.replace(b"Length: 0", b"Length: " + HUGE), None)
+    def test_arbitrary_or_mutated_stream(self, stream: bytes,
+                                         data: st.DataObject | None) -> None:
+        """Any bytes in any chunks raise FramingError at worst, never keep
+        more than the limit, and every message cut out is the same
+        whatever the chunking (bytes one by one in explicit examples)."""
+        whole = _frame([stream], 1024)
+        framer = StreamFramer(1024)
+        out: list[bytes] = []
+        error = None
+        if data is None:
+            chunks = [stream[i:i + 1] for i in range(len(stream))]
+        else:
+            chunks = data.draw(_chunks(stream))
+        for chunk in chunks:
+            try:
+                out += framer.feed(chunk)
+            except FramingError as e:
+                error = e.reason
+                break
+            self.assertLessEqual(framer.buffered, 1024)
+        if error is None:
+            self.assertEqual(out, whole[0][:len(out)])
+        else:
+            self.assertEqual(out, whole[0])
+
+    @given(st.lists(_messages | st.just(PING), max_size=4), st.data())
+    def test_generated_stream_any_split(self, items: list,
+                                        data: st.DataObject) -> None:
+        """Serialized messages and pings come out as sent, each parsing to
+        the message it was, whatever the chunking."""
+        wires = [item if item == PING else item.serialize() for item in items]
+        stream = b"".join(wires)
+        chunks = data.draw(_chunks(stream)) if stream else []
+        out, error = _frame(chunks, 65536)
+        self.assertIsNone(error)
+        self.assertEqual(out, wires)
+        for item, wire in zip(items, out):
+            if item != PING:
+                self.assertEqual(parse_message(wire), item)
+
+
+def _frame(chunks: list[bytes], limit: int) -> tuple[list[bytes], str | None]:
+    """Messages framed from ``chunks`` and the FramingError reason, if any."""
+    framer = StreamFramer(limit)
+    out: list[bytes] = []
+    for chunk in chunks:
+        try:
+            out += framer.feed(chunk)
+        except FramingError as e:
+            return out, e.reason
+    return out, None
+
+
+# -- SDP ----------------------------------------------------------------------
+
+SDP_SAMPLES = [
+    b"v=0\r\no=romeo 28908764872 28908764872 IN IP4 orchard.montague.net\r\n"
+    b"s=-\r\nc=IN IP4 orchard.montague.net\r\nt=0 0\r\nm=audio 39923 RTP/AVP"
+    b" 0\r\na=rtpmap:0 PCMU/8000\r\nc=IN IP4 xmpp.montague.net\r\nt=0 0\r\n"
+    b"m=message 5222 xmpp/tcp chat\r\na=jid:romeo@mantague.net/orchard\r\n"
+    b"a=thread:283461923759234\r\n",
+    b"v=0\no=jdoe 2890844526 2890842807 IN IP4 10.47.16.5\ns=SDP Seminar\n"
+    b"i=A Seminar\nu=http://www.example.com/seminars/sdp.pdf\n"
+    b"e=j.doe@example.com (Jane Doe)\np=+1 617 555-6011\n"
+    b"c=IN IP4 224.2.17.12/127\nb=AS:128\nt=2873397496 2873404696\n"
+    b"r=7d 1h 0 25h\nz=2882844526 -1h 2898848070 0\nk=clear:x\na=recvonly\n"
+    b"x=unknown\nm=audio 49170 RTP/AVP 0\ni=voice\nb=CT:64\nk=prompt\n"
+    b"m=video 51372/2 RTP/AVP 99\na=rtpmap:99 h263-1998/90000\ny=other\n",
+]
+
+_sdp_token = st.from_regex(r"[!-~]{1,8}", fullmatch=True)
+_sdp_text = st.text(st.characters(blacklist_categories=("Cs",),
+                                  blacklist_characters="\x00\r\n"),
+                    max_size=10).filter(lambda t: t.strip() == t)
+_sdp_value = _sdp_text.filter(bool)
+_digits = st.integers(0, 2 ** 64)
+_typed = st.from_regex(r"[0-9]{1,6}[dhms]?", fullmatch=True)
+_connection = st.builds(Connection, _sdp_token, _sdp_token, _sdp_token)
+_bandwidth = st.builds(Bandwidth, st.from_regex(r"[!-9;-~]{1,6}",
+                                                fullmatch=True),
+                       _digits)
+_repeat = st.builds(Repeat, _typed, _typed,
+                    st.lists(_typed, min_size=1, max_size=2).map(tuple))
+_timing = st.builds(Timing, _digits, _digits,
+                    st.lists(_repeat, max_size=2))
+_attribute: st.SearchStrategy[Attribute] = st.tuples(
+    st.from_regex(r"[!-9;-~]{1,8}", fullmatch=True), st.none() | _sdp_text)
+_other = st.tuples(st.sampled_from("fghjlnqwxy"), _sdp_text)
+_origin = st.builds(Origin, _sdp_token, _sdp_token, _digits, _sdp_token,
+                    _sdp_token, _sdp_token)
+
+
+@st.composite
+def _media(draw: st.DrawFn, first: bool) -> MediaDescription:
+    media = MediaDescription(
+        draw(_sdp_token), draw(st.integers(0, 65535)), draw(_sdp_token),
+        draw(st.lists(_sdp_token, min_size=1, max_size=3)),
+        port_count=draw(st.none() | st.integers(1, 10)),
+        information=draw(st.none() | _sdp_value),
+        connections=draw(st.lists(_connection, max_size=2)),
+        bandwidths=draw(st.lists(_bandwidth, max_size=2)),
+        key=draw(st.none() | _sdp_value),
+        attributes=draw(st.lists(_attribute, max_size=3)),
+        other_lines=draw(st.lists(_other, max_size=2)))
+    # The draft-sparks layout (c= and t= before m=) is only read for a
+    # stream after the first.
+    if not first:
+        media.times = draw(st.lists(_timing, max_size=2))
+    return media
+
+
+@st.composite
+def _sdps(draw: st.DrawFn) -> SessionDescription:
+    count = draw(st.integers(0, 3))
+    return SessionDescription(
+        version=draw(st.integers(0, 10 ** 6)), origin=draw(_origin),
+        session_name=draw(_sdp_value),
+        information=draw(st.none() | _sdp_value),
+        uri=draw(st.none() | _sdp_value),
+        emails=draw(st.lists(_sdp_value, max_size=2)),
+        phones=draw(st.lists(_sdp_value, max_size=2)),
+        connection=draw(st.none() | _connection),
+        bandwidths=draw(st.lists(_bandwidth, max_size=2)),
+        times=draw(st.lists(_timing, min_size=1, max_size=2)),
+        zone=draw(st.lists(st.builds(
+            ZoneAdjustment, _digits,
+            st.from_regex(r"-?[0-9]{1,5}[dhms]?", fullmatch=True)),
+            max_size=2)),
+        key=draw(st.none() | _sdp_value),
+        attributes=draw(st.lists(_attribute, max_size=3)),
+        other_lines=draw(st.lists(_other, max_size=2)),
+        media=[draw(_media(index == 0)) for index in range(count)])
+
+
+class SdpPropertyTests(SynchronousTestCase):
+    """parse_sdp: only SdpError; serialize -> parse round trip."""
+
+    @given(st.binary(max_size=300) | st.text(max_size=100))
+    @example(b"v=" + HUGE)
+    @example(b"v=0\no=- 1 " + HUGE + b" IN IP4 x\ns=-\nt=0 0\n")
+    @example(b"v=0\no=- 1 1 IN IP4 x\ns=-\nt=0 0\nm=a " + HUGE + b" p f\n")
+    @example("v=0\n\ud800")
+    def test_arbitrary_input(self, data: bytes | str) -> None:
+        """Random bytes or text raise SdpError at worst."""
+        for strict in (False, True):
+            try:
+                parse_sdp(data, strict=strict)
+            except SdpError:
+                pass
+
+    @given(st.builds(_mutate, st.sampled_from(SDP_SAMPLES),
+                     st.lists(_mutation, min_size=1, max_size=4)))
+    def test_mutated_samples(self, data: bytes) -> None:
+        """A mutated description raises SdpError at worst; when it parses,
+        serializing and parsing again gives an equal description."""
+        try:
+            sdp = parse_sdp(data)
+        except SdpError:
+            return
+        self.assertEqual(parse_sdp(sdp.serialize()), sdp)
+
+    # Known counterexample, not yet fixed (see docs/testing.md): a stream
+    # whose serialized lines end with c= lines, followed by a stream with
+    # per-stream t= lines (draft-sparks layout): the parser reads those
+    # c= lines as the next stream's preamble.
+    @given(_sdps())
+    def test_round_trip(self, sdp: SessionDescription) -> None:
+        """serialize -> parse_sdp gives an equal description."""
+        self.assertEqual(parse_sdp(sdp.serialize()), sdp)
