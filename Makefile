@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser bench bench-deps
+.PHONY: run test venv clean sipp browser bench bench-deps lint
 
 venv: $(STAMP)
 
@@ -43,5 +43,11 @@ bench: $(STAMP) bench-deps
 bench-deps: sipp
 	@command -v prosody >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody && (systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true))
 
+# ruff from PyPI (the `lint` extra), installed into the venv on first use.
+# Not part of `make test`.
+lint: $(STAMP)
+	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q -e '.[lint]'
+	$(BIN)/python -m ruff check convergence apps tests bench twisted
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -79,9 +79,16 @@ class SipConfig:
     max_expires: int = 7200
     default_expires: int = 3600
     nonce_lifetime: float = 300.0
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    #: challenge order; MD5 first for clients that read only the first
+    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
     #: seconds dialogs get on shutdown for their BYEs to be answered
     shutdown_grace: float = 2.0
+    #: requests/s one source address may send (0: no limit), its burst,
+    #: the networks never limited, and how many sources are tracked
+    max_requests_per_second_per_source: float = 200.0
+    request_burst_per_source: int = 400
+    rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    rate_limit_max_sources: int = 65536
 
 
 @dataclass(frozen=True)
@@ -291,7 +298,23 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "nonce_lifetime": _positive_float,
     "digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
     "shutdown_grace": _non_negative,
+    "max_requests_per_second_per_source": _non_negative,
+    "request_burst_per_source": _positive_int,
+    "rate_limit_exempt": lambda k, v: _networks(k, v),
+    "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
 }
+
+
+def _networks(key: str, value: Any) -> tuple[str, ...]:
+    """A list of IP networks (CIDR, or single addresses)."""
+    _expect(key, value, list)
+    for item in value:
+        _string(key, item)
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{key}: not an IP network: {item!r}") from None
+    return tuple(value)
 
 
 def _choices(key: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:

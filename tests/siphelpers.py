@@ -33,7 +33,7 @@ SEED_SDP = (
 CONFIG = """
 [sip]
 challenge_invites = {challenge}
-digest_algorithms = {algorithms}
+{sip_extra}
 t1 = {t1}
 t2 = {t2}
 t4 = 0.5
@@ -49,14 +49,22 @@ module = "tests.sipapps_dialer"
 
 def start_server(tmpdir: str, t1: float = 0.05, t2: float = 0.4,
                  challenge_invites: bool = False,
-                 algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> tuple[Any, int]:
-    """Build the whole server with the test apps; listen for SIP on a free port."""
+                 algorithms: tuple[str, ...] | None = ("SHA-256", "MD5"),
+                 sip_extra: str = "") -> tuple[Any, int]:
+    """Build the whole server with the test apps; listen for SIP on a free port.
+
+    @param algorithms: C{sip.digest_algorithms}; None leaves the default.
+    @param sip_extra: more C{[sip]} lines.
+    """
+    if algorithms is not None:
+        sip_extra += "\ndigest_algorithms = [" + ", ".join(
+            f'"{a}"' for a in algorithms) + "]"
     root = Path(tmpdir)
     root.mkdir(parents=True)
     config_file = root / "c.toml"
     config_file.write_text(CONFIG.format(
         t1=t1, t2=t2, challenge="true" if challenge_invites else "false",
-        algorithms="[" + ", ".join(f'"{a}"' for a in algorithms) + "]"))
+        sip_extra=sip_extra))
     config = load_config(config_file, {"data_dir": str(root / "data")})
     server = build(config, reactor)
     ports = server.sip.transport.listen(0, "127.0.0.1")

@@ -120,6 +120,21 @@ class SparksExampleTests(SynchronousTestCase):
                          [Connection("IN", "IP4", "xmpp.montague.net")])
         self.assertEqual(chat.times, [Timing(0, 0)])
 
+    def test_trailing_connection_before_preamble(self) -> None:
+        """
+        The ambiguous layout (a stream ending with c= lines, then t=, then
+        the next m=) is read by the draft's rule: those c= lines are the
+        next stream's preamble.  This is the one layout that does not
+        round-trip (the property tests leave it out for that reason).
+        """
+        sdp = parse_sdp(b"v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\nt=0 0\r\n"
+                        b"m=audio 1 RTP/AVP 0\r\nc=IN IP4 a\r\nt=0 0\r\n"
+                        b"m=message 2 xmpp/tcp chat\r\n")
+        audio, chat = sdp.media
+        self.assertEqual(audio.connections, [])
+        self.assertEqual(chat.connections, [Connection("IN", "IP4", "a")])
+        self.assertEqual(chat.times, [Timing(0, 0)])
+
     def test_offer_chat(self) -> None:
         """The offered chat reads back as a typed JabberChat."""
         self.assertEqual(

@@ -159,3 +159,24 @@ class LimitTests(SynchronousTestCase):
         self.assertRaises(FramingError, framer.feed, b"\x16\x03")
         self.assertRaises(FramingError, framer.feed, ONE)
         self.assertEqual(framer.buffered, 0)
+
+    def test_short_content_length_cuts_body(self) -> None:
+        """A Content-Length shorter than the body ends the message there:
+        the bytes after it are the next message (RFC 3261 18.3)."""
+        short = ONE.replace(b"Content-Length: 7", b"Content-Length: 3")
+        framer = StreamFramer()
+        first, second = framer.feed(short[:-4] + TWO)
+        self.assertEqual(parse_message(first).body, b"v=0")
+        self.assertEqual(parse_message(second).call_id, "two")
+        self.assertIsNone(framer.error)
+
+    def test_garbage_after_short_body(self) -> None:
+        """Garbage after a cut body: the message before it comes out, the
+        error waits in .error and the next feed raises it."""
+        short = ONE.replace(b"Content-Length: 7", b"Content-Length: 3")
+        framer = StreamFramer()
+        [first] = framer.feed(short[:-4] + b"\x16\x03garbage")
+        self.assertEqual(parse_message(first).call_id, "one")
+        self.assertEqual(framer.error, "Not a SIP message")
+        error = self.assertRaises(FramingError, framer.feed, TWO)
+        self.assertEqual(error.reason, "Not a SIP message")

@@ -33,6 +33,7 @@ from convergence.sip.dialog import (
     new_tag,
 )
 from convergence.sip.message import Request, Response, SipParseError, make_request
+from convergence.sip.ratelimit import RateLimiter
 from convergence.sip.registrar import Registrar
 from convergence.sip.sdp import NotAcceptable, SdpError
 from convergence.sip.servlet import (
@@ -85,6 +86,10 @@ class UserAgentCore:
         self._shutdown_waiters: list[Deferred] = []
         self._shutdown_timer: IDelayedCall | None = None
         transport.receiver = self
+        if transport.rate_limiter is None and registrar is not None:
+            # sip.max_requests_per_second_per_source & co. (the [sip] config
+            # reaches the stack through the registrar)
+            transport.rate_limiter = RateLimiter.from_config(reactor, registrar.config)
 
     # From the transport
     def request_received(self, request: Request, peer: Peer) -> None:

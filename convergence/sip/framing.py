@@ -7,10 +7,14 @@ L{convergence.sip.message.parse_message}.  Between messages, a double
 CRLF is an RFC 5626 keepalive ping: it comes back as L{PING} (answer it
 with a single CRLF pong); single CRLFs (pongs) are dropped.
 
-Content-Length is mandatory on a stream.  A message larger than
-``max_message_size``, a missing or invalid Content-Length, or a first
-line that is not SIP raise L{FramingError}; the stream cannot be
-resynchronised, so the connection is to be closed.  The framer never
+Content-Length is mandatory on a stream and says where a message ends:
+bytes past it, when it is shorter than the body, start the next message
+(RFC 3261 18.3).  A message larger than ``max_message_size``, a missing
+or invalid Content-Length, or a first line that is not SIP raise
+L{FramingError}; the stream cannot be resynchronised, so the connection
+is to be closed.  When messages were completed before the error in the
+same call, they are returned and the error waits in L{StreamFramer.error}
+(the next call raises it): answer them, then close.  The framer never
 holds more than ``max_message_size`` bytes between calls.
 """
 
@@ -80,24 +84,35 @@ class StreamFramer:
         self._first_line_ok = False
 
     @property
+    def error(self) -> str | None:
+        """Why the stream cannot be framed any more, or None."""
+        return self._failed
+
+    @property
     def buffered(self) -> int:
         """How many bytes wait for the rest of their message."""
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Add bytes; return the completed messages and L{PING}s in order."""
+        """Add bytes; return the completed messages and L{PING}s in order.
+
+        @raise FramingError: if the stream broke before any message was
+            completed in this call (else see L{error}).
+        """
         if self._failed is not None:
             raise FramingError(self._failed)
         self._buffer += data
+        out: list[bytes] = []
         try:
-            return self._drain()
+            self._drain(out)
         except FramingError as e:
             self._failed = e.reason
             self._buffer = bytearray()
-            raise
+            if not out:
+                raise
+        return out
 
-    def _drain(self) -> list[bytes]:
-        out: list[bytes] = []
+    def _drain(self, out: list[bytes]) -> None:
         buffer = self._buffer
         while buffer:
             if self._length is None:
@@ -113,7 +128,6 @@ class StreamFramer:
             self._length = None
             self._scanned = 0
             self._first_line_ok = False
-        return out
 
     def _skip_keepalives(self, out: list[bytes]) -> bool:
         """Drop CRLFs before a message, reporting pings; False to wait."""

@@ -68,6 +68,9 @@ REASONS: dict[int, str] = {
 }
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+# Control characters RFC 3261 25.1 allows nowhere in a header block (HTAB,
+# and CR and LF as line ends, aside); one search of the decoded block.
+_CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The headers every message needs, checked and parsed by parse_message.
 _TRACKED = frozenset(("Via", "From", "To", "Call-ID", "CSeq",
                       "Content-Length", "Max-Forwards"))
@@ -495,6 +498,21 @@ def _parse_header_lines(lines: list[str]) -> tuple[list[tuple[str, str]],
     return items, problem
 
 
+def _control_problem(head: str, position: int) -> str:
+    """The reason for a control character at C{position} of C{head}
+    (lines joined by LF): it names the header, or the start line."""
+    kind = "NUL" if head[position] == "\x00" else "Control character"
+    start = head.rfind("\n", 0, position) + 1
+    while start > 0 and head[start] in " \t":  # a folded line: its header
+        start = head.rfind("\n", 0, start - 1) + 1
+    if start == 0:
+        return f"{kind} in Request-Line"
+    end = head.find("\n", start)
+    name, colon, _ = head[start:end if end >= 0 else len(head)].partition(":")
+    header = checked_name(name) if colon else None
+    return f"{kind} in {header} header" if header else "Bad header name"
+
+
 def _parse_mandatory(found: dict[str, list[str]]) -> dict[str, object]:
     """Parse what every message needs (the typed views' cache entries);
     raise L{SipParseError} if the message cannot be answered."""
@@ -554,6 +572,9 @@ def parse_message(data: bytes) -> Request | Response:
             head = head[:-1]
         if "\r" in head:
             problem = "Bare CR in header"
+    control = _CTL.search(head)
+    if control is not None:
+        problem = problem or _control_problem(head, control.start())
     lines = head.split("\n")
     message, start_problem, status = _parse_start_line(lines[0])
     problem = start_problem or problem

@@ -33,9 +33,12 @@ class Authenticator:
 
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
                  nonce_lifetime: float,
-                 algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> None:
+                 algorithms: tuple[str, ...] = ("MD5", "SHA-256")) -> None:
         """
         @param accounts: an L{AccountLookup} (HA1 secrets as Deferreds).
+        @param algorithms: one C{WWW-Authenticate} per algorithm, in this
+            order (RFC 8760 8.2); MD5 first serves clients that read only
+            the first challenge, SHA-256 clients pick theirs from any place.
         """
         self.accounts = accounts
         self.challengers = {

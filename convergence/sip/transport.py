@@ -7,7 +7,8 @@ out.  Requests get C{received}/C{rport} stamped on their top Via; responses
 go back where RFC 3261 18.2.2 and RFC 3581 say.  TCP connections, accepted
 or opened, are kept per remote address and reused.  Malformed input is
 answered with C{400} when it can be answered and dropped otherwise; it
-never takes down a listener.
+never takes down a listener.  With a L{RateLimiter}, requests over a
+source's rate are answered C{503} with C{Retry-After}, or dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from twisted.python.failure import Failure
 
 from convergence.sip.framing import PING, FramingError, StreamFramer
 from convergence.sip.message import Request, Response, SipParseError, parse_message
+from convergence.sip.ratelimit import ALLOW, DROP, RateLimiter
 
 log = Logger()
 
@@ -142,8 +144,11 @@ class SipTransportLayer:
     """UDP and TCP transports of one SIP stack."""
 
     def __init__(self, reactor: Any, receiver: MessageReceiver, host: str,
-                 max_message_size: int = 65536, udp_receive_buffer: int = 0) -> None:
+                 max_message_size: int = 65536, udp_receive_buffer: int = 0,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self.reactor = reactor
+        #: requests per source (None: unlimited)
+        self.rate_limiter = rate_limiter
         self.receiver = receiver
         self.host = host
         self.max_message_size = max_message_size
@@ -200,6 +205,14 @@ class SipTransportLayer:
     # Incoming
     def message_received(self, data: bytes, peer: Peer) -> None:
         """Parse one complete message and pass it up."""
+        verdict = ALLOW
+        limiter = self.rate_limiter
+        if limiter is not None:
+            start = data[:4]
+            if start != b"SIP/" and start != b"ACK ":  # a request, not an ACK
+                verdict = limiter.admit(peer.host)
+                if verdict == DROP:
+                    return
         try:
             message = parse_message(data)
         except SipParseError as e:
@@ -207,6 +220,9 @@ class SipTransportLayer:
             return
         try:
             if isinstance(message, Request):
+                if verdict != ALLOW and message.method != "ACK":
+                    self._refuse(message, peer)
+                    return
                 self._stamp_via(message, peer)
                 self.receiver.request_received(message, peer)
             else:
@@ -229,6 +245,14 @@ class SipTransportLayer:
             self.send_response(request.create_response(error.status, error.reason), peer)
         except Exception:
             log.failure("could not answer a bad request from {peer}", peer=str(peer))
+
+    def _refuse(self, request: Request, peer: Peer) -> None:
+        """A request over its source's rate: 503 with Retry-After."""
+        assert self.rate_limiter is not None
+        self._stamp_via(request, peer)
+        response = request.create_response(503)
+        response.headers.add("Retry-After", str(self.rate_limiter.retry_after(peer.host)))
+        self.send_response(response, peer)
 
     @staticmethod
     def _stamp_via(request: Request, peer: Peer) -> None:
@@ -353,15 +377,20 @@ class SipStreamProtocol(StreamProtocol):
         try:
             messages = self.framer.feed(data)
         except FramingError as e:
-            log.info("closing SIP connection from {peer}: {reason}",
-                     peer=str(self.peer), reason=e.reason)
-            self.transport.loseConnection()
+            self._framing_failed(e.reason)
             return
         for message in messages:
             if message == PING:
                 self.transport.write(b"\r\n")
             else:
                 self.layer.message_received(message, self.peer)
+        if self.framer.error is not None:  # after the messages before it
+            self._framing_failed(self.framer.error)
+
+    def _framing_failed(self, reason: str) -> None:
+        log.info("closing SIP connection from {peer}: {reason}",
+                 peer=str(self.peer), reason=reason)
+        self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.connected = False
