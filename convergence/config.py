@@ -63,6 +63,13 @@ class XmppConfig:
     auth_failures_per_ip: int = 20
     auth_failures_per_account: int = 10
     auth_failure_window: float = 300.0
+    #: roster limits (RFC 6121 2.3.3): items per roster, characters of an
+    #: item's name and of a group name, groups per item
+    max_roster_items: int = 1000
+    max_roster_text: int = 1023
+    max_roster_groups: int = 64
+    #: messages stored per user while offline (XEP-0160; 0: no limit)
+    offline_quota: int = 1000
 
 
 @dataclass(frozen=True)
@@ -275,6 +282,10 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "auth_failures_per_ip": _positive_int,
     "auth_failures_per_account": _positive_int,
     "auth_failure_window": _non_negative,
+    "max_roster_items": _positive_int,
+    "max_roster_text": _positive_int,
+    "max_roster_groups": _positive_int,
+    "offline_quota": lambda k, v: _positive_int(k, v, 0),
 }
 
 

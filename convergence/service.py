@@ -30,6 +30,7 @@ from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
 from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
+from convergence.store.sqlite_im import SqliteImStore
 from convergence.tls import ensure_certificate, server_tls_context
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
@@ -63,6 +64,7 @@ class Convergence:
         if self.database is not None:
             self.database.stop()  # after the queued queries, before the connections close
         self.locations.close()
+        self.xmpp.im_store.close()
         self.store.close()
 
 
@@ -107,9 +109,10 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     database = DatabaseThread(reactor)
     container = Container(reactor, domains=config.domains)
     load_applications(config, container)
+    im_store = SqliteImStore(config.database_path)
     xmpp = XmppServer(
         config.xmpp, config.domains, accounts, container, reactor, tls_context=tls,
-        run_in_db=database.run,
+        run_in_db=database.run, im_store=im_store,
     )
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),

@@ -350,7 +350,7 @@ class RoutingTests(SynchronousTestCase):
 
     def test_message_to_bare_jid_goes_to_available(self) -> None:
         """A message to a bare JID goes to the available resource."""
-        self.bob.send("<presence><priority>5</priority></presence>")
+        self.bob.available(5)
         self.alice.send("<message to='bob@localhost' type='chat'><body>yo</body></message>")
         self.assertEqual(self.bob.expect("message").findtext("{jabber:client}body"), "yo")
 
@@ -359,7 +359,7 @@ class RoutingTests(SynchronousTestCase):
         asked: list = []
         lookup = self.server.account_lookup
         self.patch(lookup, "exists", lambda *a: asked.append(a))
-        self.bob.send("<presence/>")
+        self.bob.available()
         self.alice.send("<message to='bob@localhost' type='chat'><body>yo</body></message>")
         self.assertEqual(self.bob.expect("message").findtext("{jabber:client}body"), "yo")
         self.assertEqual(asked, [])
@@ -383,10 +383,14 @@ class RoutingTests(SynchronousTestCase):
         self.assertEqual(stanza_error(self.alice.expect("iq")), "internal-server-error")
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
-    def test_message_to_offline_user_bounces(self) -> None:
-        """No available resource: the sender gets service-unavailable."""
+    def test_message_to_offline_user_is_kept(self) -> None:
+        """No available resource: no error; the message is stored and
+        delivered with a delay stamp once the user is available."""
         self.alice.send("<message to='bob@localhost' type='chat' id='m1'><body>yo</body></message>")
-        self.assertEqual(stanza_error(self.alice.expect("message")), "service-unavailable")
+        self.assertEqual(self.alice.read(), [])
+        [message] = [e for e in self.bob.available() if e.tag == "{jabber:client}message"]
+        self.assertEqual(message.findtext("{jabber:client}body"), "yo")
+        self.assertEqual(message.find("{urn:xmpp:delay}delay").get("from"), "localhost")
 
     def test_spoofed_from(self) -> None:
         """A client may never send as someone else: invalid-from."""
@@ -552,7 +556,7 @@ class ThreadKeyTests(SynchronousTestCase):
             app_session, "bot@localhost", "alice@localhost/phone")
         alice = Client(server)
         alice.login()
-        alice.send("<presence/>")
+        alice.available()
         session.send_message("hello", thread="th")
         greeting = alice.expect("message")
         self.assertEqual((greeting.get("from"), greeting.findtext("{jabber:client}thread")),

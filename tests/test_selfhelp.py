@@ -22,7 +22,7 @@ class SelfhelpXmppTests(SynchronousTestCase):
         self.server, self.clock = make_server(self.mktemp(), (app,))
         self.alice = Client(self.server)
         self.alice.login()
-        self.alice.send("<presence/>")
+        self.alice.available()
 
     def say(self, text: str, thread: str = "t1") -> str:
         self.alice.send(f"<message to='selfhelp@localhost' type='chat'><body>{text}</body>"
@@ -54,7 +54,7 @@ class SelfhelpXmppTests(SynchronousTestCase):
         """3 brings the XMPP agent in; messages are relayed both ways in one session."""
         bob = Client(self.server)
         bob.login("bob", "hunter2", "desk")
-        bob.send("<presence/>")
+        bob.available()
         self.assertEqual(self.say("3"), menu.AGENT)
         intro = bob.expect("message")
         self.assertIn("alice@localhost/phone", intro.findtext(BODY))

@@ -121,6 +121,17 @@ class Client:
         assert etree.QName(got[0]).localname == local, etree.tostring(got[0])
         return got[0]
 
+    def available(self, priority: int | None = None) -> list[etree._Element]:
+        """Send initial presence; assert the server echoes it to this very
+        resource (RFC 6121 4.2.2); return everything it sent."""
+        body = "" if priority is None else f"<priority>{priority}</priority>"
+        self.send(f"<presence>{body}</presence>")
+        got = self.read()
+        jid = str(self.stream.jid)
+        assert any(etree.QName(e).localname == "presence" and e.get("from") == jid
+                   and e.get("to") == jid for e in got), [etree.tostring(e) for e in got]
+        return got
+
     def login(self, user: str = "alice", password: str = "secret",
               resource: str = "phone") -> str:
         """Negotiate PLAIN and bind; return the bound full JID."""

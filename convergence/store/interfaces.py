@@ -11,7 +11,10 @@ from zope.interface import Interface
 if TYPE_CHECKING:
     from convergence.auth.scram import ScramCredential
 
-__all__ = ["DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore"]
+__all__ = [
+    "DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore",
+    "IOfflineStore", "IRosterStore", "OfflineMessage", "RosterItem",
+]
 
 
 class IAccountStore(Interface):
@@ -175,3 +178,76 @@ class ILocationStore(Interface):
 
     def close() -> None:
         """Release the backend's resources; the store is unusable afterwards."""
+
+
+@dataclass(frozen=True)
+class RosterItem:
+    """
+    One contact of a user's roster with its subscription state (RFC 6121
+    section 2.1.2 and Appendix A).
+
+    @ivar contact: the contact's bare JID, prepared.
+    @ivar subscription: C{none}, C{to}, C{from} or C{both}.
+    @ivar ask: a subscription request of the user is pending (Pending Out).
+    @ivar pending_in: the contact's request awaits the user's answer.
+    @ivar approved: the user pre-approved the contact's request (3.4).
+    @ivar listed: the item is in the roster the user sees; an unlisted
+        item only holds a pending request or a pre-approval (3.1.3).
+    @ivar request: the contact's pending C{subscribe} stanza, serialized,
+        redelivered at the user's next login.
+    """
+
+    contact: str
+    name: str | None = None
+    subscription: str = "none"
+    ask: bool = False
+    pending_in: bool = False
+    approved: bool = False
+    groups: tuple[str, ...] = ()
+    listed: bool = True
+    request: str | None = None
+
+
+class IRosterStore(Interface):
+    """
+    Rosters, keyed by the user's prepared localpart and domain.  Every
+    change raises the roster's version (an integer, 0 for a new roster).
+    """
+
+    def roster(localpart: str, domain: str) -> tuple[int, list[RosterItem]]:
+        """The roster's version and every item, listed or not."""
+
+    def put_item(localpart: str, domain: str, item: RosterItem) -> int:
+        """Add or replace the item for C{item.contact}; return the new version."""
+
+    def remove_item(localpart: str, domain: str, contact: str) -> int:
+        """Remove the item (if any); return the new version."""
+
+
+@dataclass(frozen=True)
+class OfflineMessage:
+    """A stored message: its store id (ordering), receive time, the stanza."""
+
+    id: int
+    stamp: float
+    stanza: bytes
+
+
+class IOfflineStore(Interface):
+    """Messages kept for users while none of their resources is available."""
+
+    def store_message(localpart: str, domain: str, stamp: float, stanza: bytes,
+                      quota: int) -> bool:
+        """
+        Store and commit one message unless the user already has C{quota}
+        (0: no limit); return whether it was stored.
+        """
+
+    def messages(localpart: str, domain: str, limit: int) -> list[OfflineMessage]:
+        """Up to C{limit} stored messages of the user, oldest first."""
+
+    def remove_messages(localpart: str, domain: str, ids: Sequence[int]) -> None:
+        """Delete the messages with these ids (delivered)."""
+
+    def count_messages(localpart: str, domain: str) -> int:
+        """How many messages are stored for the user."""

@@ -94,9 +94,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX sip_bindings_expires_at ON sip_bindings (expires_at)",
     ),
+    # 4: rosters with subscription states (RFC 6121), offline messages (XEP-0160).
+    # No foreign keys: the IM store may live apart from the accounts (tests,
+    # embedding); SqliteAccountStore.delete removes these rows itself.
+    (
+        """
+        CREATE TABLE roster_items (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            name TEXT,
+            subscription TEXT NOT NULL,
+            ask INTEGER NOT NULL,
+            pending_in INTEGER NOT NULL,
+            approved INTEGER NOT NULL,
+            groups TEXT NOT NULL,
+            listed INTEGER NOT NULL,
+            request TEXT,
+            PRIMARY KEY (localpart, domain, contact)
+        )
+        """,
+        """
+        CREATE TABLE roster_versions (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (localpart, domain)
+        )
+        """,
+        """
+        CREATE TABLE offline_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            stanza BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX offline_messages_user ON offline_messages (localpart, domain, id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Tables of per-account data without a foreign key to C{accounts}.
+_ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages")
 
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -311,12 +353,17 @@ class SqliteAccountStore:
         return row is not None
 
     def delete(self, localpart: str, domain: str) -> None:
-        cursor = self._db.execute(
-            "DELETE FROM accounts WHERE localpart = ? AND domain = ?",
-            (localpart, domain),
-        )
-        if cursor.rowcount == 0:
-            raise NoSuchAccount(f"{localpart}@{domain}")
+        with _transaction(self._db) as db:
+            cursor = db.execute(
+                "DELETE FROM accounts WHERE localpart = ? AND domain = ?",
+                (localpart, domain),
+            )
+            if cursor.rowcount == 0:
+                raise NoSuchAccount(f"{localpart}@{domain}")
+            # credentials go by cascade; the IM tables have no foreign key
+            for table in _ACCOUNT_DATA:
+                db.execute(f"DELETE FROM {table} WHERE localpart = ? AND domain = ?",
+                           (localpart, domain))
 
     def get_credentials(
         self, localpart: str, domain: str

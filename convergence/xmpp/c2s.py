@@ -68,6 +68,12 @@ class C2SStream(XmlStreamServer):
         self.lang: str | None = None
         self.available = False
         self.priority = 0
+        #: the last available presence broadcast (None: unavailable)
+        self.presence: etree._Element | None = None
+        #: addresses sent directed presence while available (RFC 6121 4.6)
+        self.directed: set[str] = set()
+        #: whether this resource asked for the roster (gets pushes, 2.1.6)
+        self.roster_requested = False
         self.failures = 0
         self.mechanism: Any = None
         self._timeout = None
@@ -173,6 +179,8 @@ class C2SStream(XmlStreamServer):
                 session = etree.SubElement(features, f"{{{ns.SESSION}}}session",
                                            nsmap={None: ns.SESSION})
                 etree.SubElement(session, f"{{{ns.SESSION}}}optional")
+            for namespace, name in self.server.stream_features:
+                etree.SubElement(features, f"{{{namespace}}}{name}", nsmap={None: namespace})
             self.state = BIND
         self._add_listener_features(features)
         return features

@@ -3,7 +3,9 @@
 Delivery to local accounts and resources (RFC 6120 10.5, RFC 6121 8.5).
 
 Subscribes the default handlers for C{message}, C{presence} and C{iq}
-addressed to a local bare or full JID, and to the server itself.
+addressed to a local bare or full JID, and to the server itself.  A
+message that no resource takes, to an account that exists, is offered to
+C{message/offline} (offline storage) before it is bounced.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class LocalDelivery:
 
     def install(self, router: StanzaRouter) -> None:
         """Subscribe the default handlers (priority 0)."""
+        self.bus = router.bus
         hook = router.bus.hook
         hook("message/full", self.message_full)
         hook("message/bare", self.message_bare)
@@ -79,10 +82,11 @@ class LocalDelivery:
             return True
 
         def undelivered(known: bool) -> None:
-            if known:
-                event.reply_error("service-unavailable", "The recipient is not online")
-            else:
+            if not known:
                 event.reply_error("service-unavailable")
+            elif not self.bus.fire("message/offline", event):
+                # no offline storage installed
+                event.reply_error("service-unavailable", "The recipient is not online")
 
         d = self.account_exists(event.to.user, event.to.host).addCallback(undelivered)
         d.addErrback(lookup_failed, event)
@@ -97,7 +101,8 @@ class LocalDelivery:
     def presence_bare(self, event: StanzaEvent) -> bool:
         if event.origin is not None and event.stanza.get("to") is None:
             return True
-        for stream in self.registry.available(event.to.bare):
+        # RFC 6121 8.5.2.1.2: every available resource, whatever its priority
+        for stream in self.registry.present(event.to.bare):
             stream.deliver(event.stanza)
         return True
 

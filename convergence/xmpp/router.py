@@ -5,6 +5,8 @@ Stanza routing (RFC 6120 section 10) as named events.
 Every stanza becomes a L{StanzaEvent} fired on the L{EventBus} under names in
 the manner of Prosody's stanza router:
 
+  - C{presence/outbound}: presence from a local client, before it is
+    routed anywhere (broadcast, subscriptions, directed presence);
   - C{pre-stanza}: applications (the application router) look first;
   - C{iq-get/host/urn:xmpp:ping:ping}: an iq get or set by the namespace
     and name of its payload, to the server (C{host}), an account (C{bare})
@@ -44,7 +46,11 @@ class StanzaEvent:
     router: "StanzaRouter"
 
     def reply(self, element: etree._Element) -> None:
-        """Route C{element} back to the sender."""
+        """Route C{element} back to the sender.  A stanza that had no
+        C{to} was to the sender's own account: the reply comes from its
+        bare JID (RFC 6120 8.1.2.1)."""
+        if element.get("from") is None:
+            element.set("from", str(self.to))
         self.router.route(element)
 
     def reply_error(self, condition: str, text: str | None = None) -> None:
@@ -97,6 +103,8 @@ class StanzaRouter:
             to_type = "remote"
         event = StanzaEvent(stanza, kind, type_, sender, to, to_type, origin, self)
         fire = self.bus.fire
+        if origin is not None and kind == "presence" and fire("presence/outbound", event):
+            return
         if fire("pre-stanza", event):
             return
         if to_type == "remote":

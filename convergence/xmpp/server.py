@@ -46,7 +46,12 @@ class XmppServer:
         run_in_thread: Callable[..., Deferred] = deferToThread,
         run_in_db: Callable[..., Deferred] = run_now,
         features: Iterable[Feature] | None = None,
+        im_store: Any = None,
     ) -> None:
+        """
+        @param im_store: rosters and offline messages (an L{IRosterStore}
+            and L{IOfflineStore}); by default an in-memory SQLite database.
+        """
         self.config = config
         self.hosts = frozenset(hosts)
         self.default_host = hosts[0]
@@ -57,9 +62,18 @@ class XmppServer:
         self.run_in_thread = run_in_thread
         #: account queries, on the database thread (Deferreds)
         self.account_lookup = AccountLookup(accounts, run_in_db)
+        self.run_in_db = run_in_db
+        if im_store is None:
+            from convergence.store.sqlite_im import SqliteImStore
+
+            im_store = SqliteImStore(":memory:")
+        self.im_store = im_store
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()
+        #: (namespace, name) of empty stream features offered after SASL,
+        #: added by feature modules (roster versioning, pre-approval …)
+        self.stream_features: list[tuple[str, str]] = []
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
         self.auth_limits = AuthFailureLimits(
@@ -133,7 +147,9 @@ class XmppServer:
         self._per_ip[host] -= 1
         if self._per_ip[host] <= 0:
             del self._per_ip[host]
+        self.bus.fire("c2s/closed", stream)  # still bound: presence says goodbye
         self.registry.unbind(stream)
+        self.bus.fire("c2s/unbound", stream)
         self.applications.connection_closed(stream)
 
     def shutdown(self) -> None:

@@ -85,6 +85,11 @@ class SessionRegistry:
         best = max(s.priority for s in candidates)
         return [s for s in candidates if s.priority == best]
 
+    def present(self, bare: JID) -> list[BoundStream]:
+        """Every available resource, whatever its priority (presence goes
+        to all of them, RFC 6121 8.5.2.1.2)."""
+        return [s for s in self._by_bare.get(bare, {}).values() if s.available]
+
     def available(self, bare: JID) -> list[BoundStream]:
         """Every available resource with a non-negative priority."""
         return [

@@ -1,0 +1,116 @@
+# -*- test-case-name: tests.test_store_im -*-
+"""
+Rosters and offline messages in the server's SQLite database (the tables
+of migration 4 in L{convergence.store.sqlite.MIGRATIONS}).
+
+Like the other SQLite stores, every call is one statement or one
+transaction, made on the database thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from zope.interface import implementer
+
+from convergence.store.interfaces import (
+    IOfflineStore,
+    IRosterStore,
+    OfflineMessage,
+    RosterItem,
+)
+from convergence.store.sqlite import _transaction, open_database
+
+__all__ = ["SqliteImStore"]
+
+_ITEM_COLUMNS = ("contact, name, subscription, ask, pending_in, approved, groups,"
+                 " listed, request")
+
+
+def _item(row: tuple) -> RosterItem:
+    contact, name, subscription, ask, pending_in, approved, groups, listed, request = row
+    return RosterItem(contact, name, subscription, bool(ask), bool(pending_in),
+                      bool(approved), tuple(json.loads(groups)), bool(listed), request)
+
+
+@implementer(IRosterStore, IOfflineStore)
+class SqliteImStore:
+    """L{IRosterStore} and L{IOfflineStore} in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        """
+        Open (creating if needed) and migrate the database at C{path}.
+
+        @raise StoreError: the database is newer than this code.
+        """
+        self._db = open_database(path)
+
+    # IRosterStore
+    def roster(self, localpart: str, domain: str) -> tuple[int, list[RosterItem]]:
+        db = self._db
+        row = db.execute("SELECT version FROM roster_versions WHERE localpart = ?"
+                         " AND domain = ?", (localpart, domain)).fetchone()
+        items = db.execute(f"SELECT {_ITEM_COLUMNS} FROM roster_items"
+                           " WHERE localpart = ? AND domain = ? ORDER BY contact",
+                           (localpart, domain))
+        return (row[0] if row else 0), [_item(r) for r in items]
+
+    def put_item(self, localpart: str, domain: str, item: RosterItem) -> int:
+        with _transaction(self._db) as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO roster_items (localpart, domain, {_ITEM_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (localpart, domain, item.contact, item.name, item.subscription,
+                 int(item.ask), int(item.pending_in), int(item.approved),
+                 json.dumps(list(item.groups)), int(item.listed), item.request))
+            return self._bump(db, localpart, domain)
+
+    def remove_item(self, localpart: str, domain: str, contact: str) -> int:
+        with _transaction(self._db) as db:
+            db.execute("DELETE FROM roster_items WHERE localpart = ? AND domain = ?"
+                       " AND contact = ?", (localpart, domain, contact))
+            return self._bump(db, localpart, domain)
+
+    @staticmethod
+    def _bump(db, localpart: str, domain: str) -> int:
+        db.execute("INSERT INTO roster_versions (localpart, domain, version)"
+                   " VALUES (?, ?, 1) ON CONFLICT (localpart, domain)"
+                   " DO UPDATE SET version = version + 1", (localpart, domain))
+        return db.execute("SELECT version FROM roster_versions WHERE localpart = ?"
+                          " AND domain = ?", (localpart, domain)).fetchone()[0]
+
+    # IOfflineStore
+    def store_message(self, localpart: str, domain: str, stamp: float, stanza: bytes,
+                      quota: int) -> bool:
+        with _transaction(self._db) as db:
+            if quota:
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM offline_messages WHERE localpart = ?"
+                    " AND domain = ?", (localpart, domain)).fetchone()
+                if count >= quota:
+                    return False
+            db.execute("INSERT INTO offline_messages (localpart, domain, stamp, stanza)"
+                       " VALUES (?, ?, ?, ?)", (localpart, domain, stamp, stanza))
+        return True
+
+    def messages(self, localpart: str, domain: str, limit: int) -> list[OfflineMessage]:
+        rows = self._db.execute(
+            "SELECT id, stamp, stanza FROM offline_messages WHERE localpart = ?"
+            " AND domain = ? ORDER BY id LIMIT ?", (localpart, domain, limit))
+        return [OfflineMessage(id_, stamp, bytes(stanza)) for id_, stamp, stanza in rows]
+
+    def remove_messages(self, localpart: str, domain: str, ids: Sequence[int]) -> None:
+        with _transaction(self._db) as db:
+            db.executemany("DELETE FROM offline_messages WHERE id = ? AND localpart = ?"
+                           " AND domain = ?", [(i, localpart, domain) for i in ids])
+
+    def count_messages(self, localpart: str, domain: str) -> int:
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM offline_messages WHERE localpart = ? AND domain = ?",
+            (localpart, domain)).fetchone()
+        return count
+
+    def close(self) -> None:
+        self._db.close()

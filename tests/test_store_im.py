@@ -1,0 +1,57 @@
+"""The SQLite roster and offline-message store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from convergence.auth.accounts import Accounts
+from convergence.store.interfaces import IOfflineStore, IRosterStore, RosterItem
+from convergence.store.sqlite import SqliteAccountStore
+from convergence.store.sqlite_im import SqliteImStore
+
+
+class ImStoreTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.accounts_store = SqliteAccountStore(path)
+        self.addCleanup(self.accounts_store.close)
+        Accounts(self.accounts_store, 4096).add("alice@localhost", "pw")
+        self.store = SqliteImStore(path)
+        self.addCleanup(self.store.close)
+
+    def test_interfaces(self) -> None:
+        verifyObject(IRosterStore, self.store)
+        verifyObject(IOfflineStore, self.store)
+
+    def test_roster_round_trip_and_versions(self) -> None:
+        item = RosterItem("bob@localhost", "Bob", "both", ask=True, pending_in=True,
+                          approved=True, groups=("A", "B"), listed=False, request="<p/>")
+        self.assertEqual(self.store.put_item("alice", "localhost", item), 1)
+        self.assertEqual(self.store.roster("alice", "localhost"), (1, [item]))
+        self.assertEqual(self.store.remove_item("alice", "localhost", "bob@localhost"), 2)
+        self.assertEqual(self.store.roster("alice", "localhost"), (2, []))
+        self.assertEqual(self.store.roster("bob", "localhost"), (0, []))
+
+    def test_offline_order_quota_and_removal(self) -> None:
+        for n in range(3):
+            self.assertTrue(self.store.store_message("alice", "localhost", n, b"m%d" % n, 3))
+        self.assertFalse(self.store.store_message("alice", "localhost", 9, b"over", 3))
+        self.assertTrue(self.store.store_message("alice", "localhost", 9, b"any", 0))
+        messages = self.store.messages("alice", "localhost", 2)
+        self.assertEqual([m.stanza for m in messages], [b"m0", b"m1"])
+        self.store.remove_messages("alice", "localhost", [m.id for m in messages])
+        self.assertEqual([m.stanza for m in self.store.messages("alice", "localhost", 10)],
+                         [b"m2", b"any"])
+        self.assertEqual(self.store.count_messages("alice", "localhost"), 2)
+
+    def test_account_deletion_removes_im_data(self) -> None:
+        """Deleting an account deletes its roster and stored messages."""
+        self.store.put_item("alice", "localhost", RosterItem("bob@localhost"))
+        self.store.store_message("alice", "localhost", 1, b"m", 0)
+        self.accounts_store.delete("alice", "localhost")
+        self.assertEqual(self.store.roster("alice", "localhost"), (0, []))
+        self.assertEqual(self.store.count_messages("alice", "localhost"), 0)
