@@ -38,9 +38,13 @@ def run_now(f: Any, *args: Any) -> Any:
 
 
 def make_server(
-    tmpdir: str, apps: tuple[Application, ...] = (), **xmpp: Any
+    tmpdir: str, apps: tuple[Application, ...] = (),
+    features: Any = None, **xmpp: Any
 ) -> tuple[XmppServer, Clock]:
-    """An XmppServer for C{localhost} without TLS, with alice and bob."""
+    """An XmppServer for C{localhost} without TLS, with alice and bob.
+
+    @param features: the L{Feature}s to run (default: the built-in ones).
+    """
     clock = Clock()
     Path(tmpdir).mkdir(parents=True, exist_ok=True)
     store = SqliteAccountStore(Path(tmpdir) / "db.sqlite3")
@@ -52,7 +56,8 @@ def make_server(
     options.update(xmpp)
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,
-                        clock, tls_context=None, run_in_thread=run_now)
+                        clock, tls_context=None, run_in_thread=run_now,
+                        features=features)
     return server, clock
 
 

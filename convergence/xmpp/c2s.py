@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
 from twisted.internet.defer import maybeDeferred
@@ -74,6 +75,13 @@ class C2SStream(XmlStreamServer):
         self.directed: set[str] = set()
         #: whether this resource asked for the roster (gets pushes, 2.1.6)
         self.roster_requested = False
+        #: XEP-0352 client state: "active" or "inactive"
+        self.client_state = "active"
+        #: the client's disco features from its XEP-0115 caps (None: unknown)
+        self.client_features: frozenset[str] | None = None
+        #: outgoing stanza filters, in order: each returns the stanza to
+        #: send (possibly changed) or None to hold or drop it
+        self.filters: list[Callable[[etree._Element], etree._Element | None]] = []
         self.failures = 0
         self.mechanism: Any = None
         self._timeout = None
@@ -179,8 +187,15 @@ class C2SStream(XmlStreamServer):
                 session = etree.SubElement(features, f"{{{ns.SESSION}}}session",
                                            nsmap={None: ns.SESSION})
                 etree.SubElement(session, f"{{{ns.SESSION}}}optional")
-            for namespace, name in self.server.stream_features:
-                etree.SubElement(features, f"{{{namespace}}}{name}", nsmap={None: namespace})
+            for feature in self.server.stream_features:
+                if callable(feature):
+                    element = feature(self)
+                    if element is not None:
+                        features.append(element)
+                else:
+                    namespace, name = feature
+                    etree.SubElement(features, f"{{{namespace}}}{name}",
+                                     nsmap={None: namespace})
             self.state = BIND
         self._add_listener_features(features)
         return features
@@ -214,6 +229,8 @@ class C2SStream(XmlStreamServer):
             self._sasl_failed(SaslError("aborted", None))
         elif tag == _IQ and self.state == BIND:
             self._pre_bind_iq(element)
+        elif self.state == BIND and self._nonza(element):
+            pass
         elif tag == _SASL_AUTH and self.state == TLS:
             self._send_sasl_failure("encryption-required")
         elif tag in STANZA_KINDS or self.state in (TLS, AUTH):
@@ -370,10 +387,19 @@ class C2SStream(XmlStreamServer):
         etree.SubElement(out, f"{{{ns.BIND}}}jid").text = str(jid)
         self.send(result)
         self.log.info("bound {jid}", jid=jid)
+        self.server.bus.fire("c2s/bound", self)
+
+    def _nonza(self, element: etree._Element) -> bool:
+        """Offer a top-level element that is not a stanza (XEP-0198's
+        C{<r/>}, XEP-0352's C{<active/>} …) to C{nonza/<namespace>}."""
+        namespace, _ = split_tag(element.tag)
+        return self.server.bus.fire(f"nonza/{namespace}", NonzaEvent(self, element))
 
     # Stanzas (RFC 6120 8)
     def _stanza_received(self, stanza: etree._Element) -> None:
         if stanza.tag not in STANZA_KINDS:
+            if self._nonza(stanza):
+                return
             raise StreamError("unsupported-stanza-type",
                               f"{split_tag(stanza.tag)[1]} is not a stanza")
         jid = self.jid
@@ -425,8 +451,20 @@ class C2SStream(XmlStreamServer):
 
     # Delivery
     def deliver(self, stanza: etree._Element) -> None:
-        """Send a routed stanza to this client."""
+        """Send a routed stanza to this client, through its filters."""
+        for stanza_filter in self.filters:
+            stanza = stanza_filter(stanza)
+            if stanza is None:
+                return
         self.send(stanza)
+
+
+@dataclass
+class NonzaEvent:
+    """A top-level element other than a stanza, from a client stream."""
+
+    stream: C2SStream
+    element: etree._Element
 
 
 def _supported_version(version: str) -> bool:

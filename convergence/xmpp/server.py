@@ -71,9 +71,10 @@ class XmppServer:
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()
-        #: (namespace, name) of empty stream features offered after SASL,
-        #: added by feature modules (roster versioning, pre-approval …)
-        self.stream_features: list[tuple[str, str]] = []
+        #: stream features offered after SASL, added by feature modules:
+        #: (namespace, name) for an empty element (roster versioning,
+        #: pre-approval …) or C{stream -> element | None} (caps, SM …)
+        self.stream_features: list[Any] = []
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
         self.auth_limits = AuthFailureLimits(

@@ -22,6 +22,11 @@ class Feature:
     version: str
     disco_features: tuple[str, ...] = ()
     install: Callable[[Any], None] = field(default=lambda server: None)
+    #: disco#info features of every account's bare JID (PEP, MAM …)
+    account_features: tuple[str, ...] = ()
+    #: "complete" or "partial" (then C{note} says what is missing)
+    status: str = "complete"
+    note: str = ""
 
 
 class FeatureRegistry:
@@ -33,6 +38,10 @@ class FeatureRegistry:
     def disco_features(self) -> list[str]:
         """Every disco feature var, sorted, without duplicates."""
         return sorted({var for f in self.features for var in f.disco_features})
+
+    def account_features(self) -> list[str]:
+        """Every disco feature var of an account's bare JID, sorted."""
+        return sorted({var for f in self.features for var in f.account_features})
 
     def install(self, server: Any) -> None:
         """Let each feature subscribe its handlers."""

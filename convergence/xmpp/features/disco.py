@@ -38,7 +38,8 @@ def install(server: Any) -> None:
     def account_info(event: StanzaEvent) -> bool:
         def answer(known: bool) -> None:
             if known:
-                _info(event, "account", "registered", [ns.DISCO_INFO])
+                _info(event, "account", "registered",
+                      [ns.DISCO_INFO, *server.features.account_features()])
             else:
                 event.reply_error("service-unavailable")
 
