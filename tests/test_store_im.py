@@ -36,6 +36,16 @@ class ImStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.roster("alice", "localhost"), (2, []))
         self.assertEqual(self.store.roster("bob", "localhost"), (0, []))
 
+    def test_subscribers_of_a_contact(self) -> None:
+        """Users with the contact as to or both, nobody else."""
+        for user, sub in (("alice", "to"), ("bob", "both"), ("carol", "from"),
+                          ("dave", "none")):
+            self.store.put_item(user, "localhost", RosterItem("bot@localhost", subscription=sub))
+        self.store.put_item("erin", "localhost", RosterItem("other@localhost", subscription="to"))
+        self.assertEqual(self.store.subscribers("bot@localhost"),
+                         [("alice", "localhost"), ("bob", "localhost")])
+        self.assertEqual(self.store.subscribers("nobody@localhost"), [])
+
     def test_offline_order_quota_and_removal(self) -> None:
         for n in range(3):
             self.assertTrue(self.store.store_message("alice", "localhost", n, b"m%d" % n, 3))

@@ -223,6 +223,10 @@ class IRosterStore(Interface):
     def remove_item(localpart: str, domain: str, contact: str) -> int:
         """Remove the item (if any); return the new version."""
 
+    def subscribers(contact: str) -> list[tuple[str, str]]:
+        """(localpart, domain) of every user subscribed to C{contact}'s
+        presence (subscription C{to} or C{both}), sorted."""
+
 
 @dataclass(frozen=True)
 class OfflineMessage:

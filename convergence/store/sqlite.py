@@ -133,6 +133,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX offline_messages_user ON offline_messages (localpart, domain, id)",
     ),
+    (
+        # who subscribes to a contact (an application's presence broadcast)
+        "CREATE INDEX roster_items_contact ON roster_items (contact, subscription)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

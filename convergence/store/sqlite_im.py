@@ -67,6 +67,12 @@ class SqliteImStore:
                  json.dumps(list(item.groups)), int(item.listed), item.request))
             return self._bump(db, localpart, domain)
 
+    def subscribers(self, contact: str) -> list[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT localpart, domain FROM roster_items WHERE contact = ?"
+            " AND subscription IN ('to', 'both') ORDER BY domain, localpart", (contact,))
+        return [(localpart, domain) for localpart, domain in rows]
+
     def remove_item(self, localpart: str, domain: str, contact: str) -> int:
         with _transaction(self._db) as db:
             db.execute("DELETE FROM roster_items WHERE localpart = ? AND domain = ?"

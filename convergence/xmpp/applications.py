@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from convergence.container.dispatch import application_key, invoke
+from convergence.xmpp.app_presence import AppPresenceService
 from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.jid import JID
 from convergence.xmpp.router import StanzaEvent, StanzaRouter
@@ -43,6 +44,7 @@ class XmppApplications:
         self.server = server
         self.container = container
         self._sessions: dict[tuple[str, JID, JID], XmppSession] = {}
+        self.presence = AppPresenceService(self)
 
     def install(self, router: StanzaRouter) -> None:
         router.bus.hook("pre-stanza", self.on_stanza, APPLICATION_PRIORITY)

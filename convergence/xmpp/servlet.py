@@ -14,6 +14,7 @@ from zope.interface import Interface, implementer
 from convergence.container.interfaces import IServlet
 from convergence.container.session import ApplicationSession, ProtocolSession
 from convergence.xmpp import ns
+from convergence.xmpp.app_presence import AppPresence, presence_stanza
 from convergence.xmpp.errors import StanzaError, error_reply
 from convergence.xmpp.jid import JID
 from convergence.xmpp.stanza import iq_result, reply_shell
@@ -73,6 +74,19 @@ class XmppSession(ProtocolSession):
             etree.SubElement(message, f"{{{ns.CLIENT}}}thread").text = thread
         self.send(message)
         return message
+
+    def send_presence(self, presence: AppPresence | None = AppPresence(),
+                      type: str | None = None) -> etree._Element:
+        """Send the app's presence to the peer (None: unavailable), or a
+        subscription answer such as C{type="subscribed"}; return it."""
+        stanza = presence_stanza(self.local, self.remote, presence, type)
+        self.send(stanza)
+        return stanza
+
+    def peer_subscribed(self) -> Any:
+        """Deferred: whether the peer is subscribed to the app's presence
+        (it has the app's address in its roster as C{to} or C{both})."""
+        return self._applications.presence.is_subscriber(self.local, self.remote)
 
     def on_invalidate(self) -> None:
         self._applications.forget(self)
@@ -165,9 +179,18 @@ class XmppServlet:
     L{do_iq}, and iq results and errors to L{do_response}.  A handler may
     return a value or a Deferred, or be C{async def}.  Raising
     L{StanzaError} answers the stanza with that condition.
+
+    Presence: the app's address can be a roster contact.  With
+    L{accept_subscriptions} a user's request is approved; probes from
+    subscribed users are answered with L{presence_of}, others get
+    C{unsubscribed}; available and unavailable presence of peers goes to
+    L{on_presence}.  C{context.container.factories["xmpp"].presence}
+    broadcasts a change to every subscriber.
     """
 
     context: Any = None
+    #: approve presence subscription requests to the app's addresses
+    accept_subscriptions = False
 
     def init(self, context: Any) -> None:
         """Called once at deployment with the application's context."""
@@ -193,7 +216,40 @@ class XmppServlet:
             raise StanzaError("service-unavailable")
 
     def do_presence(self, request: XmppRequest) -> Any:
-        """A presence; ignored by default."""
+        """
+        Subscriptions and probes by the rules above; any other presence
+        goes to L{on_presence}.
+        """
+        type_ = request.type
+        session = request.session
+        if type_ == "subscribe":
+            if self.accept_subscriptions:
+                session.send_presence(type="subscribed")
+                session.send_presence(self.presence_of(request.to, request.sender))
+            return None
+        if type_ == "unsubscribe":
+            session.send_presence(type="unsubscribed")
+            return None
+        if type_ == "probe":
+            def answer(subscribed: bool) -> None:
+                if subscribed:
+                    session.send_presence(self.presence_of(request.to, request.sender))
+                else:
+                    session.send_presence(type="unsubscribed")  # RFC 6121 4.3.2
+
+            return session.peer_subscribed().addCallback(answer)
+        if type_ in (None, "unavailable"):
+            return self.on_presence(request)
+        return None
+
+    def presence_of(self, address: JID, peer: JID) -> AppPresence | None:
+        """The app's presence at C{address} as C{peer} should see it
+        (None: unavailable).  By default available when it accepts
+        subscriptions."""
+        return AppPresence() if self.accept_subscriptions else None
+
+    def on_presence(self, request: XmppRequest) -> Any:
+        """A peer's available or unavailable presence; ignored by default."""
 
     def do_iq(self, request: XmppRequest) -> Any:
         """An iq get or set; by default C{service-unavailable}."""
@@ -216,6 +272,11 @@ class XmppFactory:
 
     def __init__(self, applications: "XmppApplications") -> None:
         self.applications = applications
+
+    @property
+    def presence(self) -> Any:
+        """The L{AppPresenceService}: subscribers and broadcasts."""
+        return self.applications.presence
 
     def create_session(self, application_session: ApplicationSession,
                        local: str, remote: str) -> XmppSession:
