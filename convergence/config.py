@@ -70,6 +70,12 @@ class XmppConfig:
     max_roster_groups: int = 64
     #: messages stored per user while offline (XEP-0160; 0: no limit)
     offline_quota: int = 1000
+    #: XEP-0357 push: registrations per account (0: no limit), seconds
+    #: between two notifications to one registration (0: no limit), and
+    #: whether a notification carries the message body
+    max_push_registrations: int = 20
+    push_min_interval: float = 5.0
+    push_include_body: bool = False
 
 
 @dataclass(frozen=True)
@@ -286,6 +292,9 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_roster_text": _positive_int,
     "max_roster_groups": _positive_int,
     "offline_quota": lambda k, v: _positive_int(k, v, 0),
+    "max_push_registrations": lambda k, v: _positive_int(k, v, 0),
+    "push_min_interval": _non_negative,
+    "push_include_body": _bool,
 }
 
 

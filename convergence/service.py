@@ -31,6 +31,7 @@ from convergence.sip.transport import SipTransportLayer
 from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
+from convergence.store.sqlite_push import SqlitePushStore
 from convergence.tls import ensure_certificate, server_tls_context
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
@@ -65,6 +66,7 @@ class Convergence:
             self.database.stop()  # after the queued queries, before the connections close
         self.locations.close()
         self.xmpp.im_store.close()
+        self.xmpp.push_store.close()
         self.store.close()
 
 
@@ -113,6 +115,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     xmpp = XmppServer(
         config.xmpp, config.domains, accounts, container, reactor, tls_context=tls,
         run_in_db=database.run, im_store=im_store,
+        push_store=SqlitePushStore(config.database_path),
     )
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore",
-    "IOfflineStore", "IRosterStore", "OfflineMessage", "RosterItem",
+    "IOfflineStore", "IPushStore", "IRosterStore", "OfflineMessage",
+    "PushRegistration", "RosterItem",
 ]
 
 
@@ -255,3 +256,45 @@ class IOfflineStore(Interface):
 
     def count_messages(localpart: str, domain: str) -> int:
         """How many messages are stored for the user."""
+
+
+@dataclass(frozen=True)
+class PushRegistration:
+    """
+    One XEP-0357 push registration of an account: the app server's JID and
+    node the client enabled, identified within the account by both.
+
+    @ivar service: the app server's JID, prepared.
+    @ivar node: the PubSub node on it (the client's opaque token).
+    @ivar options: the C{publish-options} data form of the enable,
+        serialized, or C{None}.
+    @ivar created: when it was (last) enabled, seconds since the epoch.
+    """
+
+    service: str
+    node: str
+    options: bytes | None = None
+    created: float = 0.0
+
+
+class IPushStore(Interface):
+    """XEP-0357 push registrations, keyed by the account's prepared
+    localpart and domain and by C{(service, node)} within it."""
+
+    def put_registration(localpart: str, domain: str, registration: PushRegistration,
+                         limit: int) -> bool:
+        """
+        Add the registration, or replace the one with the same service and
+        node, in one transaction.  A new one is refused when the account
+        already has C{limit} (0: no limit).
+
+        @return: whether it was stored.
+        """
+
+    def remove_registrations(localpart: str, domain: str, service: str,
+                             node: str | None = None) -> int:
+        """Remove the registration with C{service} and C{node}, or every
+        one with C{service} when C{node} is C{None}; return how many."""
+
+    def registrations(localpart: str, domain: str) -> list[PushRegistration]:
+        """Every registration of the account, oldest first."""

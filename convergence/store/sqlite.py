@@ -137,12 +137,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # who subscribes to a contact (an application's presence broadcast)
         "CREATE INDEX roster_items_contact ON roster_items (contact, subscription)",
     ),
+    # 6: XEP-0357 push registrations (no foreign key, as for 4).
+    (
+        """
+        CREATE TABLE push_registrations (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            service TEXT NOT NULL,
+            node TEXT NOT NULL,
+            options BLOB,
+            created REAL NOT NULL,
+            PRIMARY KEY (localpart, domain, service, node)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables of per-account data without a foreign key to C{accounts}.
-_ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages")
+_ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
+                 "push_registrations")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

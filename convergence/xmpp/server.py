@@ -47,10 +47,13 @@ class XmppServer:
         run_in_db: Callable[..., Deferred] = run_now,
         features: Iterable[Feature] | None = None,
         im_store: Any = None,
+        push_store: Any = None,
     ) -> None:
         """
         @param im_store: rosters and offline messages (an L{IRosterStore}
             and L{IOfflineStore}); by default an in-memory SQLite database.
+        @param push_store: XEP-0357 push registrations (an L{IPushStore});
+            by default an in-memory SQLite database.
         """
         self.config = config
         self.hosts = frozenset(hosts)
@@ -68,6 +71,11 @@ class XmppServer:
 
             im_store = SqliteImStore(":memory:")
         self.im_store = im_store
+        if push_store is None:
+            from convergence.store.sqlite_push import SqlitePushStore
+
+            push_store = SqlitePushStore(":memory:")
+        self.push_store = push_store
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()
