@@ -4,7 +4,7 @@ test app server of tests/pushapp.py on push.localhost."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -35,7 +35,7 @@ def error_of(iq: Any) -> str:
 class PushFixture(SynchronousTestCase):
     """alice and bob online, carol offline, the app server on push.localhost."""
 
-    xmpp: dict[str, Any] = {}
+    xmpp: ClassVar[dict[str, Any]] = {}
 
     def setUp(self) -> None:
         self.service = PushService()
@@ -119,15 +119,15 @@ class EnableDisableTests(PushFixture):
             f"<enable xmlns='{PUSH}' jid='push.localhost'/>",
             f"<enable xmlns='{PUSH}' jid='push.localhost' node=''/>",
             f"<enable xmlns='{PUSH}' jid='push.localhost' node='{'x' * 1024}'/>",
-            f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
-            "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
-            "<value>urn:other</value></field></x></enable>",
-            f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
-            + OPTIONS.replace("type='submit'", "type='form'") + "</enable>",
-            f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>{OPTIONS}{OPTIONS}"
-            "</enable>",
-            f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
-            + OPTIONS.replace("s3cret", "x" * 9000) + "</enable>",
+            (f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
+             "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+             "<value>urn:other</value></field></x></enable>"),
+            (f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
+             + OPTIONS.replace("type='submit'", "type='form'") + "</enable>"),
+            (f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>{OPTIONS}{OPTIONS}"
+             "</enable>"),
+            (f"<enable xmlns='{PUSH}' jid='push.localhost' node='n'>"
+             + OPTIONS.replace("s3cret", "x" * 9000) + "</enable>"),
         ]
         for n, payload in enumerate(cases):
             self.alice.send(f"<iq type='set' id='b{n}'>{payload}</iq>")
@@ -296,7 +296,7 @@ class OfflineNotificationTests(PushFixture):
 
 
 class BodyTests(PushFixture):
-    xmpp = {"push_include_body": True, "push_min_interval": 0}
+    xmpp: ClassVar[dict[str, Any]] = {"push_include_body": True, "push_min_interval": 0}
 
     def test_body_when_configured(self) -> None:
         """With push_include_body the body travels, cut to MAX_BODY; with
@@ -314,7 +314,7 @@ class BodyTests(PushFixture):
 class LiveSessionTests(PushFixture):
     """(b) inactive (XEP-0352) and (c) hibernating (XEP-0198) sessions."""
 
-    xmpp = {"push_min_interval": 0}
+    xmpp: ClassVar[dict[str, Any]] = {"push_min_interval": 0}
 
     def setUp(self) -> None:
         super().setUp()
@@ -389,7 +389,7 @@ class LiveSessionTests(PushFixture):
 
 
 class AppServerAnswerTests(PushFixture):
-    xmpp = {"push_min_interval": 0}
+    xmpp: ClassVar[dict[str, Any]] = {"push_min_interval": 0}
 
     def test_cancel_error_disables_the_registration(self) -> None:
         """item-not-found from the app server removes the registration, in

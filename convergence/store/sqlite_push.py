@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_store_push -*-
 """
 XEP-0357 push registrations in the server's SQLite database (the table of
-migration 5 in L{convergence.store.sqlite.MIGRATIONS}).
+migration 6 in L{convergence.store.sqlite.MIGRATIONS}).
 
 Every call is one statement or one transaction, made on the database
 thread, like the other SQLite stores.

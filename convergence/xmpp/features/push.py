@@ -32,8 +32,9 @@ C{cancel} or C{auth} disables the registration; other errors are logged.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from lxml import etree
 from twisted.logger import Logger
@@ -138,8 +139,9 @@ class PushNotifications:
         hook("message/offline", self.on_offline, 10)
         # before the default delivery, which ignores iq results to accounts
         hook("iq/bare", self.on_reply, 10)
-        hook("presence/available", self.on_available)
-        hook("c2s/unbound", self.on_unbound)
+        # before handlers that might return a true value and end the event
+        hook("presence/available", self.on_available, 10)
+        hook("c2s/unbound", self.on_unbound, 10)
 
     # Enabling and disabling (XEP-0357 sections 5 and 6)
     def _own_account(self, event: StanzaEvent) -> bool:
@@ -338,6 +340,8 @@ class PushNotifications:
         iq = self.publication(key, pending, iq_id)
         timeout = self.clock.callLater(REPLY_TIMEOUT, self._timed_out, iq_id)
         self.in_flight[iq_id] = (key, timeout)
+        log.debug("push {id} for {account} to {service} ({count} pending)", id=iq_id,
+                  account=str(key.account), service=key.service, count=pending.count)
         self.server.router.route(iq)
 
     def publication(self, key: Key, pending: _Pending, iq_id: str) -> etree._Element:
