@@ -182,7 +182,7 @@ class EnableDisableTests(PushFixture):
         push = self.server.push
         self.assertIn(carol.stream, push.by_stream)
         carol.stream.connectionLost(None)
-        self.assertEqual((push.by_stream, push.owner), ({}, {}))
+        self.assertEqual((push.by_stream, push.attached), ({}, {}))
         self.assertEqual(self.registrations(), [("push.localhost", "n1")])
 
 

@@ -122,10 +122,10 @@ class PushNotifications:
         self.config = server.config
         #: registrations enabled on a live stream, by stream
         self.by_stream: dict[Any, dict[Key, PushRegistration]] = {}
-        #: the stream each of those registrations was enabled on
-        self.owner: dict[Key, Any] = {}
-        #: counts and rate limiting per registration
-        self.pending: dict[Key, _Pending] = {}
+        #: the stream each of those registrations was enabled on, by account
+        self.attached: dict[JID, dict[Key, Any]] = {}
+        #: counts and rate limiting per registration, by account
+        self.pending: dict[JID, dict[Key, _Pending]] = {}
         #: publishes awaiting the app server's answer, by iq id
         self.in_flight: dict[str, tuple[Key, Any]] = {}
         self._filters: dict[Any, Callable[[etree._Element], etree._Element]] = {}
@@ -218,11 +218,9 @@ class PushNotifications:
     def _enabled(self, key: Key, registration: PushRegistration, stream: Any) -> None:
         """Remember the stream a registration was enabled on (if it is still
         bound) and use the new publish-options from now on."""
-        previous = self.owner.pop(key, None)
-        if previous is not None:
-            self.by_stream.get(previous, {}).pop(key, None)
+        self._detach(key)
         if stream.jid is not None and self.server.registry.get(stream.jid) is stream:
-            self.owner[key] = stream
+            self.attached.setdefault(key.account, {})[key] = stream
             self.by_stream.setdefault(stream, {})[key] = registration
             if stream not in self._filters:
                 def stanza_filter(stanza: etree._Element) -> etree._Element:
@@ -231,27 +229,38 @@ class PushNotifications:
                 self._filters[stream] = stanza_filter
                 # first, so a filter holding stanzas back still lets us see them
                 stream.filters.insert(0, stanza_filter)
-        pending = self.pending.get(key)
+        pending = self.pending.get(key.account, {}).get(key)
         if pending is not None:
             pending.registration = registration
 
+    def _detach(self, key: Key) -> None:
+        """Forget which stream a registration was enabled on."""
+        streams = self.attached.get(key.account)
+        stream = streams.pop(key, None) if streams is not None else None
+        if stream is not None:
+            self.by_stream.get(stream, {}).pop(key, None)
+        if streams is not None and not streams:
+            del self.attached[key.account]
+
     def _forget(self, account: JID, service: str, node: str | None) -> None:
         """Drop the in-memory state of removed registrations."""
-        keys = {k for k in (*self.owner, *self.pending) if k.account == account
-                and k.service == service and (node is None or k.node == node)}
+        pending = self.pending.get(account, {})
+        keys = {k for k in (*self.attached.get(account, ()), *pending)
+                if k.service == service and (node is None or k.node == node)}
         for key in keys:
-            stream = self.owner.pop(key, None)
-            if stream is not None:
-                self.by_stream.get(stream, {}).pop(key, None)
-            pending = self.pending.pop(key, None)
-            if pending is not None and pending.timer is not None:
-                pending.timer.cancel()
+            self._detach(key)
+            state = pending.pop(key, None)
+            if state is not None and state.timer is not None:
+                state.timer.cancel()
+        if account in self.pending and not pending:
+            del self.pending[account]
 
     def on_unbound(self, stream: Any) -> None:
         """A stream is gone: its registrations stay, unattached."""
-        for key in self.by_stream.pop(stream, {}):
-            if self.owner.get(key) is stream:
-                del self.owner[key]
+        for key in list(self.by_stream.get(stream, ())):
+            if self.attached.get(key.account, {}).get(key) is stream:
+                self._detach(key)
+        self.by_stream.pop(stream, None)
         self._filters.pop(stream, None)
 
     # When to notify
@@ -292,12 +301,11 @@ class PushNotifications:
 
     def on_available(self, stream: Any) -> None:
         """A resource of the account came online: the counts start anew."""
-        account = stream.jid.bare
-        for key in [k for k in self.pending if k.account == account]:
+        for key in list(self.pending.get(stream.jid.bare, ())):
             self._seen(key)
 
     def _seen(self, key: Key) -> None:
-        pending = self.pending.get(key)
+        pending = self.pending.get(key.account, {}).get(key)
         if pending is None:
             return
         pending.count = 0
@@ -310,9 +318,10 @@ class PushNotifications:
                stanza: etree._Element) -> None:
         """Count one stanza for a registration and publish, at most once
         per C{push_min_interval}."""
-        pending = self.pending.get(key)
+        states = self.pending.setdefault(key.account, {})
+        pending = states.get(key)
         if pending is None:
-            pending = self.pending[key] = _Pending(registration)
+            pending = states[key] = _Pending(registration)
         pending.registration = registration
         pending.count += 1
         pending.sender = stanza.get("from")
@@ -329,7 +338,7 @@ class PushNotifications:
         self._publish(key, pending)
 
     def _trailing(self, key: Key) -> None:
-        pending = self.pending.get(key)
+        pending = self.pending.get(key.account, {}).get(key)
         if pending is not None:
             pending.timer = None
             self._publish(key, pending)
