@@ -55,6 +55,7 @@ from bench.servers import (
 
 RESULTS_DIR = ROOT / "bench" / "results"
 XMPPLOAD = ROOT / "bench" / "xmppload.py"
+IMLOAD = ROOT / "bench" / "imload.py"
 SERVER_KINDS = ("convergence", "reference")
 
 log = logging.getLogger("bench")
@@ -80,6 +81,7 @@ class Figure:
     fresh_per_run: bool = False  # a new server for every run (memory figures)
     extra_rows: tuple[tuple[str, str, str, str], ...] = ()  # (metric, title, unit, better)
     sip_target: str = ""  # sipbench's reference target
+    script: Path = XMPPLOAD  # the load generator (imload.py for the IM modes)
     describe: str = ""  # for the docs and the JSON
 
 
@@ -97,6 +99,12 @@ class Plan:
     paced_rate: int = 10000
     idle_sizes: tuple[int, ...] = (1000, 5000)
     idle_concurrency: int = 50
+    #: IM figures: login users (each with roster_contacts online contacts),
+    #: messages through offline storage, users idle with ring rosters
+    roster_logins: int = 10
+    roster_contacts: int = 100
+    offline_messages: int = 2000
+    idle_roster_size: int = 1000
     sip_rates: tuple[int, ...] = (100, 200, 400, 800, 1600, 3200, 6400)
     sip_duration: float = 4.0
     sip_refine: int = 1
@@ -175,6 +183,50 @@ def figures(plan: Plan) -> list[Figure]:
             "rss_per_connection_kib", fresh_per_run=True,
             describe=f"{size} authenticated, bound, available connections over STARTTLS, "
                      "distinct users; server RSS growth / connections"))
+    hubs, size = plan.roster_logins, plan.roster_contacts
+    n = plan.idle_roster_size
+    result += [
+        Figure(
+            "roster_login", f"logins/s, {size}-contact roster, contacts online",
+            "logins/s", "higher", "xmpp", "roster_login",
+            XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS,
+                         users=hubs + size, roster=f"hub:{hubs}:{size}"),
+            ("--tls", "--mechanism", "SCRAM-SHA-1", "--concurrency", str(hubs),
+             "--contacts", str(size), "--duration", f"{plan.login_duration:g}"),
+            "logins_per_s", script=IMLOAD,
+            extra_rows=(("presence_per_s", "  presence stanzas delivered/s", "stanzas/s",
+                         "higher"),),
+            describe=f"{hubs} clients each repeating connect, STARTTLS, SCRAM-SHA-1, bind, "
+                     f"roster get ({size} items, subscription both), initial presence, "
+                     f"the {size} contacts' presence (probes answered by the server), "
+                     f"close; the {size} contacts stay online and receive the "
+                     "available and unavailable presence"),
+        Figure(
+            "offline", f"offline messages stored/s, {plan.offline_messages:,} messages",
+            "msg/s", "higher", "xmpp", "offline",
+            XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS, users=2),
+            ("--tls", "--mechanism", "SCRAM-SHA-1", "--messages",
+             str(plan.offline_messages)),
+            "stored_per_s", script=IMLOAD,
+            extra_rows=(("delivered_per_s", "  delivered/s at login", "msg/s", "higher"),
+                        ("store_and_deliver_per_s", "  stored and delivered, together",
+                         "msg/s", "higher")),
+            describe=f"one client sends {plan.offline_messages:,} chat messages to an "
+                     "offline user, then pings the server (stored/s up to the ping's "
+                     "answer); the user logs in and receives them all, in order (delivered/s "
+                     "from its presence to the last message)"),
+        Figure(
+            f"idle_{n}_roster", f"RSS KiB/connection, {n} idle, {size}-contact rosters",
+            "KiB", "lower", "xmpp", "idle",
+            XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS, users=n,
+                         roster=f"ring:{size}"),
+            ("--tls", "--mechanism", "SCRAM-SHA-1", "--connections", str(n),
+             "--concurrency", str(plan.idle_concurrency), "--roster"),
+            "rss_per_connection_kib", fresh_per_run=True,
+            describe=f"{n} authenticated, bound, available connections over STARTTLS, "
+                     f"each user with {size} contacts (all of them online, subscription "
+                     "both) and its roster fetched; server RSS growth / connections"),
+    ]
     result += [
         Figure(
             "sip", "SIP calls/s, zero failures (vs sipp UAS)", "calls/s", "higher", "sip",
@@ -196,22 +248,29 @@ def figures(plan: Plan) -> list[Figure]:
 FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
     "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
-             "throughput_paced", "idle"),
+             "throughput_paced", "idle", "roster_login", "offline"),
+    "im": ("roster_login", "offline", "idle_roster"),
     "idle": ("idle",),
     "sip": ("sip", "sip_builtin"),
 }
 
 
 def select(all_figures: Sequence[Figure], only: str | None) -> list[Figure]:
-    """The figures named by --only (names, or groups: login, xmpp, idle, sip)."""
+    """The figures named by --only (names, or groups: login, xmpp, im, idle,
+    idle_roster, sip)."""
     if not only:
         return list(all_figures)
     wanted: set[str] = set()
     for name in (n.strip() for n in only.split(",") if n.strip()):
         wanted.update(FIGURE_GROUPS.get(name, (name,)))
+    def roster_idle(f: Figure) -> bool:
+        return f.name.startswith("idle_") and f.name.endswith("_roster")
+
     chosen = [f for f in all_figures
-              if f.name in wanted or ("idle" in wanted and f.name.startswith("idle_"))]
-    unknown = wanted - {f.name for f in all_figures} - {"idle"}
+              if f.name in wanted
+              or ("idle" in wanted and f.name.startswith("idle_") and not roster_idle(f))
+              or ("idle_roster" in wanted and roster_idle(f))]
+    unknown = wanted - {f.name for f in all_figures} - {"idle", "idle_roster"}
     if unknown:
         names = ", ".join([f.name for f in all_figures] + list(FIGURE_GROUPS))
         raise SystemExit(f"bench: unknown figure(s) {', '.join(sorted(unknown))}; "
@@ -390,9 +449,10 @@ def describe_machine(machine: dict[str, Any]) -> str:
 
 
 def run_xmppload(mode: str, server: Server, args: Sequence[str],
-                 timeout: float) -> dict[str, Any]:
-    """One xmppload run against a live server; its JSON report (or an error)."""
-    cmd = [sys.executable, str(XMPPLOAD), mode, "--host", servers.LOOPBACK,
+                 timeout: float, script: Path = XMPPLOAD) -> dict[str, Any]:
+    """One xmppload (or imload) run against a live server; its JSON report
+    (or an error)."""
+    cmd = [sys.executable, str(script), mode, "--host", servers.LOOPBACK,
            "--port", str(server.port), "--domain", servers.DOMAIN,
            "--users-prefix", servers.USERS_PREFIX, "--password", servers.PASSWORD,
            "--server-pid", str(server.pid), "--label", server.name, "--json", *args]
@@ -439,7 +499,8 @@ def metric_of(report: dict[str, Any], key: str) -> float | None:
 def failures_of(report: dict[str, Any]) -> int:
     """Failed logins, lost messages and errors of one xmppload run."""
     results = report.get("results") or {}
-    return sum(v for k in ("failures", "lost", "errors")
+    return sum(v for k in ("failures", "lost", "errors", "errors_to_sender", "missing",
+                           "out_of_order")
                if isinstance(v := results.get(k), int))
 
 
@@ -449,6 +510,8 @@ def xmpp_timeout(figure: Figure, plan: Plan) -> float:
         return 120.0 + size / 20.0
     if figure.mode == "throughput":
         return plan.throughput_duration + 120.0
+    if figure.mode == "offline":
+        return 120.0 + plan.offline_messages / 50.0
     return plan.login_duration + 120.0
 
 
@@ -473,7 +536,8 @@ def measure_xmpp(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[st
                     if kind not in live:
                         live[kind] = make_server(kind, bench, figure.settings).start()
                     server = live[kind]
-                    report = run_xmppload(figure.mode, server, figure.load_args, timeout)
+                    report = run_xmppload(figure.mode, server, figure.load_args, timeout,
+                                          figure.script)
                     report["server_rss_end_kib"] = server.rss_kib()
                 except ServerError as e:
                     report = {"error": str(e)}
@@ -632,7 +696,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="short runs, 1 run per figure, 1,000 idle connections only")
     parser.add_argument("--only", default=None,
-                        help="comma-separated figures or groups (login, xmpp, idle, sip)")
+                        help="comma-separated figures or groups (login, xmpp, im, idle, idle_roster, sip)")
     parser.add_argument("--servers", default="convergence,reference",
                         help="convergence, reference, or both")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import rosters  # noqa: E402
 from bench.xmppload import read_rss_kib  # noqa: E402
 from tests.sipp_harness import free_port, port_bound  # noqa: E402
 
@@ -321,10 +322,12 @@ class XmppSettings:
     require_tls: bool = True  # STARTTLS before SASL; False: plaintext, PLAIN allowed
     iterations: int = PROSODY_ITERATIONS  # SCRAM iteration count of the stored credentials
     users: int = 10  # user1..userN exist
+    roster: str = ""  # a bench/rosters.py topology (hub:C:K, ring:K); "": empty rosters
 
     def describe(self) -> str:
         tls = "STARTTLS required" if self.require_tls else "plaintext, PLAIN allowed"
-        return f"{tls}, {self.iterations} iterations, {self.users} users"
+        rosters = f", rosters {self.roster}" if self.roster else ""
+        return f"{tls}, {self.iterations} iterations, {self.users} users{rosters}"
 
 
 def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
@@ -343,6 +346,8 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
         "negotiation_timeout = 120.0",
         "# Prosody runs without mod_limits: no read rate here either",
         "max_read_rate = 0",
+        "# Prosody's mod_offline keeps any number of messages",
+        "offline_quota = 1000000",
         "",
         "[sip]",
         "# the bench drives thousands of calls/s from one address: no per-source",
@@ -355,8 +360,9 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
 #: Prosody modules loaded for the bench: what convergence also does.
 PROSODY_MODULES = ("roster", "saslauth", "tls", "disco", "ping", "posix")
 #: Prosody modules loaded by default (autoloaded or in Debian's config) that do
-#: work convergence does not do; not loaded.
-PROSODY_DISABLED = ("offline", "s2s", "s2s_auth_certs")
+#: work convergence does not do; not loaded.  (mod_offline and mod_presence
+#: stay: convergence stores offline messages and handles presence too.)
+PROSODY_DISABLED = ("s2s", "s2s_auth_certs")
 
 
 def lua_string(value: str | Path) -> str:
@@ -503,6 +509,9 @@ class ConvergenceServer(Server):
         self.settings = settings
         self.data = self.workdir / "data"
         bench.users.copy_to("convergence", settings.iterations, settings.users, self.data)
+        if settings.roster:
+            rosters.write_convergence(self.data / "convergence.sqlite3", settings.roster,
+                                      settings.users, USERS_PREFIX, DOMAIN)
         cert, key = bench.certificate()
         self.config = self.workdir / "convergence.toml"
         self.config.write_text(convergence_config(settings, cert, key))
@@ -554,6 +563,9 @@ class ProsodyServer(Server):
         self.settings = settings
         self.data = self.workdir / "data"
         bench.users.copy_to("prosody", settings.iterations, settings.users, self.data)
+        if settings.roster:
+            rosters.write_prosody(self.data, settings.roster, settings.users, USERS_PREFIX,
+                                  DOMAIN, prosody_encode)
         cert, key = bench.certificate()
         self.prosody_log = self.workdir / "prosody.log"
         self.config = self.workdir / "prosody.cfg.lua"

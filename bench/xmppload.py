@@ -58,11 +58,13 @@ NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 NS_PING = "urn:xmpp:ping"
+NS_ROSTER = "jabber:iq:roster"
 
 TAG_FEATURES = f"{{{NS_STREAM}}}features"
 TAG_STREAM_ERROR = f"{{{NS_STREAM}}}error"
 TAG_MESSAGE = f"{{{NS_CLIENT}}}message"
 TAG_IQ = f"{{{NS_CLIENT}}}iq"
+TAG_PRESENCE = f"{{{NS_CLIENT}}}presence"
 TAG_BODY = f"{{{NS_CLIENT}}}body"
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
@@ -266,6 +268,7 @@ class XmppClient:
         self.writer: asyncio.StreamWriter | None = None
         self.framer = StreamFramer()
         self.pending: deque[ET.Element] = deque()
+        self.roster: list[str] = []
         self._ids = 0
 
     # -- plumbing --
@@ -330,8 +333,9 @@ class XmppClient:
 
     # -- negotiation --
 
-    async def login(self, presence: bool = True) -> None:
-        """Connect, STARTTLS, authenticate, bind, (session), initial presence."""
+    async def login(self, presence: bool = True, roster: bool = False) -> None:
+        """Connect, STARTTLS, authenticate, bind, (session), [roster get],
+        initial presence."""
         target = self.target
         local = (self.source, 0) if self.source else None
         async with asyncio.timeout(target.timeout):
@@ -361,8 +365,15 @@ class XmppClient:
         session = features.find(f"{{{NS_SESSION}}}session")
         if session is not None and session.find(f"{{{NS_SESSION}}}optional") is None:
             await self.iq(f"<session xmlns='{NS_SESSION}'/>")
+        if roster:
+            self.roster = await self.get_roster()
         if presence:
             self.send(b"<presence/>")
+
+    async def get_roster(self) -> list[str]:
+        """The JIDs of the roster (RFC 6121 2.1.3)."""
+        result = await self.iq(f"<query xmlns='{NS_ROSTER}'/>", "get")
+        return [item.get("jid", "") for item in result.iter(f"{{{NS_ROSTER}}}item")]
 
     async def _authenticate(self, features: ET.Element) -> None:
         """SASL with the chosen (or best offered) mechanism."""
@@ -665,7 +676,7 @@ async def login_many(run: Run, count: int, users: Callable[[int], str],
                 return
             client = XmppClient(run.target, users(index), run.source(index))
             try:
-                await client.login()
+                await client.login(roster=getattr(run.args, "roster", False))
                 clients[index] = client
             except FAILURES as e:
                 reasons[failure_reason(e)] += 1
@@ -969,6 +980,12 @@ async def mode_idle(run: Run) -> dict[str, Any]:
 
 
 MODES = {"login": mode_login, "throughput": mode_throughput, "idle": mode_idle}
+#: users a mode needs when --users is not given
+DEFAULT_USERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "login": lambda a: a.concurrency, "throughput": lambda a: 2 * a.pairs,
+    "idle": lambda a: a.connections}
+#: the result that must be non-zero for a run to count as a success
+SUCCESS_KEYS = {"login": "logins", "throughput": "delivered", "idle": "connections"}
 
 
 # ---------------------------------------------------------------------------
@@ -1013,6 +1030,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="throughput: send this many messages/s in all (an open loop, "
                              "the window only a cap); 0: keep the window full")
     parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--roster", action="store_true",
+                        help="idle: each connection gets its roster before presence")
+    parser.add_argument("--contacts", type=int, default=100,
+                        help="roster_login (bench/imload.py): contacts of each login user")
+    parser.add_argument("--messages", type=int, default=1000,
+                        help="offline (bench/imload.py): messages stored, then delivered")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
     parser.add_argument("--source-addresses", default="",
                         help="comma-separated local addresses to connect from (round robin),"
@@ -1033,8 +1056,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rate < 0:
         parser.error("--rate must not be negative")
     if args.users is None:
-        args.users = {"login": args.concurrency, "throughput": 2 * args.pairs,
-                      "idle": args.connections}[args.mode]
+        args.users = DEFAULT_USERS[args.mode](args)
     if args.users < 1:
         parser.error("--users must be at least 1")
     return args
@@ -1067,7 +1089,7 @@ def raise_nofile() -> int:
 MODE_PARAMS = {
     "login": ("concurrency", "duration", "max_logins"),
     "throughput": ("pairs", "window", "rate", "duration", "warmup", "grace", "concurrency"),
-    "idle": ("connections", "concurrency", "hold"),
+    "idle": ("connections", "concurrency", "hold", "roster"),
 }
 
 
@@ -1117,8 +1139,7 @@ def format_summary(report: dict[str, Any]) -> str:
 def succeeded(report: dict[str, Any]) -> bool:
     """Did the run achieve anything at all (exit status 0)?"""
     results = report["results"]
-    key = {"login": "logins", "throughput": "delivered", "idle": "connections"}[report["mode"]]
-    return bool(results.get(key))
+    return bool(results.get(SUCCESS_KEYS[report["mode"]]))
 
 
 async def run_mode(args: argparse.Namespace, pid: int | None) -> tuple[dict[str, Any], bool]:

@@ -141,6 +141,9 @@ class TableTests(SynchronousTestCase):
         self.assertEqual([f.name for f in run.select(every, "sip")], ["sip", "sip_builtin"])
         self.assertEqual([f.name for f in run.select(every, "idle")],
                          ["idle_1000", "idle_5000"])
+        self.assertEqual([f.name for f in run.select(every, "im")],
+                         ["roster_login", "offline", "idle_1000_roster"])
+        self.assertEqual(run.select(every, "offline")[0].script, run.IMLOAD)
         self.assertEqual([f.name for f in run.select(every, "login_plain,sip")],
                          ["login_plain", "sip", "sip_builtin"])
         self.assertEqual(len(run.select(every, None)), len(every))
@@ -188,7 +191,7 @@ class ConfigTests(SynchronousTestCase):
                       'key = "/tmp/bench-x/tls/key.pem" }'),
                      'network_settings = { nagle = false }', 'VirtualHost "localhost"'):
             self.assertIn(line + "\n", text)
-        self.assertIn('modules_disabled = { "offline"; "s2s"; "s2s_auth_certs" }', text)
+        self.assertIn('modules_disabled = { "s2s"; "s2s_auth_certs" }', text)
         enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
         for module in ("roster", "saslauth", "tls", "disco", "ping"):
             self.assertIn(f'"{module}"', enabled)

@@ -22,13 +22,16 @@ from typing import Any
 from twisted.internet import reactor, task, utils
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import xmppload
+from bench import rosters, xmppload
 from bench.xmppload import ScramClient, StreamFramer, XmppError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "xmppload.py"
+IMLOAD = ROOT / "bench" / "imload.py"
 BIN = Path(sys.executable).parent
-USERS = 4
+USERS = 7
+#: two login users with five contacts each (bench/rosters.py)
+ROSTERS = "hub:2:5"
 PASSWORD = "pw"
 
 
@@ -169,6 +172,8 @@ class AgainstConvergenceTests(TestCase):
                 str(BIN / "convergencectl"), "--data-dir", str(self.data),
                 "adduser", f"user{i}@localhost", "--password", PASSWORD)
             self.assertEqual(code, 0, err)
+        rosters.write_convergence(self.data / "convergence.sqlite3", ROSTERS, USERS,
+                                  "user", "localhost")
         self.port = free_port()
         self.start_server()
         deadline = time.monotonic() + 20
@@ -215,11 +220,12 @@ class AgainstConvergenceTests(TestCase):
         out, err, code = await d
         return out, err, code
 
-    async def load(self, mode: str, *options: str, expect_ok: bool = True) -> dict[str, Any]:
-        """Run xmppload with --json against the server; return its report."""
+    async def load(self, mode: str, *options: str, expect_ok: bool = True,
+                   script: Path = SCRIPT) -> dict[str, Any]:
+        """Run xmppload (or imload) with --json against the server; return its report."""
         began = time.monotonic()
         out, err, code = await self.command(
-            sys.executable, str(SCRIPT), mode, "--host", "127.0.0.1", "--port", str(self.port),
+            sys.executable, str(script), mode, "--host", "127.0.0.1", "--port", str(self.port),
             "--domain", "localhost", "--users-prefix", "user", "--password", PASSWORD,
             "--server-pid", str(self.server.pid), "--json", "--timeout", "5", *options)
         detail = f"stderr: {err.decode(errors='replace')[-2000:]}\nserver: {self.server_log()}"
@@ -308,3 +314,60 @@ class AgainstConvergenceTests(TestCase):
         self.assertEqual(results["closed_cleanly"], 20)
         self.assertGreater(results["setup_s"], 0)
 
+
+    async def test_roster_login(self) -> None:
+        """imload: logins of users whose five contacts are online; every
+        login gets its full roster and the contacts' presence."""
+        report = await self.load("roster_login", "--concurrency", "2", "--contacts", "5",
+                                 "--duration", "1.5", script=IMLOAD)
+        results = report["results"]
+        self.assertEqual(results["failures"], 0, results["failure_reasons"])
+        self.assertGreater(results["logins"], 0)
+        # per login: 5 probe answers in, available + unavailable to 5 contacts
+        self.assertGreaterEqual(results["presence_delivered"], 5 * results["logins"])
+        self.assertGreater(results["presence_per_s"], 0)
+
+    async def test_offline(self) -> None:
+        """imload: messages to an offline user, all delivered at login, in order."""
+        report = await self.load("offline", "--messages", "50", script=IMLOAD)
+        results = report["results"]
+        self.assertEqual(results["messages"], 50)
+        self.assertEqual((results["missing"], results["out_of_order"],
+                          results["errors_to_sender"]), (0, 0, 0))
+        self.assertGreater(results["stored_per_s"], 0)
+        self.assertGreater(results["delivered_per_s"], 0)
+
+
+class RosterTopologyTests(SynchronousTestCase):
+    def test_hub_and_ring(self) -> None:
+        hub = rosters.parse("hub:2:3", 5)
+        self.assertEqual(hub, {1: [3, 4, 5], 2: [3, 4, 5], 3: [1, 2], 4: [1, 2], 5: [1, 2]})
+        ring = rosters.parse("ring:4", 10)
+        self.assertEqual(ring[1], [2, 3, 9, 10])
+        self.assertTrue(all(len(peers) == 4 for peers in ring.values()))
+        self.assertTrue(all(a in ring[b] for a, peers in ring.items() for b in peers))
+        for bad in ("hub:5:5", "ring:3", "ring:10", "star:1"):
+            self.assertRaises(ValueError, rosters.parse, bad, 9)
+
+    def test_convergence_rows_are_what_the_store_reads(self) -> None:
+        from convergence.store.sqlite import SqliteAccountStore
+        from convergence.store.sqlite_im import SqliteImStore
+
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        SqliteAccountStore(path).close()
+        self.assertEqual(rosters.write_convergence(path, "hub:1:2", 3, "u", "x.test"), 4)
+        store = SqliteImStore(path)
+        self.addCleanup(store.close)
+        version, items = store.roster("u1", "x.test")
+        self.assertEqual(version, 1)
+        self.assertEqual([(i.contact, i.subscription, i.listed) for i in items],
+                         [("u2@x.test", "both", True), ("u3@x.test", "both", True)])
+
+    def test_prosody_files(self) -> None:
+        data = Path(self.mktemp())
+        self.assertEqual(rosters.write_prosody(data, "hub:1:2", 3, "u", "x.test",
+                                               lambda n: n.replace(".", "%2e")), 4)
+        text = (data / "x%2etest" / "roster" / "u1.dat").read_text()
+        self.assertTrue(text.startswith("return {\n\t[false] = {"), text)
+        self.assertIn('["u2@x.test"] = { ["subscription"] = "both"; ["groups"] = {}; };', text)
