@@ -14,7 +14,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from convergence.xmpp import ns
 from convergence.xmpp.features import builtin_features
 from convergence.xmpp.features.caps import (
-    NODE, IllFormed, parse_info, ver, verification_string)
+    NODE,
+    IllFormed,
+    parse_info,
+    ver,
+    verification_string,
+)
 from convergence.xmpp.features.disco import DiscoInfo
 from tests.xmpphelpers import HEADER, Client, make_server
 
@@ -351,3 +356,19 @@ class ClientCapsTests(SynchronousTestCase):
         bob_iq = [e for e in self.bob.read() if etree.QName(e).localname == "iq"]
         self.assertEqual(len(bob_iq), 1)
         self.assertNotIn(self.alice.stream, self.server.caps.advertised)
+
+    def test_one_query_per_client(self) -> None:
+        """A client changing its ver over and over has one query in flight:
+        the newest; an answer to an older one is not taken."""
+        first = self.advertise(self.alice, "AAAA")
+        for n in range(20):
+            self.advertise(self.alice, f"ver{n}")
+        last = self.advertise(self.alice)
+        self.assertEqual(len(self.server.caps.pending), 1)
+        self.assertEqual(len(self.server.caps.waiting), 1)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)  # its one timeout
+        self.answer(self.alice, first, exodus_answer())
+        self.assertIsNone(self.alice.stream.client_features)
+        self.answer(self.alice, last, exodus_answer())
+        self.assertEqual(self.alice.stream.client_features, frozenset(EXODUS_FEATURES))
+        self.assertEqual(self.server.caps.pending, {})

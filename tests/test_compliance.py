@@ -16,7 +16,12 @@ from convergence.compliance.generate import outputs
 from convergence.compliance.render import DOAP, RDF, XMPP_DOAP
 from convergence.compliance.specs import CORE_SPECS, Spec, implemented
 from convergence.compliance.suites import (
-    ADVANCED_SERVER, REQUIREMENTS, SERVER, Requirement, assess)
+    ADVANCED_SERVER,
+    REQUIREMENTS,
+    SERVER,
+    Requirement,
+    assess,
+)
 from convergence.xmpp.features import builtin_features
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

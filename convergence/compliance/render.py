@@ -13,7 +13,13 @@ from lxml import etree
 import convergence
 from convergence.compliance.specs import Spec
 from convergence.compliance.suites import (
-    ADVANCED_SERVER, SUITE, SUITE_DATE, SUITE_VERSION, SUITES, Assessment)
+    ADVANCED_SERVER,
+    SUITE,
+    SUITE_DATE,
+    SUITE_VERSION,
+    SUITES,
+    Assessment,
+)
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 DOAP = "http://usefulinc.com/ns/doap#"

@@ -211,7 +211,7 @@ class ClientCaps:
         if stream.jid is None or event.stanza.get("to") is not None:
             return False
         if event.type == "unavailable":
-            self.forget(stream)
+            self.withdraw(stream)
             stream.client_features = None
             return False
         if event.type is not None:
@@ -225,6 +225,7 @@ class ClientCaps:
         advertised = (hash_name, node, ver_)
         if self.advertised.get(stream) == advertised:
             return False
+        self.withdraw(stream)  # one query per client at most
         self.advertised[stream] = advertised
         known = self.cache.get((hash_name, ver_))
         if known is not None:
@@ -321,20 +322,22 @@ class ClientCaps:
         stream.client_features = features
         self.server.bus.fire("caps/updated", stream)
 
-    def forget(self, stream: Any) -> None:
+    def withdraw(self, stream: Any) -> None:
+        """Forget what C{stream} advertised: it waits for nothing, and a
+        query to it is dropped (the next client waiting is asked)."""
         self.advertised.pop(stream, None)
         for waiters in self.waiting.values():
             if stream in waiters:
                 waiters.remove(stream)
-
-    def on_unbound(self, stream: Any) -> bool:
-        self.forget(stream)
         for query_id, (asked, advertised, call) in list(self.pending.items()):
             if asked is stream:
                 del self.pending[query_id]
                 if call.active():
                     call.cancel()
                 self._next_waiting((advertised[0], advertised[2]), False)
+
+    def on_unbound(self, stream: Any) -> bool:
+        self.withdraw(stream)
         return False
 
 
