@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser bench bench-deps lint
+.PHONY: run test venv clean sipp browser bench bench-deps lint compliance
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ bench-deps: sipp
 lint: $(STAMP)
 	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q -e '.[lint]'
 	$(BIN)/python -m ruff check convergence apps tests bench twisted
+
+# docs/compliance.md and docs/convergence.doap (XEP-0453) from the feature
+# declarations; tests/test_compliance.py fails while the committed ones differ.
+compliance: $(STAMP)
+	$(BIN)/python -m convergence.compliance
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -527,7 +527,8 @@ class ConvergenceServer(Server):
 
     def command(self) -> list[str]:
         return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),
-                "--c2s-port", str(self.port), "--sip-port", "0", "--http-port", "0"]
+                "--c2s-port", str(self.port), "--c2s-tls-port", "0",
+                "--sip-port", "0", "--http-port", "0"]
 
 
 class ConvergenceSipServer(ConvergenceServer):
@@ -548,7 +549,8 @@ class ConvergenceSipServer(ConvergenceServer):
 
     def command(self) -> list[str]:
         return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),
-                "--c2s-port", "0", "--sip-port", str(self.port), "--http-port", "0"]
+                "--c2s-port", "0", "--c2s-tls-port", "0",
+                "--sip-port", str(self.port), "--http-port", "0"]
 
 
 class ProsodyServer(Server):

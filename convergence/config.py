@@ -25,6 +25,8 @@ class ListenConfig:
     """Listening ports; C{0} disables a listener."""
 
     c2s_port: int = 5222
+    #: XEP-0368 direct TLS for clients: TLS from the first byte
+    c2s_tls_port: int = 5223
     s2s_port: int = 5269
     sip_port: int = 5060
     http_port: int = 8080
@@ -33,7 +35,7 @@ class ListenConfig:
 @dataclass(frozen=True)
 class TlsConfig:
     """
-    The certificate served for STARTTLS.
+    The certificate served for STARTTLS and direct TLS.
 
     Empty paths mean: a self-signed certificate for the first domain,
     generated in the data directory on first run.
@@ -76,6 +78,10 @@ class XmppConfig:
     max_push_registrations: int = 20
     push_min_interval: float = 5.0
     push_include_body: bool = False
+    #: XEP-0115: verified client capabilities kept in memory (by hash and
+    #: ver), and seconds a client gets to answer the server's disco#info
+    caps_cache_size: int = 1000
+    caps_query_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,7 @@ def _section(
 
 _LISTEN_FIELDS = {
     "c2s_port": _port,
+    "c2s_tls_port": _port,
     "s2s_port": _port,
     "sip_port": _port,
     "http_port": _port,
@@ -295,6 +302,8 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_push_registrations": lambda k, v: _positive_int(k, v, 0),
     "push_min_interval": _non_negative,
     "push_include_body": _bool,
+    "caps_cache_size": _positive_int,
+    "caps_query_timeout": lambda k, v: _positive_float(k, v),
 }
 
 
@@ -447,6 +456,7 @@ OVERRIDES = {
     "interface": ("interface",),
     "data_dir": ("data_dir",),
     "c2s_port": ("listen", "c2s_port"),
+    "c2s_tls_port": ("listen", "c2s_tls_port"),
     "s2s_port": ("listen", "s2s_port"),
     "sip_port": ("listen", "sip_port"),
     "http_port": ("listen", "http_port"),

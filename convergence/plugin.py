@@ -29,6 +29,8 @@ class Options(usage.Options):
         ["config", "c", None, "TOML configuration file."],
         ["interface", None, None, "IP address to listen on (default 127.0.0.1)."],
         ["c2s-port", None, None, "XMPP client port (default 5222, 0 disables)."],
+        ["c2s-tls-port", None, None,
+         "XMPP client port with direct TLS, XEP-0368 (default 5223, 0 disables)."],
         ["s2s-port", None, None,
          "XMPP server-to-server port. Federation is not implemented yet:"
          " nothing listens on it, the value is only checked."],
@@ -52,7 +54,7 @@ class Options(usage.Options):
             "interface": self["interface"],
             "data_dir": self["data-dir"],
         }
-        for name in ("c2s-port", "s2s-port", "sip-port", "http-port"):
+        for name in ("c2s-port", "c2s-tls-port", "s2s-port", "sip-port", "http-port"):
             value = self[name]
             key = name.replace("-", "_")
             if value is not None:

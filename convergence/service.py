@@ -32,7 +32,7 @@ from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
 from convergence.store.sqlite_push import SqlitePushStore
-from convergence.tls import ensure_certificate, server_tls_context
+from convergence.tls import ALPN_XMPP_CLIENT, ensure_certificate, server_tls_context
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
 
@@ -54,9 +54,15 @@ class Convergence:
     http: HttpSite | None = None
     #: Runs the server's SQLite queries off the reactor thread.
     database: DatabaseThread | None = None
+    #: The TLS context of the direct TLS client port (ALPN xmpp-client).
+    direct_tls: Any = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
+
+    def c2s_tls_factory(self) -> C2SFactory:
+        """Client streams with TLS from the first byte (XEP-0368)."""
+        return C2SFactory(self.xmpp, self.direct_tls)
 
     def close(self) -> None:
         self.xmpp.shutdown()
@@ -99,11 +105,11 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     if reactor is None:
         from twisted.internet import reactor  # type: ignore[no-redef]
     prepare_data_dir(config)
+    key = Path(config.tls.private_key) if config.tls.private_key else None
     try:
-        tls = server_tls_context(
-            config.certificate_path,
-            Path(config.tls.private_key) if config.tls.private_key else None,
-        )
+        tls = server_tls_context(config.certificate_path, key)
+        direct_tls = server_tls_context(config.certificate_path, key,
+                                        alpn=(ALPN_XMPP_CLIENT,))
     except Exception as e:
         raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}: {e}") from e
     store = SqliteAccountStore(config.database_path)
@@ -122,7 +128,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
                     locations, database.run)
     http = build_http(config, container, reactor)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database)
+                       database, direct_tls)
 
 
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
@@ -203,10 +209,12 @@ class ConvergenceService(service.MultiService):
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"
-            " (c2s {c2s}, sip {sip}, http {http}, data in {data_dir});"
+            " (c2s {c2s}, c2s direct TLS {c2s_tls}, sip {sip}, http {http},"
+            " data in {data_dir});"
             " s2s: federation is not implemented yet, nothing listens",
             domains=", ".join(c.domains), interface=c.interface,
-            c2s=c.listen.c2s_port or "off", sip=c.listen.sip_port or "off",
+            c2s=c.listen.c2s_port or "off", c2s_tls=c.listen.c2s_tls_port or "off",
+            sip=c.listen.sip_port or "off",
             http=c.listen.http_port or "off",
             data_dir=str(c.data_dir),
         )
@@ -246,6 +254,11 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
     if config.listen.c2s_port:
         internet.TCPServer(
             config.listen.c2s_port, server.c2s_factory(), interface=config.interface
+        ).setServiceParent(top)
+    if config.listen.c2s_tls_port:
+        internet.TCPServer(
+            config.listen.c2s_tls_port, server.c2s_tls_factory(),
+            interface=config.interface,
         ).setServiceParent(top)
     if config.listen.sip_port:
         SipListener(server.sip, config.listen.sip_port, config.interface,

@@ -65,11 +65,20 @@ def ensure_certificate(path: Path, domains: Sequence[str]) -> None:
              domains=", ".join(domains), path=str(path))
 
 
-def server_tls_context(certificate: Path, private_key: Path | None = None) -> ssl.SSLContext:
+#: ALPN protocol of XMPP client streams over direct TLS (XEP-0368)
+ALPN_XMPP_CLIENT = "xmpp-client"
+
+
+def server_tls_context(certificate: Path, private_key: Path | None = None,
+                       alpn: Sequence[str] = ()) -> ssl.SSLContext:
     """
     The TLS server context (TLS 1.2+) for the given PEM file(s), for
     L{convergence.starttls}: the standard library's C{ssl} on the system
     OpenSSL, which releases idle connections' buffers by default.
+
+    @param alpn: application protocols offered (RFC 7301), e.g.
+        L{ALPN_XMPP_CLIENT} on a direct TLS port; a client asking for none
+        of them still connects, without ALPN.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -77,4 +86,6 @@ def server_tls_context(certificate: Path, private_key: Path | None = None) -> ss
     # handshake the STARTTLS layer does not do.
     context.options |= ssl.OP_NO_RENEGOTIATION
     context.load_cert_chain(str(certificate), str(private_key) if private_key else None)
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
     return context

@@ -194,7 +194,7 @@ class AgainstConvergenceTests(TestCase):
         self.server = subprocess.Popen(
             [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
              "--data-dir", str(self.data), "--c2s-port", str(self.port),
-             "--sip-port", "0", "--http-port", "0"],
+             "--c2s-tls-port", "0", "--sip-port", "0", "--http-port", "0"],
             cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop_server)
 

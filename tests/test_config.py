@@ -20,8 +20,10 @@ class ConfigTests(SynchronousTestCase):
         c = load_config()
         self.assertEqual(c.domains, ("localhost",))
         self.assertEqual(c.interface, "127.0.0.1")
-        self.assertEqual((c.listen.c2s_port, c.listen.s2s_port, c.listen.sip_port,
-                          c.listen.http_port), (5222, 5269, 5060, 8080))
+        self.assertEqual((c.listen.c2s_port, c.listen.c2s_tls_port, c.listen.s2s_port,
+                          c.listen.sip_port, c.listen.http_port),
+                         (5222, 5223, 5269, 5060, 8080))
+        self.assertEqual((c.xmpp.caps_cache_size, c.xmpp.caps_query_timeout), (1000, 30.0))
         self.assertEqual(c.data_dir, Path("convergence-data"))
         self.assertEqual(c.database_path, Path("convergence-data/convergence.sqlite3"))
         self.assertTrue(c.xmpp.require_tls)
@@ -41,6 +43,22 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(c.listen.c2s_port, 0)
         self.assertEqual(c.xmpp.max_stanza_size, 65536)
         self.assertFalse(c.xmpp.require_tls)
+
+    def test_direct_tls_port(self) -> None:
+        """listen.c2s_tls_port from the file; --c2s-tls-port overrides it,
+        0 disables it."""
+        from convergence.plugin import Options
+
+        path = self.write("[listen]\nc2s_tls_port = 15223\n")
+        self.assertEqual(load_config(path).listen.c2s_tls_port, 15223)
+        options = Options()
+        options.parseOptions(["--c2s-tls-port", "0"])
+        self.assertEqual(load_config(path, options.overrides()).listen.c2s_tls_port, 0)
+        options = Options()
+        options.parseOptions(["--c2s-tls-port", "x"])
+        with self.assertRaises(ConfigError) as cm:
+            options.overrides()
+        self.assertIn("c2s_tls_port", str(cm.exception))
 
     def test_apps_table(self) -> None:
         """Apps can be disabled, moved to another module and re-addressed."""
@@ -77,6 +95,9 @@ class ConfigTests(SynchronousTestCase):
         self.assertConfigError("colour = 'red'\n", "colour")
         self.assertConfigError("[tls]\ncertificate = 'x.pem'\n", "tls.certificate")
         self.assertConfigError("", "c2s_port", {"c2s_port": -1})
+        self.assertConfigError("[listen]\nc2s_tls_port = 65536\n", "listen.c2s_tls_port")
+        self.assertConfigError("[xmpp]\ncaps_cache_size = 0\n", "xmpp.caps_cache_size")
+        self.assertConfigError("[xmpp]\ncaps_query_timeout = 0\n", "xmpp.caps_query_timeout")
         self.assertConfigError("[sip]\nt1 = 0\n", "sip.t1")
         self.assertConfigError("[sip]\nt1 = 5.0\nt2 = 4.0\n", "sip.t2")
         self.assertConfigError("[sip]\nmin_expires = 600\ndefault_expires = 60\n",

@@ -107,10 +107,11 @@ class InstalledWheelTests(SynchronousTestCase):
 
         run(str(bin_dir / "convergencectl"), "adduser", "wheel@localhost",
             "--password", "wheel-secret", cwd=work)
-        c2s, sip, http = free_port(), free_port(), free_port()
+        c2s, c2s_tls, sip, http = free_port(), free_port(), free_port(), free_port()
         server = subprocess.Popen(
             [str(bin_dir / "twistd"), "-n", "--pidfile=", "convergence",
-             "--c2s-port", str(c2s), "--sip-port", str(sip), "--http-port", str(http)],
+             "--c2s-port", str(c2s), "--c2s-tls-port", str(c2s_tls),
+             "--sip-port", str(sip), "--http-port", str(http)],
             cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for_port(c2s, server)

@@ -49,7 +49,8 @@ class OfflineDurabilityTests(SynchronousTestCase):
         port = free_port()
         proc = subprocess.Popen(
             [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
-             "--c2s-port", str(port), "--sip-port", str(free_port()),
+             "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
+             "--sip-port", str(free_port()),
              "--http-port", str(free_port())],
             cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(self._stop, proc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -46,13 +47,16 @@ class TwistdTests(SynchronousTestCase):
         )
 
     def test_starts_on_defaults_and_serves_c2s(self) -> None:
-        """twistd creates the data dir, certificate and database, then serves XMPP."""
+        """twistd creates the data dir, certificate and database, then serves
+        XMPP (STARTTLS, and direct TLS on --c2s-tls-port) and SIP."""
         work = Path(self.mktemp())
         work.mkdir()
         port = free_port()
+        tls_port = free_port()
         sip_port = free_port()
         http_port = free_port()
-        proc = self.twistd("--c2s-port", str(port), "--sip-port", str(sip_port),
+        proc = self.twistd("--c2s-port", str(port), "--c2s-tls-port", str(tls_port),
+                           "--sip-port", str(sip_port),
                            "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
@@ -71,6 +75,18 @@ class TwistdTests(SynchronousTestCase):
                              b" to='localhost' version='1.0'>")
                 data = read_until(sock, b"</stream:features>")
             self.assertIn(b"<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"><required/>", data)
+            pem_path = work / "convergence-data" / "tls" / "localhost.pem"
+            context = ssl.create_default_context(cafile=str(pem_path))
+            context.set_alpn_protocols(["xmpp-client"])
+            with context.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), 10),
+                                     server_hostname="localhost") as tls:
+                self.assertEqual(tls.selected_alpn_protocol(), "xmpp-client")
+                tls.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+                            b" xmlns:stream='http://etherx.jabber.org/streams'"
+                            b" to='localhost' version='1.0'>")
+                data = read_until(tls, b"</stream:features>")
+            self.assertNotIn(b"starttls", data)
+            self.assertIn(b"<mechanism>PLAIN</mechanism>", data)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 udp.bind(("127.0.0.1", 0))
                 udp.settimeout(10)
@@ -164,7 +180,8 @@ class ShutdownTests(SynchronousTestCase):
         work.mkdir()
         port = free_port()
         proc = TwistdTests.twistd(
-            self, "--c2s-port", str(port), "--sip-port", "0", "--http-port", "0",
+            self, "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
+            "--sip-port", "0", "--http-port", "0",
             "--s2s-port", "5999", cwd=work)
         try:
             deadline = time.monotonic() + 30

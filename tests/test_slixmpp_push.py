@@ -44,6 +44,7 @@ data_dir = "{self.data}"
 
 [listen]
 c2s_port = {self.port}
+c2s_tls_port = {free_port()}
 sip_port = 0
 http_port = 0
 

@@ -56,13 +56,19 @@ class C2SStream(XmlStreamServer):
 
     content_namespace = ns.CLIENT
 
-    def __init__(self, server: "XmppServer") -> None:
+    def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
+        """
+        @param direct_tls: an C{ssl.SSLContext} for a direct TLS port
+            (XEP-0368): TLS from the first byte, STARTTLS never offered.
+        """
         super().__init__(server.clock, server.config.max_stanza_size,
                          server.read_rate())
         self.server = server
         self.state = OPENING
         self.host: str | None = None
         self.login: Any = None
+        self.direct_tls = direct_tls
+        #: whether the stream is encrypted (STARTTLS done, or direct TLS)
         self.secure = False
         self.authenticated: JID | None = None
         self.jid: JID | None = None
@@ -96,6 +102,11 @@ class C2SStream(XmlStreamServer):
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
+        if self.direct_tls is not None:
+            # XEP-0368: the handshake comes first; the stream header after
+            # it is read as plaintext from the TLS layer.
+            start_tls(self, self.direct_tls)
+            self.secure = True
         self.server.connection_opened(self)
         timeout = self.server.config.negotiation_timeout
         if timeout:
@@ -486,12 +497,18 @@ def _decode_sasl(text: str | None) -> bytes | None:
 
 
 class C2SFactory(Factory):
-    """Builds a L{C2SStream} for each accepted client connection."""
+    """
+    Builds a L{C2SStream} for each accepted client connection.
 
-    def __init__(self, server: "XmppServer") -> None:
+    @param direct_tls: an C{ssl.SSLContext} makes this a direct TLS port
+        (XEP-0368); C{None}, a plain port offering STARTTLS.
+    """
+
+    def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         self.server = server
+        self.direct_tls = direct_tls
 
     def buildProtocol(self, addr: Any) -> C2SStream | None:
         if not self.server.admit(addr):
             return None
-        return C2SStream(self.server)
+        return C2SStream(self.server, self.direct_tls)

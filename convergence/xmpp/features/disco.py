@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -14,32 +15,77 @@ from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
 
-def _info(event: StanzaEvent, category: str, type_: str, features: list[str]) -> bool:
+@dataclass(frozen=True)
+class DiscoInfo:
+    """
+    What a disco#info answer says: identities as (category, type, lang,
+    name), feature vars, and XEP-0128 forms (each a tuple of (var,
+    values) fields, C{FORM_TYPE} among them).
+    """
+
+    identities: tuple[tuple[str, str, str, str], ...]
+    features: tuple[str, ...]
+    forms: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
+
+
+def server_info(server: Any) -> DiscoInfo:
+    """The server's own disco#info: the one source for the answer to
+    disco#info and for the server's XEP-0115 verification string."""
+    return DiscoInfo((("server", "im", "", "convergence"),),
+                     tuple(server.features.disco_features()))
+
+
+def account_info(server: Any) -> DiscoInfo:
+    """The disco#info of every account's bare JID."""
+    return DiscoInfo((("account", "registered", "", ""),),
+                     (ns.DISCO_INFO, *server.features.account_features()))
+
+
+def info_result(stanza: etree._Element, info: DiscoInfo,
+                node: str | None = None) -> etree._Element:
+    """The iq result answering C{stanza} with C{info} (for C{node})."""
+    result = iq_result(stanza)
+    query = etree.SubElement(result, f"{{{ns.DISCO_INFO}}}query",
+                             nsmap={None: ns.DISCO_INFO})
+    if node is not None:
+        query.set("node", node)
+    for category, type_, lang, name in info.identities:
+        identity = etree.SubElement(query, f"{{{ns.DISCO_INFO}}}identity",
+                                    category=category, type=type_)
+        if lang:
+            identity.set(f"{{{ns.XML}}}lang", lang)
+        if name:
+            identity.set("name", name)
+    for var in info.features:
+        etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=var)
+    for form in info.forms:
+        x = etree.SubElement(query, f"{{{ns.DATA_FORMS}}}x", nsmap={None: ns.DATA_FORMS},
+                             type="result")
+        for var, values in form:
+            field = etree.SubElement(x, f"{{{ns.DATA_FORMS}}}field", var=var)
+            if var == "FORM_TYPE":
+                field.set("type", "hidden")
+            for value in values:
+                etree.SubElement(field, f"{{{ns.DATA_FORMS}}}value").text = value
+    return result
+
+
+def _info(event: StanzaEvent, info: DiscoInfo) -> bool:
     if event.stanza[0].get("node"):
         event.reply_error("item-not-found")
         return True
-    result = iq_result(event.stanza)
-    query = etree.SubElement(result, f"{{{ns.DISCO_INFO}}}query",
-                             nsmap={None: ns.DISCO_INFO})
-    identity = etree.SubElement(query, f"{{{ns.DISCO_INFO}}}identity",
-                                category=category, type=type_)
-    if category == "server":
-        identity.set("name", "convergence")
-    for var in features:
-        etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=var)
-    event.reply(result)
+    event.reply(info_result(event.stanza, info))
     return True
 
 
 def install(server: Any) -> None:
     def host_info(event: StanzaEvent) -> bool:
-        return _info(event, "server", "im", server.features.disco_features())
+        return _info(event, server_info(server))
 
-    def account_info(event: StanzaEvent) -> bool:
+    def bare_info(event: StanzaEvent) -> bool:
         def answer(known: bool) -> None:
             if known:
-                _info(event, "account", "registered",
-                      [ns.DISCO_INFO, *server.features.account_features()])
+                _info(event, account_info(server))
             else:
                 event.reply_error("service-unavailable")
 
@@ -58,7 +104,7 @@ def install(server: Any) -> None:
 
     hook = server.router.hook_iq
     hook("get", "host", ns.DISCO_INFO, "query", host_info)
-    hook("get", "bare", ns.DISCO_INFO, "query", account_info)
+    hook("get", "bare", ns.DISCO_INFO, "query", bare_info)
     hook("get", "host", ns.DISCO_ITEMS, "query", host_items)
 
 

@@ -1,0 +1,102 @@
+# -*- test-case-name: tests.test_compliance -*-
+"""
+The specifications convergence implements: every feature module's
+declaration (L{convergence.xmpp.features.builtin_features}) plus, in this
+one place, those of the service layers that are not feature modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from convergence.xmpp.features import Feature
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One implemented RFC, XEP or draft, as the compliance table lists it."""
+
+    spec: str
+    version: str
+    area: str
+    status: str = "complete"
+    note: str = ""
+
+    @property
+    def kind(self) -> str:
+        """C{"XEP"}, C{"RFC"} or C{"draft"}."""
+        return self.spec.split("-")[0].split(" ")[0]
+
+
+#: Specifications of the service layers (streams, SASL, TLS, SIP, HTTP)
+#: that no feature module declares.
+CORE_SPECS: tuple[Spec, ...] = (
+    Spec("RFC 6120", "", "XMPP", status="partial", note="c2s streams, STARTTLS, SASL, binding,"
+         " stanza routing and errors; no server-to-server yet"),
+    Spec("RFC 7590", "", "XMPP", note="TLS 1.2 or later, no renegotiation;"
+         " the system OpenSSL's cipher suites"),
+    Spec("RFC 7622", "", "XMPP", status="partial",
+         note="PRECIS for localpart and resourcepart; IDNA2003 (the standard"
+              " library's) for the domainpart"),
+    Spec("XEP-0368", "1.1.0", "XMPP",
+         note="direct TLS for clients on listen.c2s_tls_port (default 5223),"
+              " ALPN xmpp-client; SRV records are the operator's"),
+    Spec("RFC 4422", "", "SASL"),
+    Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
+    Spec("RFC 5802", "", "SASL", status="partial",
+         note="SCRAM-SHA-1; no channel binding (-PLUS)"),
+    Spec("RFC 7677", "", "SASL", status="partial",
+         note="SCRAM-SHA-256; no channel binding (-PLUS)"),
+    Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),
+    Spec("RFC 3261", "", "SIP", status="partial",
+         note="UDP and TCP, transactions, dialogs, registrar, UA core;"
+              " no SIP over TLS, no proxying, no re-INVITE glare handling"),
+    Spec("RFC 3581", "", "SIP", note="rport"),
+    Spec("RFC 6026", "", "SIP", note="the Accepted state of INVITE transactions"),
+    Spec("RFC 4566", "", "SIP", note="SDP parsing and serialization"),
+    Spec("RFC 3264", "", "SIP", status="partial",
+         note="offer/answer; no offers in reliable provisional responses"),
+    Spec("RFC 7616", "", "SIP", note="digest authentication, qop=auth"),
+    Spec("RFC 8760", "", "SIP", note="digest with MD5 and SHA-256"),
+    Spec("draft-sparks-simple-jabber-sessions", "00", "SIP",
+         note="SIP-invited XMPP chat sessions (m=message xmpp/tcp chat)"),
+    Spec("RFC 9110", "", "HTTP", note="twisted.web, with request limits"),
+    Spec("RFC 9112", "", "HTTP"),
+)
+
+
+def from_feature(feature: Feature) -> Spec:
+    return Spec(feature.spec, feature.version, "XMPP", feature.status, feature.note)
+
+
+def implemented(features: Iterable[Feature],
+                core: Iterable[Spec] = CORE_SPECS) -> list[Spec]:
+    """
+    Every implemented specification, once each, sorted by area and number.
+
+    Several declarations of one spec (the roster and presence modules both
+    implement RFC 6121) merge: partial if any is, the notes joined, the
+    first non-empty version kept.
+    """
+    merged: dict[str, Spec] = {}
+    for spec in [*map(from_feature, features), *core]:
+        known = merged.get(spec.spec)
+        if known is None:
+            merged[spec.spec] = spec
+            continue
+        status = "partial" if "partial" in (known.status, spec.status) else known.status
+        notes = [n for n in (known.note, spec.note) if n]
+        merged[spec.spec] = Spec(spec.spec, known.version or spec.version, known.area,
+                                 status, "; ".join(dict.fromkeys(notes)))
+    return sorted(merged.values(), key=_order)
+
+
+_AREAS = ("XMPP", "SASL", "SIP", "HTTP")
+
+
+def _order(spec: Spec) -> tuple[int, int, str, int]:
+    kinds = {"RFC": 0, "XEP": 1}
+    digits = "".join(c for c in spec.spec if c.isdigit())
+    return (_AREAS.index(spec.area) if spec.area in _AREAS else len(_AREAS),
+            kinds.get(spec.kind, 2), spec.spec if not digits else "", int(digits or 0))
