@@ -181,7 +181,7 @@ class ILocationStore(Interface):
         """Release the backend's resources; the store is unusable afterwards."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RosterItem:
     """
     One contact of a user's roster with its subscription state (RFC 6121

@@ -10,6 +10,7 @@ transaction, made on the database thread.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -31,8 +32,11 @@ _ITEM_COLUMNS = ("contact, name, subscription, ask, pending_in, approved, groups
 
 def _item(row: tuple) -> RosterItem:
     contact, name, subscription, ask, pending_in, approved, groups, listed, request = row
-    return RosterItem(contact, name, subscription, bool(ask), bool(pending_in),
-                      bool(approved), tuple(json.loads(groups)), bool(listed), request)
+    # a contact's JID is in many rosters held in memory: one string for all
+    return RosterItem(sys.intern(contact), name, sys.intern(subscription), bool(ask),
+                      bool(pending_in), bool(approved),
+                      tuple(json.loads(groups)) if groups != "[]" else (),
+                      bool(listed), request)
 
 
 @implementer(IRosterStore, IOfflineStore)
