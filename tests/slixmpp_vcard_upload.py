@@ -29,8 +29,8 @@ import urllib.request
 
 sys.modules.setdefault("aiohttp", types.SimpleNamespace(ClientSession=None))
 
-import slixmpp  # noqa: E402
-from slixmpp.exceptions import IqError  # noqa: E402
+import slixmpp
+from slixmpp.exceptions import IqError
 
 TIMEOUT = 15.0
 UPLOAD = "urn:xmpp:http:upload:0"

@@ -16,8 +16,8 @@ from lxml import etree
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.error import ConnectionDone
-from twisted.internet.testing import StringTransport
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -242,7 +242,7 @@ class HttpTests(UploadFixture):
         self.assertEqual(self.response(self.http("GET", get, length=False))[1], b"abc")
 
     def test_traversal_and_unknown_paths(self) -> None:
-        put, get = self.slot(size=3)
+        _, get = self.slot(size=3)
         slot_id = urlsplit(get).path.split("/")[2]
         for path in ["/upload/", "/upload/../etc/passwd", f"/upload/{slot_id}",
                      f"/upload/{slot_id}/other.jpg", f"/upload/{slot_id}/..%2F..%2Fx",

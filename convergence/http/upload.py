@@ -86,7 +86,7 @@ class FileProducer:
         self.request.registerProducer(self, True)
         self.resumeProducing()
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         self.paused = False
         while not self.paused and self.request is not None:
             data = self.file.read(self.CHUNK)
@@ -98,10 +98,10 @@ class FileProducer:
                 return
             self.request.write(data)
 
-    def pauseProducing(self) -> None:  # noqa: N802
+    def pauseProducing(self) -> None:
         self.paused = True
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         self.request = None
         self.file.close()
 
@@ -168,7 +168,7 @@ class UploadResource(Resource):
         self._answer(request, 500, "The request failed.")
 
     # PUT
-    def render_PUT(self, request: Any) -> Any:  # noqa: N802
+    def render_PUT(self, request: Any) -> Any:
         where = self._where(request)
         body = request.content
         if where is None or not isinstance(body, UploadBody):
@@ -206,7 +206,7 @@ class UploadResource(Resource):
         return NOT_DONE_YET
 
     # GET, HEAD
-    def render_GET(self, request: Any) -> Any:  # noqa: N802
+    def render_GET(self, request: Any) -> Any:
         where = self._where(request)
         if where is None:
             self._answer(request, 404, "Not found.")
@@ -246,9 +246,9 @@ class UploadResource(Resource):
         d.addCallback(found).addErrback(self._failed, request)
         return NOT_DONE_YET
 
-    render_HEAD = render_GET  # noqa: N815
+    render_HEAD = render_GET
 
-    def render_OPTIONS(self, request: Any) -> bytes:  # noqa: N802
+    def render_OPTIONS(self, request: Any) -> bytes:
         request.setResponseCode(204)
         for name, value in _CORS.items():
             request.setHeader(name, value)

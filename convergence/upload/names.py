@@ -11,8 +11,14 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-__all__ = ["BadName", "MAX_FILENAME_BYTES", "check_content_type", "check_filename",
-           "disposition", "url_segment"]
+__all__ = [
+    "MAX_FILENAME_BYTES",
+    "BadName",
+    "check_content_type",
+    "check_filename",
+    "disposition",
+    "url_segment",
+]
 
 #: longest file name, in UTF-8 bytes (the usual file system limit)
 MAX_FILENAME_BYTES = 255

@@ -19,7 +19,12 @@ from twisted.logger import Logger
 from convergence.config import HttpUploadConfig
 from convergence.store.interfaces import Upload
 from convergence.upload.files import SLOT_ID, FileStore, new_slot_id
-from convergence.upload.names import BadName, check_content_type, check_filename, url_segment
+from convergence.upload.names import (
+    BadName,
+    check_content_type,
+    check_filename,
+    url_segment,
+)
 from convergence.upload.signing import Signer
 
 __all__ = ["PREFIX", "PutRefused", "Slot", "SlotRefused", "UploadService"]
