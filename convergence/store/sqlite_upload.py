@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_upload_store -*-
 """
 HTTP upload slots and files (XEP-0363) in the server's SQLite database
-(the C{http_uploads} table of migration 5 in
+(the C{http_uploads} table of migration 7 in
 L{convergence.store.sqlite.MIGRATIONS}).  Only the metadata lives here;
 the files are in the data directory (L{convergence.upload.files}).
 """
