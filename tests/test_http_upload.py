@@ -198,6 +198,17 @@ class HttpTests(UploadFixture):
         stored = list(self.files.files.iterdir())
         self.assertEqual([p.name for p in stored], [urlsplit(get).path.split("/")[2]])
 
+    def test_empty_file_and_percent_in_the_name(self) -> None:
+        """A zero-byte file; a name with '%', '?' and '#' survives the URL."""
+        put, get = self.slot("100% done?#1.txt", 0, "text/plain")
+        self.assertTrue(get.endswith("/100%25%20done%3F%231.txt"), get)
+        self.assertEqual(self.status(self.http("PUT", put, b"",
+                                               {"Content-Type": "text/plain"})), 201)
+        headers, body = self.response(self.http("GET", get, length=False))
+        self.assertEqual((headers["content-length"], body), ("0", b""))
+        self.assertEqual(headers["content-disposition"],
+                         "inline; filename*=UTF-8''100%25%20done%3F%231.txt")
+
     def test_head(self) -> None:
         put, get = self.slot("notes.html", 5, "text/html")
         self.http("PUT", put, b"<b>x", {"Content-Type": "text/html"})  # 4 bytes: refused
