@@ -82,6 +82,8 @@ class XmppConfig:
     #: ver), and seconds a client gets to answer the server's disco#info
     caps_cache_size: int = 1000
     caps_query_timeout: float = 30.0
+    #: bytes of one stored vCard (XEP-0054), serialized
+    vcard_max_size: int = 65536
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,30 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class HttpUploadConfig:
+    """
+    HTTP File Upload (XEP-0363) through the HTTP listener, offered as
+    C{upload.<domain>} (see docs/xmpp-features.md).
+    """
+
+    enabled: bool = True
+    #: largest file, in bytes (uploads may exceed C{http.max_body_size})
+    max_file_size: int = 10485760
+    #: bytes of files (and unused slots) one user may hold; 0: no limit
+    quota_per_user: int = 104857600
+    #: seconds a file is kept after its upload; 0: forever
+    expire_after: float = 604800.0
+    #: seconds a PUT URL stays valid
+    slot_lifetime: float = 300.0
+    #: seconds between runs of the job deleting expired files
+    purge_interval: float = 3600.0
+    #: the URL under which the HTTP listener's root is reached by clients
+    #: (e.g. C{https://files.example.com} behind a TLS proxy); empty: the
+    #: listener's own C{http://host:port}
+    public_url: str = ""
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
@@ -150,6 +176,7 @@ class Config:
     xmpp: XmppConfig = XmppConfig()
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
+    http_upload: HttpUploadConfig = HttpUploadConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
@@ -304,6 +331,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "push_include_body": _bool,
     "caps_cache_size": _positive_int,
     "caps_query_timeout": lambda k, v: _positive_float(k, v),
+    "vcard_max_size": lambda k, v: _positive_int(k, v, 1024),
 }
 
 
@@ -363,6 +391,36 @@ _HTTP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "header_timeout": _positive_float,
     "idle_timeout": _positive_float,
     "shutdown_grace": _non_negative,
+}
+
+
+def _public_url(key: str, value: Any) -> str:
+    """An absolute http(s) URL without query or fragment, or C{""}."""
+    _string(key, value)
+    if value == "":
+        return value
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ConfigError(f"{key}: not a URL: {value!r}") from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.fragment or any(c.isspace() for c in value)):
+        raise ConfigError(f"{key}: expected an http:// or https:// URL without query,"
+                          f" got {value!r}")
+    return value.rstrip("/")
+
+
+_HTTP_UPLOAD_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "enabled": _bool,
+    "max_file_size": lambda k, v: _positive_int(k, v, 1),
+    "quota_per_user": lambda k, v: _positive_int(k, v, 0),
+    "expire_after": _non_negative,
+    "slot_lifetime": _positive_float,
+    "purge_interval": _positive_float,
+    "public_url": _public_url,
 }
 
 
@@ -433,6 +491,9 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
             kwargs["sip"] = SipConfig(**_section(name, value, _SIP_FIELDS))
         elif name == "http":
             kwargs["http"] = HttpConfig(**_section(name, value, _HTTP_FIELDS))
+        elif name == "http_upload":
+            kwargs["http_upload"] = HttpUploadConfig(
+                **_section(name, value, _HTTP_UPLOAD_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:
@@ -443,6 +504,10 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
     if not config.sip.min_expires <= config.sip.default_expires <= config.sip.max_expires:
         raise ConfigError(
             "sip.default_expires: must lie between sip.min_expires and sip.max_expires")
+    upload = config.http_upload
+    if upload.quota_per_user and upload.quota_per_user < upload.max_file_size:
+        raise ConfigError("http_upload.quota_per_user: must not be smaller than"
+                          " http_upload.max_file_size (0: no quota)")
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"

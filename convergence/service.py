@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application import internet, service
+from twisted.internet.task import LoopingCall
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
@@ -22,6 +23,7 @@ from convergence.container.container import Container
 from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
 from convergence.http.listener import HttpListener
+from convergence.http import upload as http_upload
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
@@ -32,7 +34,11 @@ from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
 from convergence.store.sqlite_push import SqlitePushStore
+from convergence.store.sqlite_upload import SqliteUploadStore
 from convergence.tls import ALPN_XMPP_CLIENT, ensure_certificate, server_tls_context
+from convergence.upload.files import FileStore
+from convergence.upload.service import UploadService
+from convergence.upload.signing import Signer, load_secret
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
 
@@ -56,6 +62,8 @@ class Convergence:
     database: DatabaseThread | None = None
     #: The TLS context of the direct TLS client port (ALPN xmpp-client).
     direct_tls: Any = None
+    #: HTTP File Upload (XEP-0363), when the HTTP listener is on.
+    uploads: UploadService | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -71,6 +79,8 @@ class Convergence:
         if self.database is not None:
             self.database.stop()  # after the queued queries, before the connections close
         self.locations.close()
+        if self.uploads is not None:
+            self.uploads.store.close()
         self.xmpp.im_store.close()
         self.xmpp.push_store.close()
         self.store.close()
@@ -127,8 +137,36 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
     http = build_http(config, container, reactor)
+    uploads = build_uploads(config, reactor, database.run, http)
+    xmpp.http_upload = uploads
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database, direct_tls)
+                       database, direct_tls, uploads)
+
+
+def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferred],
+                  http: HttpSite | None) -> UploadService | None:
+    """
+    HTTP File Upload on the HTTP listener (C{[http_upload]}): files and
+    the secret in the data directory, slots in the database.  None when
+    disabled or when nothing listens for HTTP.
+    """
+    settings = config.http_upload
+    if not settings.enabled or http is None or not config.listen.http_port:
+        return None
+    root = config.data_dir / "http_upload"
+    try:
+        files = FileStore(root)
+        secret = load_secret(config.data_dir / "http_upload.key")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"http_upload: cannot use {root}: {e}") from e
+    base = http.root.container.factories["http"].base_url
+    uploads = UploadService(settings, SqliteUploadStore(config.database_path), files,
+                            Signer(secret), reactor, run_in_db, base)
+    try:
+        http_upload.install(http, uploads)
+    except MountConflict as e:
+        raise ConfigError(f"http_upload: {e}") from e
+    return uploads
 
 
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
@@ -193,6 +231,30 @@ class SipListener(service.Service):
         d = self.core.shut_down(self.grace)
         d.addErrback(lambda f: log.failure("ending the SIP dialogs", f))
         return d.addCallback(stop_listening)
+
+
+class UploadPurger(service.Service):
+    """Deletes expired uploads every C{http_upload.purge_interval} seconds."""
+
+    def __init__(self, uploads: UploadService, reactor: Any = None) -> None:
+        self.uploads = uploads
+        self.loop = LoopingCall(self._purge)
+        if reactor is not None:
+            self.loop.clock = reactor
+
+    def _purge(self) -> Deferred:
+        d = self.uploads.purge()
+        d.addErrback(lambda f: log.failure("purging expired uploads", f))
+        return d
+
+    def startService(self) -> None:
+        super().startService()
+        self.loop.start(self.uploads.config.purge_interval, now=True)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self.loop.running:
+            self.loop.stop()
 
 
 class ConvergenceService(service.MultiService):
@@ -268,4 +330,6 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
             config.listen.http_port, server.http, interface=config.interface,
             grace=config.http.shutdown_grace, reactor=reactor,
         ).setServiceParent(top)
+    if server.uploads is not None:
+        UploadPurger(server.uploads, reactor).setServiceParent(top)
     return top

@@ -116,3 +116,40 @@ class ConfigTests(SynchronousTestCase):
         with self.assertRaises(ConfigError) as cm:
             load_config("/nonexistent/convergence.toml")
         self.assertIn("cannot read config file", str(cm.exception))
+
+
+class UploadAndVCardConfigTests(SynchronousTestCase):
+    def write(self, text: str) -> str:
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return str(path)
+
+    def test_http_upload_section(self) -> None:
+        c = load_config(self.write(
+            '[http_upload]\nmax_file_size = 5000\nquota_per_user = 0\nexpire_after = 0\n'
+            'slot_lifetime = 60\npublic_url = "https://files.example.com/xmpp/"\n'
+            '[xmpp]\nvcard_max_size = 8192\n'))
+        u = c.http_upload
+        self.assertEqual((u.max_file_size, u.quota_per_user, u.expire_after, u.slot_lifetime),
+                         (5000, 0, 0.0, 60.0))
+        self.assertEqual(u.public_url, "https://files.example.com/xmpp")
+        self.assertEqual(c.xmpp.vcard_max_size, 8192)
+        self.assertEqual(load_config().http_upload.max_file_size, 10485760)
+        self.assertEqual(load_config().xmpp.vcard_max_size, 65536)
+
+    def test_http_upload_errors_name_the_key(self) -> None:
+        for text, key in [
+                ('[http_upload]\nmax_file_size = 0\n', "http_upload.max_file_size"),
+                ('[http_upload]\nmax_file_size = "big"\n', "http_upload.max_file_size"),
+                ('[http_upload]\nslot_lifetime = 0\n', "http_upload.slot_lifetime"),
+                ('[http_upload]\nexpire_after = -1\n', "http_upload.expire_after"),
+                ('[http_upload]\npublic_url = "files.example.com"\n',
+                 "http_upload.public_url"),
+                ('[http_upload]\npublic_url = "https://x.example/?a=b"\n',
+                 "http_upload.public_url"),
+                ('[http_upload]\nquota_per_user = 10\n', "http_upload.quota_per_user"),
+                ('[http_upload]\nsize = 10\n', "http_upload.size"),
+                ('[xmpp]\nvcard_max_size = 10\n', "xmpp.vcard_max_size")]:
+            with self.assertRaises(ConfigError) as caught:
+                load_config(self.write(text))
+            self.assertTrue(str(caught.exception).startswith(key), (text, caught.exception))

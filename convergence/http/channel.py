@@ -14,6 +14,12 @@ What each bad input gets (docs/http.md, "Limits"):
    before the body is read;
  - a chunk size of more than 16 hex digits: 400.
 
+A server resource that takes large bodies (HTTP upload) registers a body
+route with the site (L{HttpSite.put_body_route}): for requests under its
+path it checks the head before any body byte is read, refusing it
+(L{BodyRefused}: its status) or giving the body's own sink and limit,
+which then replaces C{max_body_size} for that request.
+
 Each answer closes the connection.
 After a C{413} or C{431} the connection is half-closed and whatever the
 client still sends is read and dropped for at most L{LINGER} seconds (and
@@ -50,9 +56,15 @@ LINGER_BYTES = 1 << 20
 #: Reason phrases of the answers the channel writes itself (RFC 9110).
 REASONS = {
     400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
     408: "Request Timeout",
+    409: "Conflict",
+    411: "Length Required",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
 }
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -68,6 +80,17 @@ log = Logger()
 
 class BodyTooLarge(Exception):
     """A request body exceeds the limit; raised before its bytes are read."""
+
+
+class BodyRefused(Exception):
+    """A body route refuses a request from its head: answer C{status}, close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        if status not in REASONS:
+            raise ValueError(f"no reason phrase for {status}")
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
 
 
 def host_problem(version: bytes, values: list[bytes] | None) -> str | None:
@@ -203,10 +226,34 @@ class HttpChannel(HTTPChannel):
             log.info("{peer}: {problem}: 400", peer=self._peer(), problem=problem)
             self._respondToBadRequestAndDisconnect()
             return
-        if self.length is not None and self.length > self.max_body_size:
-            self._reject(413, f"The request body exceeds {self.max_body_size} bytes.")
+        body, limit = None, self.max_body_size
+        route = getattr(self.site, "body_route", None)
+        route = route(self._path) if route is not None else None
+        if route is not None:
+            try:
+                body = route.open_body(self._command, self._path,
+                                       request.requestHeaders, self.length)
+            except BodyRefused as e:
+                self._reject(e.status, e.message)
+                return
+            except Exception:
+                log.failure("a body route failed on {path!r}", path=self._path)
+                self._reject(500, "The request could not be taken.")
+                return
+            if body is not None:
+                limit = body.limit
+        if self.length is not None and self.length > limit:
+            if body is not None:
+                body.close()
+            self._reject(413, f"The request body exceeds {limit} bytes.")
             return
+        if isinstance(self._transferDecoder, LimitedChunkedDecoder):
+            self._transferDecoder.limit = limit
         super().allHeadersReceived()
+        if body is not None:
+            # the route's sink (a file of its own) instead of the site's
+            request.content.close()
+            request.content = body
         if self.draining:
             self.persistent = False
 

@@ -158,8 +158,21 @@ class HttpRoot(Resource):
         self.container = container
         self.sessions = sessions or HttpSessionStore(container.sessions)
         self.mounts: dict[tuple[str, ...], Any] = {}
+        #: the server's own resources by first path segment (HTTP upload)
+        self.resources: dict[str, Resource] = {}
         for app in container.applications.values():
             self.mount(app)
+
+    def mount_resource(self, segment: str, resource: Resource) -> None:
+        """
+        Serve the server's own C{resource} at C{/segment/}.
+
+        @raise MountConflict: an application or another resource is there.
+        """
+        taken = segment in self.resources or any(m[0] == segment for m in self.mounts)
+        if taken:
+            raise MountConflict(f"/{segment} is already served")
+        self.resources[segment] = resource
 
     def mount(self, app: Any) -> None:
         """Serve C{app}'s HTTP servlet at its context path (if it has both)."""
@@ -173,6 +186,9 @@ class HttpRoot(Resource):
                          missing="HTTP path" if servlet else "HTTP servlet")
             return
         segments = tuple(path.strip("/").split("/"))
+        if segments[0] in self.resources:
+            raise MountConflict(f"apps.{app.name}.http: /{segments[0]} is served by"
+                                " the server itself")
         other = self.mounts.get(segments)
         if other is not None and other is not app:
             raise MountConflict(
@@ -192,6 +208,9 @@ class HttpRoot(Resource):
         if getattr(content, "too_large", False):
             return ErrorPage(413, f"The request body exceeds {content.limit} bytes.")
         segments = [s.decode("utf-8", "replace") for s in [path, *request.postpath]]
+        own = self.resources.get(segments[0])
+        if own is not None:
+            return own
         for n in range(len(segments), 0, -1):
             app = self.mounts.get(tuple(segments[:n]))
             if app is None:
@@ -256,6 +275,8 @@ class HttpSite(Site):
         self.limits = limits
         #: The open connections.
         self.channels: set[HttpChannel] = set()
+        #: Body routes by first path segment (L{put_body_route}).
+        self.body_routes: dict[bytes, Any] = {}
         #: Set by L{drain}: no new connections, none kept alive.
         self.draining = False
         self._drained: list[Deferred] = []
@@ -329,6 +350,23 @@ class HttpSite(Site):
         drained, self._drained = self._drained, []
         for d in drained:
             d.callback(None)
+
+    def put_body_route(self, segment: str, route: Any) -> None:
+        """
+        Let C{route} take the bodies of requests under C{/segment/}: the
+        channel calls C{route.open_body(method, path, headers, length)}
+        once a request's head is in; it returns C{None} (the site's body,
+        C{max_body_size}), a file-like sink with a C{limit} in bytes, or
+        raises L{BodyRefused}.
+        """
+        self.body_routes[segment.encode("utf-8")] = route
+
+    def body_route(self, path: bytes) -> Any:
+        """The body route of a request path (with its query), if any."""
+        if not self.body_routes or not path.startswith(b"/"):
+            return None
+        first = path.split(b"?", 1)[0].split(b"/", 2)[1]
+        return self.body_routes.get(first)
 
     def getContentFile(self, length: int | None) -> LimitedBody:
         """Where twisted.web stores a request body: capped at L{max_body_size}."""

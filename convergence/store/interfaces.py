@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore",
-    "IOfflineStore", "IPushStore", "IRosterStore", "OfflineMessage",
-    "PushRegistration", "RosterItem",
+    "IOfflineStore", "IPushStore", "IRosterStore", "IUploadStore", "IVCardStore",
+    "OfflineMessage", "PushRegistration", "RosterItem", "Upload",
 ]
 
 
@@ -298,3 +298,69 @@ class IPushStore(Interface):
 
     def registrations(localpart: str, domain: str) -> list[PushRegistration]:
         """Every registration of the account, oldest first."""
+
+
+class IVCardStore(Interface):
+    """Each account's vCard (XEP-0054), one serialized C{<vCard/>} each."""
+
+    def get_vcard(localpart: str, domain: str) -> bytes | None:
+        """The stored vCard, or C{None} if the user has none."""
+
+    def set_vcard(localpart: str, domain: str, vcard: bytes, stamp: float) -> None:
+        """Store and commit the user's vCard, replacing the old one."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """
+    One HTTP upload slot (XEP-0363) and, once uploaded, its file.
+
+    @ivar id: the slot's random identifier (also the stored file's name).
+    @ivar slot_expires: until when the PUT URL is valid.
+    @ivar uploaded: when the file was uploaded, C{None} while it is not.
+    """
+
+    id: str
+    localpart: str
+    domain: str
+    filename: str
+    size: int
+    content_type: str
+    created: float
+    slot_expires: float
+    uploaded: float | None = None
+
+
+class IUploadStore(Interface):
+    """
+    Upload slots and the files uploaded into them, keyed by slot id.  A
+    user's usage is the size of their files plus that of their slots whose
+    PUT URL is still valid.
+    """
+
+    def add_slot(upload: Upload, quota: int, now: float) -> bool:
+        """
+        Store the slot unless it would bring the owner's usage above
+        C{quota} bytes (0: no limit); return whether it was stored.
+        """
+
+    def usage(localpart: str, domain: str, now: float) -> tuple[int, float | None]:
+        """The owner's usage in bytes and the upload time of their oldest file."""
+
+    def get_upload(upload_id: str) -> Upload | None:
+        """The slot or file with this id, or C{None}."""
+
+    def complete_upload(upload_id: str, stamp: float) -> bool:
+        """Mark a slot's file uploaded; C{False} if there is no such pending slot."""
+
+    def expired_uploads(uploaded_before: float | None, now: float) -> list[str]:
+        """
+        Ids of the files uploaded before C{uploaded_before} (C{None}: none
+        expire) and of the slots never used whose PUT URL expired before C{now}.
+        """
+
+    def upload_ids() -> set[str]:
+        """Every slot id the store knows."""
+
+    def remove_uploads(ids: Sequence[str]) -> None:
+        """Forget these slots and files."""

@@ -151,13 +151,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 7: vCards (XEP-0054) and HTTP upload slots and files (XEP-0363).
+    (
+        """
+        CREATE TABLE vcards (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            vcard BLOB NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (localpart, domain)
+        )
+        """,
+        """
+        CREATE TABLE http_uploads (
+            id TEXT PRIMARY KEY,
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            created REAL NOT NULL,
+            slot_expires REAL NOT NULL,
+            uploaded REAL
+        )
+        """,
+        "CREATE INDEX http_uploads_user ON http_uploads (localpart, domain)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables of per-account data without a foreign key to C{accounts}.
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
-                 "push_registrations")
+                 "push_registrations", "vcards", "http_uploads")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_store_im -*-
 """
-Rosters and offline messages in the server's SQLite database (the tables
-of migration 4 in L{convergence.store.sqlite.MIGRATIONS}).
+Rosters, offline messages and vCards in the server's SQLite database (the
+tables of migrations 4 and 7 in L{convergence.store.sqlite.MIGRATIONS}).
 
 Like the other SQLite stores, every call is one statement or one
 transaction, made on the database thread.
@@ -19,6 +19,7 @@ from zope.interface import implementer
 from convergence.store.interfaces import (
     IOfflineStore,
     IRosterStore,
+    IVCardStore,
     OfflineMessage,
     RosterItem,
 )
@@ -39,9 +40,9 @@ def _item(row: tuple) -> RosterItem:
                       bool(listed), request)
 
 
-@implementer(IRosterStore, IOfflineStore)
+@implementer(IRosterStore, IOfflineStore, IVCardStore)
 class SqliteImStore:
-    """L{IRosterStore} and L{IOfflineStore} in one SQLite file."""
+    """L{IRosterStore}, L{IOfflineStore} and L{IVCardStore} in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         """
@@ -121,6 +122,16 @@ class SqliteImStore:
             "SELECT COUNT(*) FROM offline_messages WHERE localpart = ? AND domain = ?",
             (localpart, domain)).fetchone()
         return count
+
+    # IVCardStore
+    def get_vcard(self, localpart: str, domain: str) -> bytes | None:
+        row = self._db.execute("SELECT vcard FROM vcards WHERE localpart = ? AND domain = ?",
+                               (localpart, domain)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_vcard(self, localpart: str, domain: str, vcard: bytes, stamp: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO vcards (localpart, domain, vcard, updated)"
+                         " VALUES (?, ?, ?, ?)", (localpart, domain, vcard, stamp))
 
     def close(self) -> None:
         self._db.close()

@@ -83,6 +83,12 @@ class XmppServer:
         #: (namespace, name) for an empty element (roster versioning,
         #: pre-approval …) or C{stream -> element | None} (caps, SM …)
         self.stream_features: list[Any] = []
+        #: more disco#items of a hosted domain, added by feature modules:
+        #: C{host -> [(jid, name or None)]} (the upload service …)
+        self.disco_items: list[Callable[[str], list[tuple[str, str | None]]]] = []
+        #: the HTTP upload service (L{convergence.upload.service}), when the
+        #: server runs one; set by whoever builds the server
+        self.http_upload: Any = None
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
         self.auth_limits = AuthFailureLimits(

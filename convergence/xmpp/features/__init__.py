@@ -51,8 +51,14 @@ class FeatureRegistry:
 
 def builtin_features() -> list[Feature]:
     """The features every server runs."""
-    from convergence.xmpp.features import caps, core, disco, ping, push
+    from convergence.xmpp.features import caps, core, disco, http_upload, ping, push, vcard
     from convergence.xmpp.im import offline, presence, roster
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
-            roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE]
+            roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
+            vcard.FEATURE, http_upload.FEATURE]
+    from convergence.xmpp.im import offline, presence, roster
+
+    return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
+            roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
+            vcard.FEATURE, http_upload.FEATURE]

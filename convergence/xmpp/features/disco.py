@@ -99,6 +99,11 @@ def install(server: Any) -> None:
                                  nsmap={None: ns.DISCO_ITEMS})
         for address in server.container_addresses(event.to.host):
             etree.SubElement(query, f"{{{ns.DISCO_ITEMS}}}item", jid=address)
+        for items in server.disco_items:
+            for address, name in items(event.to.host):
+                item = etree.SubElement(query, f"{{{ns.DISCO_ITEMS}}}item", jid=address)
+                if name:
+                    item.set("name", name)
         event.reply(result)
         return True
 
