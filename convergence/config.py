@@ -10,6 +10,7 @@ starts half-configured.  The keys are documented in C{docs/configuration.md}.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,20 @@ class XmppConfig:
     caps_query_timeout: float = 30.0
     #: bytes of one stored vCard (XEP-0054), serialized
     vcard_max_size: int = 65536
+    #: XEP-0092: tell the operating system in the server's version answer
+    version_show_os: bool = False
+    #: XEP-0157: contact addresses by role (abuse, admin …), each a tuple
+    #: of URIs, published in the server's disco#info
+    contact: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: XEP-0199: seconds of silence from a bound client before the server
+    #: pings it (0: never), and seconds it waits for any answer
+    ping_interval: float = 300.0
+    ping_timeout: float = 60.0
+    #: XEP-0077: in-band registration of new accounts (password changes
+    #: and account removal by their users work either way)
+    allow_registration: bool = False
+    registrations_per_ip: int = 5
+    registration_window: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -332,7 +347,37 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "caps_cache_size": _positive_int,
     "caps_query_timeout": lambda k, v: _positive_float(k, v),
     "vcard_max_size": lambda k, v: _positive_int(k, v, 1024),
+    "version_show_os": _bool,
+    "contact": lambda k, v: _contact(k, v),
+    "ping_interval": _non_negative,
+    "ping_timeout": lambda k, v: _positive_float(k, v),
+    "allow_registration": _bool,
+    "registrations_per_ip": _positive_int,
+    "registration_window": lambda k, v: _positive_float(k, v),
 }
+
+#: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
+#: serverinfo form
+CONTACT_ROLES = ("abuse", "admin", "feedback", "sales", "security", "status",
+                 "support")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+
+
+def _contact(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """C{[xmpp.contact]}: role = [URI, …] (C{mailto:}, C{xmpp:}, C{https:} …)."""
+    _expect(key, value, dict)
+    result = []
+    for role, uris in value.items():
+        where = f"{key}.{role}"
+        if role not in CONTACT_ROLES:
+            raise ConfigError(f"{where}: unknown role (known: {', '.join(CONTACT_ROLES)})")
+        _expect(where, uris, list)
+        for uri in uris:
+            if not isinstance(uri, str) or not _URI.fullmatch(uri):
+                raise ConfigError(f"{where}: not a URI: {uri!r}"
+                                  " (expected e.g. mailto:abuse@example.org)")
+        result.append((role, tuple(uris)))
+    return tuple(result)
 
 
 def _positive_float(key: str, value: Any) -> float:

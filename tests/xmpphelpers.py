@@ -39,11 +39,12 @@ def run_now(f: Any, *args: Any) -> Any:
 
 def make_server(
     tmpdir: str, apps: tuple[Application, ...] = (),
-    features: Any = None, **xmpp: Any
+    features: Any = None, im_store: Any = None, **xmpp: Any
 ) -> tuple[XmppServer, Clock]:
     """An XmppServer for C{localhost} without TLS, with alice and bob.
 
     @param features: the L{Feature}s to run (default: the built-in ones).
+    @param im_store: rosters, offline messages … (default: in memory).
     """
     clock = Clock()
     Path(tmpdir).mkdir(parents=True, exist_ok=True)
@@ -57,7 +58,7 @@ def make_server(
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,
                         clock, tls_context=None, run_in_thread=run_now,
-                        features=features)
+                        features=features, im_store=im_store)
     return server, clock
 
 

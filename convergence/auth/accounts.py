@@ -73,6 +73,18 @@ class Accounts:
             for algorithm in DIGEST_ALGORITHMS
         }
 
+    def credentials_for(
+        self, localpart: str, domain: str, password: str
+    ) -> tuple[dict[str, ScramCredential], dict[str, str]]:
+        """
+        The SCRAM credentials and digest HA1s of a password, for
+        L{IAccountStore.create} or L{IAccountStore.set_credentials}: the
+        slow part (PBKDF2), which the server runs off the database thread.
+
+        @raise AccountError: the password is empty or fails SASLprep.
+        """
+        return self._derive(password), self._digests(localpart, domain, password)
+
     def add(self, jid: str, password: str) -> None:
         """
         Create an account with its SCRAM and digest credentials.

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from convergence.auth.scram import ScramCredential
 
 __all__ = [
-    "DEFAULT_Q", "Binding", "IAccountStore", "ILocationStore",
+    "DEFAULT_Q", "Binding", "IAccountStore", "ILastActivityStore", "ILocationStore",
     "IOfflineStore", "IPushStore", "IRosterStore", "IUploadStore", "IVCardStore",
     "OfflineMessage", "PushRegistration", "RosterItem", "Upload",
 ]
@@ -364,3 +364,18 @@ class IUploadStore(Interface):
 
     def remove_uploads(ids: Sequence[str]) -> None:
         """Forget these slots and files."""
+
+
+class ILastActivityStore(Interface):
+    """
+    When each user last logged out, with the status of that unavailable
+    presence (XEP-0012), kept across restarts.  Removing an account removes
+    its row (L{IAccountStore.delete}).
+    """
+
+    def set_last_logout(localpart: str, domain: str, stamp: float,
+                        status: str | None) -> None:
+        """Record a logout at C{stamp} (seconds since the epoch)."""
+
+    def last_logout(localpart: str, domain: str) -> tuple[float, str | None] | None:
+        """C{(stamp, status)} of the last logout, or C{None} if none is known."""

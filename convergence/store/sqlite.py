@@ -177,13 +177,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX http_uploads_user ON http_uploads (localpart, domain)",
     ),
+    # 8: XEP-0012 last logout per user (no foreign key, as in 4).
+    (
+        """
+        CREATE TABLE last_activity (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            status TEXT,
+            PRIMARY KEY (localpart, domain)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables of per-account data without a foreign key to C{accounts}.
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
-                 "push_registrations", "vcards", "http_uploads")
+                 "push_registrations", "vcards", "http_uploads", "last_activity")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_store_im -*-
 """
-Rosters, offline messages and vCards in the server's SQLite database (the
-tables of migrations 4 and 7 in L{convergence.store.sqlite.MIGRATIONS}).
+Rosters, offline messages, vCards and last logouts in the server's SQLite
+database (the tables of migrations 4, 7 and 8 in
+L{convergence.store.sqlite.MIGRATIONS}).
 
 Like the other SQLite stores, every call is one statement or one
 transaction, made on the database thread.
@@ -17,6 +18,7 @@ from typing import Sequence
 from zope.interface import implementer
 
 from convergence.store.interfaces import (
+    ILastActivityStore,
     IOfflineStore,
     IRosterStore,
     IVCardStore,
@@ -40,9 +42,10 @@ def _item(row: tuple) -> RosterItem:
                       bool(listed), request)
 
 
-@implementer(IRosterStore, IOfflineStore, IVCardStore)
+@implementer(IRosterStore, IOfflineStore, IVCardStore, ILastActivityStore)
 class SqliteImStore:
-    """L{IRosterStore}, L{IOfflineStore} and L{IVCardStore} in one SQLite file."""
+    """L{IRosterStore}, L{IOfflineStore}, L{IVCardStore} and
+    L{ILastActivityStore} in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         """
@@ -132,6 +135,19 @@ class SqliteImStore:
     def set_vcard(self, localpart: str, domain: str, vcard: bytes, stamp: float) -> None:
         self._db.execute("INSERT OR REPLACE INTO vcards (localpart, domain, vcard, updated)"
                          " VALUES (?, ?, ?, ?)", (localpart, domain, vcard, stamp))
+
+    # ILastActivityStore
+    def set_last_logout(self, localpart: str, domain: str, stamp: float,
+                        status: str | None) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO last_activity (localpart, domain, stamp, status)"
+            " VALUES (?, ?, ?, ?)", (localpart, domain, stamp, status))
+
+    def last_logout(self, localpart: str, domain: str) -> tuple[float, str | None] | None:
+        row = self._db.execute(
+            "SELECT stamp, status FROM last_activity WHERE localpart = ? AND domain = ?",
+            (localpart, domain)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def close(self) -> None:
         self._db.close()

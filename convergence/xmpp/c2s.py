@@ -191,6 +191,7 @@ class C2SStream(XmlStreamServer):
                                      nsmap={None: ns.SASL})
             for name in self._mechanisms():
                 etree.SubElement(mechs, f"{{{ns.SASL}}}mechanism").text = name
+            self._add_features(features, self.server.pre_auth_features)
             self.state = AUTH
         else:
             if self.login.bind:
@@ -198,18 +199,23 @@ class C2SStream(XmlStreamServer):
                 session = etree.SubElement(features, f"{{{ns.SESSION}}}session",
                                            nsmap={None: ns.SESSION})
                 etree.SubElement(session, f"{{{ns.SESSION}}}optional")
-            for feature in self.server.stream_features:
-                if callable(feature):
-                    element = feature(self)
-                    if element is not None:
-                        features.append(element)
-                else:
-                    namespace, name = feature
-                    etree.SubElement(features, f"{{{namespace}}}{name}",
-                                     nsmap={None: namespace})
+            self._add_features(features, self.server.stream_features)
             self.state = BIND
         self._add_listener_features(features)
         return features
+
+    def _add_features(self, features: etree._Element, offered: list[Any]) -> None:
+        """Append feature modules' stream features: C{(namespace, name)}
+        for an empty element, or C{stream -> element | None}."""
+        for feature in offered:
+            if callable(feature):
+                element = feature(self)
+                if element is not None:
+                    features.append(element)
+            else:
+                namespace, name = feature
+                etree.SubElement(features, f"{{{namespace}}}{name}",
+                                 nsmap={None: namespace})
 
     def _stage(self) -> str:
         if self.authenticated is not None:
@@ -240,6 +246,8 @@ class C2SStream(XmlStreamServer):
             self._sasl_failed(SaslError("aborted", None))
         elif tag == _IQ and self.state == BIND:
             self._pre_bind_iq(element)
+        elif tag == _IQ and self.state == AUTH:
+            self._pre_auth_iq(element)
         elif self.state == BIND and self._nonza(element):
             pass
         elif tag == _SASL_AUTH and self.state == TLS:
@@ -366,6 +374,18 @@ class C2SStream(XmlStreamServer):
         etree.SubElement(failure, f"{{{ns.SASL}}}{condition}")
         self.send(failure)
 
+    # Before authentication (XEP-0077 registration)
+    def _pre_auth_iq(self, iq: etree._Element) -> None:
+        """Offer an iq sent before SASL to C{iq-<type>/pre-auth/<ns>:<name>};
+        one nobody claims is C{not-authorized}, as any other stanza is."""
+        type_ = iq.get("type")
+        if type_ in ("get", "set") and len(iq) == 1 and iq.get("id") is not None:
+            namespace, local = split_tag(iq[0].tag)
+            name = f"iq-{type_}/pre-auth/{namespace}:{local}"
+            if self.server.bus.fire(name, PreAuthIqEvent(self, iq)):
+                return
+        raise StreamError("not-authorized", "authenticate first")
+
     # Resource binding (RFC 6120 7) and the legacy session iq
     def _pre_bind_iq(self, iq: etree._Element) -> None:
         payload = iq[0] if len(iq) == 1 else None
@@ -476,6 +496,24 @@ class NonzaEvent:
 
     stream: C2SStream
     element: etree._Element
+
+
+@dataclass
+class PreAuthIqEvent:
+    """An iq from a client that has not authenticated: answered on its
+    stream, never routed."""
+
+    stream: C2SStream
+    stanza: etree._Element
+
+    def reply(self, element: etree._Element) -> None:
+        """Send C{element} (an answer to the iq) to this stream only."""
+        element.attrib.pop("to", None)
+        self.stream.send(element)
+
+    def reply_error(self, condition: str, text: str | None = None) -> None:
+        """Answer the iq with a stanza error."""
+        self.reply(error_reply(self.stanza, StanzaError(condition, text)))
 
 
 def _supported_version(version: str) -> bool:

@@ -5,6 +5,9 @@ Named, prioritised events: the spine of stanza routing.
 Handlers subscribe to a name with a priority; L{EventBus.fire} calls them
 from the highest priority down and stops at the first that returns a true
 value ("handled"), as Prosody's C{core/stanza_router.lua} does.
+
+Besides stanzas (L{convergence.xmpp.router}) the bus carries the life of
+streams (C{c2s/bound}, C{c2s/closed} …) and of accounts (L{AccountEvent}).
 """
 
 from __future__ import annotations
@@ -60,3 +63,23 @@ class EventBus:
             if sub.handler(event):
                 return True
         return False
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """
+    An account came or went: fired as C{account/registered} and
+    C{account/removed} (XEP-0077) so that modules holding per-user state
+    in memory (roster caches, presence) can drop it.  Handlers return
+    nothing: every one of them is called.
+    """
+
+    localpart: str
+    domain: str
+
+    @property
+    def jid(self) -> Any:
+        """The account's bare JID."""
+        from convergence.xmpp.jid import JID
+
+        return JID(self.localpart, self.domain)

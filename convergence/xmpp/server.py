@@ -89,6 +89,12 @@ class XmppServer:
         #: the HTTP upload service (L{convergence.upload.service}), when the
         #: server runs one; set by whoever builds the server
         self.http_upload: Any = None
+        #: the same, offered with the SASL mechanisms, before authentication
+        #: (XEP-0077's register feature)
+        self.pre_auth_features: list[Any] = []
+        #: XEP-0128 extension forms of the server's disco#info, added by
+        #: feature modules: C{() -> disco.Form | None} (XEP-0157 …)
+        self.disco_forms: list[Callable[[], Any]] = []
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
         self.auth_limits = AuthFailureLimits(

@@ -47,6 +47,10 @@ class XmlStreamServer(Protocol):
         self.closing = False
         self.closed = False
         self._close_timer: IDelayedCall | None = None
+        #: when the peer last sent anything, and how many reads so far
+        #: (idleness and liveness: XEP-0199 pings)
+        self.last_received = clock.seconds()
+        self.reads = 0
         self.parser = StreamParser(
             self._on_stream_start, self._on_element, self._on_stream_end,
             max_stanza_size=max_stanza_size,
@@ -56,6 +60,8 @@ class XmlStreamServer(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closed:
             return
+        self.last_received = self.clock.seconds()
+        self.reads += 1
         if self.read_rate is not None:
             self.read_rate.received(len(data), self.transport)
         try:

@@ -51,14 +51,24 @@ class FeatureRegistry:
 
 def builtin_features() -> list[Feature]:
     """The features every server runs."""
-    from convergence.xmpp.features import caps, core, disco, http_upload, ping, push, vcard
+    from convergence.xmpp.features import (
+        caps,
+        contact_addresses,
+        core,
+        disco,
+        entity_time,
+        http_upload,
+        last_activity,
+        ping,
+        push,
+        registration,
+        software_version,
+        vcard,
+    )
     from convergence.xmpp.im import offline, presence, roster
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
-            roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
-            vcard.FEATURE, http_upload.FEATURE]
-    from convergence.xmpp.im import offline, presence, roster
-
-    return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
+            software_version.FEATURE, entity_time.FEATURE, contact_addresses.FEATURE,
+            last_activity.FEATURE, registration.FEATURE,
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
             vcard.FEATURE, http_upload.FEATURE]

@@ -171,7 +171,7 @@ class ClientCaps:
         self.pending: dict[str, tuple[Any, tuple[str, str, str], Any]] = {}
         #: (hash, ver) → streams waiting for a query to another stream
         self.waiting: dict[tuple[str, str], list[Any]] = {}
-        self._own_ver: tuple[tuple[str, ...], str] | None = None
+        self._own_ver: tuple[Any, str] | None = None
 
     def install(self) -> None:
         bus = self.server.bus
@@ -185,7 +185,7 @@ class ClientCaps:
     # The server's own
     def own_ver(self) -> str:
         info = server_info(self.server)
-        key = info.features
+        key = (info.features, info.forms)
         if self._own_ver is None or self._own_ver[0] != key:
             self._own_ver = (key, ver(info))
         return self._own_ver[1]

@@ -1,5 +1,12 @@
 # -*- test-case-name: tests.test_features -*-
-"""XEP-0030: Service Discovery, disco#info and disco#items of the server."""
+"""
+XEP-0030: Service Discovery, disco#info and disco#items of the server.
+
+The server's disco#info carries the identity, the features the feature
+modules declare and the XEP-0128 extension forms they contribute through
+C{server.disco_forms} (each a callable returning a L{Form} or C{None}),
+such as XEP-0157's contact addresses.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,10 @@ from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
 
+#: An extension form: its fields as (var, values), C{FORM_TYPE} first.
+Form = tuple[tuple[str, tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True)
 class DiscoInfo:
     """
@@ -25,14 +36,15 @@ class DiscoInfo:
 
     identities: tuple[tuple[str, str, str, str], ...]
     features: tuple[str, ...]
-    forms: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
+    forms: tuple[Form, ...] = ()
 
 
 def server_info(server: Any) -> DiscoInfo:
     """The server's own disco#info: the one source for the answer to
     disco#info and for the server's XEP-0115 verification string."""
+    forms = tuple(f for f in (make() for make in server.disco_forms) if f is not None)
     return DiscoInfo((("server", "im", "", "convergence"),),
-                     tuple(server.features.disco_features()))
+                     tuple(server.features.disco_features()), forms)
 
 
 def account_info(server: Any) -> DiscoInfo:

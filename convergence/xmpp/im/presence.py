@@ -74,6 +74,8 @@ class Presence:
         hook("presence/bare", self.on_inbound, 10)
         hook("presence/full", self.on_inbound_full, 10)
         hook("c2s/closed", self.on_closed)
+        # ahead of the roster cache being dropped (priority 0)
+        hook("account/removed", self.on_account_removed, 10)
 
     # Helpers
     def _send(self, stanza: etree._Element) -> None:
@@ -222,6 +224,30 @@ class Presence:
                 stream.jid = None
             return
         self._broadcast(stream, presence(jid, jid.bare, "unavailable"))
+
+    def on_account_removed(self, event: Any) -> None:
+        """
+        An account was removed (XEP-0077 3.2): its resources go unavailable
+        and every subscription is cancelled both ways, from the roster
+        still cached; its streams then close without further presence.
+        """
+        owner = event.jid
+        self.last_unavailable.pop(owner, None)
+        roster = self.rosters.cached(owner)
+        streams = self._available(owner)
+        if roster is not None:
+            for contact, item in roster.items.items():
+                if item.subscription in _SEES_USER or item.pending_in:
+                    self.send_unavailable_to(owner, contact)
+                    self.send_subscription(owner, contact, "unsubscribed")
+                if item.subscription in _USER_SEES or item.ask:
+                    self.send_subscription(owner, contact, "unsubscribe")
+        for stream in streams:
+            for target in stream.directed:
+                self._send(presence(stream.jid, target, "unavailable"))
+            stream.directed.clear()
+            stream.presence = None
+            stream.available = False
 
     # Inbound: to a local account
     def on_inbound_full(self, event: StanzaEvent) -> bool:

@@ -139,6 +139,10 @@ class Rosters:
         except Exception:
             log.failure("roster work failed")
 
+    def forget(self, owner: JID) -> None:
+        """The account is gone (C{account/removed}): drop its cached roster."""
+        self._cache.pop(owner, None)
+
     def release(self, owner: JID) -> None:
         """Forget a cached roster whose owner has no resource bound."""
         if owner in self._cache and owner not in self._waiting \
@@ -315,6 +319,7 @@ def install(server: Any) -> None:
     server.router.hook_iq("set", "bare", ROSTER, "query", rosters.on_set)
     server.bus.hook("c2s/unbound", lambda stream: rosters.release(stream.jid.bare)
                     if stream.jid is not None else None)
+    server.bus.hook("account/removed", lambda event: rosters.forget(event.jid))
 
 
 FEATURE = Feature(
