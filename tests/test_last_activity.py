@@ -40,7 +40,7 @@ def condition(result) -> str | None:
 class UptimeTests(SynchronousTestCase):
     def test_server_uptime(self) -> None:
         """To the domain: seconds since the server started, no text."""
-        server, clock = make_server(self.mktemp(), ping_interval=0)
+        server, clock = make_server(self.mktemp())
         clock.advance(42.7)
         client = Client(server)
         client.login()
@@ -145,7 +145,7 @@ class PersistenceTests(SynchronousTestCase):
         database = Path(self.mktemp())
         database.parent.mkdir(parents=True, exist_ok=True)
         store = SqliteImStore(database)
-        server, clock = make_server(self.mktemp(), im_store=store, ping_interval=0)
+        server, clock = make_server(self.mktemp(), im_store=store)
         clock.advance(1000)
         alice = Client(server)
         alice.login()
@@ -155,7 +155,7 @@ class PersistenceTests(SynchronousTestCase):
 
         store = SqliteImStore(database)
         self.addCleanup(store.close)
-        server, clock = make_server(self.mktemp(), im_store=store, ping_interval=0)
+        server, clock = make_server(self.mktemp(), im_store=store)
         clock.advance(1600)
         alice = Client(server)
         alice.login()

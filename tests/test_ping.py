@@ -126,3 +126,17 @@ class PingConfigTests(SynchronousTestCase):
             _from_mapping({"xmpp": {"ping_timeout": 0}})
         with self.assertRaises(ConfigError):
             _from_mapping({"xmpp": {"ping_interval": -1}})
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_shutdown_cancels_the_timers(self) -> None:
+        """Server shutdown leaves no ping timer behind (the streams'
+        connections are lost only later)."""
+        server, clock = make_server(self.mktemp(), ping_interval=300)
+        client = Client(server)
+        client.login()
+        self.assertTrue(server.pinger._timers)
+        server.shutdown()
+        self.assertEqual(server.pinger._timers, {})
+        self.assertEqual([c for c in clock.getDelayedCalls()
+                          if "ClientPinger" in repr(c.func)], [])

@@ -174,7 +174,9 @@ class XmppServer:
         self.applications.connection_closed(stream)
 
     def shutdown(self) -> None:
-        """Close every stream with C{system-shutdown}."""
+        """Close every stream with C{system-shutdown}; C{xmpp/shutdown}
+        first, for feature modules to stop their timers."""
+        self.bus.fire("xmpp/shutdown", self)
         for stream in list(self.connections):
             stream.stream_error("system-shutdown", wait=False)
 

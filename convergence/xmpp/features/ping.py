@@ -39,10 +39,18 @@ class ClientPinger:
         self.interval = interval
         self.timeout = timeout
         self._timers: dict[Any, IDelayedCall] = {}
+        self.stopped = False
 
     def watch(self, stream: Any) -> None:
         """Start watching a stream that has just bound a resource."""
-        self._schedule(stream, self.interval)
+        if not self.stopped:
+            self._schedule(stream, self.interval)
+
+    def stop(self, _: Any = None) -> None:
+        """The server shuts down: no more pings, no timers left."""
+        self.stopped = True
+        for stream in list(self._timers):
+            self.forget(stream)
 
     def forget(self, stream: Any) -> None:
         """The stream is gone: drop its timer."""
@@ -93,6 +101,7 @@ def install(server: Any) -> None:
     server.pinger = pinger
     server.bus.hook("c2s/bound", pinger.watch)
     server.bus.hook("c2s/unbound", pinger.forget)
+    server.bus.hook("xmpp/shutdown", pinger.stop)
 
 
 FEATURE = Feature(
