@@ -18,8 +18,8 @@ import json
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import slixmpp
 from slixmpp.exceptions import IqError

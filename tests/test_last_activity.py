@@ -33,8 +33,8 @@ def seconds(result) -> tuple[int, str | None]:
 
 def condition(result) -> str | None:
     error = result.find("{jabber:client}error")
-    return None if error is None else [c.tag.replace(ERR, "") for c in error
-                                       if c.tag.startswith(ERR) and not c.tag.endswith("text")][0]
+    return None if error is None else next(c.tag.replace(ERR, "") for c in error
+                                           if c.tag.startswith(ERR) and not c.tag.endswith("text"))
 
 
 class UptimeTests(SynchronousTestCase):

@@ -25,8 +25,8 @@ def condition(reply: etree._Element) -> str | None:
     error = reply.find("{jabber:client}error")
     if error is None:
         return None
-    return [c.tag[len(STANZA):] for c in error
-            if c.tag.startswith(STANZA) and c.tag != f"{STANZA}text"][0]
+    return next(c.tag[len(STANZA):] for c in error
+                if c.tag.startswith(STANZA) and c.tag != f"{STANZA}text")
 
 
 def query(user: str | None = None, password: str | None = None, extra: str = "") -> str:

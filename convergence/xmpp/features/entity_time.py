@@ -7,7 +7,7 @@ nobody's business and UTC is what the XEP asks clients to compute with.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
@@ -21,7 +21,7 @@ TIME = "urn:xmpp:time"
 
 def utc_datetime(seconds: float) -> str:
     """XEP-0082 DateTime in UTC, to the millisecond: C{2026-12-06T22:28:33.120Z}."""
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
