@@ -21,7 +21,6 @@ from convergence.xmpp.features import Feature
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
-
 #: An extension form: its fields as (var, values), C{FORM_TYPE} first.
 Form = tuple[tuple[str, tuple[str, ...]], ...]
 
