@@ -238,6 +238,19 @@ class OfflineNotificationTests(PushFixture):
                      " media='audio'/></propose>")
         self.assertEqual(len(self.service.publishes), 1)
 
+    def test_removed_account_gets_no_trailing_push(self) -> None:
+        """account/removed (XEP-0077 <remove/>) drops the account's pending
+        summary: the trailing publish of a burst does not go out."""
+        from convergence.xmpp.events import AccountEvent
+
+        self.carol_registers_and_leaves()
+        self.message(body="one")
+        self.message(body="two")
+        self.assertEqual(len(self.service.publishes), 1)
+        self.server.bus.fire("account/removed", AccountEvent("carol", "localhost"))
+        self.clock.advance(10)
+        self.assertEqual(len(self.service.publishes), 1)
+
     def test_no_registration_no_push(self) -> None:
         """Without registrations nothing is published; other accounts'
         registrations do not matter."""

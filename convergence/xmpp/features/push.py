@@ -142,6 +142,7 @@ class PushNotifications:
         # before handlers that might return a true value and end the event
         hook("presence/available", self.on_available, 10)
         hook("c2s/unbound", self.on_unbound, 10)
+        hook("account/removed", self.on_account_removed)
 
     # Enabling and disabling (XEP-0357 sections 5 and 6)
     def _own_account(self, event: StanzaEvent) -> bool:
@@ -303,6 +304,14 @@ class PushNotifications:
         """A resource of the account came online: the counts start anew."""
         for key in list(self.pending.get(stream.jid.bare, ())):
             self._seen(key)
+
+    def on_account_removed(self, event: Any) -> None:
+        """The account is gone (XEP-0077): nothing more is pushed for it."""
+        account = event.jid
+        for key in list(self.pending.get(account, ())):
+            self._seen(key)
+        self.pending.pop(account, None)
+        self.attached.pop(account, None)
 
     def _seen(self, key: Key) -> None:
         pending = self.pending.get(key.account, {}).get(key)
