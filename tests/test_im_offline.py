@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from twisted.internet.defer import Deferred
+
 from tests.imhelpers import C, ImFixture, of
 
 
@@ -87,3 +89,28 @@ class OfflineTests(ImFixture):
         offline.flushing.discard(owner)
         offline.flush(carol.stream)
         self.assertEqual(bodies(carol.read()), ["old", "new"])
+
+    def test_message_stored_after_the_flush_read_is_delivered(self) -> None:
+        """The database thread runs in order: a message stored during a
+        flush, after the flush's read was queued, is read once more and
+        delivered now, not left for the next login."""
+        queue: list = []
+
+        def queued(f, *args, **kwargs):
+            d = Deferred()
+            queue.append((f, args, kwargs, d))
+            return d
+
+        self.server.offline.run_in_db = queued
+        carol = self.client("carol", "carol-pw", "home")
+        carol.available()  # the flush's first read is queued
+        self.send("carol@localhost", "during")  # stored behind that read
+        for _ in range(20):
+            if not queue:
+                break
+            f, args, kwargs, d = queue.pop(0)
+            d.callback(f(*args, **kwargs))
+        self.assertEqual(queue, [])
+        self.assertEqual(bodies(carol.read()), ["during"])
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 0)
+        self.assertNotIn(carol.stream.jid.bare, self.server.offline.flushing)

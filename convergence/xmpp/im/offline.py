@@ -62,6 +62,8 @@ class OfflineMessages:
         self.now = now
         #: users whose stored messages are being delivered
         self.flushing: set[JID] = set()
+        #: users of those for whom a message was stored during the flush
+        self.stored_during_flush: set[JID] = set()
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -78,6 +80,7 @@ class OfflineMessages:
 
     def on_message_during_flush(self, event: StanzaEvent) -> bool:
         if event.to.bare in self.flushing and event.type in _STORED_TYPES:
+            self.stored_during_flush.add(event.to.bare)
             self.keep(event)
             return True
         return False
@@ -121,8 +124,17 @@ class OfflineMessages:
         d.addCallbacks(self._deliver, self._failed, (stream, owner), None, (owner,))
 
     def _deliver(self, messages: list[OfflineMessage], stream: Any, owner: JID) -> None:
-        if not messages or stream.jid is None or stream.presence is None:
-            self.flushing.discard(owner)
+        if stream.jid is None or stream.presence is None:
+            self._done(owner)
+            return
+        if not messages:
+            if owner in self.stored_during_flush:
+                # written after this read was queued: read once more (the
+                # database thread runs in order, so the next read sees it)
+                self.stored_during_flush.discard(owner)
+                self._next_batch(stream, owner)
+            else:
+                self._done(owner)
             return
         for message in messages:
             try:
@@ -135,8 +147,12 @@ class OfflineMessages:
         d.addCallbacks(lambda _: self._next_batch(stream, owner), self._failed,
                        errbackArgs=(owner,))
 
-    def _failed(self, failure: Failure, owner: JID) -> None:
+    def _done(self, owner: JID) -> None:
         self.flushing.discard(owner)
+        self.stored_during_flush.discard(owner)
+
+    def _failed(self, failure: Failure, owner: JID) -> None:
+        self._done(owner)
         log.failure("offline delivery to {owner} failed", failure, owner=str(owner))
 
 
