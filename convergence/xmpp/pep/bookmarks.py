@@ -1,0 +1,183 @@
+# -*- test-case-name: tests.test_pep_bookmarks -*-
+"""
+XEP-0402: PEP Native Bookmarks, with XEP-0048 compatibility (the
+C{urn:xmpp:bookmarks:1#compat} feature, in the manner of XEP-0411).
+
+The C{urn:xmpp:bookmarks:1} PEP node (one item per room, the room's JID
+as item id, private: whitelist access) is the only copy.  Private XML
+storage of C{<storage xmlns='storage:bookmarks'/>} (XEP-0049, what
+XEP-0048 clients use) is served from it: a get renders the node's items
+as XEP-0048 conferences; a set publishes the conferences that are new or
+changed (an unchanged one keeps its item, extensions included) and
+retracts, with notifications, the rooms no longer listed.  So an old
+client and a new one see the same bookmarks, and every change reaches
+the new clients as PEP notifications.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from convergence.xmpp.features import Feature
+from convergence.xmpp.jid import JID, InvalidJID
+from convergence.xmpp.pep.nodeconfig import NodeConfig
+from convergence.xmpp.pep.private import PRIVATE
+from convergence.xmpp.pep.service import PubsubError
+from convergence.xmpp.router import StanzaEvent
+from convergence.xmpp.stanza import iq_result
+
+__all__ = ["BOOKMARKS", "FEATURE", "LEGACY", "LEGACY_FEATURE", "Bookmarks",
+           "to_legacy", "from_legacy"]
+
+BOOKMARKS = "urn:xmpp:bookmarks:1"
+LEGACY = "storage:bookmarks"
+_CONFERENCE = f"{{{BOOKMARKS}}}conference"
+_LEGACY_CONFERENCE = f"{{{LEGACY}}}conference"
+_TRUE = ("1", "true")
+
+log = Logger()
+
+
+def node_config(max_items: int) -> NodeConfig:
+    """XEP-0402 section 5.2's configuration of the bookmarks node."""
+    return NodeConfig(access_model="whitelist", max_items=max_items, persist_items=True,
+                      send_last_published_item="never")
+
+
+def _text(element: etree._Element | None, tag: str) -> str | None:
+    child = element.find(tag) if element is not None else None
+    return child.text or "" if child is not None else None
+
+
+def _key(conference: etree._Element) -> tuple:
+    """What XEP-0048 can express of a bookmark (to see whether it changed)."""
+    namespace = etree.QName(conference).namespace
+    return (conference.get("name"), (conference.get("autojoin") or "false") in _TRUE,
+            _text(conference, f"{{{namespace}}}nick"),
+            _text(conference, f"{{{namespace}}}password"))
+
+
+def to_legacy(items: list[tuple[str, etree._Element]]) -> etree._Element:
+    """The XEP-0048 C{<storage/>} of XEP-0402 items."""
+    storage = etree.Element(f"{{{LEGACY}}}storage", nsmap={None: LEGACY})
+    for room, conference in items:
+        if conference.tag != _CONFERENCE:
+            continue
+        name, autojoin, nick, password = _key(conference)
+        out = etree.SubElement(storage, _LEGACY_CONFERENCE, jid=room)
+        if name is not None:
+            out.set("name", name)
+        out.set("autojoin", "true" if autojoin else "false")
+        if nick is not None:
+            etree.SubElement(out, f"{{{LEGACY}}}nick").text = nick
+        if password is not None:
+            etree.SubElement(out, f"{{{LEGACY}}}password").text = password
+    return storage
+
+
+def from_legacy(storage: etree._Element) -> dict[str, etree._Element]:
+    """Room JID -> XEP-0402 C{<conference/>} of a XEP-0048 C{<storage/>}
+    (conferences without a valid room JID are left out; URLs too)."""
+    out: dict[str, etree._Element] = {}
+    for conference in storage.findall(_LEGACY_CONFERENCE):
+        try:
+            room = str(JID.parse(conference.get("jid", "")))
+        except InvalidJID:
+            continue
+        name, autojoin, nick, password = _key(conference)
+        new = etree.Element(_CONFERENCE, nsmap={None: BOOKMARKS})
+        if name is not None:
+            new.set("name", name)
+        new.set("autojoin", "true" if autojoin else "false")
+        if nick is not None:
+            etree.SubElement(new, f"{{{BOOKMARKS}}}nick").text = nick
+        if password is not None:
+            etree.SubElement(new, f"{{{BOOKMARKS}}}password").text = password
+        out[room] = new
+    return out
+
+
+class Bookmarks:
+    """Private XML C{storage:bookmarks} served from the PEP node."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.pep = server.pep
+
+    def install(self) -> None:
+        self.server.private.claims[(LEGACY, "storage")] = self.on_private
+
+    def on_private(self, event: StanzaEvent, element: etree._Element) -> None:
+        owner = event.to.bare
+        if event.type == "get":
+            d = self.pep.items(owner, BOOKMARKS)
+
+            def answer(items: list[tuple[str, etree._Element]]) -> None:
+                result = iq_result(event.stanza)
+                query = etree.SubElement(result, f"{{{PRIVATE}}}query", nsmap={None: PRIVATE})
+                query.append(to_legacy(items))
+                event.reply(result)
+        else:
+            d = self.store_legacy(owner, element)
+
+            def answer(_: Any) -> None:
+                event.reply(iq_result(event.stanza))
+
+        d.addCallbacks(answer, self._failed, errbackArgs=(event,))
+
+    def store_legacy(self, owner: JID, storage: etree._Element) -> Deferred:
+        """Make the PEP node hold exactly the conferences of C{storage}."""
+        wanted = from_legacy(storage)
+        config = node_config(self.server.config.pep_max_items)
+        if len(wanted) > config.max_items:
+            return fail(PubsubError("not-acceptable",
+                                    text=f"at most {config.max_items} bookmarks"))
+        d = self.pep.ensure(owner, BOOKMARKS, config)
+        d.addCallback(lambda _: self.pep.items(owner, BOOKMARKS))
+
+        def apply(current_items: list[tuple[str, etree._Element]]) -> Deferred:
+            current = dict(current_items)
+            step = succeed(None)
+            for room, conference in wanted.items():
+                old = current.get(room)
+                if old is not None and old.tag == _CONFERENCE and _key(old) == _key(conference):
+                    continue
+                step.addCallback(lambda _, r=room, c=conference:
+                                 self.pep.publish(owner, BOOKMARKS, c, r))
+            for room in current:
+                if room not in wanted:
+                    step.addCallback(lambda _, r=room:
+                                     self.pep.retract(owner, BOOKMARKS, r, notify=True))
+            return step
+
+        return d.addCallback(apply)
+
+    @staticmethod
+    def _failed(failure: Failure, event: StanzaEvent) -> None:
+        if failure.check(PubsubError):
+            event.reply_error(failure.value.condition, failure.value.text)
+            return
+        log.failure("bookmarks conversion failed", failure)
+        event.reply_error("internal-server-error")
+
+
+def install(server: Any) -> None:
+    server.bookmarks = Bookmarks(server)
+    server.bookmarks.install()
+
+
+FEATURE = Feature(
+    name="bookmarks", spec="XEP-0402", version="1.2.0",
+    account_features=(f"{BOOKMARKS}#compat",), install=install,
+)
+
+#: XEP-0048 through private XML storage (served from the XEP-0402 node)
+LEGACY_FEATURE = Feature(
+    name="bookmarks-legacy", spec="XEP-0048", version="1.2", status="partial",
+    note="through XEP-0049 private XML storage only (not the storage:bookmarks PEP node)",
+)

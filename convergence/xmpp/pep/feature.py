@@ -1,0 +1,53 @@
+# -*- test-case-name: tests.test_pep -*-
+"""XEP-0163 Personal Eventing Protocol: declaration and installation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convergence.xmpp.features import Feature
+from convergence.xmpp.pep.protocol import PepProtocol
+from convergence.xmpp.pep.service import PUBSUB, PepService
+from convergence.xmpp.router import StanzaEvent
+
+#: XEP-0060 features of the service (section 10), as account features
+PUBSUB_FEATURES = tuple(f"{PUBSUB}#{name}" for name in (
+    "access-open", "access-presence", "access-roster", "access-whitelist",
+    "auto-create", "config-node", "create-and-configure", "create-nodes",
+    "delete-items", "delete-nodes", "filtered-notifications", "item-ids",
+    "last-published", "persistent-items", "presence-notifications",
+    "publish", "publish-options", "purge-nodes", "retrieve-default",
+    "retrieve-items",
+))
+
+
+def install(server: Any) -> None:
+    service = PepService(server)
+    server.pep = service
+    PepProtocol(server, service).install()
+    bus = server.bus
+    bus.hook("presence/available", service.offer_last)
+    bus.hook("caps/updated", service.offer_last)
+
+    def on_outbound(event: StanzaEvent) -> bool:
+        if event.stanza.get("to") is None and event.type == "unavailable":
+            service.session_ended(event.origin)
+        return False
+
+    def on_unbound(stream: Any) -> None:
+        service.session_ended(stream)
+        if stream.jid is not None:
+            service.forget(stream.jid.bare)
+
+    bus.hook("presence/outbound", on_outbound, 20)
+    bus.hook("c2s/unbound", on_unbound)
+
+
+FEATURE = Feature(
+    name="pep", spec="XEP-0163", version="1.2.2",
+    account_features=(PUBSUB, *PUBSUB_FEATURES),
+    account_identities=(("pubsub", "pep"),),
+    install=install, status="partial",
+    note="XEP-0060 subset: no explicit subscriptions or affiliations;"
+         " contacts on other servers are not notified",
+)
