@@ -1,0 +1,109 @@
+"""
+PEP with a real client library: slixmpp as three users over STARTTLS on
+loopback (XEP-0163/0060, XEP-0084 avatars, XEP-0402 bookmarks seen
+through XEP-0048/0049 private storage and back).
+
+Until a XEP-0115 caps module sets C{stream.client_features}, L{CapsStandIn}
+does its job the simple way: after a resource's available presence the
+server asks the client's disco#info and keeps its features (so the
++notify interests slixmpp advertises are real, only the caps hash is
+skipped), then fires C{caps/updated}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from twisted.internet import reactor
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import TestCase
+
+from convergence.config import load_config
+from convergence.service import build
+
+SCENARIO = Path(__file__).with_name("slixmpp_pep.py")
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+
+
+class CapsStandIn:
+    """Learns each resource's disco features by asking it."""
+
+    def __init__(self, xmpp: Any) -> None:
+        self.xmpp = xmpp
+        self.pending: dict[str, Any] = {}
+        xmpp.bus.hook("presence/available", self.ask)
+        xmpp.bus.hook("iq/host", self.answer, 10)
+
+    def ask(self, stream: Any) -> None:
+        if stream.client_features is not None or stream in self.pending.values():
+            return
+        id_ = "caps-" + secrets.token_hex(4)
+        self.pending[id_] = stream
+        iq = etree.Element("{jabber:client}iq", nsmap={None: "jabber:client"},
+                           type="get", id=id_, to=str(stream.jid))
+        iq.set("from", stream.jid.host)
+        etree.SubElement(iq, f"{{{DISCO_INFO}}}query", nsmap={None: DISCO_INFO})
+        self.xmpp.router.route(iq)
+
+    def answer(self, event: Any) -> bool:
+        stream = self.pending.pop(event.stanza.get("id"), None)
+        if stream is None:
+            return False
+        if event.type == "result":
+            stream.client_features = frozenset(
+                f.get("var") for f in event.stanza.iter(f"{{{DISCO_INFO}}}feature"))
+            self.xmpp.bus.fire("caps/updated", stream)
+        return True
+
+
+class SlixmppPepTests(TestCase):
+    timeout = 120
+
+    def setUp(self) -> None:
+        data = Path(self.mktemp())
+        self.server = build(load_config(overrides={"data_dir": str(data)}), reactor)
+        for jid, password in (("alice@localhost", "wonderland"),
+                              ("bob@localhost", "builder"), ("carol@localhost", "carol-pw")):
+            self.server.accounts.add(jid, password)
+        self.caps = CapsStandIn(self.server.xmpp)
+        self.port = reactor.listenTCP(0, self.server.c2s_factory(), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.addCleanup(self.server.close)
+
+    async def test_avatar_and_bookmarks(self) -> None:
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable, [str(SCENARIO), str(self.port.getHost().port),
+                             str(self.server.config.certificate_path)],
+            env=dict(os.environ))
+        self.assertEqual(code, 0, err.decode(errors="replace")[-3000:])
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        self.assertTrue(result["both"], result)
+        self.assertIn("pubsub/pep", result["identities"])
+        for var in ("http://jabber.org/protocol/pubsub#publish",
+                    "http://jabber.org/protocol/pubsub#publish-options",
+                    "urn:xmpp:bookmarks:1#compat"):
+            self.assertIn(var, result["features"])
+        # bob, subscribed both ways with +notify for the metadata, is told
+        self.assertTrue(result["bob_notified"], result)
+        self.assertEqual(result["bob_events"][0], ["alice@localhost", result["avatar_id"]])
+        self.assertTrue(result["bob_got_image"])
+        # carol, not subscribed, is refused both nodes and told nothing
+        self.assertEqual(result["carol_refused"],
+                         ["not-authorized", "presence-subscription-required"])
+        self.assertEqual(result["carol_data_refused"],
+                         ["not-authorized", "presence-subscription-required"])
+        self.assertEqual(result["carol_events"], [])
+        # XEP-0402 -> XEP-0048 and back
+        self.assertEqual(result["legacy_read"], [["coven@chat.localhost", "Coven", "al", True]])
+        self.assertEqual(result["pep_read"], [["council@chat.localhost", "Council", "puck"]])
+        self.assertEqual(result["bob_bookmarks_refused"], ["not-allowed", "closed-node"])
+        store = self.server.xmpp.pep_store
+        self.assertEqual([i for i, _ in store.pep_items("alice", "localhost",
+                                                        "urn:xmpp:avatar:data")],
+                         [result["avatar_id"]])
