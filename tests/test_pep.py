@@ -10,7 +10,16 @@ from lxml import etree
 from convergence.xmpp.jid import JID
 from convergence.xmpp.pep.nodeconfig import NODE_CONFIG, PUBLISH_OPTIONS
 from tests.imhelpers import of
-from tests.pephelpers import DATA, EVENT, OWNER, PUBSUB, PepFixture, error_of, events, form
+from tests.pephelpers import (
+    DATA,
+    EVENT,
+    OWNER,
+    PUBSUB,
+    PepFixture,
+    error_of,
+    events,
+    form,
+)
 
 TUNE = "http://jabber.org/protocol/tune"
 AVATAR_DATA = "urn:xmpp:avatar:data"
@@ -117,7 +126,7 @@ class PublishTests(PepFixture):
                             " jid='bob@localhost'/></pubsub>", to="alice@localhost")
         self.assertEqual(error_of(subscribe), ("cancel", "feature-not-implemented",
                                                "unsupported"))
-        unsupported = subscribe.find(f".//{{http://jabber.org/protocol/pubsub#errors}}"
+        unsupported = subscribe.find(".//{http://jabber.org/protocol/pubsub#errors}"
                                      "unsupported")
         self.assertEqual(unsupported.get("feature"), "subscribe")
 
@@ -190,8 +199,8 @@ class AccessTests(PepFixture):
         self.publish(self.alice, TUNE, tune("x"))
         for body in (f"<pubsub xmlns='{OWNER}'><delete node='{TUNE}'/></pubsub>",
                      f"<pubsub xmlns='{OWNER}'><purge node='{TUNE}'/></pubsub>",
-                     f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}'>"
-                     "<item id='current'/></retract></pubsub>"):
+                     (f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}'>"
+                      "<item id='current'/></retract></pubsub>")):
             self.assertEqual(error_of(self.iq(self.bob, "set", body, to="alice@localhost"))[1],
                              "forbidden")
         configure = self.iq(self.bob, "get", f"<pubsub xmlns='{OWNER}'>"
@@ -257,6 +266,18 @@ class NotificationTests(PepFixture):
         # carol may not see it, whatever she wants
         self.wants(self.carol, TUNE)
         self.assertEqual(events(self.carol.read()), [])
+
+    def test_last_item_on_a_new_subscription(self) -> None:
+        """carol is allowed alice's presence: her +notify resource gets
+        the last item at once (on_sub)."""
+        self.publish(self.alice, TUNE, tune("hello"))
+        self.wants(self.carol, TUNE)
+        self.assertEqual(events(self.carol.read()), [])
+        self.carol.send("<presence to='alice@localhost' type='subscribe'/>")
+        self.alice.send("<presence to='carol@localhost' type='subscribed'/>")
+        self.clock.advance(0)
+        got = events(self.carol.read())
+        self.assertEqual([e.findtext(f".//{{{TUNE}}}artist") for e in got], ["hello"])
 
     def test_send_last_never(self) -> None:
         options = form(PUBLISH_OPTIONS, pubsub_send_last_published_item="never")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lxml import etree
 
 from convergence.xmpp.pep.bookmarks import BOOKMARKS, LEGACY
-from tests.pephelpers import EVENT, OWNER, DATA, PUBSUB, PepFixture, events, form
+from tests.pephelpers import DATA, EVENT, OWNER, PUBSUB, PepFixture, events, form
 
 PRIVATE = "jabber:iq:private"
 PUBLISH_OPTIONS = "http://jabber.org/protocol/pubsub#publish-options"

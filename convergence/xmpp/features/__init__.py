@@ -73,7 +73,8 @@ def builtin_features() -> list[Feature]:
         vcard,
     )
     from convergence.xmpp.im import offline, presence, roster
-    from convergence.xmpp.pep import avatar, bookmarks, feature as pep, private
+    from convergence.xmpp.pep import avatar, bookmarks, private
+    from convergence.xmpp.pep import feature as pep
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
             software_version.FEATURE, entity_time.FEATURE, contact_addresses.FEATURE,

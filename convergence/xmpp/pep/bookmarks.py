@@ -31,8 +31,15 @@ from convergence.xmpp.pep.service import PubsubError
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
-__all__ = ["BOOKMARKS", "FEATURE", "LEGACY", "LEGACY_FEATURE", "Bookmarks",
-           "to_legacy", "from_legacy"]
+__all__ = [
+    "BOOKMARKS",
+    "FEATURE",
+    "LEGACY",
+    "LEGACY_FEATURE",
+    "Bookmarks",
+    "from_legacy",
+    "to_legacy",
+]
 
 BOOKMARKS = "urn:xmpp:bookmarks:1"
 LEGACY = "storage:bookmarks"

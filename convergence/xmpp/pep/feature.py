@@ -30,8 +30,14 @@ def install(server: Any) -> None:
     bus.hook("caps/updated", service.offer_last)
 
     def on_outbound(event: StanzaEvent) -> bool:
-        if event.stanza.get("to") is None and event.type == "unavailable":
-            service.session_ended(event.origin)
+        if event.stanza.get("to") is None:
+            if event.type == "unavailable":
+                service.session_ended(event.origin)
+        elif event.type == "subscribed" and server.router.is_local(event.to.host):
+            # after the presence module has changed the roster (it handles
+            # this stanza next): the new contact's last items
+            server.clock.callLater(0, service.offer_owner, event.sender.bare,
+                                   event.to.bare)
         return False
 
     def on_unbound(stream: Any) -> None:

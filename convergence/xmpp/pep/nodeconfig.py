@@ -58,7 +58,7 @@ class NodeConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "NodeConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if "roster_groups_allowed" in values:
@@ -66,7 +66,7 @@ class NodeConfig:
         return cls(**values)
 
     # Forms
-    def with_fields(self, submitted: Mapping[str, list[str]], max_items: int) -> "NodeConfig":
+    def with_fields(self, submitted: Mapping[str, list[str]], max_items: int) -> NodeConfig:
         """
         This configuration changed by submitted fields (C{pubsub#…}).
 

@@ -603,6 +603,16 @@ class PepService:
 
         self.server.rosters.use(user, owners)
 
+    def offer_owner(self, owner: JID, contact: JID) -> None:
+        """C{contact} was just allowed C{owner}'s presence (the implied
+        subscription): its resources get the last items they want."""
+        for stream in self.registry.present(contact):
+            wanted = notify_nodes(getattr(stream, "client_features", None))
+            if wanted and stream.jid is not None:
+                self.run(owner, lambda nodes, s=stream, w=wanted: self._last_to(
+                    owner, nodes, s, w)).addErrback(
+                    lambda f: log.failure("sending last PEP items failed", f))
+
     def _last_to(self, owner: JID, nodes: dict[str, NodeConfig], stream: Any,
                  wanted: set[str]) -> Deferred:
         sent = self._sent.setdefault(stream, set())
