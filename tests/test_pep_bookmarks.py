@@ -91,3 +91,26 @@ class BookmarksTests(PepFixture):
         self.set_legacy(self.alice, "")
         self.assertEqual(len(self.legacy(self.alice)), 0)
         self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), [])
+
+    def test_bookmarks_node_private_without_publish_options(self) -> None:
+        """A client that forgets publish-options still gets a private node."""
+        self.publish(self.alice, BOOKMARKS,
+                     f"<conference xmlns='{BOOKMARKS}' name='R'/>", "r@c.localhost")
+        answer = self.items(self.bob, BOOKMARKS, to="alice@localhost")
+        self.assertEqual(answer.get("type"), "error")
+        self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), ["r@c.localhost"])
+
+    def test_legacy_pep_node(self) -> None:
+        """XEP-0048 1.1 over PEP: the storage:bookmarks node is a view of
+        the XEP-0402 node, both ways."""
+        self.publish_bookmark("a@c.localhost", "A")
+        got = self.items(self.alice, LEGACY)
+        self.assertEqual(self.item_ids(got), ["current"])
+        self.assertEqual([c.get("jid") for c in got.iter(f"{{{LEGACY}}}conference")],
+                         ["a@c.localhost"])
+        answer = self.publish(self.alice, LEGACY, f"<storage xmlns='{LEGACY}'>"
+                              "<conference jid='b@c.localhost' name='B'/></storage>", "current")
+        self.assertEqual(self.item_ids(answer), ["current"])
+        self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), ["b@c.localhost"])
+        refused = self.items(self.bob, LEGACY, to="alice@localhost")
+        self.assertEqual(refused.get("type"), "error")

@@ -11,7 +11,10 @@ as XEP-0048 conferences; a set publishes the conferences that are new or
 changed (an unchanged one keeps its item, extensions included) and
 retracts, with notifications, the rooms no longer listed.  So an old
 client and a new one see the same bookmarks, and every change reaches
-the new clients as PEP notifications.
+the new clients as PEP notifications.  XEP-0048 version 1.1's PEP node
+C{storage:bookmarks} (the whole list as item C{current}, the
+C{#compat-pep} feature) is served from the same node the same way; its
+own notifications are not sent.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.pep.nodeconfig import NodeConfig
 from convergence.xmpp.pep.private import PRIVATE
-from convergence.xmpp.pep.service import PubsubError
+from convergence.xmpp.pep.service import PUBSUB, PubsubError
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
@@ -118,6 +121,57 @@ class Bookmarks:
 
     def install(self) -> None:
         self.server.private.claims[(LEGACY, "storage")] = self.on_private
+        hook = self.server.router.hook_iq
+        hook("set", "bare", PUBSUB, "pubsub", self.on_legacy_set, 1)
+        hook("get", "bare", PUBSUB, "pubsub", self.on_legacy_get, 1)
+        # private even when a client's first publish forgets publish-options;
+        # the same for the XEP-0048 (version 1.1) PEP node
+        private = node_config(self.server.config.pep_max_items)
+        self.pep.node_defaults[BOOKMARKS] = private
+        self.pep.node_defaults[LEGACY] = private
+
+    # XEP-0048 version 1.1: the whole list as one item of a PEP node
+    def on_legacy_set(self, event: StanzaEvent) -> bool:
+        publish = event.stanza[0].find(f"{{{PUBSUB}}}publish")
+        if publish is None or publish.get("node") != LEGACY:
+            return False
+        if event.origin is None or event.to != event.sender.bare:
+            event.reply_error("forbidden", "only the account's own bookmarks")
+            return True
+        storage = publish.find(f"{{{PUBSUB}}}item/{{{LEGACY}}}storage")
+        if storage is None:
+            event.reply_error("bad-request", "a storage:bookmarks item carries <storage/>")
+            return True
+
+        def answer(_: Any) -> None:
+            result = iq_result(event.stanza)
+            pubsub = etree.SubElement(result, f"{{{PUBSUB}}}pubsub", nsmap={None: PUBSUB})
+            out = etree.SubElement(pubsub, f"{{{PUBSUB}}}publish", node=LEGACY)
+            etree.SubElement(out, f"{{{PUBSUB}}}item", id="current")
+            event.reply(result)
+
+        self.store_legacy(event.to.bare, storage).addCallbacks(
+            answer, self._failed, errbackArgs=(event,))
+        return True
+
+    def on_legacy_get(self, event: StanzaEvent) -> bool:
+        items = event.stanza[0].find(f"{{{PUBSUB}}}items")
+        if items is None or items.get("node") != LEGACY:
+            return False
+        if event.origin is None or event.to != event.sender.bare:
+            self.server.router.bounce(event.stanza, self.pep.refusal("whitelist"))
+            return True
+
+        def answer(found: list[tuple[str, etree._Element]]) -> None:
+            result = iq_result(event.stanza)
+            pubsub = etree.SubElement(result, f"{{{PUBSUB}}}pubsub", nsmap={None: PUBSUB})
+            out = etree.SubElement(pubsub, f"{{{PUBSUB}}}items", node=LEGACY)
+            etree.SubElement(out, f"{{{PUBSUB}}}item", id="current").append(to_legacy(found))
+            event.reply(result)
+
+        self.pep.items(event.to.bare, BOOKMARKS).addCallbacks(
+            answer, self._failed, errbackArgs=(event,))
+        return True
 
     def on_private(self, event: StanzaEvent, element: etree._Element) -> None:
         owner = event.to.bare
@@ -180,11 +234,12 @@ def install(server: Any) -> None:
 
 FEATURE = Feature(
     name="bookmarks", spec="XEP-0402", version="1.2.0",
-    account_features=(f"{BOOKMARKS}#compat",), install=install,
+    account_features=(f"{BOOKMARKS}#compat", f"{BOOKMARKS}#compat-pep"), install=install,
 )
 
 #: XEP-0048 through private XML storage (served from the XEP-0402 node)
 LEGACY_FEATURE = Feature(
     name="bookmarks-legacy", spec="XEP-0048", version="1.2", status="partial",
-    note="through XEP-0049 private XML storage only (not the storage:bookmarks PEP node)",
+    note="served from the XEP-0402 node through XEP-0049 private storage and the"
+         " storage:bookmarks PEP node; no storage:bookmarks notifications",
 )

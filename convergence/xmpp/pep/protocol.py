@@ -241,6 +241,9 @@ class PepProtocol:
         if any(not i for i in ids):
             self._refuse(event, PubsubError("bad-request", "item-required"))
             return
+        if len(ids) > self.service.max_items:
+            event.reply_error("policy-violation", "too many item ids")
+            return
         d = self.service.items(event.to.bare, node, event.sender, limit, ids or None)
 
         def build(items: list[tuple[str, etree._Element]]) -> etree._Element:

@@ -111,6 +111,10 @@ class PepService:
         #: bytes of one item's payload, by node, or the name of the
         #: XmppConfig key that says (others: pep_max_item_size)
         self.item_limits: dict[str, int | str] = {}
+        #: a new node's configuration, by node (others: PEP's defaults);
+        #: private nodes such as bookmarks stay private this way even
+        #: when a client forgets its publish-options
+        self.node_defaults: dict[str, NodeConfig] = {}
         self._nodes: dict[JID, dict[str, NodeConfig]] = {}
         #: items of nodes with persist_items false, in memory, oldest first
         self._volatile: dict[tuple[JID, str], list[tuple[str, bytes]]] = {}
@@ -131,6 +135,10 @@ class PepService:
         """Bytes one item's payload may take on C{node}."""
         limit = self.item_limits.get(node, "pep_max_item_size")
         return getattr(self.config, limit) if isinstance(limit, str) else limit
+
+    def default(self, node: str) -> NodeConfig:
+        """The configuration C{node} gets when it is created."""
+        return self.node_defaults.get(node) or NodeConfig()
 
     # Per-owner order and the node cache
     def run(self, owner: JID, work: Callable[[dict[str, NodeConfig]], Any]) -> Deferred:
@@ -245,7 +253,8 @@ class PepService:
             config = nodes.get(node)
             if config is None:
                 try:
-                    config = NodeConfig().with_fields(options or {}, self.max_items)
+                    config = self.default(node).with_fields(options or {},
+                                                            self.max_items)
                 except ConfigInvalid as e:
                     raise PubsubError("conflict", "precondition-not-met", str(e)) from None
                 d = self._create(owner, nodes, node, config)
@@ -282,7 +291,7 @@ class PepService:
             if node in nodes:
                 raise PubsubError("conflict", text="the node exists")
             try:
-                config = NodeConfig().with_fields(options or {}, self.max_items)
+                config = self.default(node).with_fields(options or {}, self.max_items)
             except ConfigInvalid as e:
                 raise PubsubError("not-acceptable", text=str(e)) from None
             return self._create(owner, nodes, node, config)
@@ -323,7 +332,7 @@ class PepService:
 
         def work(nodes: dict[str, NodeConfig]) -> Deferred:
             config = nodes.get(node)
-            d = self.may_read(owner, actor, config or NodeConfig())
+            d = self.may_read(owner, actor, config or self.default(node))
 
             def allowed(refused: str | None) -> Any:
                 if refused is not None:
