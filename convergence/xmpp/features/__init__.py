@@ -81,5 +81,5 @@ def builtin_features() -> list[Feature]:
             last_activity.FEATURE, registration.FEATURE,
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
             vcard.FEATURE, http_upload.FEATURE,
-            pep.FEATURE, private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE,
-            avatar.FEATURE]
+            pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
+            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE]

@@ -57,3 +57,13 @@ FEATURE = Feature(
     note="XEP-0060 subset: no explicit subscriptions or affiliations;"
          " contacts on other servers are not notified",
 )
+
+#: the XEP-0060 subset PEP stands on (declared for the compliance table)
+PUBSUB_FEATURE = Feature(
+    name="pubsub-pep", spec="XEP-0060", version="1.26.0", status="partial",
+    note="as PEP needs it: publish, retract, items, create, configure, delete, purge;"
+         " no explicit subscriptions, affiliations or collections",
+)
+
+#: publish-options with persist_items and whitelist access, preconditions
+PRIVATE_PUBSUB_FEATURE = Feature(name="private-pubsub", spec="XEP-0223", version="1.1.1")
