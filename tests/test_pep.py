@@ -466,3 +466,17 @@ class ServerApiTests(PepFixture):
         # a client publish fires it too
         self.publish(self.alice, TUNE, tune("x"))
         self.assertEqual(seen[-1].node, TUNE)
+
+    def test_publish_for_an_offline_owner_notifies(self) -> None:
+        """The server publishes for alice while she is offline (a vCard
+        conversion would): bob is notified, the item is stored."""
+        self.wants(self.bob, AVATAR_META)
+        self.alice.stream.connectionLost(None)
+        self.bob.read()
+        owner = JID.parse("alice@localhost")
+        item = etree.fromstring(f"<metadata xmlns='{AVATAR_META}'/>")
+        self.server.pep.publish(owner, AVATAR_META, item, "h2")
+        self.assertEqual(len(events(self.bob.read())), 1)
+        self.assertEqual(self.server.pep_store.pep_items("alice", "localhost", AVATAR_META)
+                         [0][0], "h2")
+        self.assertNotIn(owner, self.server.pep._nodes)  # nothing cached for her

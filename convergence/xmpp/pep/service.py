@@ -152,14 +152,18 @@ class PepService:
         self._tails[owner] = gate
 
         def finish(result: Any) -> None:
-            if self._tails.get(owner) is gate:
+            # the caller's callbacks (notifications …) run before the next
+            # work starts, so events go out in the order of the changes
+            last = self._tails.get(owner) is gate
+            if last:
                 del self._tails[owner]
-                self._release(owner)
-            gate.callback(None)
             if isinstance(result, Failure):
                 done.errback(result)
             else:
                 done.callback(result)
+            gate.callback(None)
+            if last:
+                self._release(owner)
 
         def go(_: Any = None) -> None:
             d = self._load(owner)
@@ -268,11 +272,12 @@ class PepService:
             new_id = item_id or ("current" if config.max_items == 1
                                  else secrets.token_hex(8))
             d.addCallback(lambda _: self._put(owner, node, config, new_id, payload))
-            d.addCallback(lambda _: new_id)
+            d.addCallback(lambda _: (new_id, config))
             return d
 
-        def published(new_id: str) -> str:
-            self._notify_items(owner, node, new_id, item)
+        def published(result: tuple[str, NodeConfig]) -> str:
+            new_id, config = result
+            self._notify_items(owner, node, config, new_id, item)
             self.server.bus.fire("pep/published", PepPublished(owner, node, new_id, item))
             return new_id
 
@@ -517,11 +522,8 @@ class PepService:
         return self.run(owner, work)
 
     # Notifications
-    def _notify_items(self, owner: JID, node: str, item_id: str,
+    def _notify_items(self, owner: JID, node: str, config: NodeConfig, item_id: str,
                       payload: etree._Element) -> None:
-        config = self._nodes.get(owner, {}).get(node)
-        if config is None:
-            return
         item = etree.Element(f"{{{EVENT}}}item", id=item_id)
         item.append(copy.deepcopy(payload))
         self._notify(owner, node, config, "items", item)
