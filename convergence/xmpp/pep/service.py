@@ -121,6 +121,8 @@ class PepService:
         self._tails: dict[JID, Deferred] = {}
         #: (owner, node) whose last item a resource was sent this session
         self._sent: WeakKeyDictionary[Any, set[tuple[JID, str]]] = WeakKeyDictionary()
+        #: the nodes whose last items were looked for, per resource
+        self._offered: WeakKeyDictionary[Any, frozenset[str]] = WeakKeyDictionary()
 
     # Limits
     @property
@@ -592,8 +594,12 @@ class PepService:
         if stream.jid is None or getattr(stream, "presence", None) is None:
             return
         wanted = notify_nodes(getattr(stream, "client_features", None))
+        # a presence update with the same interests has nothing new to send
+        offered = self._offered.get(stream, frozenset())
+        wanted -= offered
         if not wanted:
             return
+        self._offered[stream] = offered | wanted
         user = stream.jid.bare
 
         def owners(roster: Any) -> None:
@@ -656,6 +662,7 @@ class PepService:
     def session_ended(self, stream: Any) -> None:
         """A resource went unavailable: next time it gets last items again."""
         self._sent.pop(stream, None)
+        self._offered.pop(stream, None)
 
 
 def _check_name(name: str, what: str) -> None:
