@@ -121,6 +121,15 @@ class PublishTests(PepFixture):
         # the existing ones still take items
         self.assertEqual(self.publish(self.alice, "urn:n:0", tune("y")).get("type"), "result")
 
+    def test_publish_options_first(self) -> None:
+        options = form(PUBLISH_OPTIONS, pubsub_access_model="open")
+        answer = self.iq(self.alice, "set", f"<pubsub xmlns='{PUBSUB}'><publish-options>"
+                         f"{options}</publish-options><publish node='{TUNE}'><item>"
+                         f"{tune('x')}</item></publish></pubsub>")
+        self.assertEqual(self.item_ids(answer), ["current"])
+        empty = self.iq(self.alice, "set", f"<pubsub xmlns='{PUBSUB}'/>")
+        self.assertEqual(error_of(empty)[1], "bad-request")
+
     def test_unsupported_requests(self) -> None:
         subscribe = self.iq(self.bob, "set", f"<pubsub xmlns='{PUBSUB}'><subscribe node='{TUNE}'"
                             " jid='bob@localhost'/></pubsub>", to="alice@localhost")
@@ -480,3 +489,62 @@ class ServerApiTests(PepFixture):
         self.assertEqual(self.server.pep_store.pep_items("alice", "localhost", AVATAR_META)
                          [0][0], "h2")
         self.assertNotIn(owner, self.server.pep._nodes)  # nothing cached for her
+
+
+class BadInputTests(PepFixture):
+    def test_every_bad_request_is_answered_with_an_error(self) -> None:
+        """Malformed requests get XEP-0060's errors, never silence."""
+        self.publish(self.alice, TUNE, tune("x"))
+        cases = [
+            ("get", f"<pubsub xmlns='{PUBSUB}'><items node='{TUNE}' max_items='-1'/></pubsub>",
+             "bad-request", None),
+            ("get", f"<pubsub xmlns='{PUBSUB}'><items node='{TUNE}' max_items='x'/></pubsub>",
+             "bad-request", None),
+            ("get", f"<pubsub xmlns='{PUBSUB}'><items/></pubsub>", "bad-request",
+             "nodeid-required"),
+            ("get", f"<pubsub xmlns='{PUBSUB}'><items node='a'/><items node='b'/></pubsub>",
+             "bad-request", None),
+            ("get", f"<pubsub xmlns='{PUBSUB}'><subscriptions/></pubsub>",
+             "feature-not-implemented", "unsupported"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}'/></pubsub>",
+             "bad-request", "item-required"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><retract><item id='x'/></retract></pubsub>",
+             "bad-request", "nodeid-required"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><create/></pubsub>", "not-acceptable",
+             "nodeid-required"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><create node='{TUNE}'/></pubsub>", "conflict",
+             None),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><create node='urn:new'/><configure>"
+             f"{form(NODE_CONFIG, pubsub_access_model='nobody')}</configure></pubsub>",
+             "not-acceptable", None),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><nonsense/></pubsub>", "bad-request", None),
+            ("set", f"<pubsub xmlns='{OWNER}'><delete/></pubsub>", "bad-request",
+             "nodeid-required"),
+            ("set", f"<pubsub xmlns='{OWNER}'><purge node='urn:none'/></pubsub>",
+             "item-not-found", None),
+            ("set", f"<pubsub xmlns='{OWNER}'><configure node='{TUNE}'/></pubsub>",
+             "bad-request", None),
+            ("set", f"<pubsub xmlns='{OWNER}'><configure node='{TUNE}'>"
+             f"<x xmlns='{DATA}' type='form'/></configure></pubsub>", "bad-request", None),
+            ("set", f"<pubsub xmlns='{OWNER}'><affiliations node='{TUNE}'/></pubsub>",
+             "feature-not-implemented", "unsupported"),
+            ("get", f"<pubsub xmlns='{OWNER}'><configure/></pubsub>", "bad-request",
+             "nodeid-required"),
+            ("get", f"<pubsub xmlns='{OWNER}'/>", "bad-request", None),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><publish node='{'n' * 2000}'><item>"
+             f"{tune('x')}</item></publish></pubsub>", "bad-request", "nodeid-required"),
+        ]
+        for type_, body, condition, pubsub_condition in cases:
+            answer = self.iq(self.alice, type_, body)
+            _, got, got_pubsub = error_of(answer)
+            self.assertEqual((got, got_pubsub), (condition, pubsub_condition), body)
+        # and the node is still there, unchanged
+        self.assertEqual(self.item_ids(self.items(self.alice, TUNE)), ["current"])
+
+    def test_explicit_create_with_configuration(self) -> None:
+        config = form(NODE_CONFIG, pubsub_access_model="open", pubsub_max_items="4")
+        answer = self.iq(self.alice, "set", f"<pubsub xmlns='{PUBSUB}'><create node='urn:c'/>"
+                         f"<configure>{config}</configure></pubsub>")
+        self.assertEqual(answer.get("type"), "result")
+        self.assertEqual(self.server.pep_store.pep_nodes("alice", "localhost")[0][1]
+                         ["access_model"], "open")

@@ -107,14 +107,14 @@ class PepProtocol:
     # http://jabber.org/protocol/pubsub
     def on_set(self, event: StanzaEvent) -> bool:
         pubsub = event.stanza[0]
-        children = list(pubsub)
-        if not children:
-            event.reply_error("bad-request", "an empty pubsub request")
+        # the action, wherever it stands beside <publish-options/> or <configure/>
+        actions = [c for c in pubsub if isinstance(c.tag, str)
+                   and etree.QName(c).namespace == PUBSUB
+                   and etree.QName(c).localname not in ("publish-options", "configure")]
+        if len(actions) != 1:
+            event.reply_error("bad-request", "one pubsub action expected")
             return True
-        first = children[0]
-        if not isinstance(first.tag, str) or etree.QName(first).namespace != PUBSUB:
-            event.reply_error("bad-request", "unknown pubsub request")
-            return True
+        first = actions[0]
         local = etree.QName(first).localname
         if local in _UNSUPPORTED:
             return self._unsupported(event, _UNSUPPORTED[local])
