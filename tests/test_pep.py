@@ -514,8 +514,8 @@ class BadInputTests(PepFixture):
              "nodeid-required"),
             ("set", f"<pubsub xmlns='{PUBSUB}'><create node='{TUNE}'/></pubsub>", "conflict",
              None),
-            ("set", f"<pubsub xmlns='{PUBSUB}'><create node='urn:new'/><configure>"
-             f"{form(NODE_CONFIG, pubsub_access_model='nobody')}</configure></pubsub>",
+            ("set", (f"<pubsub xmlns='{PUBSUB}'><create node='urn:new'/><configure>"
+                     f"{form(NODE_CONFIG, pubsub_access_model='nobody')}</configure></pubsub>"),
              "not-acceptable", None),
             ("set", f"<pubsub xmlns='{PUBSUB}'><nonsense/></pubsub>", "bad-request", None),
             ("set", f"<pubsub xmlns='{OWNER}'><delete/></pubsub>", "bad-request",
@@ -524,15 +524,17 @@ class BadInputTests(PepFixture):
              "item-not-found", None),
             ("set", f"<pubsub xmlns='{OWNER}'><configure node='{TUNE}'/></pubsub>",
              "bad-request", None),
-            ("set", f"<pubsub xmlns='{OWNER}'><configure node='{TUNE}'>"
-             f"<x xmlns='{DATA}' type='form'/></configure></pubsub>", "bad-request", None),
+            ("set", (f"<pubsub xmlns='{OWNER}'><configure node='{TUNE}'>"
+                     f"<x xmlns='{DATA}' type='form'/></configure></pubsub>"), "bad-request",
+             None),
             ("set", f"<pubsub xmlns='{OWNER}'><affiliations node='{TUNE}'/></pubsub>",
              "feature-not-implemented", "unsupported"),
             ("get", f"<pubsub xmlns='{OWNER}'><configure/></pubsub>", "bad-request",
              "nodeid-required"),
             ("get", f"<pubsub xmlns='{OWNER}'/>", "bad-request", None),
-            ("set", f"<pubsub xmlns='{PUBSUB}'><publish node='{'n' * 2000}'><item>"
-             f"{tune('x')}</item></publish></pubsub>", "bad-request", "nodeid-required"),
+            ("set", (f"<pubsub xmlns='{PUBSUB}'><publish node='{'n' * 2000}'><item>"
+                     f"{tune('x')}</item></publish></pubsub>"), "bad-request",
+             "nodeid-required"),
         ]
         for type_, body, condition, pubsub_condition in cases:
             answer = self.iq(self.alice, type_, body)
