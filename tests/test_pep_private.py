@@ -59,8 +59,16 @@ class PrivateStorageTests(PepFixture):
         self.assertEqual(error_of(self.set(self.alice, "<x xmlns='jabber:x:data'/>"))[1],
                          "not-acceptable")
         self.assertEqual(error_of(self.get(self.alice, ""))[1], "bad-request")
-        self.assertEqual(error_of(self.set(self.alice, "<a xmlns='u'/><b xmlns='u'/>"))[1],
+        self.assertEqual(error_of(self.set(self.alice, ""))[1], "not-acceptable")
+        self.assertEqual(error_of(self.get(self.alice, "<a xmlns='u'/><b xmlns='u'/>"))[1],
                          "bad-request")
+
+    def test_set_of_several_elements(self) -> None:
+        """XEP-0049 2.1: a set may carry several elements; all are stored."""
+        answer = self.set(self.alice, "<a xmlns='urn:u'>1</a><b xmlns='urn:u'>2</b>")
+        self.assertEqual(answer.get("type"), "result")
+        self.assertEqual(self.get(self.alice, "<b xmlns='urn:u'/>").findtext(".//{urn:u}b"),
+                         "2")
 
     def test_limits(self) -> None:
         """Bigger than xmpp.private_max_size: not-acceptable; a new

@@ -62,17 +62,23 @@ class PepStoreTests(SynchronousTestCase):
 
     def test_private(self) -> None:
         self.assertIsNone(self.store.private_data(*A, "urn:x", "p"))
-        self.assertTrue(self.store.set_private_data(*A, "urn:x", "p", b"<p/>", 1))
-        self.assertFalse(self.store.set_private_data(*A, "urn:x", "q", b"<q/>", 1))
-        self.assertTrue(self.store.set_private_data(*A, "urn:x", "p", b"<p>2</p>", 1))
+        self.assertTrue(self.store.set_private_data(*A, [("urn:x", "p", b"<p/>")], 1))
+        self.assertFalse(self.store.set_private_data(*A, [("urn:x", "q", b"<q/>")], 1))
+        self.assertIsNone(self.store.private_data(*A, "urn:x", "q"))
+        self.assertTrue(self.store.set_private_data(*A, [("urn:x", "p", b"<p>2</p>")], 1))
         self.assertEqual(self.store.private_data(*A, "urn:x", "p"), b"<p>2</p>")
-        self.assertTrue(self.store.set_private_data(*A, "urn:x", "p", None, 1))
+        # all or nothing: removing one and adding another fits
+        self.assertTrue(self.store.set_private_data(
+            *A, [("urn:x", "p", None), ("urn:x", "q", b"<q/>")], 1))
         self.assertIsNone(self.store.private_data(*A, "urn:x", "p"))
+        self.assertFalse(self.store.set_private_data(
+            *A, [("urn:x", "a", b"<a/>"), ("urn:x", "b", b"<b/>")], 2))
+        self.assertIsNone(self.store.private_data(*A, "urn:x", "a"))
 
     def test_account_delete_removes_everything(self) -> None:
         self.store.create_pep_node(*A, "n", {}, 0)
         self.store.put_pep_item(*A, "n", "i", b"<x/>", 1)
-        self.store.set_private_data(*A, "urn:x", "p", b"<p/>", 0)
+        self.store.set_private_data(*A, [("urn:x", "p", b"<p/>")], 0)
         self.accounts_store.delete(*A)
         self.assertEqual(self.store.pep_nodes(*A), [])
         self.assertEqual(self.store.pep_items(*A, "n"), [])

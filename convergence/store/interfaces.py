@@ -438,10 +438,12 @@ class IPrivateStore(Interface):
                      name: str) -> bytes | None:
         """The stored element, or C{None}."""
 
-    def set_private_data(localpart: str, domain: str, namespace: str, name: str,
-                         data: bytes | None, max_elements: int) -> bool:
+    def set_private_data(localpart: str, domain: str,
+                         entries: Sequence[tuple[str, str, bytes | None]],
+                         max_elements: int) -> bool:
         """
-        Store (C{None}: remove) one element; a new one only while the
-        account holds fewer than C{max_elements} (0: no limit).  Return
-        whether it was done.
+        Store (data C{None}: remove) elements given as C{(namespace, name,
+        data)}, in one transaction: all of them, or none when the account
+        would then hold more than C{max_elements} (0: no limit).  Return
+        whether they were stored.
         """

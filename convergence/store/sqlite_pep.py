@@ -26,6 +26,10 @@ _USER = "localpart = ? AND domain = ?"
 _NODE = "localpart = ? AND domain = ? AND node = ?"
 
 
+class _OverQuota(Exception):
+    """Rolls a private-data transaction back."""
+
+
 @implementer(IPepStore, IPrivateStore)
 class SqlitePepStore:
     """L{IPepStore} and L{IPrivateStore} in one SQLite file."""
@@ -121,24 +125,28 @@ class SqlitePepStore:
             (localpart, domain, namespace, name)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def set_private_data(self, localpart: str, domain: str, namespace: str, name: str,
-                         data: bytes | None, max_elements: int) -> bool:
-        key = (localpart, domain, namespace, name)
-        with _transaction(self._db) as db:
-            if data is None:
-                db.execute(f"DELETE FROM private_xml WHERE {_USER} AND namespace = ?"
-                           " AND name = ?", key)
-                return True
-            exists = db.execute(f"SELECT 1 FROM private_xml WHERE {_USER}"
-                                " AND namespace = ? AND name = ?", key).fetchone()
-            if not exists and max_elements:
-                (count,) = db.execute(f"SELECT COUNT(*) FROM private_xml WHERE {_USER}",
-                                      (localpart, domain)).fetchone()
-                if count >= max_elements:
-                    return False
-            db.execute("INSERT OR REPLACE INTO private_xml"
-                       " (localpart, domain, namespace, name, data) VALUES (?, ?, ?, ?, ?)",
-                       (*key, data))
+    def set_private_data(self, localpart: str, domain: str,
+                         entries: Sequence[tuple[str, str, bytes | None]],
+                         max_elements: int) -> bool:
+        try:
+            with _transaction(self._db) as db:
+                for namespace, name, data in entries:
+                    key = (localpart, domain, namespace, name)
+                    if data is None:
+                        db.execute(f"DELETE FROM private_xml WHERE {_USER}"
+                                   " AND namespace = ? AND name = ?", key)
+                    else:
+                        db.execute("INSERT OR REPLACE INTO private_xml"
+                                   " (localpart, domain, namespace, name, data)"
+                                   " VALUES (?, ?, ?, ?, ?)", (*key, data))
+                if max_elements:
+                    (count,) = db.execute(
+                        f"SELECT COUNT(*) FROM private_xml WHERE {_USER}",
+                        (localpart, domain)).fetchone()
+                    if count > max_elements:
+                        raise _OverQuota  # rolls the whole set back
+        except _OverQuota:
+            return False
         return True
 
     def close(self) -> None:

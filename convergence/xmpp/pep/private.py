@@ -3,13 +3,14 @@
 XEP-0049: Private XML Storage (C{jabber:iq:private}).
 
 A client stores and reads one element per (namespace, element name) of
-its own account: a get carries the empty element and is answered with
-the stored one (or the empty element echoed), a set stores the element
-(an empty one removes it).  Other accounts' data is C{forbidden};
-C{jabber:*} namespaces are C{not-acceptable} (XEP-0049 section 3); an
-element larger than C{xmpp.private_max_size} bytes is C{not-acceptable},
-and a new one beyond C{xmpp.private_max_elements} per account is
-C{resource-constraint}.
+its own account: a get carries one empty element and is answered with
+the stored one (or the empty element echoed), a set stores its elements
+together (an empty one removes what was stored).  Other accounts' data
+is C{forbidden}; C{jabber:*} namespaces and a set without an element are
+C{not-acceptable}, a get without one C{bad-request} (XEP-0049 section
+3); an element larger than C{xmpp.private_max_size} bytes is
+C{not-acceptable}, a set that would leave more than
+C{xmpp.private_max_elements} per account C{resource-constraint}.
 
 Other features may claim one element by registering a handler in
 C{server.private.claims[(namespace, name)]}: it gets C{(event, element)}
@@ -58,22 +59,31 @@ class PrivateStorage:
             event.reply_error("forbidden", "only the account's own private data")
             return True
         children = [c for c in event.stanza[0] if isinstance(c.tag, str)]
-        if len(children) != 1:
-            event.reply_error("bad-request", "a private query carries exactly one element")
+        if not children:
+            # XEP-0049 section 3: a get without an element is "Bad Format"
+            # (bad-request), a set without one "Not Acceptable"
+            event.reply_error("bad-request" if event.type == "get" else "not-acceptable",
+                              "a private query names an element")
             return True
-        element = children[0]
-        namespace, name = split_tag(element.tag)
-        if not namespace or namespace.startswith("jabber:"):
-            event.reply_error("not-acceptable", "jabber:* namespaces are not private data")
+        if event.type == "get" and len(children) != 1:
+            event.reply_error("bad-request", "a private get asks for one element")
             return True
-        claim = self.claims.get((namespace, name))
-        if claim is not None:
-            claim(event, element)
-            return True
-        if event.type == "get":
-            self.get(event, namespace, name, element)
+        keys = []
+        for element in children:
+            namespace, name = split_tag(element.tag)
+            if not namespace or namespace.startswith("jabber:"):
+                event.reply_error("not-acceptable", "jabber:* namespaces are not private data")
+                return True
+            keys.append((namespace, name))
+        claim = self.claims.get(keys[0])
+        if claim is not None and len(children) == 1:
+            claim(event, children[0])
+        elif any(k in self.claims for k in keys):
+            event.reply_error("bad-request", f"{keys[0][0]} is stored alone")
+        elif event.type == "get":
+            self.get(event, *keys[0], children[0])
         else:
-            self.set(event, namespace, name, element)
+            self.set(event, list(zip(keys, children)))
         return True
 
     def get(self, event: StanzaEvent, namespace: str, name: str,
@@ -96,16 +106,21 @@ class PrivateStorage:
         d = self.run_in_db(self.store.private_data, owner.user, owner.host, namespace, name)
         d.addCallbacks(answer, self._failed, errbackArgs=(event,))
 
-    def set(self, event: StanzaEvent, namespace: str, name: str,
-            element: etree._Element) -> None:
+    def set(self, event: StanzaEvent,
+            elements: list[tuple[tuple[str, str], etree._Element]]) -> None:
+        """Store the elements of one set (all or none)."""
         owner = event.to
         config = self.server.config
-        empty = len(element) == 0 and not (element.text or "").strip() and not element.attrib
-        data = None if empty else etree.tostring(element)
-        if data is not None and len(data) > config.private_max_size:
-            event.reply_error("not-acceptable",
-                              f"private data takes at most {config.private_max_size} bytes")
-            return
+        entries = []
+        for (namespace, name), element in elements:
+            empty = (len(element) == 0 and not (element.text or "").strip()
+                     and not element.attrib)
+            data = None if empty else etree.tostring(element)
+            if data is not None and len(data) > config.private_max_size:
+                event.reply_error("not-acceptable", f"private data takes at most"
+                                  f" {config.private_max_size} bytes an element")
+                return
+            entries.append((namespace, name, data))
 
         def stored(ok: bool) -> None:
             if ok:
@@ -114,8 +129,8 @@ class PrivateStorage:
                 event.reply_error("resource-constraint",
                                   "the account holds too many private elements")
 
-        d = self.run_in_db(self.store.set_private_data, owner.user, owner.host, namespace,
-                           name, data, config.private_max_elements)
+        d = self.run_in_db(self.store.set_private_data, owner.user, owner.host, entries,
+                           config.private_max_elements)
         d.addCallbacks(stored, self._failed, errbackArgs=(event,))
 
     @staticmethod
