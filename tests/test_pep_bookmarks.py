@@ -114,3 +114,21 @@ class BookmarksTests(PepFixture):
         self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), ["b@c.localhost"])
         refused = self.items(self.bob, LEGACY, to="alice@localhost")
         self.assertEqual(refused.get("type"), "error")
+
+    def test_legacy_notifications(self) -> None:
+        """A resource wanting storage:bookmarks+notify gets the whole list
+        after a XEP-0402 change, and once after a XEP-0048 write."""
+        self.alice.stream.client_features = frozenset([f"{LEGACY}+notify"])
+        self.publish_bookmark("a@c.localhost", "A")
+        got = events(self.last_read)
+        self.assertEqual(len(got), 1)
+        items = got[0].find(f"{{{EVENT}}}items")
+        self.assertEqual(items.get("node"), LEGACY)
+        self.assertEqual([c.get("jid") for c in items.iter(f"{{{LEGACY}}}conference")],
+                         ["a@c.localhost"])
+        self.set_legacy(self.alice, "<conference jid='b@c.localhost'/>"
+                        "<conference jid='c@c.localhost'/>")
+        got = events(self.last_read)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(sorted(c.get("jid") for c in got[0].iter(f"{{{LEGACY}}}conference")),
+                         ["b@c.localhost", "c@c.localhost"])

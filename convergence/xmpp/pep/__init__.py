@@ -37,7 +37,8 @@ application condition):
 
 Bus events: C{pep/published} with a L{service.PepPublished} (C{owner},
 C{node}, C{item_id}, C{item}) after every publish, the server's own
-included.  The service listens to C{presence/available} and
+included; C{pep/retracted}, C{pep/purged}, C{pep/deleted} with a
+L{service.PepChanged} (C{owner}, C{node}, C{item_id} for a retraction).  The service listens to C{presence/available} and
 C{caps/updated} (a stream) to send the last published items a resource
 newly wants (C{<node>+notify} in C{stream.client_features}).
 """

@@ -13,8 +13,9 @@ retracts, with notifications, the rooms no longer listed.  So an old
 client and a new one see the same bookmarks, and every change reaches
 the new clients as PEP notifications.  XEP-0048 version 1.1's PEP node
 C{storage:bookmarks} (the whole list as item C{current}, the
-C{#compat-pep} feature) is served from the same node the same way; its
-own notifications are not sent.
+C{#compat-pep} feature) is served from the same node the same way, and
+resources that want C{storage:bookmarks+notify} get the whole list after
+every change (one notification per XEP-0048 write).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.pep.nodeconfig import NodeConfig
 from convergence.xmpp.pep.private import PRIVATE
-from convergence.xmpp.pep.service import PUBSUB, PubsubError
+from convergence.xmpp.pep.service import EVENT, PUBSUB, PubsubError
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
@@ -48,6 +49,7 @@ BOOKMARKS = "urn:xmpp:bookmarks:1"
 LEGACY = "storage:bookmarks"
 _CONFERENCE = f"{{{BOOKMARKS}}}conference"
 _LEGACY_CONFERENCE = f"{{{LEGACY}}}conference"
+LEGACY_NOTIFY = f"{LEGACY}+notify"
 _TRUE = ("1", "true")
 
 log = Logger()
@@ -118,17 +120,45 @@ class Bookmarks:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.pep = server.pep
+        #: owners whose node a XEP-0048 write is changing (one broadcast after)
+        self._syncing: set[JID] = set()
 
     def install(self) -> None:
         self.server.private.claims[(LEGACY, "storage")] = self.on_private
         hook = self.server.router.hook_iq
         hook("set", "bare", PUBSUB, "pubsub", self.on_legacy_set, 1)
         hook("get", "bare", PUBSUB, "pubsub", self.on_legacy_get, 1)
+        for name in ("pep/published", "pep/retracted", "pep/purged", "pep/deleted"):
+            self.server.bus.hook(name, self.on_change)
         # private even when a client's first publish forgets publish-options;
         # the same for the XEP-0048 (version 1.1) PEP node
         private = node_config(self.server.config.pep_max_items)
         self.pep.node_defaults[BOOKMARKS] = private
         self.pep.node_defaults[LEGACY] = private
+
+    # XEP-0048 version 1.1 notifications (the whole list, item 'current')
+    def on_change(self, event: Any) -> bool:
+        if event.node == BOOKMARKS and event.owner not in self._syncing:
+            self.legacy_broadcast(event.owner)
+        return False
+
+    def legacy_broadcast(self, owner: JID) -> None:
+        """Send the bookmarks as XEP-0048 storage to the owner's resources
+        that want C{storage:bookmarks} notifications."""
+        streams = [s for s in self.server.registry.present(owner)
+                   if LEGACY_NOTIFY in (getattr(s, "client_features", None) or ())]
+        if not streams:
+            return
+
+        def send(items: list[tuple[str, etree._Element]]) -> None:
+            item = etree.Element(f"{{{EVENT}}}item", id="current")
+            item.append(to_legacy(items))
+            for stream in streams:
+                if stream.jid is not None:
+                    self.pep.send_event(owner, stream.jid, LEGACY, "items", item)
+
+        self.pep.items(owner, BOOKMARKS).addCallbacks(
+            send, lambda f: log.failure("legacy bookmarks notification failed", f))
 
     # XEP-0048 version 1.1: the whole list as one item of a PEP node
     def on_legacy_set(self, event: StanzaEvent) -> bool:
@@ -198,6 +228,13 @@ class Bookmarks:
         if len(wanted) > config.max_items:
             return fail(PubsubError("not-acceptable",
                                     text=f"at most {config.max_items} bookmarks"))
+        self._syncing.add(owner)
+
+        def synced(result: Any) -> Any:
+            self._syncing.discard(owner)
+            self.legacy_broadcast(owner)
+            return result
+
         d = self.pep.ensure(owner, BOOKMARKS, config)
         d.addCallback(lambda _: self.pep.items(owner, BOOKMARKS))
 
@@ -216,7 +253,7 @@ class Bookmarks:
                                      self.pep.retract(owner, BOOKMARKS, r, notify=True))
             return step
 
-        return d.addCallback(apply)
+        return d.addCallback(apply).addBoth(synced)
 
     @staticmethod
     def _failed(failure: Failure, event: StanzaEvent) -> None:
@@ -241,5 +278,5 @@ FEATURE = Feature(
 LEGACY_FEATURE = Feature(
     name="bookmarks-legacy", spec="XEP-0048", version="1.2", status="partial",
     note="served from the XEP-0402 node through XEP-0049 private storage and the"
-         " storage:bookmarks PEP node; no storage:bookmarks notifications",
+         " storage:bookmarks PEP node",
 )

@@ -35,7 +35,7 @@ from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.pep.nodeconfig import ConfigInvalid, NodeConfig
 
-__all__ = ["EVENT", "PUBSUB", "PUBSUB_ERRORS", "PepPublished", "PepService",
+__all__ = ["EVENT", "PUBSUB", "PUBSUB_ERRORS", "PepChanged", "PepPublished", "PepService",
            "PubsubError", "notify_nodes"]
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
@@ -85,6 +85,16 @@ class PepPublished:
     node: str
     item_id: str
     item: etree._Element
+
+
+@dataclass(frozen=True)
+class PepChanged:
+    """The bus events C{pep/retracted} (with the item id), C{pep/purged}
+    and C{pep/deleted}."""
+
+    owner: JID
+    node: str
+    item_id: str | None = None
 
 
 def notify_nodes(features: Iterable[str] | None) -> set[str]:
@@ -394,6 +404,7 @@ class PepService:
                 if notify or config.notify_retract:
                     retract = etree.Element(f"{{{EVENT}}}retract", id=item_id)
                     self._notify(owner, node, config, "items", retract)
+                self.server.bus.fire("pep/retracted", PepChanged(owner, node, item_id))
 
             return d.addCallback(done)
 
@@ -424,6 +435,7 @@ class PepService:
                 if kind == "delete":
                     nodes.pop(node, None)
                 self._notify(owner, node, config, kind, None)
+                self.server.bus.fire(f"pep/{kind}d", PepChanged(owner, node))
 
             return self.run_in_db(call, owner.user, owner.host, node).addCallback(done)
 
@@ -538,7 +550,7 @@ class PepService:
         def send(streams: list[Any]) -> None:
             for stream in streams:
                 self._sent.setdefault(stream, set()).add((owner, node))
-                self._send_event(owner, stream.jid, node, kind, child)
+                self.send_event(owner, stream.jid, node, kind, child)
 
         self.recipients(owner, node, config).addCallback(send).addErrback(
             lambda f: log.failure("PEP notification of {owner} {node} failed", f,
@@ -574,7 +586,7 @@ class PepService:
 
         return self._roster(owner).addCallback(contacts)
 
-    def _send_event(self, owner: JID, to: JID, node: str, kind: str,
+    def send_event(self, owner: JID, to: JID, node: str, kind: str,
                     child: etree._Element | None) -> None:
         message = etree.Element(f"{{{ns.CLIENT}}}message", nsmap={None: ns.CLIENT},
                                 type="headline", id=secrets.token_hex(6))
@@ -655,7 +667,7 @@ class PepService:
             item_id, payload = items[-1]
             item = etree.Element(f"{{{EVENT}}}item", id=item_id)
             item.append(etree.fromstring(payload, _PARSER))
-            self._send_event(owner, stream.jid, node, "items", item)
+            self.send_event(owner, stream.jid, node, "items", item)
 
         return self.may_read(owner, stream.jid, config).addCallback(allowed)
 
