@@ -83,3 +83,28 @@ class PepStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.pep_nodes(*A), [])
         self.assertEqual(self.store.pep_items(*A, "n"), [])
         self.assertIsNone(self.store.private_data(*A, "urn:x", "p"))
+
+
+class PepConfigTests(SynchronousTestCase):
+    def load(self, text: str):
+        from convergence.config import load_config
+
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return load_config(path)
+
+    def test_keys_and_bounds(self) -> None:
+        from convergence.config import ConfigError
+
+        xmpp = self.load("[xmpp]\npep_max_nodes = 5\npep_max_items = 10\n"
+                         "pep_max_item_size = 2048\npep_max_avatar_size = 4096\n"
+                         "private_max_size = 1024\nprivate_max_elements = 3\n").xmpp
+        self.assertEqual((xmpp.pep_max_nodes, xmpp.pep_max_items, xmpp.pep_max_item_size,
+                          xmpp.pep_max_avatar_size, xmpp.private_max_size,
+                          xmpp.private_max_elements), (5, 10, 2048, 4096, 1024, 3))
+        for bad in ("pep_max_nodes = 0", "pep_max_items = -1", "pep_max_item_size = 10",
+                    "pep_max_avatar_size = 'big'", "private_max_size = 1",
+                    "private_max_elements = 0"):
+            with self.assertRaises(ConfigError) as cm:
+                self.load(f"[xmpp]\n{bad}\n")
+            self.assertIn("xmpp." + bad.split()[0], str(cm.exception))
