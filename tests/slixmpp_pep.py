@@ -7,7 +7,7 @@ Run as a subprocess by tests/test_slixmpp_pep.py:
 
 alice and bob subscribe to each other; alice publishes an avatar
 (XEP-0084 data and metadata); bob, whose client advertises the metadata
-node's +notify, should be notified and fetch the data; carol, not
+node's +notify in its XEP-0115 caps, should be notified and fetch the data; carol, not
 subscribed, should be refused.  Then bookmarks: a XEP-0402 publish read
 through XEP-0048 private storage, and a XEP-0048 private-storage write
 read as XEP-0402 items.  Prints one JSON object; every wait is bounded.
@@ -43,8 +43,8 @@ class User(slixmpp.ClientXMPP):
         self.ssl_context.check_hostname = True
         self.ssl_context.verify_mode = ssl.CERT_REQUIRED
         self.ssl_context.load_verify_locations(cafile)
-        for plugin in ("xep_0030", "xep_0004", "xep_0060", "xep_0163", "xep_0084",
-                       "xep_0049", "xep_0048", "xep_0223", "xep_0402"):
+        for plugin in ("xep_0030", "xep_0004", "xep_0115", "xep_0060", "xep_0163",
+                       "xep_0084", "xep_0049", "xep_0048", "xep_0223", "xep_0402"):
             self.register_plugin(plugin)
         self.auto_authorize = True
         self.auto_subscribe = True

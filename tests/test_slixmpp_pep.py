@@ -1,25 +1,18 @@
 """
 PEP with a real client library: slixmpp as three users over STARTTLS on
 loopback (XEP-0163/0060, XEP-0084 avatars, XEP-0402 bookmarks seen
-through XEP-0048/0049 private storage and back).
-
-Until a XEP-0115 caps module sets C{stream.client_features}, L{CapsStandIn}
-does its job the simple way: after a resource's available presence the
-server asks the client's disco#info and keeps its features (so the
-+notify interests slixmpp advertises are real, only the caps hash is
-skipped), then fires C{caps/updated}.
+through XEP-0048/0049 private storage and back).  bob's +notify reaches
+the server the real way: slixmpp's XEP-0115 caps, verified by the
+server's caps module.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
-from typing import Any
 
-from lxml import etree
 from twisted.internet import reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
@@ -28,38 +21,6 @@ from convergence.config import load_config
 from convergence.service import build
 
 SCENARIO = Path(__file__).with_name("slixmpp_pep.py")
-DISCO_INFO = "http://jabber.org/protocol/disco#info"
-
-
-class CapsStandIn:
-    """Learns each resource's disco features by asking it."""
-
-    def __init__(self, xmpp: Any) -> None:
-        self.xmpp = xmpp
-        self.pending: dict[str, Any] = {}
-        xmpp.bus.hook("presence/available", self.ask)
-        xmpp.bus.hook("iq/host", self.answer, 10)
-
-    def ask(self, stream: Any) -> None:
-        if stream.client_features is not None or stream in self.pending.values():
-            return
-        id_ = "caps-" + secrets.token_hex(4)
-        self.pending[id_] = stream
-        iq = etree.Element("{jabber:client}iq", nsmap={None: "jabber:client"},
-                           type="get", id=id_, to=str(stream.jid))
-        iq.set("from", stream.jid.host)
-        etree.SubElement(iq, f"{{{DISCO_INFO}}}query", nsmap={None: DISCO_INFO})
-        self.xmpp.router.route(iq)
-
-    def answer(self, event: Any) -> bool:
-        stream = self.pending.pop(event.stanza.get("id"), None)
-        if stream is None:
-            return False
-        if event.type == "result":
-            stream.client_features = frozenset(
-                f.get("var") for f in event.stanza.iter(f"{{{DISCO_INFO}}}feature"))
-            self.xmpp.bus.fire("caps/updated", stream)
-        return True
 
 
 class SlixmppPepTests(TestCase):
@@ -71,7 +32,6 @@ class SlixmppPepTests(TestCase):
         for jid, password in (("alice@localhost", "wonderland"),
                               ("bob@localhost", "builder"), ("carol@localhost", "carol-pw")):
             self.server.accounts.add(jid, password)
-        self.caps = CapsStandIn(self.server.xmpp)
         self.port = reactor.listenTCP(0, self.server.c2s_factory(), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.addCleanup(self.server.close)

@@ -54,8 +54,9 @@ FEATURE = Feature(
     account_features=(PUBSUB, *PUBSUB_FEATURES),
     account_identities=(("pubsub", "pep"),),
     install=install, status="partial",
-    note="XEP-0060 subset: no explicit subscriptions or affiliations;"
-         " contacts on other servers are not notified",
+    note="implied (presence + caps) subscriptions only, no explicit XEP-0060"
+         " subscriptions or affiliations; contacts on other servers are not"
+         " notified (no server-to-server yet)",
 )
 
 #: the XEP-0060 subset PEP stands on (declared for the compliance table)
