@@ -550,3 +550,34 @@ class BadInputTests(PepFixture):
         self.assertEqual(answer.get("type"), "result")
         self.assertEqual(self.server.pep_store.pep_nodes("alice", "localhost")[0][1]
                          ["access_model"], "open")
+
+
+class WithCapsModuleTests(PepFixture):
+    """The whole way: bob's presence carries XEP-0115 caps, the caps
+    module asks his client, PEP notifies on what it learnt."""
+
+    def test_notify_learnt_from_real_caps(self) -> None:
+        from convergence.xmpp.features.caps import ver
+        from convergence.xmpp.features.disco import DiscoInfo
+
+        self.publish(self.alice, AVATAR_META, f"<metadata xmlns='{AVATAR_META}'/>", "first")
+        features = (DISCO_INFO, "http://jabber.org/protocol/caps", f"{AVATAR_META}+notify")
+        info = DiscoInfo((("client", "pc", "", "bob's client"),), features)
+        ver_ = ver(info)
+        self.bob.read()
+        self.bob.send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1'"
+                      f" node='urn:bob' ver='{ver_}'/></presence>")
+        query = [e for e in self.bob.read() if e.find(f"{{{DISCO_INFO}}}query") is not None]
+        self.assertEqual(len(query), 1)
+        asked = query[0]
+        body = "".join(f"<feature var='{f}'/>" for f in features)
+        self.bob.send(f"<iq type='result' id='{asked.get('id')}' to='{asked.get('from')}'>"
+                      f"<query xmlns='{DISCO_INFO}' node='{asked[0].get('node')}'>"
+                      f"<identity category='client' type='pc' name=\"bob's client\"/>{body}"
+                      "</query></iq>")
+        self.assertEqual(self.bob.stream.client_features, frozenset(features))
+        got = events(self.bob.read())  # the last item, now that +notify is known
+        self.assertEqual([e.find(f".//{{{EVENT}}}item").get("id") for e in got], ["first"])
+        self.publish(self.alice, AVATAR_META, f"<metadata xmlns='{AVATAR_META}'/>", "second")
+        got = events(self.bob.read())
+        self.assertEqual([e.find(f".//{{{EVENT}}}item").get("id") for e in got], ["second"])
