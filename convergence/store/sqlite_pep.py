@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_store_pep -*-
 """
 Personal eventing nodes and items (XEP-0163) and private XML (XEP-0049)
-in the server's SQLite database (the tables of migration 7 in
+in the server's SQLite database (the tables of migration 9 in
 L{convergence.store.sqlite.MIGRATIONS}).
 
 Every call is one statement or one transaction, made on the database
