@@ -581,3 +581,16 @@ class WithCapsModuleTests(PepFixture):
         self.publish(self.alice, AVATAR_META, f"<metadata xmlns='{AVATAR_META}'/>", "second")
         got = events(self.bob.read())
         self.assertEqual([e.find(f".//{{{EVENT}}}item").get("id") for e in got], ["second"])
+
+
+class AccountRemovedTests(PepFixture):
+    def test_memory_dropped_with_the_account(self) -> None:
+        from convergence.xmpp.events import AccountEvent
+
+        self.publish(self.alice, TUNE, tune("x"),
+                     options=form(PUBLISH_OPTIONS, pubsub_persist_items="false"))
+        owner = JID.parse("alice@localhost")
+        self.assertIn(owner, self.server.pep._nodes)
+        self.server.bus.fire("account/removed", AccountEvent("alice", "localhost"))
+        self.assertNotIn(owner, self.server.pep._nodes)
+        self.assertEqual(self.server.pep._volatile, {})

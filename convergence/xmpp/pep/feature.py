@@ -47,6 +47,7 @@ def install(server: Any) -> None:
 
     bus.hook("presence/outbound", on_outbound, 20)
     bus.hook("c2s/unbound", on_unbound)
+    bus.hook("account/removed", lambda event: service.account_removed(event.jid))
 
 
 FEATURE = Feature(

@@ -208,6 +208,12 @@ class PepService:
         """Called when the owner's last resource is gone."""
         self._release(owner)
 
+    def account_removed(self, owner: JID) -> None:
+        """The account is gone with its stored nodes: drop what is in memory."""
+        self._nodes.pop(owner, None)
+        for key in [k for k in self._volatile if k[0] == owner]:
+            del self._volatile[key]
+
     # Access
     def _roster(self, owner: JID) -> Deferred:
         d: Deferred = Deferred()
