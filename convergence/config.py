@@ -99,6 +99,17 @@ class XmppConfig:
     allow_registration: bool = False
     registrations_per_ip: int = 5
     registration_window: float = 3600.0
+    #: personal eventing (XEP-0163): nodes per account, items per node
+    #: (also what pubsub#max_items "max" means), bytes of one item's
+    #: payload on any node and on urn:xmpp:avatar:data (XEP-0084)
+    pep_max_nodes: int = 100
+    pep_max_items: int = 256
+    pep_max_item_size: int = 65536
+    pep_max_avatar_size: int = 262144
+    #: private XML storage (XEP-0049): bytes of one stored element,
+    #: elements per account
+    private_max_size: int = 65536
+    private_max_elements: int = 100
 
 
 @dataclass(frozen=True)
@@ -354,6 +365,12 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "allow_registration": _bool,
     "registrations_per_ip": _positive_int,
     "registration_window": lambda k, v: _positive_float(k, v),
+    "pep_max_nodes": _positive_int,
+    "pep_max_items": _positive_int,
+    "pep_max_item_size": lambda k, v: _positive_int(k, v, 1024),
+    "pep_max_avatar_size": lambda k, v: _positive_int(k, v, 1024),
+    "private_max_size": lambda k, v: _positive_int(k, v, 1024),
+    "private_max_elements": _positive_int,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

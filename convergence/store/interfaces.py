@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_Q", "Binding", "IAccountStore", "ILastActivityStore", "ILocationStore",
-    "IOfflineStore", "IPushStore", "IRosterStore", "IUploadStore", "IVCardStore",
-    "OfflineMessage", "PushRegistration", "RosterItem", "Upload",
+    "IOfflineStore", "IPepStore", "IPrivateStore", "IPushStore", "IRosterStore",
+    "IUploadStore", "IVCardStore", "OfflineMessage", "PushRegistration", "RosterItem",
+    "Upload",
 ]
 
 
@@ -379,3 +380,70 @@ class ILastActivityStore(Interface):
 
     def last_logout(localpart: str, domain: str) -> tuple[float, str | None] | None:
         """C{(stamp, status)} of the last logout, or C{None} if none is known."""
+
+
+class IPepStore(Interface):
+    """
+    Personal eventing (XEP-0163) nodes of accounts: each node's
+    configuration (a JSON-able mapping, opaque to the store) and its
+    items in publication order, keyed by the owner's prepared localpart
+    and domain and the node name.
+    """
+
+    def pep_nodes(localpart: str, domain: str) -> list[tuple[str, dict]]:
+        """Every node of the account with its configuration, by name."""
+
+    def create_pep_node(localpart: str, domain: str, node: str, config: Mapping,
+                        max_nodes: int) -> bool:
+        """
+        Create a node unless the account already has C{max_nodes} (0: no
+        limit); return whether it was created.
+
+        @raise ValueError: the node exists.
+        """
+
+    def configure_pep_node(localpart: str, domain: str, node: str,
+                           config: Mapping, max_items: int) -> None:
+        """Replace a node's configuration, keeping its newest C{max_items}."""
+
+    def delete_pep_node(localpart: str, domain: str, node: str) -> None:
+        """Remove a node with its items."""
+
+    def put_pep_item(localpart: str, domain: str, node: str, item_id: str,
+                     payload: bytes, max_items: int) -> None:
+        """
+        Store an item as the node's newest (replacing one with the same
+        id), then keep only the newest C{max_items}.
+        """
+
+    def pep_items(localpart: str, domain: str, node: str, limit: int | None = None,
+                  ids: Sequence[str] | None = None) -> list[tuple[str, bytes]]:
+        """
+        C{(item id, payload)} of a node, oldest first: the newest C{limit}
+        (C{None}: all), or only those with one of C{ids}.
+        """
+
+    def retract_pep_item(localpart: str, domain: str, node: str, item_id: str) -> bool:
+        """Delete one item; return whether it existed."""
+
+    def purge_pep_node(localpart: str, domain: str, node: str) -> None:
+        """Delete every item of a node, keeping the node."""
+
+
+class IPrivateStore(Interface):
+    """Private XML storage (XEP-0049): one element per account, namespace
+    and element name, serialized."""
+
+    def private_data(localpart: str, domain: str, namespace: str,
+                     name: str) -> bytes | None:
+        """The stored element, or C{None}."""
+
+    def set_private_data(localpart: str, domain: str,
+                         entries: Sequence[tuple[str, str, bytes | None]],
+                         max_elements: int) -> bool:
+        """
+        Store (data C{None}: remove) elements given as C{(namespace, name,
+        data)}, in one transaction: all of them, or none when the account
+        would then hold more than C{max_elements} (0: no limit).  Return
+        whether they were stored.
+        """

@@ -189,13 +189,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 9: personal eventing (XEP-0163) nodes and items, private XML (XEP-0049).
+    (
+        """
+        CREATE TABLE pep_nodes (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            node TEXT NOT NULL,
+            config TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain, node)
+        )
+        """,
+        """
+        CREATE TABLE pep_items (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            node TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            UNIQUE (localpart, domain, node, item_id)
+        )
+        """,
+        "CREATE INDEX pep_items_node ON pep_items (localpart, domain, node, seq)",
+        """
+        CREATE TABLE private_xml (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (localpart, domain, namespace, name)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables of per-account data without a foreign key to C{accounts}.
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
-                 "push_registrations", "vcards", "http_uploads", "last_activity")
+                 "push_registrations", "vcards", "http_uploads", "last_activity",
+                 "pep_nodes", "pep_items", "private_xml")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -48,12 +48,15 @@ class XmppServer:
         features: Iterable[Feature] | None = None,
         im_store: Any = None,
         push_store: Any = None,
+        pep_store: Any = None,
     ) -> None:
         """
         @param im_store: rosters and offline messages (an L{IRosterStore}
             and L{IOfflineStore}); by default an in-memory SQLite database.
         @param push_store: XEP-0357 push registrations (an L{IPushStore});
             by default an in-memory SQLite database.
+        @param pep_store: personal eventing nodes and private XML (an
+            L{IPepStore} and L{IPrivateStore}); by default in memory.
         """
         self.config = config
         self.hosts = frozenset(hosts)
@@ -76,6 +79,11 @@ class XmppServer:
 
             push_store = SqlitePushStore(":memory:")
         self.push_store = push_store
+        if pep_store is None:
+            from convergence.store.sqlite_pep import SqlitePepStore
+
+            pep_store = SqlitePepStore(":memory:")
+        self.pep_store = pep_store
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()

@@ -24,6 +24,9 @@ class Feature:
     install: Callable[[Any], None] = field(default=lambda server: None)
     #: disco#info features of every account's bare JID (PEP, MAM …)
     account_features: tuple[str, ...] = ()
+    #: disco#info identities (category, type) of every account's bare JID
+    #: besides account/registered (PEP's pubsub/pep)
+    account_identities: tuple[tuple[str, str], ...] = ()
     #: "complete" or "partial" (then C{note} says what is missing)
     status: str = "complete"
     note: str = ""
@@ -42,6 +45,10 @@ class FeatureRegistry:
     def account_features(self) -> list[str]:
         """Every disco feature var of an account's bare JID, sorted."""
         return sorted({var for f in self.features for var in f.account_features})
+
+    def account_identities(self) -> list[tuple[str, str]]:
+        """Every extra identity of an account's bare JID, sorted."""
+        return sorted({i for f in self.features for i in f.account_identities})
 
     def install(self, server: Any) -> None:
         """Let each feature subscribe its handlers."""
@@ -66,9 +73,13 @@ def builtin_features() -> list[Feature]:
         vcard,
     )
     from convergence.xmpp.im import offline, presence, roster
+    from convergence.xmpp.pep import avatar, bookmarks, private
+    from convergence.xmpp.pep import feature as pep
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
             software_version.FEATURE, entity_time.FEATURE, contact_addresses.FEATURE,
             last_activity.FEATURE, registration.FEATURE,
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
-            vcard.FEATURE, http_upload.FEATURE]
+            vcard.FEATURE, http_upload.FEATURE,
+            pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
+            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE]

@@ -6,6 +6,11 @@ The server's disco#info carries the identity, the features the feature
 modules declare and the XEP-0128 extension forms they contribute through
 C{server.disco_forms} (each a callable returning a L{Form} or C{None}),
 such as XEP-0157's contact addresses.
+
+Every account's bare JID answers disco#info with the identities and
+features the features declare for accounts.  A feature answers a query
+with a C{node} (or disco#items of an account) by hooking the same event
+at a higher priority.
 """
 
 from __future__ import annotations
@@ -47,8 +52,10 @@ def server_info(server: Any) -> DiscoInfo:
 
 
 def account_info(server: Any) -> DiscoInfo:
-    """The disco#info of every account's bare JID."""
-    return DiscoInfo((("account", "registered", "", ""),),
+    """The disco#info of every account's bare JID: account/registered and
+    the identities and features the features declare for accounts."""
+    extra = tuple((c, t, "", "") for c, t in server.features.account_identities())
+    return DiscoInfo((("account", "registered", "", ""), *extra),
                      (ns.DISCO_INFO, *server.features.account_features()))
 
 
