@@ -99,6 +99,10 @@ class XmppConfig:
     allow_registration: bool = False
     registrations_per_ip: int = 5
     registration_window: float = 3600.0
+    #: JIDs one user's blocklist may hold (XEP-0191)
+    max_blocklist_items: int = 1000
+    #: stanzas held for an inactive client before they are flushed (XEP-0352)
+    csi_max_held: int = 256
 
 
 @dataclass(frozen=True)
@@ -354,6 +358,8 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "allow_registration": _bool,
     "registrations_per_ip": _positive_int,
     "registration_window": lambda k, v: _positive_float(k, v),
+    "max_blocklist_items": _positive_int,
+    "csi_max_held": _positive_int,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

@@ -55,6 +55,7 @@ def builtin_features() -> list[Feature]:
         caps,
         contact_addresses,
         core,
+        csi,
         disco,
         entity_time,
         http_upload,
@@ -65,10 +66,11 @@ def builtin_features() -> list[Feature]:
         software_version,
         vcard,
     )
-    from convergence.xmpp.im import offline, presence, roster
+    from convergence.xmpp.im import blocking, carbons, offline, presence, roster
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
             software_version.FEATURE, entity_time.FEATURE, contact_addresses.FEATURE,
             last_activity.FEATURE, registration.FEATURE,
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
-            vcard.FEATURE, http_upload.FEATURE]
+            vcard.FEATURE, http_upload.FEATURE,
+            carbons.FEATURE, blocking.FEATURE, csi.FEATURE]
