@@ -1,4 +1,4 @@
-"""The SQLite blocklist store (XEP-0191, migration 5)."""
+"""The SQLite blocklist store (XEP-0191, migration 6)."""
 
 from __future__ import annotations
 
