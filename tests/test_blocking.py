@@ -184,6 +184,7 @@ class EffectTests(BlockingFixture):
         self.assertEqual(error.get("type"), "error")
         self.assertEqual(error.get("id"), "m")
         self.assertEqual(condition(error), "not-acceptable")
+        self.assertEqual(error.find("{jabber:client}error").get("type"), "cancel")
         self.assertIsNotNone(error.find("{jabber:client}error/{urn:xmpp:blocking:errors}blocked"))
         self.alice.send("<presence to='bob@localhost' type='subscribe'/>")
         [error] = of(self.alice.read(), "presence")

@@ -151,3 +151,19 @@ class ImportanceTests(ImFixture):
         ]
         for xml, expected in cases:
             self.assertEqual(important(_el(xml)), expected, xml)
+
+
+class ConfigTests(ImFixture):
+    def test_limits_from_toml(self) -> None:
+        """Both limits of this issue are read and checked at load."""
+        from pathlib import Path
+
+        from convergence.config import ConfigError, load_config
+
+        path = Path(self.mktemp())
+        path.write_text("[xmpp]\ncsi_max_held = 10\nmax_blocklist_items = 5\n")
+        config = load_config(str(path))
+        self.assertEqual((config.xmpp.csi_max_held, config.xmpp.max_blocklist_items), (10, 5))
+        for bad in ("csi_max_held = 0", "max_blocklist_items = 0", "csi_max_held = 'x'"):
+            path.write_text(f"[xmpp]\n{bad}\n")
+            self.assertRaises(ConfigError, load_config, str(path))

@@ -174,7 +174,7 @@ class Blocking:
         kind, type_ = event.kind, event.type
         if client and type_ != "error" and not (kind == "iq" and type_ == "result"):
             reply = error_reply(event.stanza, StanzaError(
-                "not-acceptable", "You have blocked this JID"))
+                "not-acceptable", "You have blocked this JID", type="cancel"))
             reply[-1].append(etree.Element(f"{{{BLOCKING_ERRORS}}}blocked",
                                            nsmap={None: BLOCKING_ERRORS}))
             stream.deliver(reply)
