@@ -139,15 +139,15 @@ class ImportanceTests(ImFixture):
             ("<message><received xmlns='urn:xmpp:receipts' id='1'/></message>", False),
             ("<message type='groupchat'><subject>topic</subject></message>", True),
             ("<message><sent xmlns='urn:xmpp:carbons:2'/></message>", True),
-            ("<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
-             "<message xmlns='jabber:client'><body>b</body></message></forwarded></received>"
-             "</message>", True),
-            ("<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
-             f"<message xmlns='jabber:client'><paused xmlns='{CHATSTATES}'/></message>"
-             "</forwarded></received></message>", False),
+            (("<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+              "<message xmlns='jabber:client'><body>b</body></message></forwarded></received>"
+              "</message>"), True),
+            (("<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+              f"<message xmlns='jabber:client'><paused xmlns='{CHATSTATES}'/></message>"
+              "</forwarded></received></message>"), False),
             ("<message><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>", True),
-            ("<message><x xmlns='http://jabber.org/protocol/muc#user'><invite from='a@b'/></x>"
-             "</message>", True),
+            (("<message><x xmlns='http://jabber.org/protocol/muc#user'><invite from='a@b'/></x>"
+              "</message>"), True),
         ]
         for xml, expected in cases:
             self.assertEqual(important(_el(xml)), expected, xml)

@@ -89,7 +89,7 @@ def important(stanza: etree._Element) -> bool:
 class _Held:
     """What one inactive stream holds back, oldest first."""
 
-    __slots__ = ("stanzas", "presence")
+    __slots__ = ("presence", "stanzas")
 
     def __init__(self) -> None:
         self.stanzas: list[etree._Element] = []
