@@ -261,3 +261,45 @@ class DelayedLoadTests(ImFixture):
         stored = self.server.im_store.messages("carol", "localhost", 10)
         self.assertEqual([etree.fromstring(m.stanza).findtext("{jabber:client}body")
                           for m in stored], ["y"])
+
+
+class ApplicationTests(ImFixture):
+    def setUp(self) -> None:
+        from convergence.xmpp.servlet import XmppServlet
+        from tests.xmpphelpers import make_app
+
+        class Echo(XmppServlet):
+            def do_message(self, request):
+                reply = request.create_response()
+                etree.SubElement(reply.stanza, "{jabber:client}body").text = request.body
+                reply.send()
+
+        self.server, self.clock = make_server(
+            self.mktemp(), (make_app("echo", Echo(), ("bot@localhost",)),))
+        self.alice = self.client("alice", "secret", "phone")
+        self.loads: list[str] = []
+        store = self.server.im_store
+        real = store.blocklist
+
+        def counted(localpart: str, domain: str) -> list[str]:
+            self.loads.append(f"{localpart}@{domain}")
+            return real(localpart, domain)
+
+        store.blocklist = counted  # type: ignore[method-assign]
+
+    def test_app_addresses_have_no_blocklist(self) -> None:
+        """Messages to an application never load a blocklist for it."""
+        for _ in range(3):
+            self.alice.send("<message to='bot@localhost' type='chat'><body>hi</body></message>")
+            [reply] = of(self.alice.read(), "message")
+            self.assertEqual(reply.findtext("{jabber:client}body"), "hi")
+        self.assertEqual(self.loads, [])
+
+    def test_user_blocks_an_application(self) -> None:
+        """A user can block an application's address: nothing reaches it."""
+        self.alice.send(block("bot@localhost"))
+        self.alice.read()
+        self.alice.send("<message to='bot@localhost' type='chat'><body>hi</body></message>")
+        [error] = of(self.alice.read(), "message")
+        self.assertEqual(condition(error), "not-acceptable")
+        self.assertEqual(self.server.container.sessions.sessions("echo"), [])

@@ -9,8 +9,9 @@ resource that requested the blocklist.  A JID that does not parse is
 C{jid-malformed}; a block without items is C{bad-request}; a blocklist
 over C{xmpp.max_blocklist_items} is C{policy-violation}.
 
-The effects, checked on C{pre-stanza} ahead of applications and on
-C{presence/outbound} ahead of the presence service.  An item matches as
+The effects, checked on C{pre-stanza} (outbound ahead of applications,
+inbound after them) and on C{presence/outbound} ahead of the presence
+service.  An item matches as
 in XEP-0016: a full JID only itself; a bare JID itself and its full JIDs;
 a domain the domain, every JID at it and their resources; C{domain/res}
 only itself.
@@ -52,9 +53,12 @@ __all__ = ["BLOCKING", "BLOCKING_ERRORS", "FEATURE", "Blocking", "matches"]
 BLOCKING = "urn:xmpp:blocking"
 BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
 _ITEM = f"{{{BLOCKING}}}item"
-#: ahead of applications (100) and carbons (150) on pre-stanza, and of the
-#: presence service on presence/outbound
+#: outbound checks: ahead of applications (100) and carbons (150) on
+#: pre-stanza, and of the presence service on presence/outbound
 PRIORITY = 200
+#: inbound checks: after applications (their addresses have no blocklist),
+#: before any delivery
+INBOUND_PRIORITY = 50
 #: roster subscriptions under which a contact sees the user's presence,
 #: and under which the user sees the contact's
 _SEES_USER = ("from", "both")
@@ -90,7 +94,8 @@ class Blocking:
         hook_iq("get", "bare", BLOCKING, "blocklist", self.on_get)
         hook_iq("set", "bare", BLOCKING, "block", self.on_block)
         hook_iq("set", "bare", BLOCKING, "unblock", self.on_unblock)
-        hook("pre-stanza", self.on_stanza, PRIORITY)
+        hook("pre-stanza", self._outbound, PRIORITY)
+        hook("pre-stanza", self._inbound, INBOUND_PRIORITY)
         hook("presence/outbound", self.on_outbound_presence, PRIORITY)
         hook("c2s/bound", self.on_bound)
         hook("c2s/unbound", self.on_unbound)
@@ -147,9 +152,6 @@ class Blocking:
         if event.stanza.get("to") is None:
             return False  # a broadcast: each copy is checked on pre-stanza
         return self._outbound(event)
-
-    def on_stanza(self, event: StanzaEvent) -> bool:
-        return self._outbound(event) or self._inbound(event)
 
     def _outbound(self, event: StanzaEvent) -> bool:
         """From the user to someone the user blocked."""
