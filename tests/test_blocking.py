@@ -3,6 +3,8 @@ limit, and the effect on stanzas both ways and on presence."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from convergence.xmpp.im.blocking import matches
@@ -261,6 +263,40 @@ class DelayedLoadTests(ImFixture):
         stored = self.server.im_store.messages("carol", "localhost", 10)
         self.assertEqual([etree.fromstring(m.stanza).findtext("{jabber:client}body")
                           for m in stored], ["y"])
+
+
+class SenderGoneTests(ImFixture):
+    def test_sender_leaves_while_lists_load(self) -> None:
+        """A sender who disconnects while its messages wait for an offline
+        recipient's blocklist: the messages are still stored, once each,
+        and loading ends (each list is loaded a bounded number of times)."""
+        from twisted.internet.defer import Deferred
+
+        pending: list[tuple[Deferred, Any, tuple]] = []
+
+        def later(f, *args):
+            d: Deferred = Deferred()
+            pending.append((d, f, args))
+            return d
+
+        self.server.blocking.run_in_db = later
+        self.alice.stream.connectionLost(None)  # alice's list is forgotten …
+        for n in range(3):  # … while her last messages are still routed
+            self.server.router.route(etree.fromstring(
+                "<message xmlns='jabber:client' from='alice@localhost/phone'"
+                f" to='carol@localhost' type='chat'><body>{n}</body></message>"),
+                self.alice.stream)
+        loads = 0
+        while pending and loads < 20:
+            d, f, args = pending.pop(0)
+            loads += 1
+            d.callback(f(*args))
+        self.assertEqual(pending, [])
+        self.assertLessEqual(loads, 2)
+        stored = self.server.im_store.messages("carol", "localhost", 10)
+        self.assertEqual([etree.fromstring(m.stanza).findtext("{jabber:client}body")
+                          for m in stored], ["0", "1", "2"])
+        self.assertEqual(self.server.blocking._cache, {JID.parse("bob@localhost"): frozenset()})
 
 
 class ApplicationTests(ImFixture):

@@ -85,6 +85,8 @@ class Blocking:
         self.limit = server.config.max_blocklist_items
         self._cache: dict[JID, Items] = {}
         self._waiting: dict[JID, list[Callable[[Items | None], Any]]] = {}
+        #: owners whose blocklist a held stanza still needs
+        self._pins: dict[JID, int] = {}
         #: streams that asked for the blocklist (they get pushes)
         self.interested: set[Any] = set()
 
@@ -136,7 +138,8 @@ class Blocking:
 
     def _release(self, owner: JID) -> None:
         """Forget the blocklist of a user without bound resources."""
-        if owner not in self._waiting and not self.registry.resources(owner):
+        if owner not in self._waiting and owner not in self._pins \
+                and not self.registry.resources(owner):
             self._cache.pop(owner, None)
 
     def on_bound(self, stream: Any) -> None:
@@ -153,28 +156,45 @@ class Blocking:
             return False  # a broadcast: each copy is checked on pre-stanza
         return self._outbound(event)
 
-    def _outbound(self, event: StanzaEvent) -> bool:
-        """From the user to someone the user blocked."""
+    def _outbound_owner(self, event: StanzaEvent) -> JID | None:
+        """The local user sending C{event}'s stanza to someone else: from
+        the user's client, or presence the server sends for the user."""
         stream = event.origin
-        client = stream is not None and getattr(stream, "jid", None) is not None
         sender = event.sender
-        if client:
+        if stream is not None and getattr(stream, "jid", None) is not None:
             owner = stream.jid.bare
         elif (event.kind == "presence" and sender.user is not None
               and self.server.router.is_local(sender.host)):
-            owner = sender.bare  # presence the server sends for the user
+            owner = sender.bare
         else:
-            return False
+            return None
         if event.stanza.get("to") is None or event.to.bare == owner:
+            return None
+        return owner
+
+    @staticmethod
+    def _inbound_owner(event: StanzaEvent) -> JID | None:
+        """The local user receiving C{event}'s stanza from someone else."""
+        to = event.to
+        if event.to_type not in ("bare", "full") or to.bare == event.sender.bare:
+            return None
+        return to.bare
+
+    def _outbound(self, event: StanzaEvent) -> bool:
+        """From the user to someone the user blocked."""
+        owner = self._outbound_owner(event)
+        if owner is None:
             return False
         items = self._cache.get(owner)
         if items is None:
-            self._hold(owner, event)
+            self._hold(event)
             return True
         if not matches(items, event.to):
             return False
+        stream = event.origin
         kind, type_ = event.kind, event.type
-        if client and type_ != "error" and not (kind == "iq" and type_ == "result"):
+        if stream is not None and getattr(stream, "jid", None) is not None \
+                and type_ != "error" and not (kind == "iq" and type_ == "result"):
             reply = error_reply(event.stanza, StanzaError(
                 "not-acceptable", "You have blocked this JID", type="cancel"))
             reply[-1].append(etree.Element(f"{{{BLOCKING_ERRORS}}}blocked",
@@ -184,13 +204,12 @@ class Blocking:
 
     def _inbound(self, event: StanzaEvent) -> bool:
         """From someone the recipient blocked."""
-        to = event.to
-        if event.to_type not in ("bare", "full") or to.bare == event.sender.bare:
+        owner = self._inbound_owner(event)
+        if owner is None:
             return False
-        owner = to.bare
         items = self._cache.get(owner)
         if items is None:
-            self._hold(owner, event)
+            self._hold(event)
             return True
         if not matches(items, event.sender):
             return False
@@ -198,15 +217,40 @@ class Blocking:
             event.reply_error("service-unavailable")
         return True
 
-    def _hold(self, owner: JID, event: StanzaEvent) -> None:
-        """Route C{event}'s stanza again once C{owner}'s blocklist is in."""
-        def resume(items: Items | None) -> None:
-            if items is None:
-                event.reply_error("internal-server-error")
-            else:
-                self.server.router.route(event.stanza, event.origin)
+    def _hold(self, event: StanzaEvent) -> None:
+        """
+        Route C{event}'s stanza again once the blocklists of its sender and
+        recipient (those that are local users) are both in memory.  They
+        stay pinned until it is routed, so that neither is forgotten while
+        the other loads (which would load them in turn forever).
+        """
+        owners = [o for o in {self._outbound_owner(event), self._inbound_owner(event)}
+                  if o is not None]
+        for owner in owners:
+            self._pins[owner] = self._pins.get(owner, 0) + 1
+        missing = len(owners)
+        failed = False
 
-        self.use(owner, resume)
+        def one(items: Items | None) -> None:
+            nonlocal missing, failed
+            failed = failed or items is None
+            missing -= 1
+            if missing:
+                return
+            try:
+                if failed:
+                    event.reply_error("internal-server-error")
+                else:
+                    self.server.router.route(event.stanza, event.origin)
+            finally:
+                for owner in owners:
+                    self._pins[owner] -= 1
+                    if not self._pins[owner]:
+                        del self._pins[owner]
+                    self._release(owner)
+
+        for owner in owners:
+            self.use(owner, one)
 
     # The protocol
     def _own(self, event: StanzaEvent) -> bool:
