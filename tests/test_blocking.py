@@ -339,3 +339,13 @@ class ApplicationTests(ImFixture):
         [error] = of(self.alice.read(), "message")
         self.assertEqual(condition(error), "not-acceptable")
         self.assertEqual(self.server.container.sessions.sessions("echo"), [])
+
+    def test_presence_for_an_offline_user_loads_nothing(self) -> None:
+        """Presence the server sends from a user (or app) with no bound
+        resource answers a stanza checked on its way in: no load."""
+        from convergence.xmpp.im.presence import presence
+
+        self.server.router.route(presence("carol@localhost", "alice@localhost", "unsubscribed"))
+        self.server.router.route(presence("bot@localhost", "alice@localhost/phone"))
+        self.assertEqual(self.loads, [])
+        self.assertEqual(len(of(self.alice.read(), "presence")), 1)

@@ -28,8 +28,8 @@ only itself.
     probed.
 
 Blocklists of users with a bound resource are kept in memory; others are
-loaded for the stanza that needs them (which waits, then is routed again)
-and forgotten.
+loaded for the stanza that needs them (which waits, then is routed again
+from the start, so hooks ahead of these see it twice) and forgotten.
 """
 
 from __future__ import annotations
@@ -166,6 +166,10 @@ class Blocking:
         elif (event.kind == "presence" and sender.user is not None
               and self.server.router.is_local(sender.host)):
             owner = sender.bare
+            if owner not in self._cache and not self.registry.resources(owner):
+                # Not online (or an application's address): the presence
+                # answers a stanza that was checked on its way in.
+                return None
         else:
             return None
         if event.stanza.get("to") is None or event.to.bare == owner:
