@@ -1,4 +1,4 @@
-"""The SQLite blocklist store (XEP-0191, migration 6)."""
+"""The SQLite blocklist store (XEP-0191, migration 9)."""
 
 from __future__ import annotations
 
