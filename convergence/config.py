@@ -110,6 +110,10 @@ class XmppConfig:
     #: elements per account
     private_max_size: int = 65536
     private_max_elements: int = 100
+    #: JIDs one user's blocklist may hold (XEP-0191)
+    max_blocklist_items: int = 1000
+    #: stanzas held for an inactive client before they are flushed (XEP-0352)
+    csi_max_held: int = 256
 
 
 @dataclass(frozen=True)
@@ -371,6 +375,8 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "pep_max_avatar_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_elements": _positive_int,
+    "max_blocklist_items": _positive_int,
+    "csi_max_held": _positive_int,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

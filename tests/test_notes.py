@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
@@ -44,6 +45,11 @@ class NotesTests(TestCase):
         alice = Client(server.xmpp)
         alice.login()
         alice.send("<message to='notes@localhost' type='chat'><body>buy milk</body></message>")
+        # the blocklist check waits for alice's list from the database thread
+        for _ in range(500):
+            if alice.transport.value():
+                break
+            await deferLater(reactor, 0.01)
         reply = alice.expect("message").findtext("{jabber:client}body")
         link = re.search(r"(http://\S+)", reply).group(1)
         self.assertIn("appsession=", link)

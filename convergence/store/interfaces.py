@@ -447,3 +447,20 @@ class IPrivateStore(Interface):
         would then hold more than C{max_elements} (0: no limit).  Return
         whether they were stored.
         """
+class IBlockingStore(Interface):
+    """
+    Blocklists (XEP-0191), keyed by the user's prepared localpart and
+    domain; each item is a prepared JID string (domain, bare or full).
+    """
+
+    def blocklist(localpart: str, domain: str) -> list[str]:
+        """Every blocked JID of the user, sorted."""
+
+    def block(localpart: str, domain: str, jids: Sequence[str], limit: int) -> bool:
+        """
+        Add C{jids} in one transaction, unless the blocklist would then
+        hold more than C{limit} items; return whether they were added.
+        """
+
+    def unblock(localpart: str, domain: str, jids: Sequence[str] | None) -> None:
+        """Remove C{jids} (C{None}: every item) in one transaction."""

@@ -223,6 +223,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 10: blocklists (XEP-0191); no foreign key, as for migration 4.
+    (
+        """
+        CREATE TABLE blocklist_items (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain, jid)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -230,7 +241,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: Tables of per-account data without a foreign key to C{accounts}.
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
                  "push_registrations", "vcards", "http_uploads", "last_activity",
-                 "pep_nodes", "pep_items", "private_xml")
+                 "pep_nodes", "pep_items", "private_xml", "blocklist_items")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -26,6 +26,7 @@ from convergence.store.interfaces import (
     RosterItem,
 )
 from convergence.store.sqlite import _transaction, open_database
+from convergence.store.sqlite_blocking import SqliteBlockingStore
 
 __all__ = ["SqliteImStore"]
 
@@ -43,9 +44,9 @@ def _item(row: tuple) -> RosterItem:
 
 
 @implementer(IRosterStore, IOfflineStore, IVCardStore, ILastActivityStore)
-class SqliteImStore:
-    """L{IRosterStore}, L{IOfflineStore}, L{IVCardStore} and
-    L{ILastActivityStore} in one SQLite file."""
+class SqliteImStore(SqliteBlockingStore):
+    """L{IRosterStore}, L{IOfflineStore}, L{IVCardStore},
+    L{ILastActivityStore} and L{IBlockingStore} in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         """

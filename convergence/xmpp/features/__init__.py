@@ -62,6 +62,7 @@ def builtin_features() -> list[Feature]:
         caps,
         contact_addresses,
         core,
+        csi,
         disco,
         entity_time,
         http_upload,
@@ -72,7 +73,7 @@ def builtin_features() -> list[Feature]:
         software_version,
         vcard,
     )
-    from convergence.xmpp.im import offline, presence, roster
+    from convergence.xmpp.im import blocking, carbons, offline, presence, roster
     from convergence.xmpp.pep import avatar, bookmarks, private
     from convergence.xmpp.pep import feature as pep
 
@@ -82,4 +83,5 @@ def builtin_features() -> list[Feature]:
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
             vcard.FEATURE, http_upload.FEATURE,
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
-            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE]
+            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
+            carbons.FEATURE, blocking.FEATURE, csi.FEATURE]
