@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_blocking_store -*-
 """
 Blocklists (XEP-0191) in the server's SQLite database (the table of
-migration 9 in L{convergence.store.sqlite.MIGRATIONS}).
+migration 10 in L{convergence.store.sqlite.MIGRATIONS}).
 
 L{SqliteBlockingStore} is a mixin of L{convergence.store.sqlite_im.SqliteImStore}
 (one database connection, C{self._db}); every call is one statement or one
