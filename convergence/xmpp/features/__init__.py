@@ -74,7 +74,7 @@ def builtin_features() -> list[Feature]:
         vcard,
     )
     from convergence.xmpp.im import blocking, carbons, offline, presence, roster
-    from convergence.xmpp.pep import avatar, bookmarks, private
+    from convergence.xmpp.pep import avatar, bookmarks, private, vcard_avatar
     from convergence.xmpp.pep import feature as pep
 
     return [core.FEATURE, disco.FEATURE, ping.FEATURE, caps.FEATURE,
@@ -84,4 +84,5 @@ def builtin_features() -> list[Feature]:
             vcard.FEATURE, http_upload.FEATURE,
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
+            vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
             carbons.FEATURE, blocking.FEATURE, csi.FEATURE]
