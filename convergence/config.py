@@ -114,6 +114,18 @@ class XmppConfig:
     max_blocklist_items: int = 1000
     #: stanzas held for an inactive client before they are flushed (XEP-0352)
     csi_max_held: int = 256
+    #: XEP-0198 stream management: the longest a detached session may
+    #: hibernate awaiting resumption (seconds; 0: no resumption)
+    sm_resume_max: float = 300.0
+    #: the server asks for an acknowledgement after this many unacked
+    #: stanzas, or this many seconds after one went unacked (0: never)
+    sm_ack_every: int = 5
+    sm_ack_interval: float = 30.0
+    #: unacknowledged stanzas one session may hold; over it the stream
+    #: ends with resource-constraint and they go to offline storage
+    sm_max_queue: int = 500
+    #: host[:port] clients should resume at (XEP-0198 'location'; "": any)
+    sm_location: str = ""
 
 
 @dataclass(frozen=True)
@@ -377,6 +389,11 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "private_max_elements": _positive_int,
     "max_blocklist_items": _positive_int,
     "csi_max_held": _positive_int,
+    "sm_resume_max": _non_negative,
+    "sm_ack_every": _positive_int,
+    "sm_ack_interval": _non_negative,
+    "sm_max_queue": _positive_int,
+    "sm_location": _string,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

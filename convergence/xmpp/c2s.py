@@ -88,6 +88,23 @@ class C2SStream(XmlStreamServer):
         #: outgoing stanza filters, in order: each returns the stanza to
         #: send (possibly changed) or None to hold or drop it
         self.filters: list[Callable[[etree._Element], etree._Element | None]] = []
+        #: called with each stanza taken in from the client once it was
+        #: handled (routed); XEP-0198 counts them
+        self.inbound_observers: list[Callable[[etree._Element], None]] = []
+        #: called with each stanza written to the client and its bytes
+        #: (not nonzas); XEP-0198 counts and keeps them until acknowledged
+        self.outbound_observers: list[Callable[[etree._Element, bytes], None]] = []
+        #: XEP-0198: the connection is gone but the session lives on (still
+        #: bound, presence unchanged, stanzas to it are queued)
+        self.hibernating = False
+        #: the client ended the stream with its closing tag
+        self.peer_closed = False
+        #: on a connection a resumed session took over: the session, which
+        #: now gets this connection's input
+        self.resumed_into: C2SStream | None = None
+        #: this session left its first connection (resumed on another):
+        #: what that first connection still reports is stale
+        self._moved = False
         self.failures = 0
         self.mechanism: Any = None
         self._timeout = None
@@ -117,10 +134,89 @@ class C2SStream(XmlStreamServer):
         if self.state != READY:
             self.stream_error("connection-timeout", "negotiation took too long")
 
+    def dataReceived(self, data: bytes) -> None:
+        if self._moved:
+            return  # the first connection of a session resumed elsewhere
+        super().dataReceived(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self._moved:
+            return
+        super().connectionLost(reason)
+
     def stream_closed(self, reason: Failure | None) -> None:
         if self._timeout is not None and self._timeout.active():
             self._timeout.cancel()
+        session = self.resumed_into
+        if session is not None:
+            if session.transport is self.transport:
+                session._connection_lost(reason)
+            return
         self.server.connection_closed(self)
+
+    # XEP-0198 resumption: a session continues on a new connection
+    def take_over(self, new: "C2SStream") -> None:
+        """
+        Continue this session on C{new}'s connection, whose stream was
+        authenticated for the same account.  If this session's own
+        connection is still open, it is closed with C{conflict}.
+        """
+        if not self.closed:
+            old = self.transport
+            self._write(etree.tostring(StreamError(
+                "conflict", "the session was resumed on another connection"
+            ).to_element()) + b"</stream:stream>")
+            self.server.connection_released(self)
+            old.loseConnection()
+        if self._close_timer is not None and self._close_timer.active():
+            self._close_timer.cancel()
+        if new._timeout is not None and new._timeout.active():
+            new._timeout.cancel()
+        self._moved = True
+        new.resumed_into = self
+        self.transport = new.transport
+        self.closed = self.closing = self.peer_closed = self.hibernating = False
+        self.secure = new.secure
+        self.stream_id = new.stream_id
+        self.server.connection_moved(new, self)
+
+    def _connection_lost(self, reason: Failure | None) -> None:
+        """The connection this session took over is gone."""
+        XmlStreamServer.connectionLost(self, reason)
+
+    def _from_connection(self, connection: "C2SStream", element: etree._Element) -> None:
+        if self.transport is connection.transport:
+            self._on_element(element)
+
+    def _on_stream_end(self) -> None:
+        session = self.resumed_into
+        if session is not None:
+            if session.transport is self.transport:
+                session._on_stream_end()
+            else:
+                self._disconnect()
+            return
+        self.peer_closed = True
+        super()._on_stream_end()
+
+    def stream_error(self, condition: str, text: str | None = None,
+                     wait: bool = True, app: etree._Element | None = None) -> None:
+        session = self.resumed_into
+        if session is not None and session.transport is self.transport:
+            session.stream_error(condition, text, wait, app)
+            return
+        if self.hibernating:
+            # No connection to tell: the session ends (replaced, shut down).
+            self.server.bus.fire("c2s/end-hibernation", self)
+            return
+        super().stream_error(condition, text, wait, app)
+
+    def close(self, wait: bool = True) -> None:
+        session = self.resumed_into
+        if session is not None and session.transport is self.transport:
+            session.close(wait)
+            return
+        super().close(wait)
 
     def default_from(self) -> str:
         return self.host or self.server.default_host
@@ -233,6 +329,9 @@ class C2SStream(XmlStreamServer):
 
     # Elements
     def element_received(self, element: etree._Element) -> None:
+        if self.resumed_into is not None:
+            self.resumed_into._from_connection(self, element)
+            return
         tag = element.tag
         if self.state == READY:
             self._stanza_received(element)
@@ -433,6 +532,11 @@ class C2SStream(XmlStreamServer):
                 return
             raise StreamError("unsupported-stanza-type",
                               f"{split_tag(stanza.tag)[1]} is not a stanza")
+        self._take_stanza(stanza)
+        for observer in tuple(self.inbound_observers):
+            observer(stanza)
+
+    def _take_stanza(self, stanza: etree._Element) -> None:
         jid = self.jid
         assert jid is not None
         claimed = stanza.get("from")
@@ -481,6 +585,19 @@ class C2SStream(XmlStreamServer):
             self.available = False
 
     # Delivery
+    def send(self, element: etree._Element) -> None:
+        """Serialise and send one element; stanzas are shown to the
+        outbound observers."""
+        data = etree.tostring(element)
+        self._write(data)
+        if self.outbound_observers and element.tag in STANZA_KINDS:
+            for observer in tuple(self.outbound_observers):
+                observer(element, data)
+
+    def resend(self, data: bytes) -> None:
+        """Write a stanza again, as sent before (XEP-0198 resumption)."""
+        self._write(data)
+
     def deliver(self, stanza: etree._Element) -> None:
         """Send a routed stanza to this client, through its filters."""
         for stanza_filter in self.filters:

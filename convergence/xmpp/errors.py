@@ -53,12 +53,18 @@ STANZA_CONDITIONS = {
 class StreamError(Exception):
     """A stream-level error: the stream is closed after sending it."""
 
-    def __init__(self, condition: str, text: str | None = None) -> None:
+    def __init__(self, condition: str, text: str | None = None,
+                 app: etree._Element | None = None) -> None:
+        """
+        @param app: an application-specific condition element (RFC 6120
+            4.9.4), such as XEP-0198's C{<handled-count-too-high/>}.
+        """
         if condition not in STREAM_CONDITIONS:
             raise ValueError(f"unknown stream error condition {condition!r}")
         super().__init__(condition, text)
         self.condition = condition
         self.text = text
+        self.app = app
 
     def to_element(self) -> etree._Element:
         """The C{<stream:error/>} element."""
@@ -69,6 +75,8 @@ class StreamError(Exception):
             text = etree.SubElement(error, f"{{{ns.STREAM_ERRORS}}}text",
                                     nsmap={None: ns.STREAM_ERRORS})
             text.text = self.text
+        if self.app is not None:
+            error.append(self.app)
         return error
 
 

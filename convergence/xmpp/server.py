@@ -168,22 +168,53 @@ class XmppServer:
         self.connections.add(stream)
         self._per_ip[_peer_host(stream)] += 1
 
-    def connection_closed(self, stream: Any) -> None:
+    def connection_released(self, stream: Any) -> bool:
+        """
+        Forget C{stream}'s connection (per-address accounting); return
+        whether it was still counted.
+        """
         if stream not in self.connections:
-            return
+            return False
         self.connections.discard(stream)
         host = _peer_host(stream)
         self._per_ip[host] -= 1
         if self._per_ip[host] <= 0:
             del self._per_ip[host]
-        self.bus.fire("c2s/closed", stream)  # still bound: presence says goodbye
+        return True
+
+    def connection_moved(self, old: Any, new: Any) -> None:
+        """The connection of C{old} now carries the session C{new}
+        (XEP-0198 resumption): same socket, same peer."""
+        if old in self.connections:
+            self.connections.discard(old)
+            self.connections.add(new)
+
+    def connection_closed(self, stream: Any) -> None:
+        """
+        A client connection is gone.  The session ends with it, unless a
+        C{c2s/lost} handler keeps it (XEP-0198 hibernation: it ends later
+        through L{session_ended}).
+        """
+        if not self.connection_released(stream):
+            return
+        if self.bus.fire("c2s/lost", stream):
+            return
+        self.session_ended(stream)
+
+    def session_ended(self, stream: Any) -> None:
+        """A client session is over: C{c2s/closed} (still bound: presence
+        says goodbye), unbinding, C{c2s/unbound}."""
+        self.bus.fire("c2s/closed", stream)
         self.registry.unbind(stream)
         self.bus.fire("c2s/unbound", stream)
         self.applications.connection_closed(stream)
 
     def shutdown(self) -> None:
-        """Close every stream with C{system-shutdown}; C{xmpp/shutdown}
-        first, for feature modules to stop their timers."""
+        """
+        Fire C{xmpp/shutdown} (feature modules stop their timers; sessions
+        without a connection end there), then close every stream with
+        C{system-shutdown}.
+        """
         self.bus.fire("xmpp/shutdown", self)
         for stream in list(self.connections):
             stream.stream_error("system-shutdown", wait=False)

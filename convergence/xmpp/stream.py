@@ -144,15 +144,16 @@ class XmlStreamServer(Protocol):
         self.header_sent = True
 
     def stream_error(self, condition: str, text: str | None = None,
-                     wait: bool = True) -> None:
-        """Send a stream error and close the stream (RFC 6120 4.9.1)."""
+                     wait: bool = True, app: etree._Element | None = None) -> None:
+        """Send a stream error and close the stream (RFC 6120 4.9.1);
+        C{app} is an application-specific condition element."""
         if self.closed or self.closing:
             return
         self.log.info("stream error {condition}: {text} (peer {peer})",
                       condition=condition, text=text or "", peer=self.peer_name())
         if not self.header_sent:
             self.send_header(self.default_from())
-        self.send(StreamError(condition, text).to_element())
+        self.send(StreamError(condition, text, app).to_element())
         self.close(wait)
 
     def close(self, wait: bool = True) -> None:

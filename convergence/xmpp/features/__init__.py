@@ -70,6 +70,7 @@ def builtin_features() -> list[Feature]:
         ping,
         push,
         registration,
+        sm,
         software_version,
         vcard,
     )
@@ -85,4 +86,4 @@ def builtin_features() -> list[Feature]:
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
             vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
-            carbons.FEATURE, blocking.FEATURE, csi.FEATURE]
+            carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE]

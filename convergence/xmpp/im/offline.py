@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from lxml import etree
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -87,28 +88,50 @@ class OfflineMessages:
 
     def keep(self, event: StanzaEvent) -> None:
         """Stamp and store one message; answer the sender if it cannot be."""
-        stanza = event.stanza
-        delay = etree.SubElement(stanza, f"{{{DELAY}}}delay", nsmap={None: DELAY})
-        delay.set("from", event.to.host)
-        delay.set("stamp", stamp(self.now()))
-        delay.text = "Offline Storage"
-        owner = event.to.bare
-        data = etree.tostring(stanza)
-        stanza.remove(delay)
+        self.keep_for(event.to.bare, event.stanza)
 
-        def stored(ok: bool) -> None:
+    @staticmethod
+    def storable(stanza: etree._Element) -> bool:
+        """Whether a message is of a type kept for later (8.5.2.2.1)."""
+        return (etree.QName(stanza).localname == "message"
+                and stanza.get("type") in _STORED_TYPES)
+
+    def keep_for(self, owner: JID, stanza: etree._Element) -> Deferred:
+        """
+        Stamp and store one message for the account C{owner} (a bare JID),
+        whatever its C{to}, as stream management does with the stanzas a
+        session never acknowledged.  The sender is answered if it cannot
+        be stored.  The store is asked at once, so messages kept one after
+        another stay in that order.
+
+        @return: a Deferred firing with whether it was stored.
+        """
+        if any(d.get("from") == owner.host for d in stanza.iterchildren(f"{{{DELAY}}}delay")):
+            data = etree.tostring(stanza)  # stored here before: keep its first stamp
+        else:
+            delay = etree.SubElement(stanza, f"{{{DELAY}}}delay", nsmap={None: DELAY})
+            delay.set("from", owner.host)
+            delay.set("stamp", stamp(self.now()))
+            delay.text = "Offline Storage"
+            data = etree.tostring(stanza)
+            stanza.remove(delay)
+
+        def stored(ok: bool) -> bool:
             if not ok:
                 self.server.router.bounce(stanza, StanzaError(
                     "service-unavailable", "The recipient's offline storage is full",
                     type="wait"))
+            return ok
 
-        def failed(failure: Failure) -> None:
+        def failed(failure: Failure) -> bool:
             log.failure("could not store a message for {owner}", failure, owner=str(owner))
-            event.reply_error("internal-server-error", "The message could not be stored")
+            self.server.router.bounce(stanza, StanzaError(
+                "internal-server-error", "The message could not be stored"))
+            return False
 
         d = self.run_in_db(self.store.store_message, owner.user, owner.host, self.now(),
                            data, self.server.config.offline_quota)
-        d.addCallbacks(stored, failed)
+        return d.addCallbacks(stored, failed)
 
     # Delivering
     def flush(self, stream: Any) -> None:
