@@ -5,14 +5,17 @@ hibernation, resumption and what happens to unacknowledged stanzas."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
+from convergence.store.sqlite_im import SqliteImStore
 from convergence.xmpp.features.sm import MODULUS
 from tests.imhelpers import ImFixture, of
-from tests.xmpphelpers import HEADER, Client
+from tests.xmpphelpers import HEADER, Client, make_server
 
 SM = "urn:xmpp:sm:3"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -50,11 +53,12 @@ class SmFixture(ImFixture):
     """alice and bob subscribed to each other, both available."""
 
     options: dict = {"sm_ack_every": 5, "sm_ack_interval": 30.0}
+    im_store: Any = None
 
     def setUp(self) -> None:
-        from tests.xmpphelpers import make_server
-
-        self.server, self.clock = make_server(self.mktemp(), **self.options)
+        self.server, self.clock = make_server(self.mktemp(), im_store=self.im_store,
+                                              **self.options)
+        self.clock.advance(0)  # the reactor starts: held messages recovered
         self.server.accounts.add("carol@localhost", "carol-pw")
         self.alice = self.client("alice", "secret", "phone")
         self.bob = self.client("bob", "hunter2", "laptop")
@@ -488,3 +492,71 @@ class ExpiryTests(SmFixture):
         self.assertEqual(self.stored(), ["1", "2"])
         self.assertIs(self.server.registry.get(newcomer.stream.jid), newcomer.stream)
         self.assertEqual(self.server.sm.sessions, {})
+
+
+class CrashTests(SmFixture):
+    """The server dies (no shutdown) while a session hibernates."""
+
+    options = {"sm_ack_every": 100, "sm_ack_interval": 0}
+
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.im_store = SqliteImStore(self.path)
+        super().setUp()
+
+    def held(self) -> int:
+        return self.im_store._db.execute("SELECT COUNT(*) FROM sm_held").fetchone()[0]
+
+    def test_held_messages_survive_a_crash(self) -> None:
+        """Messages of a hibernating session, unacked before the cut or
+        queued after it, are committed; the next run makes them offline
+        messages, in order (unstorable ones are not held)."""
+        self.enable(self.alice)
+        self.chat(2)
+        self.alice.send(f"<a xmlns='{SM}' h='1'/>")
+        drop(self.alice)
+        self.chat(2, start=3)
+        self.bob.send("<message to='alice@localhost/phone' type='headline'><body>h</body></message>")
+        self.assertEqual(self.held(), 3)
+        self.assertEqual(self.stored(), [])
+        # SIGKILL: nothing else runs; a new server opens the same database
+        again = SqliteImStore(self.path)
+        server, clock = make_server(self.mktemp(), im_store=again)
+        clock.advance(0)
+        self.assertEqual(self.stored(), ["2", "3", "4"])
+        self.assertEqual(self.held(), 0)
+        stanza = etree.fromstring(again.messages("alice", "localhost", 10)[0].stanza)
+        self.assertIsNotNone(stanza.find("{urn:xmpp:delay}delay"))
+
+    def test_resume_releases(self) -> None:
+        previd = self.enable(self.alice).get("id")
+        self.chat(2)
+        drop(self.alice)
+        self.chat(1, start=3)
+        self.assertEqual(self.held(), 3)
+        client, got = self.resume(previd, 0)
+        self.assertEqual(bodies(got), ["1", "2", "3"])
+        self.assertEqual(self.held(), 0)
+        self.assertEqual(self.stored(), [])
+        # no longer hibernating: new messages are not held
+        self.chat(1, start=4)
+        self.assertEqual(self.held(), 0)
+        drop(client)
+        self.assertEqual(self.held(), 4)
+
+    def test_timeout_moves_held_within_quota(self) -> None:
+        """Held messages over the offline quota bounce, none lost silently."""
+        self.server.config = type(self.server.config)(
+            **{**self.server.config.__dict__, "offline_quota": 2})
+        self.server.sm.config = self.server.config
+        self.enable(self.alice)
+        self.chat(3)
+        drop(self.alice)
+        self.bob.read()
+        self.clock.advance(300)
+        self.assertEqual(self.stored(), ["1", "2"])
+        self.assertEqual(self.held(), 0)
+        errors = [e for e in self.bob.read() if e.get("type") == "error"]
+        self.assertEqual([e.get("id") for e in errors], ["m3"])
+        self.assertIsNotNone(errors[0].find(f"{C}error/{{{STANZAS}}}service-unavailable"))

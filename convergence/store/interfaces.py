@@ -464,3 +464,29 @@ class IBlockingStore(Interface):
 
     def unblock(localpart: str, domain: str, jids: Sequence[str] | None) -> None:
         """Remove C{jids} (C{None}: every item) in one transaction."""
+
+
+class IHeldStanzaStore(Interface):
+    """
+    Messages held for a hibernating stream management session (XEP-0198):
+    kept in memory for a resumption and here for a crash.  They become
+    offline messages when the session ends without resuming, or when the
+    server starts again after it died with sessions hibernating.
+    """
+
+    def hold(session: str, localpart: str, domain: str,
+             stanzas: Sequence[tuple[float, bytes]]) -> None:
+        """Commit C{(stamp, stanza)} pairs for C{session}, in order."""
+
+    def release(session: str) -> None:
+        """Forget what C{session} held (it resumed)."""
+
+    def release_to_offline(session: str, quota: int) -> list[bytes]:
+        """
+        Move what C{session} held into offline storage, in order, within
+        the user's C{quota} (0: no limit); return the stanzas that did not fit.
+        """
+
+    def recover() -> int:
+        """Move everything held into offline storage (at startup: those
+        sessions are gone), regardless of quota; return how many."""

@@ -234,6 +234,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 11: messages held for hibernating stream management sessions (XEP-0198),
+    # so that a crash while a session hibernates loses none of them.
+    (
+        """
+        CREATE TABLE sm_held (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            stanza BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX sm_held_session ON sm_held (session, id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,7 +256,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: Tables of per-account data without a foreign key to C{accounts}.
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
                  "push_registrations", "vcards", "http_uploads", "last_activity",
-                 "pep_nodes", "pep_items", "private_xml", "blocklist_items")
+                 "pep_nodes", "pep_items", "private_xml", "blocklist_items",
+                 "sm_held")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -27,6 +27,7 @@ from convergence.store.interfaces import (
 )
 from convergence.store.sqlite import _transaction, open_database
 from convergence.store.sqlite_blocking import SqliteBlockingStore
+from convergence.store.sqlite_held import SqliteHeldStanzaStore
 
 __all__ = ["SqliteImStore"]
 
@@ -44,9 +45,10 @@ def _item(row: tuple) -> RosterItem:
 
 
 @implementer(IRosterStore, IOfflineStore, IVCardStore, ILastActivityStore)
-class SqliteImStore(SqliteBlockingStore):
+class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
     """L{IRosterStore}, L{IOfflineStore}, L{IVCardStore},
-    L{ILastActivityStore} and L{IBlockingStore} in one SQLite file."""
+    L{ILastActivityStore}, L{IBlockingStore} and L{IHeldStanzaStore} in one
+    SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         """

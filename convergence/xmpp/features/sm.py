@@ -43,6 +43,7 @@ from lxml import etree
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from convergence.store.interfaces import IHeldStanzaStore
 from convergence.xmpp import ns
 from convergence.xmpp.c2s import BIND, READY, NonzaEvent
 from convergence.xmpp.errors import StanzaError
@@ -109,6 +110,9 @@ class SmSession:
         self.ack_timer: IDelayedCall | None = None
         self.expiry: IDelayedCall | None = None
         self.ended = False
+        #: its storable messages are also in the held-stanza store
+        #: (while hibernating: a crash loses none)
+        self.held = False
 
     @property
     def sent(self) -> int:
@@ -147,6 +151,9 @@ class StreamManagement:
         #: ended sessions: id -> (account, inbound count), newest last
         self.ended: OrderedDict[str, tuple[JID, int]] = OrderedDict()
         self.shutting_down = False
+        store = server.im_store
+        #: where hibernating sessions' messages survive a crash (or None)
+        self.held_store = store if IHeldStanzaStore.providedBy(store) else None
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -157,6 +164,19 @@ class StreamManagement:
         hook("c2s/end-hibernation", self.on_end_hibernation)
         hook("xmpp/shutdown", self.on_shutdown)
         self.server.stream_features.append((NS, "sm"))
+        if self.held_store is not None:
+            # Once the reactor runs (after twistd forks): what sessions that
+            # hibernated when the server died held becomes offline messages.
+            self.clock.callLater(0, self._recover)
+
+    def _recover(self) -> None:
+        def moved(n: int) -> None:
+            if n:
+                log.info("{n} messages held by hibernating sessions of a previous"
+                         " run moved to offline storage", n=n)
+
+        d = self.server.run_in_db(self.held_store.recover)
+        d.addCallbacks(moved, lambda f: log.failure("recovering held messages failed", f))
 
     def hibernating(self) -> list[Any]:
         """The streams now hibernating."""
@@ -201,16 +221,19 @@ class StreamManagement:
                 enabled.set("location", self.config.sm_location)
         stream.send(enabled)
         stream.inbound_observers.append(lambda _: self._received(session))
-        stream.outbound_observers.append(lambda _, data: self._sent(session, data))
+        stream.outbound_observers.append(
+            lambda element, data: self._sent(session, element, data))
 
     # Counting
     def _received(self, session: SmSession) -> None:
         session.handled = (session.handled + 1) % MODULUS
 
-    def _sent(self, session: SmSession, data: bytes) -> None:
+    def _sent(self, session: SmSession, element: etree._Element, data: bytes) -> None:
         if session.ended:
             return
         session.queue.append(data)
+        if session.held and self._fate(element) == "store":
+            self._hold(session, [element])
         if len(session.queue) > self.config.sm_max_queue:
             log.info("{jid}: {n} stanzas unacknowledged, ending the stream",
                      jid=str(session.jid), n=len(session.queue))
@@ -294,6 +317,10 @@ class StreamManagement:
             session.expiry.cancel()
         session.expiry = None
         stream.send(_element("resumed", previd=previd, h=str(session.handled)))
+        if session.held:
+            session.held = False  # in memory only again, as on any live stream
+            d = self.server.run_in_db(self.held_store.release, previd)
+            d.addErrback(lambda f: log.failure("releasing held messages failed", f))
         old.take_over(stream)
         log.info("{jid} resumed, resending {n} stanzas", jid=str(session.jid),
                  n=len(session.queue))
@@ -313,6 +340,14 @@ class StreamManagement:
         session.awaiting = False
         stream.hibernating = True
         session.expiry = self.clock.callLater(session.max, self._expire, session)
+        if self.held_store is not None and getattr(self.server, "offline", None):
+            session.held = True
+            stored = []
+            for data in session.queue:
+                stanza = self._parse(data, session.jid.bare)
+                if stanza is not None and self._fate(stanza) == "store":
+                    stored.append(stanza)
+            self._hold(session, stored)
         log.info("{jid} hibernates for up to {max} s with {n} unacknowledged",
                  jid=str(session.jid), max=session.max, n=len(session.queue))
         self.server.bus.fire("c2s/hibernating", stream)
@@ -364,29 +399,75 @@ class StreamManagement:
             while len(self.ended) > REMEMBERED_ENDED:
                 self.ended.popitem(last=False)
         queue, session.queue = session.queue, deque()
+        owner = session.jid.bare
+        held, session.held = session.held, False
+        if held:
+            self._release_to_offline(session)
         for data in queue:
-            self._unacked(session.jid.bare, data)
+            stanza = self._parse(data, owner)
+            if stanza is None:
+                continue
+            fate = self._fate(stanza)
+            if fate == "store" and not held:
+                self.server.offline.keep_for(owner, stanza)
+            elif fate == "bounce":
+                self._bounce(stanza)
 
-    def _unacked(self, owner: JID, data: bytes) -> None:
-        """One stanza the client never acknowledged, its session over."""
+    @staticmethod
+    def _parse(data: bytes, owner: JID) -> etree._Element | None:
         try:
-            stanza = etree.fromstring(data, _PARSER)
+            return etree.fromstring(data, _PARSER)
         except etree.XMLSyntaxError:
             log.error("unreadable unacknowledged stanza for {owner}", owner=str(owner))
-            return
+            return None
+
+    def _fate(self, stanza: etree._Element) -> str:
+        """
+        What becomes of a stanza a session never acknowledged once the
+        session is over: C{store} (offline storage), C{bounce}
+        (C{recipient-unavailable}) or C{drop}: carbon copies (the original
+        reached its own recipient), presence (state, not redelivered) and
+        iq responses.
+        """
         kind = etree.QName(stanza).localname
-        type_ = stanza.get("type")
-        offline = getattr(self.server, "offline", None)
         if kind == "message":
             if any(child.tag in _CARBON_COPIES for child in stanza):
-                return  # a copy: the original reached its own recipient
+                return "drop"
+            offline = getattr(self.server, "offline", None)
             if offline is not None and offline.storable(stanza):
-                offline.keep_for(owner, stanza)
-                return
-            self._bounce(stanza)
-        elif kind == "iq" and type_ in ("get", "set"):
-            self._bounce(stanza)
-        # presence and iq responses: state or answers, nothing to redeliver
+                return "store"
+            return "bounce" if stanza.get("type") != "error" else "drop"
+        if kind == "iq" and stanza.get("type") in ("get", "set"):
+            return "bounce"
+        return "drop"
+
+    def _hold(self, session: SmSession, stanzas: list[etree._Element]) -> None:
+        """Commit messages of a hibernating session to the held store."""
+        if not stanzas:
+            return
+        owner = session.jid.bare
+        offline = self.server.offline
+        now = offline.now()
+        items = [(now, offline.stamped(owner, stanza)) for stanza in stanzas]
+        d = self.server.run_in_db(self.held_store.hold, session.id, owner.user,
+                                  owner.host, items)
+        d.addErrback(lambda f: log.failure("holding messages for {owner} failed", f,
+                                           owner=str(owner)))
+
+    def _release_to_offline(self, session: SmSession) -> None:
+        def overflow(stanzas: list[bytes]) -> None:
+            for data in stanzas:
+                stanza = self._parse(data, session.jid.bare)
+                if stanza is not None:
+                    self.server.router.bounce(stanza, StanzaError(
+                        "service-unavailable", "The recipient's offline storage is full",
+                        type="wait"))
+
+        d = self.server.run_in_db(self.held_store.release_to_offline, session.id,
+                                  self.config.offline_quota)
+        d.addCallbacks(overflow, lambda f: log.failure(
+            "moving held messages of {owner} to offline storage failed", f,
+            owner=str(session.jid.bare)))
 
     def _bounce(self, stanza: etree._Element) -> None:
         self.server.router.bounce(stanza, StanzaError(

@@ -96,6 +96,19 @@ class OfflineMessages:
         return (etree.QName(stanza).localname == "message"
                 and stanza.get("type") in _STORED_TYPES)
 
+    def stamped(self, owner: JID, stanza: etree._Element) -> bytes:
+        """C{stanza} as stored: with a XEP-0203 delay from C{owner}'s
+        domain, unless it has one from there already (stored before)."""
+        if any(d.get("from") == owner.host for d in stanza.iterchildren(f"{{{DELAY}}}delay")):
+            return etree.tostring(stanza)
+        delay = etree.SubElement(stanza, f"{{{DELAY}}}delay", nsmap={None: DELAY})
+        delay.set("from", owner.host)
+        delay.set("stamp", stamp(self.now()))
+        delay.text = "Offline Storage"
+        data = etree.tostring(stanza)
+        stanza.remove(delay)
+        return data
+
     def keep_for(self, owner: JID, stanza: etree._Element) -> Deferred:
         """
         Stamp and store one message for the account C{owner} (a bare JID),
@@ -106,15 +119,7 @@ class OfflineMessages:
 
         @return: a Deferred firing with whether it was stored.
         """
-        if any(d.get("from") == owner.host for d in stanza.iterchildren(f"{{{DELAY}}}delay")):
-            data = etree.tostring(stanza)  # stored here before: keep its first stamp
-        else:
-            delay = etree.SubElement(stanza, f"{{{DELAY}}}delay", nsmap={None: DELAY})
-            delay.set("from", owner.host)
-            delay.set("stamp", stamp(self.now()))
-            delay.text = "Offline Storage"
-            data = etree.tostring(stanza)
-            stanza.remove(delay)
+        data = self.stamped(owner, stanza)
 
         def stored(ok: bool) -> bool:
             if not ok:
