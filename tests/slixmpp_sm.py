@@ -5,7 +5,12 @@ storage, and a resumption attempt by another account.
 
 Run as a subprocess by tests/test_slixmpp_sm.py:
 
-    python slixmpp_sm.py PORT CAFILE
+    python slixmpp_sm.py PORT CAFILE [resume | crash-before | crash-after]
+
+C{resume} (the default) is the whole story on one server; C{crash-before}
+leaves alice's session hibernating with three messages (the test then kills
+the server with SIGKILL); C{crash-after} logs alice in again on the
+restarted server and reports what offline storage gave her.
 
 Prints one JSON object with what it observed.  Every wait is bounded.
 """
@@ -173,8 +178,46 @@ async def main(port: int, cafile: str) -> dict:
     return result
 
 
+async def crash_before(port: int, cafile: str) -> dict:
+    """alice gets and acknowledges 1-3, her connection is reset, bob
+    sends 4-6 and knows the server took them (a ping answered after them)."""
+    result: dict = {}
+    alice = await start(User("alice@localhost/slix", "wonderland", cafile, sm=True), port)
+    result["previd"] = await asyncio.wait_for(alice.enabled, TIMEOUT)
+    bob = await start(User("bob@localhost/slix", "builder", cafile), port)
+    to = "alice@localhost/slix"
+    for i in range(1, 4):
+        bob.send_message(mto=to, mbody=str(i), mtype="chat")
+    await until(lambda: len(alice.bodies) == 3)
+    result["attached"] = list(alice.bodies)
+    alice.plugin["xep_0198"].send_ack()  # 1-3 are alice's now
+    await alice.plugin["xep_0199"].ping("localhost", timeout=TIMEOUT)
+    alice.reset()
+    await until(lambda: alice.transport is None)
+    for i in range(4, 7):
+        bob.send_message(mto=to, mbody=str(i), mtype="chat")
+    await bob.plugin["xep_0199"].ping("localhost", timeout=TIMEOUT)
+    result["taken"] = True
+    bob.disconnect()
+    await asyncio.sleep(0.3)
+    return result
+
+
+async def crash_after(port: int, cafile: str) -> dict:
+    alice = await start(User("alice@localhost/again", "wonderland", cafile), port)
+    await until(lambda: len(alice.bodies) >= 3)
+    await asyncio.sleep(0.5)
+    result = {"offline": list(alice.bodies), "offline_delayed": list(alice.delayed)}
+    alice.disconnect()
+    await asyncio.sleep(0.3)
+    return result
+
+
 if __name__ == "__main__":
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    out = loop.run_until_complete(asyncio.wait_for(main(int(sys.argv[1]), sys.argv[2]), 90))
+    mode = sys.argv[3] if len(sys.argv) > 3 else "resume"
+    scenario = {"resume": main, "crash-before": crash_before, "crash-after": crash_after}[mode]
+    out = loop.run_until_complete(
+        asyncio.wait_for(scenario(int(sys.argv[1]), sys.argv[2]), 90))
     sys.stdout.write(json.dumps(out) + "\n")

@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
+from convergence.auth.accounts import Accounts
 from convergence.config import load_config
 from convergence.service import build
+from convergence.store.sqlite import SqliteAccountStore
+from tests.sipp_harness import free_port
+
+BIN = Path(sys.executable).parent
 
 SCENARIO = Path(__file__).with_name("slixmpp_sm.py")
 
@@ -69,3 +79,89 @@ class SlixmppSmTests(TestCase):
         self.assertEqual(self.hibernated, ["alice@localhost/slix"] * 2)
         self.assertEqual([s for s in self.server.xmpp.sm.sessions
                           if s.jid is not None and s.jid.user == "alice"], [])
+
+
+class SigkillTests(TestCase):
+    """The server dies with SIGKILL while a session hibernates."""
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        self.root = Path(self.mktemp()).resolve()
+        self.data = self.root / "data"
+        self.data.mkdir(parents=True)
+        store = SqliteAccountStore(self.data / "convergence.sqlite3")
+        accounts = Accounts(store, 4096)
+        accounts.add("alice@localhost", "wonderland")
+        accounts.add("bob@localhost", "builder")
+        store.close()
+        self.log = (self.root / "twistd.log").open("wb")
+        self.addCleanup(self.log.close)
+        self.server: subprocess.Popen | None = None
+        self.addCleanup(self.stop)
+
+    async def start(self) -> int:
+        """twistd -n convergence, c2s only; wait until it listens."""
+        port = free_port()
+        self.server = subprocess.Popen(
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+             "--data-dir", str(self.data), "--c2s-port", str(port),
+             "--sip-port", "0", "--http-port", "0"],
+            cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    self.fail(f"server did not start: {self.server_log()}")
+                await task.deferLater(reactor, 0.05)
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+
+    def server_log(self) -> str:
+        self.log.flush()
+        return (self.root / "twistd.log").read_bytes()[-3000:].decode(errors="replace")
+
+    async def scenario(self, port: int, mode: str) -> dict:
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable, [str(SCENARIO), str(port),
+                             str(self.data / "tls" / "localhost.pem"), mode],
+            env=dict(os.environ))
+        self.assertEqual(code, 0, err.decode(errors="replace")[-3000:] + self.server_log())
+        return json.loads(out.decode().strip().splitlines()[-1])
+
+    def held(self) -> int:
+        db = sqlite3.connect(self.data / "convergence.sqlite3")
+        try:
+            return db.execute("SELECT COUNT(*) FROM sm_held").fetchone()[0]
+        finally:
+            db.close()
+
+    async def test_nothing_taken_is_lost(self) -> None:
+        """Messages the server took for a hibernating session (4-6, which
+        bob saw answered) are in offline storage after a SIGKILL and a
+        restart, in order; those alice acknowledged (1-3) are not."""
+        port = await self.start()
+        before = await self.scenario(port, "crash-before")
+        self.assertEqual(before["attached"], ["1", "2", "3"])
+        self.assertTrue(before["taken"])
+        deadline = time.monotonic() + 10
+        while self.held() < 3 and time.monotonic() < deadline:
+            await task.deferLater(reactor, 0.05)
+        self.assertEqual(self.held(), 3, self.server_log())
+        self.server.kill()  # SIGKILL: no shutdown, no offline storage on the way out
+        self.server.wait(15)
+        port = await self.start()
+        after = await self.scenario(port, "crash-after")
+        self.assertEqual(after["offline"], ["4", "5", "6"])
+        self.assertEqual(after["offline_delayed"], [True] * 3)
+        self.assertEqual(self.held(), 0)

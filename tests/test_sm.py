@@ -560,3 +560,58 @@ class CrashTests(SmFixture):
         errors = [e for e in self.bob.read() if e.get("type") == "error"]
         self.assertEqual([e.get("id") for e in errors], ["m3"])
         self.assertIsNotNone(errors[0].find(f"{C}error/{{{STANZAS}}}service-unavailable"))
+
+
+class QueuedDb:
+    """A database thread the test runs by hand: calls wait in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, tuple, Any]] = []
+
+    def run(self, f: Any, *args: Any) -> Any:
+        from twisted.internet.defer import Deferred
+
+        d: Deferred = Deferred()
+        self.calls.append((f, args, d))
+        return d
+
+    def drain(self) -> None:
+        while self.calls:
+            f, args, d = self.calls.pop(0)
+            d.callback(f(*args))
+
+
+class CommitBeforeAckTests(SmFixture):
+    """An <a/> to a sender waits for the messages it covers to be committed."""
+
+    options = {"sm_ack_every": 100, "sm_ack_interval": 0}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.db = QueuedDb()
+        self.server.run_in_db = self.db.run
+        self.server.offline.run_in_db = self.db.run
+
+    def test_ack_after_hold_commits(self) -> None:
+        self.enable(self.alice)
+        drop(self.alice)
+        self.db.drain()
+        self.enable(self.bob)
+        self.bob.send("<message to='alice@localhost/phone' type='chat'><body>1</body></message>")
+        self.bob.send(f"<r xmlns='{SM}'/>")
+        self.bob.send("<message to='alice@localhost/phone' type='chat'><body>2</body></message>")
+        self.bob.send(f"<r xmlns='{SM}'/>")
+        self.assertEqual(sm(self.bob.read(), "a"), [])
+        self.db.drain()
+        self.assertEqual([a.get("h") for a in sm(self.bob.read(), "a")], ["1", "2"])
+        self.bob.send(f"<r xmlns='{SM}'/>")  # nothing in flight: at once
+        self.assertEqual([a.get("h") for a in sm(self.bob.read(), "a")], ["2"])
+
+    def test_ack_after_offline_commit(self) -> None:
+        self.enable(self.bob)
+        self.bob.send("<message to='carol@localhost' type='chat'><body>c</body></message>")
+        self.bob.send(f"<r xmlns='{SM}'/>")
+        self.assertEqual(sm(self.bob.read(), "a"), [])
+        self.db.drain()
+        self.assertEqual([a.get("h") for a in sm(self.bob.read(), "a")], ["1"])
+        self.assertEqual(self.stored("carol"), ["c"])

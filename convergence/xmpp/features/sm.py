@@ -40,6 +40,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from lxml import etree
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
@@ -110,6 +111,8 @@ class SmSession:
         self.ack_timer: IDelayedCall | None = None
         self.expiry: IDelayedCall | None = None
         self.ended = False
+        #: <a/> answers waiting for the store to commit
+        self.acks_waiting = 0
         #: its storable messages are also in the held-stanza store
         #: (while hibernating: a crash loses none)
         self.held = False
@@ -151,6 +154,8 @@ class StreamManagement:
         #: ended sessions: id -> (account, inbound count), newest last
         self.ended: OrderedDict[str, tuple[JID, int]] = OrderedDict()
         self.shutting_down = False
+        #: held-store writes not yet committed
+        self.pending = 0
         store = server.im_store
         #: where hibernating sessions' messages survive a crash (or None)
         self.held_store = store if IHeldStanzaStore.providedBy(store) else None
@@ -192,7 +197,7 @@ class StreamManagement:
         elif name == "resume":
             self._resume(stream, element)
         elif name == "r" and session is not None:
-            stream.send(_element("a", h=str(session.handled)))
+            self._answer(session)
         elif name == "a" and session is not None:
             self._ack(session, element.get("h"))
         else:
@@ -225,6 +230,26 @@ class StreamManagement:
             lambda element, data: self._sent(session, element, data))
 
     # Counting
+    def _answer(self, session: SmSession) -> None:
+        """
+        Answer <r/>.  While messages are on their way into the database
+        (held for a hibernating session, offline storage) the answer waits
+        until they are committed, so that a stanza acknowledged to its
+        sender survives a crash.  Answers keep their order.
+        """
+        answer = _element("a", h=str(session.handled))
+        offline = getattr(self.server, "offline", None)
+        if not (session.acks_waiting or self.pending or getattr(offline, "pending", 0)):
+            session.stream.send(answer)
+            return
+
+        def send(_: Any) -> None:
+            session.acks_waiting -= 1
+            session.stream.send(answer)
+
+        session.acks_waiting += 1
+        self.server.run_in_db(_barrier).addBoth(send)
+
     def _received(self, session: SmSession) -> None:
         session.handled = (session.handled + 1) % MODULUS
 
@@ -449,10 +474,18 @@ class StreamManagement:
         offline = self.server.offline
         now = offline.now()
         items = [(now, offline.stamped(owner, stanza)) for stanza in stanzas]
-        d = self.server.run_in_db(self.held_store.hold, session.id, owner.user,
-                                  owner.host, items)
+        d = self._write(self.held_store.hold, session.id, owner.user, owner.host, items)
         d.addErrback(lambda f: log.failure("holding messages for {owner} failed", f,
                                            owner=str(owner)))
+
+    def _write(self, f: Any, *args: Any) -> Deferred:
+        """A held-store write, counted until it is committed."""
+        def committed(result: Any) -> Any:
+            self.pending -= 1
+            return result
+
+        self.pending += 1
+        return self.server.run_in_db(f, *args).addBoth(committed)
 
     def _release_to_offline(self, session: SmSession) -> None:
         def overflow(stanzas: list[bytes]) -> None:
@@ -463,8 +496,9 @@ class StreamManagement:
                         "service-unavailable", "The recipient's offline storage is full",
                         type="wait"))
 
-        d = self.server.run_in_db(self.held_store.release_to_offline, session.id,
-                                  self.config.offline_quota)
+        d = self._write(self.held_store.release_to_offline, session.id,
+                        self.config.offline_quota)
+        self.server.offline.written(session.jid.bare)
         d.addCallbacks(overflow, lambda f: log.failure(
             "moving held messages of {owner} to offline storage failed", f,
             owner=str(session.jid.bare)))
@@ -472,6 +506,10 @@ class StreamManagement:
     def _bounce(self, stanza: etree._Element) -> None:
         self.server.router.bounce(stanza, StanzaError(
             "recipient-unavailable", "The recipient's session has ended"))
+
+
+def _barrier() -> None:
+    """Run on the database thread after everything queued before it."""
 
 
 def install(server: Any) -> None:

@@ -65,6 +65,8 @@ class OfflineMessages:
         self.flushing: set[JID] = set()
         #: users of those for whom a message was stored during the flush
         self.stored_during_flush: set[JID] = set()
+        #: messages handed to the store and not yet committed
+        self.pending = 0
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -134,9 +136,21 @@ class OfflineMessages:
                 "internal-server-error", "The message could not be stored"))
             return False
 
+        def committed(result: Any) -> Any:
+            self.pending -= 1
+            return result
+
+        self.pending += 1
         d = self.run_in_db(self.store.store_message, owner.user, owner.host, self.now(),
                            data, self.server.config.offline_quota)
-        return d.addCallbacks(stored, failed)
+        self.written(owner)
+        return d.addBoth(committed).addCallbacks(stored, failed)
+
+    def written(self, owner: JID) -> None:
+        """A write of C{owner}'s messages was just queued (here or by stream
+        management): a flush under way reads once more before it ends."""
+        if owner in self.flushing:
+            self.stored_during_flush.add(owner)
 
     # Delivering
     def flush(self, stream: Any) -> None:
