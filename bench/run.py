@@ -173,6 +173,21 @@ def figures(plan: Plan) -> list[Figure]:
                      "load on both servers, whatever their speed); latency from send to "
                      "receipt"),
     ]
+    result.append(Figure(
+        "throughput_sm",
+        f"messages/s, {plan.pairs} pairs x window {plan.window}, stream management",
+        "msg/s", "higher", "xmpp", "throughput",
+        XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS,
+                     users=2 * plan.pairs, stream_management=True),
+        ("--tls", "--mechanism", "SCRAM-SHA-1", "--pairs", str(plan.pairs),
+         "--window", str(plan.window), "--duration", f"{plan.throughput_duration:g}",
+         "--sm"),
+        "messages_per_s",
+        extra_rows=(("latency_p99_ms", "  message latency p99, stream management", "ms",
+                     "lower"),),
+        describe="as throughput, with XEP-0198 enabled (with resumption) by every "
+                 "client and on both servers (Prosody: mod_smacks): the server asks "
+                 "for an ack after 5 unacked stanzas, each client after 5 sent"))
     for size in plan.idle_sizes:
         result.append(Figure(
             f"idle_{size}", f"RSS KiB/connection, {size} idle (TLS)", "KiB", "lower",
@@ -227,6 +242,20 @@ def figures(plan: Plan) -> list[Figure]:
                      f"each user with {size} contacts (all of them online, subscription "
                      "both) and its roster fetched; server RSS growth / connections"),
     ]
+    size = plan.idle_sizes[0]
+    result.append(Figure(
+        f"hibernating_{size}", f"RSS KiB/hibernating session, {size} (TLS)", "KiB",
+        "lower", "xmpp", "idle",
+        XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS, users=size,
+                     stream_management=True),
+        ("--tls", "--mechanism", "SCRAM-SHA-1", "--connections", str(size),
+         "--concurrency", str(plan.idle_concurrency), "--sm", "--hibernate"),
+        "rss_per_hibernating_kib", fresh_per_run=True,
+        extra_rows=(("rss_per_connection_kib", "  RSS KiB/connection before the reset",
+                     "KiB", "lower"),),
+        describe=f"{size} connections as idle_{size}, each with XEP-0198 resumption "
+                 "enabled, then every connection reset (RST): the sessions hibernate; "
+                 "server RSS growth / sessions"))
     result += [
         Figure(
             "sip", "SIP calls/s, zero failures (vs sipp UAS)", "calls/s", "higher", "sip",
@@ -248,8 +277,10 @@ def figures(plan: Plan) -> list[Figure]:
 FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
     "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
-             "throughput_paced", "idle", "roster_login", "offline"),
+             "throughput_paced", "throughput_sm", "idle", "hibernating_1000",
+             "roster_login", "offline"),
     "im": ("roster_login", "offline", "idle_roster"),
+    "sm": ("throughput_sm", "hibernating_1000"),
     "idle": ("idle",),
     "sip": ("sip", "sip_builtin"),
 }

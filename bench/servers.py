@@ -323,11 +323,14 @@ class XmppSettings:
     iterations: int = PROSODY_ITERATIONS  # SCRAM iteration count of the stored credentials
     users: int = 10  # user1..userN exist
     roster: str = ""  # a bench/rosters.py topology (hub:C:K, ring:K); "": empty rosters
+    #: XEP-0198 on the server (Prosody: mod_smacks; convergence has it built in)
+    stream_management: bool = False
 
     def describe(self) -> str:
         tls = "STARTTLS required" if self.require_tls else "plaintext, PLAIN allowed"
         rosters = f", rosters {self.roster}" if self.roster else ""
-        return f"{tls}, {self.iterations} iterations, {self.users} users{rosters}"
+        sm = ", stream management" if self.stream_management else ""
+        return f"{tls}, {self.iterations} iterations, {self.users} users{rosters}{sm}"
 
 
 def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
@@ -348,6 +351,11 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
         "max_read_rate = 0",
         "# Prosody's mod_offline keeps any number of messages",
         "offline_quota = 1000000",
+        "# XEP-0198 as Prosody's mod_smacks is set below: <r/> after 5 unacked,",
+        "# 300 s of hibernation, 500 stanzas queued at most",
+        f"sm_ack_every = {SM_ACK_EVERY}",
+        f"sm_resume_max = {SM_HIBERNATION_S}",
+        f"sm_max_queue = {SM_MAX_QUEUE}",
         "",
         "[sip]",
         "# the bench drives thousands of calls/s from one address: no per-source",
@@ -356,6 +364,11 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
         "",
     ])
 
+
+#: XEP-0198 settings shared by both servers when a figure uses it
+SM_ACK_EVERY = 5
+SM_HIBERNATION_S = 300
+SM_MAX_QUEUE = 500
 
 #: Prosody modules loaded for the bench: what convergence also does.
 PROSODY_MODULES = ("roster", "saslauth", "tls", "disco", "ping", "posix")
@@ -378,7 +391,8 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
     not loaded), Nagle off as convergence has it."""
     require = "true" if settings.require_tls else "false"
     plain = "false" if settings.require_tls else "true"
-    modules = "; ".join(lua_string(m) for m in PROSODY_MODULES)
+    names = PROSODY_MODULES + (("smacks",) if settings.stream_management else ())
+    modules = "; ".join(lua_string(m) for m in names)
     disabled = "; ".join(lua_string(m) for m in PROSODY_DISABLED)
     return "\n".join([
         "-- written by bench/servers.py",
@@ -407,6 +421,9 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         "-- keeps Nagle on (same figures under load, 40 ms stalls when idle-ish)",
         "network_settings = { nagle = false }",
         f"log = {{ warn = {lua_string(log_file)} }}",
+        f"smacks_max_unacked_stanzas = {SM_ACK_EVERY}",
+        f"smacks_hibernation_time = {SM_HIBERNATION_S}",
+        f"smacks_max_queue_size = {SM_MAX_QUEUE}",
         f"ssl = {{ certificate = {lua_string(cert)}; key = {lua_string(key)} }}",
         "",
         f"VirtualHost {lua_string(DOMAIN)}",

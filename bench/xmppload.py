@@ -11,6 +11,8 @@ It shares no code with the server it measures.
     python bench/xmppload.py throughput --port 5222 --pairs 10 --window 20 --json
     python bench/xmppload.py throughput --port 5222 --pairs 10 --rate 10000 --window 1000
     python bench/xmppload.py idle       --port 5222 --connections 2000 --server-pid 1234
+    python bench/xmppload.py throughput --port 5222 --pairs 10 --window 20 --sm
+    python bench/xmppload.py idle       --port 5222 --connections 1000 --sm --hibernate
 
 Users are ``<prefix>1`` .. ``<prefix>K`` on ``--domain``, all with one
 password; the caller creates them. Connection i logs in as user (i mod K) + 1
@@ -22,6 +24,12 @@ that leaves Nagle on and writes a stream header and its features separately
 stalls a login ~40 ms behind the client's delayed ACK; ``--quickack`` removes
 that client-side (logins/s then tracks server CPU). Per-IP connection limits:
 spread connections over ``--source-addresses 127.0.0.1,127.0.0.2,...``.
+
+``--sm``: every client enables XEP-0198 stream management with resumption
+after binding, counts the stanzas it handles, answers the server's ``<r/>``
+and asks for an acknowledgement itself after every ``SM_REQUEST_EVERY``
+stanzas it sends (as slixmpp does). ``idle --sm --hibernate`` then resets
+every connection (RST) and reports the server's RSS per hibernating session.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import secrets
 import signal
 import socket
 import ssl
+import struct
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -59,6 +68,7 @@ NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 NS_PING = "urn:xmpp:ping"
 NS_ROSTER = "jabber:iq:roster"
+NS_SM = "urn:xmpp:sm:3"
 
 TAG_FEATURES = f"{{{NS_STREAM}}}features"
 TAG_STREAM_ERROR = f"{{{NS_STREAM}}}error"
@@ -66,6 +76,11 @@ TAG_MESSAGE = f"{{{NS_CLIENT}}}message"
 TAG_IQ = f"{{{NS_CLIENT}}}iq"
 TAG_PRESENCE = f"{{{NS_CLIENT}}}presence"
 TAG_BODY = f"{{{NS_CLIENT}}}body"
+TAG_SM_R = f"{{{NS_SM}}}r"
+TAG_SM_A = f"{{{NS_SM}}}a"
+STANZA_TAGS = frozenset(f"{{{NS_CLIENT}}}{k}" for k in ("message", "presence", "iq"))
+#: a client with --sm asks for an acknowledgement after this many stanzas sent
+SM_REQUEST_EVERY = 5
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
 BODY_MARK = "xl"
@@ -254,6 +269,8 @@ class Target:
     ssl_context: ssl.SSLContext | None = None
     sources: list[str] = field(default_factory=list)
     quickack: bool = False
+    #: enable XEP-0198 stream management (with resumption) after binding
+    sm: bool = False
 
 
 class XmppClient:
@@ -270,6 +287,14 @@ class XmppClient:
         self.pending: deque[ET.Element] = deque()
         self.roster: list[str] = []
         self._ids = 0
+        #: XEP-0198: stanzas handled since <enabled/>, stanzas sent since the
+        #: last <r/>, the resumption id
+        self.sm_handled = 0
+        self.sm_unrequested = 0
+        self.sm_id: str | None = None
+        #: the last h the server acknowledged, and how many <r/> it sent
+        self.sm_acked = 0
+        self.sm_requests = 0
 
     # -- plumbing --
 
@@ -369,6 +394,59 @@ class XmppClient:
             self.roster = await self.get_roster()
         if presence:
             self.send(b"<presence/>")
+        if target.sm:
+            await self.enable_sm()
+
+    async def enable_sm(self) -> None:
+        """<enable resume='true'/>; stanzas before <enabled/> are not counted."""
+        self.send(f"<enable xmlns='{NS_SM}' resume='true'/>".encode())
+        async with asyncio.timeout(self.target.timeout):
+            while True:
+                element = await self.recv()
+                if element.tag == f"{{{NS_SM}}}enabled":
+                    self.sm_id = element.get("id")
+                    return
+                if element.tag == f"{{{NS_SM}}}failed":
+                    raise XmppError("sm-failed", _condition(element))
+                if element.tag == TAG_IQ:
+                    self.answer_iq(element)
+
+    def sm_seen(self, element: ET.Element) -> bool:
+        """Count an inbound element for stream management; answer <r/>.
+        True when it was a stream management nonza (nothing else to do)."""
+        tag = element.tag
+        if tag in STANZA_TAGS:
+            self.sm_handled = (self.sm_handled + 1) % (1 << 32)
+            return False
+        if tag == TAG_SM_R:
+            self.sm_requests += 1
+            self.send(f"<a xmlns='{NS_SM}' h='{self.sm_handled}'/>".encode())
+            return True
+        if tag == TAG_SM_A:
+            self.sm_acked = int(element.get("h") or 0)
+            return True
+        return False
+
+    def sm_sent(self, stanzas: int) -> bytes:
+        """After sending C{stanzas}: an <r/> to append when one is due."""
+        self.sm_unrequested += stanzas
+        if self.sm_unrequested < SM_REQUEST_EVERY:
+            return b""
+        self.sm_unrequested = 0
+        return f"<r xmlns='{NS_SM}'/>".encode()
+
+    def reset(self) -> None:
+        """Cut the connection with a TCP reset (SO_LINGER 0): no closing tag."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        writer.transport.abort()
 
     async def get_roster(self) -> list[str]:
         """The JIDs of the roster (RFC 6121 2.1.3)."""
@@ -795,6 +873,8 @@ class Throughput:
                              % (head, seq, BODY_MARK.encode(), seq, now))
             pair.inflight += room
             pair.written += room
+            if client.target.sm:
+                parts.append(client.sm_sent(room))
             writer.write(b"".join(parts))
             await writer.drain()
 
@@ -804,9 +884,12 @@ class Throughput:
         reader = client.reader
         pending = list(client.pending)
         client.pending.clear()
+        sm = client.target.sm
         while True:
             for element in pending:
                 tag = element.tag
+                if sm and client.sm_seen(element):
+                    continue
                 if tag == TAG_MESSAGE:
                     if element.get("type") == "error":
                         if not is_receiver:
@@ -916,6 +999,9 @@ async def mode_throughput(run: Run) -> dict[str, Any]:
         "error_reasons": dict(state.errors),
         "login_failures": sum(reasons.values()),
         "failure_reasons": dict(reasons),
+        **({"sm_acked": sum(p.sender.sm_acked for p in pairs),
+            "sm_requests": sum(p.receiver.sm_requests for p in pairs)}
+           if run.target.sm else {}),
         **server_cpu,
     }
 
@@ -933,11 +1019,16 @@ async def mode_idle(run: Run) -> dict[str, Any]:
     rss_setup = read_rss_kib(run.server_pid)
     dropped: Counter[str] = Counter()
 
+    def seen(client: XmppClient, element: ET.Element) -> None:
+        if run.target.sm and client.sm_seen(element):
+            return
+        if element.tag == TAG_IQ:
+            client.answer_iq(element)
+
     async def hold(client: XmppClient) -> None:
         assert client.reader is not None
         for element in client.pending:
-            if element.tag == TAG_IQ:
-                client.answer_iq(element)
+            seen(client, element)
         client.pending.clear()
         while not client.framer.closed:
             try:
@@ -945,8 +1036,7 @@ async def mode_idle(run: Run) -> dict[str, Any]:
                 if not data:
                     break
                 for element in client.framer.feed(data):
-                    if element.tag == TAG_IQ:
-                        client.answer_iq(element)
+                    seen(client, element)
             except (OSError, ssl.SSLError, XmppError):
                 break
         dropped["dropped"] += 1
@@ -957,8 +1047,22 @@ async def mode_idle(run: Run) -> dict[str, Any]:
     for task in holders:
         task.cancel()
     await asyncio.gather(*holders, return_exceptions=True)
+    hibernating: dict[str, Any] = {}
+    if args.hibernate:
+        # Every connection reset: the sessions live on without a socket.
+        for client in live:
+            client.reset()
+        await run.sleep(args.hold)
+        rss_hibernating = read_rss_kib(run.server_pid)
+        grown = (None if rss_before is None or rss_hibernating is None
+                 else rss_hibernating - rss_before)
+        hibernating = {
+            "rss_hibernating_kib": rss_hibernating,
+            "rss_per_hibernating_kib": (round(grown / len(live), 2)
+                                        if grown is not None and live else None),
+        }
     close_began = time.monotonic()
-    clean = await close_all(live, args.concurrency, args.timeout)
+    clean = 0 if args.hibernate else await close_all(live, args.concurrency, args.timeout)
     delta = None if rss_before is None or rss_after is None else rss_after - rss_before
     return {
         "connections": len(live),
@@ -975,6 +1079,7 @@ async def mode_idle(run: Run) -> dict[str, Any]:
         "dropped_while_held": dropped["dropped"],
         "closed_cleanly": clean,
         "close_s": round(time.monotonic() - close_began, 3),
+        **hibernating,
         **setup_cpu,
     }
 
@@ -1048,8 +1153,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              " 'none': do not measure")
     parser.add_argument("--label", default=None,
                         help="server name in the report; default: guessed from its process")
+    parser.add_argument("--sm", action="store_true",
+                        help="enable XEP-0198 stream management (with resumption) on"
+                             " every client; acknowledge and request acks")
+    parser.add_argument("--hibernate", action="store_true",
+                        help="idle --sm: then reset every connection and report the"
+                             " server's RSS per hibernating session")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
+    if args.hibernate and not (args.sm and args.mode == "idle"):
+        parser.error("--hibernate is for idle --sm")
     for name in ("concurrency", "pairs", "window", "connections", "max_logins"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -1089,7 +1202,7 @@ def raise_nofile() -> int:
 MODE_PARAMS = {
     "login": ("concurrency", "duration", "max_logins"),
     "throughput": ("pairs", "window", "rate", "duration", "warmup", "grace", "concurrency"),
-    "idle": ("connections", "concurrency", "hold", "roster"),
+    "idle": ("connections", "concurrency", "hold", "roster", "hibernate"),
 }
 
 
@@ -1109,6 +1222,8 @@ def build_report(args: argparse.Namespace, pid: int | None, results: dict[str, A
         params["source_addresses"] = args.source_addresses
     if args.quickack:
         params["quickack"] = True
+    if args.sm:
+        params["sm"] = True
     if interrupted:
         results = {**results, "interrupted": True}
     return {
@@ -1169,7 +1284,7 @@ async def run_mode(args: argparse.Namespace, pid: int | None) -> tuple[dict[str,
         tls=args.tls, mechanism=args.mechanism, timeout=args.timeout,
         ssl_context=context or insecure_context(),
         sources=[s.strip() for s in args.source_addresses.split(",") if s.strip()],
-        quickack=args.quickack)
+        quickack=args.quickack, sm=args.sm)
     run = Run(target, args, stop, pid)
     results = await MODES[args.mode](run)
     return results, stop.is_set()

@@ -198,6 +198,30 @@ class ConfigTests(SynchronousTestCase):
         for module in ("limits", "smacks", "carbons", "mam", "offline", "blocklist"):
             self.assertNotIn(f'"{module}"', enabled)
 
+    def test_prosody_config_stream_management(self) -> None:
+        """A stream management figure loads mod_smacks with the settings
+        convergence gets too."""
+        tmp = Path("/tmp/bench-x")
+        text = prosody_config(
+            XmppSettings(users=5, stream_management=True), port=25222,
+            data=tmp / "data", cert=tmp / "c.pem", key=tmp / "k.pem",
+            log_file=tmp / "p.log", pidfile=tmp / "p.pid")
+        enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
+        self.assertIn('"smacks"', enabled)
+        self.assertIn("smacks_max_unacked_stanzas = 5\n", text)
+        self.assertIn("smacks_hibernation_time = 300\n", text)
+        path = Path(self.mktemp())
+        path.write_text(convergence_config(XmppSettings(users=1), Path("/tmp/c.pem"),
+                                           Path("/tmp/k.pem")))
+        config = load_config(path)
+        self.assertEqual((config.xmpp.sm_ack_every, config.xmpp.sm_resume_max,
+                          config.xmpp.sm_max_queue), (5, 300.0, 500))
+        every = run.figures(run.Plan())
+        sm = run.select(every, "sm")
+        self.assertEqual([f.name for f in sm], ["throughput_sm", "hibernating_1000"])
+        self.assertTrue(all(f.settings.stream_management and "--sm" in f.load_args
+                            for f in sm))
+
     def test_prosody_config_plaintext(self) -> None:
         text = self.prosody(False)
         self.assertIn("c2s_require_encryption = false\n", text)

@@ -300,6 +300,31 @@ class AgainstConvergenceTests(TestCase):
         self.assertLess(results["messages_per_s"], 360)
         self.assertEqual(results["sent"], results["received"])
 
+    async def test_throughput_with_stream_management(self) -> None:
+        """--sm: both sides enable XEP-0198; senders' stanzas are
+        acknowledged, receivers answer the server's requests; none lost."""
+        report = await self.load("throughput", "--pairs", "2", "--window", "10",
+                                 "--duration", "2", "--warmup", "0.5", "--sm")
+        results = report["results"]
+        self.assertTrue(report["params"]["sm"])
+        self.assertEqual(results["lost"], 0)
+        self.assertEqual(results["errors"], 0, results)
+        self.assertGreater(results["delivered"], 0)
+        self.assertGreater(results["sm_acked"], 0)
+        self.assertGreater(results["sm_requests"], 0)
+
+    async def test_idle_hibernating(self) -> None:
+        """--sm --hibernate: the connections are reset, the server's RSS per
+        hibernating session is reported."""
+        report = await self.load("idle", "--connections", "20", "--users", str(USERS),
+                                 "--concurrency", "10", "--sm", "--hibernate",
+                                 "--hold", "1")
+        results = report["results"]
+        self.assertEqual(results["connections"], 20)
+        self.assertEqual(results["failures"], 0, results["failure_reasons"])
+        self.assertIsInstance(results["rss_per_hibernating_kib"], float)
+        self.assertGreater(results["rss_hibernating_kib"], 0)
+
     async def test_idle(self) -> None:
         """Twenty authenticated connections held: the server's RSS delta is reported."""
         report = await self.load("idle", "--connections", "20", "--users", str(USERS),
