@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from twisted.internet.error import ConnectionLost
@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 
 from convergence.store.sqlite_im import SqliteImStore
 from convergence.xmpp.features.sm import MODULUS
+from tests import test_push
 from tests.imhelpers import ImFixture, of
 from tests.xmpphelpers import HEADER, Client, make_server
 
@@ -615,3 +616,29 @@ class CommitBeforeAckTests(SmFixture):
         self.db.drain()
         self.assertEqual([a.get("h") for a in sm(self.bob.read(), "a")], ["1"])
         self.assertEqual(self.stored("carol"), ["c"])
+
+
+class PushWhileHibernatingTests(test_push.PushFixture):
+    """XEP-0357 reads C{stream.hibernating}: a real hibernation is pushed
+    for, and the resumed session reads again."""
+
+    xmpp: ClassVar[dict[str, Any]] = {"push_min_interval": 0}
+
+    def test_pushed_while_hibernating_not_after_resume(self) -> None:
+        carol = self.client("carol", "carol-pw", "phone")
+        carol.available()
+        self.assertEqual(self.enable(carol).get("type"), "result")
+        carol.send(f"<enable xmlns='{SM}' resume='true'/>")
+        previd = sm(carol.read(), "enabled")[0].get("id")
+        drop(carol)
+        self.assertTrue(carol.stream.hibernating)
+        self.message()
+        self.assertEqual(len(self.service.publishes), 1)
+        again = Client(self.server)
+        authenticate(again, "carol", "carol-pw")
+        again.send(f"<resume xmlns='{SM}' previd='{previd}' h='0'/>")
+        got = again.read()
+        self.assertTrue(sm(got, "resumed"))
+        self.message()
+        self.assertEqual(len(self.service.publishes), 1)
+        self.assertEqual(len(bodies(got + again.read())), 2)
