@@ -124,6 +124,9 @@ class XmppConfig:
     #: unacknowledged stanzas one session may hold; over it the stream
     #: ends with resource-constraint and they go to offline storage
     sm_max_queue: int = 500
+    #: seconds an <r/> may go unanswered before the connection is taken
+    #: for dead (the session hibernates, or ends; 0: wait for TCP)
+    sm_ack_timeout: float = 60.0
     #: host[:port] clients should resume at (XEP-0198 'location'; "": any)
     sm_location: str = ""
 
@@ -393,6 +396,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "sm_ack_every": _positive_int,
     "sm_ack_interval": _non_negative,
     "sm_max_queue": _positive_int,
+    "sm_ack_timeout": _non_negative,
     "sm_location": _string,
 }
 

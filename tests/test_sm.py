@@ -200,6 +200,26 @@ class CountingTests(SmFixture):
         self.clock.advance(60)
         self.assertEqual(self.alice.read(), [])
 
+    def test_unanswered_request_drops_the_connection(self) -> None:
+        """An <r/> unanswered for sm_ack_timeout: the connection is taken
+        for dead and aborted; the session hibernates."""
+        self.enable(self.alice)
+        self.chat(5)
+        self.assertEqual(len(sm(self.alice.read(), "r")), 1)
+        self.clock.advance(59)
+        self.assertFalse(self.alice.transport.disconnecting)
+        self.clock.advance(1)
+        self.assertTrue(self.alice.transport.disconnecting)
+        drop(self.alice)  # what the reactor reports after the abort
+        self.assertTrue(self.alice.stream.hibernating)
+
+    def test_answered_request_keeps_the_connection(self) -> None:
+        self.enable(self.alice)
+        self.chat(5)
+        self.alice.send(f"<a xmlns='{SM}' h='5'/>")
+        self.clock.advance(120)
+        self.assertFalse(self.alice.transport.disconnecting)
+
     def test_outbound_wraps_around(self) -> None:
         self.enable(self.alice)
         session = self.server.sm.sessions[self.alice.stream]

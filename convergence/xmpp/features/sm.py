@@ -109,6 +109,8 @@ class SmSession:
         #: an <r/> is outstanding
         self.awaiting = False
         self.ack_timer: IDelayedCall | None = None
+        #: when the outstanding <r/> must have been answered
+        self.ack_deadline: IDelayedCall | None = None
         self.expiry: IDelayedCall | None = None
         self.ended = False
         #: <a/> answers waiting for the store to commit
@@ -134,10 +136,10 @@ class SmSession:
         self.acked = (self.acked + delta) % MODULUS
 
     def cancel_timers(self) -> None:
-        for timer in (self.ack_timer, self.expiry):
+        for timer in (self.ack_timer, self.ack_deadline, self.expiry):
             if timer is not None and timer.active():
                 timer.cancel()
-        self.ack_timer = self.expiry = None
+        self.ack_timer = self.ack_deadline = self.expiry = None
 
 
 class StreamManagement:
@@ -291,6 +293,21 @@ class StreamManagement:
         session.ack_timer = None
         session.awaiting = True
         session.stream.send(_element("r"))
+        if self.config.sm_ack_timeout:
+            session.ack_deadline = self.clock.callLater(
+                self.config.sm_ack_timeout, self._ack_overdue, session)
+
+    def _ack_overdue(self, session: SmSession) -> None:
+        """No answer to <r/>: the connection is dead though TCP has not
+        said so (a phone that lost its network).  Drop it; the session
+        hibernates as after any connection loss."""
+        session.ack_deadline = None
+        stream = session.stream
+        if not session.awaiting or session.ended or stream.closed or stream.hibernating:
+            return
+        log.info("{jid}: no acknowledgement in {t} s, dropping the connection",
+                 jid=str(session.jid), t=self.config.sm_ack_timeout)
+        stream.transport.abortConnection()
 
     def _ack(self, session: SmSession, value: str | None) -> None:
         stream = session.stream
@@ -304,6 +321,9 @@ class StreamManagement:
             return
         session.acknowledge(delta)
         session.awaiting = False
+        if session.ack_deadline is not None and session.ack_deadline.active():
+            session.ack_deadline.cancel()
+        session.ack_deadline = None
         self._maybe_request(session)
 
     @staticmethod
