@@ -271,6 +271,7 @@ class ConvergenceService(service.MultiService):
         super().startService()
         if self.server.database is not None:
             self.server.database.start()
+        self.server.xmpp.start()
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"

@@ -59,7 +59,7 @@ class SmFixture(ImFixture):
     def setUp(self) -> None:
         self.server, self.clock = make_server(self.mktemp(), im_store=self.im_store,
                                               **self.options)
-        self.clock.advance(0)  # the reactor starts: held messages recovered
+        self.server.start()  # the service starts: held messages recovered
         self.server.accounts.add("carol@localhost", "carol-pw")
         self.alice = self.client("alice", "secret", "phone")
         self.bob = self.client("bob", "hunter2", "laptop")
@@ -544,7 +544,8 @@ class CrashTests(SmFixture):
         # SIGKILL: nothing else runs; a new server opens the same database
         again = SqliteImStore(self.path)
         server, clock = make_server(self.mktemp(), im_store=again)
-        clock.advance(0)
+        self.assertEqual(self.stored(), [])
+        server.start()
         self.assertEqual(self.stored(), ["2", "3", "4"])
         self.assertEqual(self.held(), 0)
         stanza = etree.fromstring(again.messages("alice", "localhost", 10)[0].stanza)

@@ -209,6 +209,11 @@ class XmppServer:
         self.bus.fire("c2s/unbound", stream)
         self.applications.connection_closed(stream)
 
+    def start(self) -> None:
+        """The service runs (after twistd's fork, the database thread up):
+        fire C{xmpp/started} for features with work to do at startup."""
+        self.bus.fire("xmpp/started", self)
+
     def shutdown(self) -> None:
         """
         Fire C{xmpp/shutdown} (feature modules stop their timers; sessions

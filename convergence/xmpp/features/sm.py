@@ -172,9 +172,13 @@ class StreamManagement:
         hook("xmpp/shutdown", self.on_shutdown)
         self.server.stream_features.append((NS, "sm"))
         if self.held_store is not None:
-            # Once the reactor runs (after twistd forks): what sessions that
-            # hibernated when the server died held becomes offline messages.
-            self.clock.callLater(0, self._recover)
+            hook("xmpp/started", self.on_started)
+
+    def on_started(self, server: Any) -> bool:
+        """What sessions that hibernated when the server died held becomes
+        offline messages (before any client can log in)."""
+        self._recover()
+        return False
 
     def _recover(self) -> None:
         def moved(n: int) -> None:
