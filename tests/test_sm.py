@@ -343,6 +343,27 @@ class HibernationTests(SmFixture):
         self.assertEqual(len(self.server.sm.sessions[stream].queue), 0)
         self.assertEqual(self.stored(), [])
 
+    def test_resumed_session_is_pinged_on_its_new_connection(self) -> None:
+        """XEP-0199's idle check follows the session onto the connection it
+        resumed on: an answer there keeps it, silence ends it."""
+        self.server, self.clock = make_server(self.mktemp(), ping_interval=300.0,
+                                              **self.options)
+        self.alice = self.client("alice", "secret", "phone")
+        self.bob = self.client("bob", "hunter2", "laptop")
+        previd = self.enable(self.alice).get("id")
+        drop(self.alice)
+        client, _ = self.resume(previd, 0)
+        self.clock.advance(300)
+        ping = of(client.read(), "iq", type="get")[0]
+        client.send(f"<iq type='result' id='{ping.get('id')}' to='localhost'/>")
+        self.clock.advance(60)
+        self.assertFalse(client.closed_tag)
+        self.clock.advance(300)
+        self.assertTrue(of(client.read(), "iq", type="get"))
+        self.clock.advance(60)
+        error = client.read()[-1]
+        self.assertIsNotNone(error.find(f"{{{STREAMS_ERR}}}connection-timeout"))
+
     def test_hibernate_twice(self) -> None:
         previd = self.enable(self.alice).get("id")
         self.chat(1)

@@ -137,6 +137,11 @@ class C2SStream(XmlStreamServer):
     def dataReceived(self, data: bytes) -> None:
         if self._moved:
             return  # the first connection of a session resumed elsewhere
+        session = self.resumed_into
+        if session is not None and session.transport is self.transport:
+            # the session hears from its client (XEP-0199's idle check)
+            session.last_received = self.clock.seconds()
+            session.reads += 1
         super().dataReceived(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]

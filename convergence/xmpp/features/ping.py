@@ -42,8 +42,10 @@ class ClientPinger:
         self.stopped = False
 
     def watch(self, stream: Any) -> None:
-        """Start watching a stream that has just bound a resource."""
+        """Start watching a stream that has just bound a resource (or a
+        session resumed on a new connection, XEP-0198)."""
         if not self.stopped:
+            self.forget(stream)
             self._schedule(stream, self.interval)
 
     def stop(self, _: Any = None) -> None:
@@ -100,6 +102,7 @@ def install(server: Any) -> None:
     pinger = ClientPinger(server.clock, config.ping_interval, config.ping_timeout)
     server.pinger = pinger
     server.bus.hook("c2s/bound", pinger.watch)
+    server.bus.hook("c2s/resumed", pinger.watch)
     server.bus.hook("c2s/unbound", pinger.forget)
     server.bus.hook("xmpp/shutdown", pinger.stop)
 

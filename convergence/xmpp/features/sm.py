@@ -371,6 +371,7 @@ class StreamManagement:
             d = self.server.run_in_db(self.held_store.release, previd)
             d.addErrback(lambda f: log.failure("releasing held messages failed", f))
         old.take_over(stream)
+        self.server.bus.fire("c2s/resumed", old)
         log.info("{jid} resumed, resending {n} stanzas", jid=str(session.jid),
                  n=len(session.queue))
         session.awaiting = False
