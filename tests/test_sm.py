@@ -659,6 +659,20 @@ class CommitBeforeAckTests(SmFixture):
         self.assertEqual([a.get("h") for a in sm(self.bob.read(), "a")], ["1"])
         self.assertEqual(self.stored("carol"), ["c"])
 
+    def test_session_ending_during_a_flush_is_flushed_too(self) -> None:
+        """A hibernating session ends while another resource of the account
+        is reading its offline messages: what it held goes there too."""
+        self.enable(self.alice)
+        self.chat(2)
+        drop(self.alice)
+        self.db.drain()
+        tablet = self.client("alice", "secret", "tablet")
+        tablet.send("<presence/>")  # starts a flush: its read waits in the queue
+        self.clock.advance(300)  # the phone's session ends: held ones move
+        self.db.drain()
+        self.assertEqual(bodies(tablet.read()), ["1", "2"])
+        self.assertEqual(self.stored(), [])
+
 
 class PushWhileHibernatingTests(test_push.PushFixture):
     """XEP-0357 reads C{stream.hibernating}: a real hibernation is pushed
