@@ -234,6 +234,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 11: persistent XEP-0045 rooms and their affiliations.
+    (
+        """
+        CREATE TABLE muc_rooms (
+            service TEXT NOT NULL,
+            name TEXT NOT NULL,
+            config TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            subject_from TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            PRIMARY KEY (service, name)
+        )
+        """,
+        """
+        CREATE TABLE muc_affiliations (
+            service TEXT NOT NULL,
+            name TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            affiliation TEXT NOT NULL,
+            PRIMARY KEY (service, name, jid),
+            FOREIGN KEY (service, name) REFERENCES muc_rooms (service, name)
+                ON DELETE CASCADE
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
