@@ -61,6 +61,7 @@ class MucService:
         self.history_max = config.muc_history_max
         self.invitations = Invitations()
         self.loaded = False
+        self._loading = False
         self._waiting: list[StanzaEvent] = []
 
     def install(self) -> None:
@@ -68,6 +69,14 @@ class MucService:
         bus.hook("pre-stanza", self.on_stanza, MUC_PRIORITY)
         bus.hook("c2s/closed", self.on_closed, 10)  # before presence's own goodbye
         self.server.disco_items.append(self.items)
+
+    def load(self) -> None:
+        """Read the persistent rooms, once, on the first stanza to the
+        service (not at install: the reactor may not run yet); stanzas
+        that arrive meanwhile wait."""
+        if self._loading:
+            return
+        self._loading = True
         loads = [self.server.run_in_db(self.store.rooms, domain).addCallback(
             self._restore, domain) for domain in self.domains]
         DeferredList(loads, consumeErrors=True).addCallback(self._ready)
@@ -94,6 +103,8 @@ class MucService:
         defaults = self.default_config()
         for s in stored:
             jid = JID(s.name, domain)
+            if jid in self.rooms:
+                continue  # created through the API meanwhile
             room = Room(self, jid, RoomConfig.from_json(s.config, defaults), s.created)
             room.history.resize(room.config.history_length)
             room.affiliations = dict(s.affiliations)
@@ -201,6 +212,7 @@ class MucService:
             return False
         if not self.loaded:
             self._waiting.append(event)
+            self.load()
             return True
         if to.user is None:
             self._to_service(event)
