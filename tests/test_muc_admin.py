@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from lxml import etree
+
 from tests.muchelpers import (
     ADMIN, OWNER, ROOM, USER, XDATA, MucFixture, body, codes, error, item, of)
 
@@ -134,7 +136,13 @@ class RoomTypeTests(MucFixture):
         got = self.join(self.bob, "Bob")
         self.assertEqual(error(of(got, "presence", type="error")[0]), "not-authorized")
         got = self.join(self.bob, "Bob", x="<password>wrong</password>")
-        self.assertEqual(error(of(got, "presence", type="error")[0]), "not-authorized")
+        refused = of(got, "presence", type="error")[0]
+        self.assertEqual(error(refused), "not-authorized")
+        # the error carries the MUC <x/>, never the password
+        x = refused.find("{http://jabber.org/protocol/muc}x")
+        self.assertIsNotNone(x)
+        self.assertEqual(len(x), 0)
+        self.assertNotIn(b"wrong", etree.tostring(refused))
         got = self.join(self.bob, "Bob", x="<password>cauldron</password>")
         self.assertTrue(of(got, "presence", from_=f"{ROOM}/Bob"))
 

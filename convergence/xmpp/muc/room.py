@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from lxml import etree
 
+from convergence.xmpp.errors import StanzaError, error_reply, may_reply_with_error
 from convergence.xmpp.jid import JID
 from convergence.xmpp.muc.affiliations import default_role, rank
 from convergence.xmpp.muc.history import History, parse_request
@@ -63,6 +64,20 @@ def _element(kind: str, from_: str, to: str, type_: str | None = None) -> etree.
     if type_ is not None:
         element.set("type", type_)
     return element
+
+
+def refuse(event: StanzaEvent, condition: str, text: str | None = None) -> None:
+    """Answer a presence to a room with an error that carries the MUC
+    C{<x/>} (7.2.x examples; clients match errors to joins by it), never
+    the password it may have held; anything else with a plain error."""
+    if event.kind != "presence":
+        event.reply_error(condition, text)
+        return
+    if not may_reply_with_error(event.stanza):
+        return
+    reply = error_reply(event.stanza, StanzaError(condition, text))
+    reply.insert(0, etree.Element(_X_MUC, nsmap={None: MUC}))
+    event.router.route(reply)
 
 
 class Room:
@@ -187,7 +202,7 @@ class Room:
         try:
             return prepare_nick(event.to.resource, self.service.max_nick_length)
         except BadNick as e:
-            event.reply_error(e.condition, e.text)
+            refuse(event, e.condition, e.text)
             return None
 
     def enter_error(self, event: StanzaEvent, nick: str) -> tuple[str, str] | None:
@@ -223,7 +238,7 @@ class Room:
             return
         refused = self.enter_error(event, nick)
         if refused is not None:
-            event.reply_error(*refused)
+            refuse(event, *refused)
             return
         affiliation = self.affiliation(event.sender)
         occupant = Occupant(nick, event.sender,
@@ -264,7 +279,7 @@ class Room:
             return
         key = fold(nick)
         if key in self._folded and self._folded[key] != occupant.nick:
-            event.reply_error("conflict", "That nickname is in use")
+            refuse(event, "conflict", "That nickname is in use")
             return
         self.broadcast_presence(occupant, codes=("303",), type_="unavailable",
                                 item_extra={"nick": nick})

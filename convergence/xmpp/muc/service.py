@@ -27,7 +27,7 @@ from convergence.xmpp.muc import disco
 from convergence.xmpp.muc.admin import admin_query, owner_query
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
-from convergence.xmpp.muc.room import Occupant, Room
+from convergence.xmpp.muc.room import Occupant, Room, refuse
 from convergence.xmpp.muc.roomconfig import RoomConfig
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result, split_tag
@@ -224,7 +224,7 @@ class MucService:
             elif event.type is None and to.resource is not None:
                 self._create(event)
             elif event.type is None:
-                event.reply_error("jid-malformed", "A nickname is required")
+                refuse(event, "jid-malformed", "A nickname is required")
         elif event.kind == "message":
             if room is not None:
                 room.on_message(event)
@@ -259,10 +259,10 @@ class MucService:
 
     def _create(self, event: StanzaEvent) -> None:
         if not self.may_create(event.sender):
-            event.reply_error("not-allowed", "Room creation is restricted")
+            refuse(event, "not-allowed", "Room creation is restricted")
             return
         if len(self.rooms_of(event.to.host)) >= self.max_rooms:
-            event.reply_error("resource-constraint", "Too many rooms")
+            refuse(event, "resource-constraint", "Too many rooms")
             return
         locked = event.stanza.find(f"{{{MUC}}}x") is not None  # 10.1.1
         room = self.create_room(event.to, event.sender, locked=locked)
