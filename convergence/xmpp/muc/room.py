@@ -13,7 +13,9 @@ owns the set of rooms, their store and the service's limits.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Iterable
+from collections import deque
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from lxml import etree
 
@@ -101,6 +103,9 @@ class Room:
         self.history = History(config.history_length)
         #: a new room waits for its owner's configuration (10.1.1)
         self.locked = False
+        self._outbox: deque[etree._Element] = deque()
+        self._hold = 0
+        self._flushing = False
 
     def __repr__(self) -> str:
         return f"<Room {self.address} {len(self.occupants)} occupants>"
@@ -120,9 +125,36 @@ class Room:
     def owners(self) -> list[str]:
         return [j for j, a in self.affiliations.items() if a == "owner"]
 
-    # Stanzas out
+    # Stanzas out, in order
     def _send(self, stanza: etree._Element) -> None:
-        self.service.route(stanza)
+        """Queue C{stanza}; it goes out after everything queued before it.
+        A stanza an occupant sends in reaction (an application answers
+        synchronously) thus never overtakes the rest of a fan-out."""
+        self._outbox.append(stanza)
+        if not self._hold:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while self._outbox:
+                self.service.route(self._outbox.popleft())
+        finally:
+            self._flushing = False
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send what is queued inside only at the end: one stanza's whole
+        effect (a join: presence, history, subject) goes out together."""
+        self._hold += 1
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            if not self._hold:
+                self._flush()
 
     def _occupant_jid(self, occupant: Occupant) -> str:
         return f"{self.address}/{occupant.nick}"

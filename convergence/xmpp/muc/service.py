@@ -25,6 +25,7 @@ from convergence.xmpp import ns
 from convergence.xmpp.jid import JID
 from convergence.xmpp.muc import disco
 from convergence.xmpp.muc.admin import admin_query, owner_query
+from convergence.xmpp.muc.api import Rooms
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
 from convergence.xmpp.muc.room import Occupant, Room, refuse
@@ -60,6 +61,8 @@ class MucService:
         self.history_default = config.muc_history_default
         self.history_max = config.muc_history_max
         self.invitations = Invitations()
+        #: the servlet API (L{convergence.xmpp.muc.api.Rooms})
+        self.api = Rooms(self)
         self.loaded = False
         self._loading = False
         self._waiting: list[StanzaEvent] = []
@@ -203,7 +206,8 @@ class MucService:
         for room in list(self.joined.get(jid, ())) if jid is not None else ():
             occupant = room.by_jid.get(jid)
             if occupant is not None:
-                room.remove(occupant, notify_self=False)
+                with room.batch():
+                    room.remove(occupant, notify_self=False)
 
     # Routing
     def on_stanza(self, event: StanzaEvent) -> bool:
@@ -218,6 +222,15 @@ class MucService:
             self._to_service(event)
             return True
         room = self.rooms.get(to.bare)
+        if room is None:
+            self._dispatch(room, event)
+        else:
+            with room.batch():
+                self._dispatch(room, event)
+        return True
+
+    def _dispatch(self, room: Room | None, event: StanzaEvent) -> None:
+        to = event.to
         if event.kind == "presence":
             if room is not None:
                 room.on_presence(event)
@@ -232,7 +245,6 @@ class MucService:
                 event.reply_error("item-not-found", "No such room")
         elif event.type in ("get", "set"):
             self._iq(room, event)
-        return True
 
     def _payload(self, event: StanzaEvent) -> tuple[str | None, str]:
         if len(event.stanza) != 1:
@@ -266,7 +278,8 @@ class MucService:
             return
         locked = event.stanza.find(f"{{{MUC}}}x") is not None  # 10.1.1
         room = self.create_room(event.to, event.sender, locked=locked)
-        room.enter(event, created=True)
+        with room.batch():
+            room.enter(event, created=True)
         self.maybe_drop(room)  # a refused nickname: no room either
 
     def _iq(self, room: Room | None, event: StanzaEvent) -> None:
