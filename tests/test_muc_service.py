@@ -53,8 +53,14 @@ class DiscoTests(MucFixture):
         fields = {f.get("var"): f.findtext("{jabber:x:data}value")
                   for f in result.iter("{jabber:x:data}field")}
         self.assertEqual(fields["FORM_TYPE"], "http://jabber.org/protocol/muc#roominfo")
-        self.assertEqual(fields["muc#roominfo_occupants"], "1")
         self.assertEqual(fields["muc#roominfo_description"], "Witches")
+        # carol is no member: nothing of what goes on inside
+        self.assertNotIn("muc#roominfo_occupants", fields)
+        self.assertNotIn("muc#roominfo_subject", fields)
+        result = self.iq(self.alice, "get", f"<query xmlns='{INFO}'/>")
+        fields = {f.get("var"): f.findtext("{jabber:x:data}value")
+                  for f in result.iter("{jabber:x:data}field")}
+        self.assertEqual(fields["muc#roominfo_occupants"], "1")
         # members-only: occupants are not listed to anyone
         items = self.iq(self.carol, "get", f"<query xmlns='{ITEMS}'/>")
         self.assertEqual(len(items[0]), 0)

@@ -3,8 +3,9 @@
 Service discovery of the chat service and its rooms (XEP-0045 sections
 6.1–6.4 and 15.5.4): the service's identity and features, its public
 rooms, a room's features by its configuration and the C{muc#roominfo}
-form.  A room lists no occupants in disco#items, so a members-only or
-hidden room leaks nobody.
+form.  A room lists no occupants in disco#items, and a members-only
+room gives its subject and number of occupants only to its members, so
+it leaks nobody.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from lxml import etree
 
 from convergence.xmpp import ns
 from convergence.xmpp.features.disco import DiscoInfo, info_result
+from convergence.xmpp.muc.affiliations import AFFILIATIONS
 from convergence.xmpp.muc.ns import MUC, ROOMINFO, SELF_PING
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
@@ -63,10 +65,13 @@ def room_info(room: "Room", event: StanzaEvent) -> None:
     if event.stanza[0].get("node"):
         event.reply_error("item-not-found")
         return
+    # a members-only room tells only its members what goes on inside
+    insider = not room.config.members_only or \
+        AFFILIATIONS.index(room.affiliation(event.sender)) >= AFFILIATIONS.index("member")
     form = (("FORM_TYPE", (ROOMINFO,)),
             ("muc#roominfo_description", (room.config.description,)),
-            ("muc#roominfo_subject", (room.subject,)),
-            ("muc#roominfo_occupants", (str(len(room.occupants)),)),
+            *((("muc#roominfo_subject", (room.subject,)),
+               ("muc#roominfo_occupants", (str(len(room.occupants)),))) if insider else ()),
             ("muc#roomconfig_roomname", (room.config.name,)),
             ("muc#maxhistoryfetch", (str(room.config.history_length),)))
     info = DiscoInfo((("conference", "text", "", room.config.name or room.name),),

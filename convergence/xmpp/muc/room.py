@@ -13,6 +13,7 @@ owns the set of rooms, their store and the service's limits.
 from __future__ import annotations
 
 import copy
+import hmac
 from collections import deque
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -250,8 +251,8 @@ class Room:
             return "registration-required", "The room is for members only"
         if self.config.password and affiliation != "owner":
             x = event.stanza.find(_X_MUC)
-            given = x.findtext(f"{{{MUC}}}password") if x is not None else None
-            if given != self.config.password:
+            given = (x.findtext(f"{{{MUC}}}password") if x is not None else None) or ""
+            if not hmac.compare_digest(given.encode(), self.config.password.encode()):
                 return "not-authorized", "A password is required"
         if len(self.occupants) >= self.max_users() and affiliation not in ("owner", "admin"):
             return "service-unavailable", "The room is full"
