@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
@@ -47,7 +47,7 @@ def body(stanza: etree._Element) -> str | None:
 class MucFixture(SynchronousTestCase):
     """alice, bob and carol logged in, each available."""
 
-    config: dict[str, Any] = {}
+    config: ClassVar[dict[str, Any]] = {}
 
     def setUp(self) -> None:
         self.server, self.clock = make_server(self.mktemp(), **self.config)

@@ -21,7 +21,8 @@ import json
 import ssl
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import slixmpp
 from slixmpp.exceptions import IqError, PresenceError

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-
 from lxml import etree
 
 from tests.muchelpers import (
-    ADMIN, OWNER, ROOM, USER, XDATA, MucFixture, body, codes, error, item, of)
+    ADMIN,
+    OWNER,
+    ROOM,
+    USER,
+    XDATA,
+    MucFixture,
+    body,
+    codes,
+    error,
+    item,
+    of,
+)
 
 
 def admin_item(**attrs: str) -> str:
@@ -113,6 +123,19 @@ class AffiliationTests(MucFixture):
         admins = self.iq(self.alice, "get", admin_item(affiliation="admin"))
         self.assertEqual([i.get("jid") for i in admins.iter(f"{{{ADMIN}}}item")],
                          ["bob@localhost"])
+
+    def test_members_see_lists_in_non_anonymous_rooms(self) -> None:
+        self.iq(self.alice, "set", admin_item(jid="bob@localhost", affiliation="member"))
+        self.assertEqual(error(self.iq(self.bob, "get", admin_item(affiliation="member"))),
+                         "forbidden")
+        self.configure(self.alice, {"muc#roomconfig_whois": "anyone"})
+        owners = self.iq(self.bob, "get", admin_item(affiliation="owner"))
+        self.assertEqual([i.get("jid") for i in owners.iter(f"{{{ADMIN}}}item")],
+                         ["alice@localhost"])
+        self.assertEqual(error(self.iq(self.bob, "get", admin_item(affiliation="outcast"))),
+                         "forbidden")
+        self.assertEqual(error(self.iq(self.carol, "get", admin_item(affiliation="owner"))),
+                         "forbidden")
 
     def test_last_owner_stays(self) -> None:
         result = self.iq(self.alice, "set", admin_item(jid="alice@localhost",

@@ -4,13 +4,17 @@ nicknames and the affiliation rules."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.config import ConfigError, load_config
 from convergence.xmpp.muc.affiliations import (
-    affiliation_change_error, default_role, role_change_error)
+    affiliation_change_error,
+    default_role,
+    role_change_error,
+)
 from convergence.xmpp.muc.forms import FormError
 from convergence.xmpp.muc.nick import BadNick, fold, prepare_nick
 from convergence.xmpp.muc.roomconfig import RoomConfig, apply_form, config_form
@@ -136,7 +140,7 @@ class RuleTests(SynchronousTestCase):
 
 
 class ServiceConfigTests(MucFixture):
-    config = {"muc_subdomain": "rooms", "muc_max_nick_length": 5,
+    config: ClassVar[dict[str, Any]] = {"muc_subdomain": "rooms", "muc_max_nick_length": 5,
               "muc_admins": ("carol@localhost",)}
 
     def test_subdomain_nick_length_and_admins(self) -> None:
@@ -152,7 +156,7 @@ class ServiceConfigTests(MucFixture):
 
 
 class DisabledTests(MucFixture):
-    config = {"muc_enabled": False}
+    config: ClassVar[dict[str, Any]] = {"muc_enabled": False}
 
     def test_no_service(self) -> None:
         self.alice.send("<presence to='r@conference.localhost/Alice'/>")

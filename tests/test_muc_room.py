@@ -3,8 +3,7 @@ messages, subject, history, private messages, streams ending."""
 
 from __future__ import annotations
 
-from tests.muchelpers import (
-    ROOM, USER, MucFixture, body, codes, error, item, of)
+from tests.muchelpers import ROOM, USER, MucFixture, body, codes, error, item, of
 
 
 class EnterTests(MucFixture):

@@ -33,7 +33,7 @@ def install(server: Any) -> None:
 
 
 FEATURE = Feature(
-    name="muc", spec="XEP-0045", version="1.35.1", install=install,
+    name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
     note="no MAM for rooms, no IQ relaying to occupants, no voice requests,"
          " no reserved nicknames, one session per occupant",

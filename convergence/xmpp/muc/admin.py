@@ -14,7 +14,11 @@ from lxml import etree
 
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.muc.affiliations import (
-    AFFILIATIONS, ROLES, affiliation_change_error, role_change_error)
+    AFFILIATIONS,
+    ROLES,
+    affiliation_change_error,
+    role_change_error,
+)
 from convergence.xmpp.muc.forms import FormError
 from convergence.xmpp.muc.ns import MUC_ADMIN, MUC_OWNER
 from convergence.xmpp.muc.roomconfig import apply_form, config_form
@@ -37,7 +41,7 @@ class _Refused(Exception):
         self.text = text
 
 
-def admin_query(room: "Room", event: StanzaEvent) -> None:
+def admin_query(room: Room, event: StanzaEvent) -> None:
     """An iq get or set with C{<query xmlns='…muc#admin'/>}."""
     try:
         if event.type == "get":
@@ -48,7 +52,7 @@ def admin_query(room: "Room", event: StanzaEvent) -> None:
         event.reply_error(e.condition, e.text)
 
 
-def _list(room: "Room", event: StanzaEvent) -> None:
+def _list(room: Room, event: StanzaEvent) -> None:
     items = event.stanza[0].findall(_ITEM)
     if len(items) != 1:
         raise _Refused("bad-request", "Ask for one role or affiliation")
@@ -69,7 +73,11 @@ def _list(room: "Room", event: StanzaEvent) -> None:
                                  jid=str(occupant.jid))
     elif affiliation is not None and role is None and affiliation in AFFILIATIONS \
             and affiliation != "none":
-        if actor_aff not in ("admin", "owner"):
+        # 9.5, 10.5: admins and owners see every list; in a non-anonymous
+        # room members see the member, admin and owner lists too (1.35.0)
+        insider = room.config.non_anonymous and affiliation != "outcast" \
+            and actor_aff == "member"
+        if actor_aff not in ("admin", "owner") and not insider:
             raise _Refused("forbidden", "Only admins and owners see the lists of affiliations")
         for jid, aff in sorted(room.affiliations.items()):
             if aff == affiliation:
@@ -79,7 +87,7 @@ def _list(room: "Room", event: StanzaEvent) -> None:
     event.reply(result)
 
 
-def _change(room: "Room", event: StanzaEvent) -> None:
+def _change(room: Room, event: StanzaEvent) -> None:
     items = event.stanza[0].findall(_ITEM)
     if not items:
         raise _Refused("bad-request", "No item")
@@ -87,7 +95,7 @@ def _change(room: "Room", event: StanzaEvent) -> None:
     actor_aff = room.affiliation(event.sender)
     actor_role = actor.role if actor is not None else (
         "moderator" if actor_aff in ("owner", "admin") else "none")
-    roles: list[tuple["Occupant", str, str | None]] = []
+    roles: list[tuple[Occupant, str, str | None]] = []
     affiliations: dict[str, tuple[str, str | None]] = {}
     for item in items:
         role, affiliation = item.get("role"), item.get("affiliation")
@@ -130,7 +138,7 @@ def _change(room: "Room", event: StanzaEvent) -> None:
     event.reply(iq_result(event.stanza))
 
 
-def _item_jid(room: "Room", item: etree._Element) -> str:
+def _item_jid(room: Room, item: etree._Element) -> str:
     if item.get("jid") is None and item.get("nick") is not None:
         occupant = room.occupants.get(item.get("nick") or "")
         if occupant is None:
@@ -142,7 +150,7 @@ def _item_jid(room: "Room", item: etree._Element) -> str:
         raise _Refused("jid-malformed", "Bad JID in item") from None
 
 
-def owner_query(room: "Room", event: StanzaEvent) -> None:
+def owner_query(room: Room, event: StanzaEvent) -> None:
     """An iq get or set with C{<query xmlns='…muc#owner'/>}."""
     if room.affiliation(event.sender) != "owner":
         event.reply_error("forbidden", "Only owners configure a room")

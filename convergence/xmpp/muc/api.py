@@ -32,7 +32,7 @@ __all__ = ["Rooms"]
 class Rooms:
     """What an application may do with the server's chat rooms."""
 
-    def __init__(self, service: "MucService") -> None:
+    def __init__(self, service: MucService) -> None:
         self._service = service
 
     def domain(self, host: str | None = None) -> str:

@@ -36,7 +36,7 @@ def service_info(event: StanzaEvent) -> None:
     event.reply(info_result(event.stanza, info))
 
 
-def service_items(service: "MucService", event: StanzaEvent) -> None:
+def service_items(service: MucService, event: StanzaEvent) -> None:
     """The public rooms of the service, by JID."""
     result = iq_result(event.stanza)
     query = etree.SubElement(result, f"{{{ns.DISCO_ITEMS}}}query",
@@ -48,7 +48,7 @@ def service_items(service: "MucService", event: StanzaEvent) -> None:
     event.reply(result)
 
 
-def room_features(room: "Room") -> tuple[str, ...]:
+def room_features(room: Room) -> tuple[str, ...]:
     c = room.config
     return (
         ns.DISCO_INFO, MUC, SELF_PING,
@@ -61,7 +61,7 @@ def room_features(room: "Room") -> tuple[str, ...]:
     )
 
 
-def room_info(room: "Room", event: StanzaEvent) -> None:
+def room_info(room: Room, event: StanzaEvent) -> None:
     if event.stanza[0].get("node"):
         event.reply_error("item-not-found")
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -33,11 +33,11 @@ class HistoryRequest:
 def _parse_time(text: str) -> float | None:
     """An XEP-0082 DateTime, or C{None}."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)  # 3.11 reads "Z" too
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

@@ -28,7 +28,7 @@ _X_USER = f"{{{MUC_USER}}}x"
 class Invitations:
     """Invitations and declines through a room."""
 
-    def handle(self, room: "Room", event: StanzaEvent, occupant: "Occupant | None") -> bool:
+    def handle(self, room: Room, event: StanzaEvent, occupant: Occupant | None) -> bool:
         """Whether C{event} was an invitation or a decline (answered either way)."""
         x = event.stanza.find(_X_USER)
         if x is None:
@@ -51,7 +51,7 @@ class Invitations:
             event.reply_error("jid-malformed", "Bad invitee")
             return None
 
-    def invite(self, room: "Room", event: StanzaEvent, occupant: "Occupant | None",
+    def invite(self, room: Room, event: StanzaEvent, occupant: Occupant | None,
                invite: etree._Element) -> None:
         if occupant is None:
             event.reply_error("not-acceptable", "You are not in this room")
@@ -76,7 +76,7 @@ class Invitations:
             etree.SubElement(x, f"{{{MUC_USER}}}password").text = room.config.password
         room.service.route(message)
 
-    def decline(self, room: "Room", event: StanzaEvent, decline: etree._Element) -> None:
+    def decline(self, room: Room, event: StanzaEvent, decline: etree._Element) -> None:
         to = self._target(event, decline)
         if to is None:
             return

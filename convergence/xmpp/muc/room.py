@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import hmac
 from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -41,7 +42,7 @@ _X_USER = f"{{{MUC_USER}}}x"
 class Occupant:
     """One occupant: a nickname, the real full JID behind it and a role."""
 
-    __slots__ = ("nick", "jid", "role", "payload")
+    __slots__ = ("jid", "nick", "payload", "role")
 
     def __init__(self, nick: str, jid: JID, role: str,
                  payload: list[etree._Element]) -> None:
@@ -86,7 +87,7 @@ def refuse(event: StanzaEvent, condition: str, text: str | None = None) -> None:
 class Room:
     """The state of one room and the rules of XEP-0045 that change it."""
 
-    def __init__(self, service: "MucService", jid: JID, config: RoomConfig,
+    def __init__(self, service: MucService, jid: JID, config: RoomConfig,
                  created: float) -> None:
         self.service = service
         self.jid = jid

@@ -12,10 +12,16 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from lxml import etree
 
-from convergence.xmpp.muc.forms import FormError, add_field, form, parse_boolean, submitted
+from convergence.xmpp.muc.forms import (
+    FormError,
+    add_field,
+    form,
+    parse_boolean,
+    submitted,
+)
 from convergence.xmpp.muc.ns import ROOMCONFIG
 
-__all__ = ["RoomConfig", "config_form", "apply_form"]
+__all__ = ["RoomConfig", "apply_form", "config_form"]
 
 _P = "muc#roomconfig_"
 WHOIS = ("moderators", "anyone")
@@ -55,7 +61,7 @@ class RoomConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, defaults: "RoomConfig") -> "RoomConfig":
+    def from_json(cls, text: str, defaults: RoomConfig) -> RoomConfig:
         """A stored configuration; unknown or mistyped keys keep C{defaults}."""
         try:
             raw = json.loads(text)
