@@ -118,7 +118,7 @@ class XmppConfig:
     #: domain: who may create rooms (anyone, local users, or only
     #: C{muc_admins}, who also own every room), messages of history kept per
     #: room by default and at most, rooms per service, occupants per room,
-    #: characters of a nickname
+    #: characters of a nickname, flood limits per occupant
     muc_enabled: bool = True
     muc_subdomain: str = "conference"
     muc_room_creation: str = "local"
@@ -128,6 +128,10 @@ class XmppConfig:
     muc_max_rooms: int = 1000
     muc_max_occupants: int = 200
     muc_max_nick_length: int = 64
+    #: stanzas per second one occupant may send into its room on average
+    #: (0: no limit), and at once
+    muc_occupant_rate: float = 5.0
+    muc_occupant_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -400,6 +404,8 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "muc_max_rooms": _positive_int,
     "muc_max_occupants": _positive_int,
     "muc_max_nick_length": lambda k, v: _positive_int(k, v, 1),
+    "muc_occupant_rate": _non_negative,
+    "muc_occupant_burst": _positive_int,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

@@ -37,7 +37,8 @@ class ConfigKeyTests(SynchronousTestCase):
             '[xmpp]\nmuc_subdomain = "rooms"\nmuc_room_creation = "admins"\n'
             'muc_admins = ["Boss@localhost"]\nmuc_history_default = 5\nmuc_history_max = 50\n'
             'muc_max_rooms = 3\nmuc_max_occupants = 10\nmuc_max_nick_length = 20\n'
-            'muc_enabled = false\n')).xmpp
+            'muc_enabled = false\nmuc_occupant_rate = 0\nmuc_occupant_burst = 5\n')).xmpp
+        self.assertEqual((x.muc_occupant_rate, x.muc_occupant_burst), (0.0, 5))
         self.assertEqual((x.muc_subdomain, x.muc_room_creation, x.muc_admins),
                          ("rooms", "admins", ("boss@localhost",)))
         self.assertEqual((x.muc_history_default, x.muc_history_max, x.muc_max_rooms,
@@ -56,7 +57,9 @@ class ConfigKeyTests(SynchronousTestCase):
                 ('muc_max_occupants = true', "xmpp.muc_max_occupants"),
                 ('muc_max_nick_length = 0', "xmpp.muc_max_nick_length"),
                 ('muc_history_default = 30\nmuc_history_max = 10', "xmpp.muc_history_default"),
-                ('muc_enabled = 1', "xmpp.muc_enabled")]:
+                ('muc_enabled = 1', "xmpp.muc_enabled"),
+                ('muc_occupant_rate = -1', "xmpp.muc_occupant_rate"),
+                ('muc_occupant_burst = 0', "xmpp.muc_occupant_burst")]:
             with self.assertRaises(ConfigError) as caught:
                 load_config(self.write("[xmpp]\n" + text + "\n"))
             self.assertTrue(str(caught.exception).startswith(key), (text, caught.exception))

@@ -3,6 +3,8 @@ messages, subject, history, private messages, streams ending."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from tests.muchelpers import ROOM, USER, MucFixture, body, codes, error, item, of
 
 
@@ -255,3 +257,27 @@ class HistoryTests(MucFixture):
     def test_history_then_subject(self) -> None:
         got = self.join(self.bob, "Bob")
         self.assertIsNotNone(got[-1].find("{jabber:client}subject"))
+
+
+class FloodTests(MucFixture):
+    config: ClassVar[dict[str, Any]] = {"muc_occupant_rate": 1.0, "muc_occupant_burst": 3}
+
+    def test_flood_refused_with_policy_violation(self) -> None:
+        self.room_with((self.alice, "Alice"), (self.bob, "Bob"))
+        for n in range(5):
+            self.bob.send(f"<message to='{ROOM}' type='groupchat'><body>{n}</body></message>")
+        got = self.bob.read()
+        refused = of(got, "message", type="error")
+        self.assertEqual(len(refused), 2)
+        self.assertEqual(error(refused[0]), "policy-violation")
+        self.assertEqual(refused[0].find("{jabber:client}error").get("type"), "wait")
+        self.assertEqual([body(m) for m in of(self.alice.read(), "message")], ["0", "1", "2"])
+        # presence updates count too; leaving is always allowed
+        self.bob.send(f"<presence to='{ROOM}/Bob'><show>away</show></presence>")
+        self.assertEqual(error(of(self.bob.read(), "presence", type="error")[0]),
+                         "policy-violation")
+        self.clock.advance(1)
+        self.bob.send(f"<message to='{ROOM}' type='groupchat'><body>later</body></message>")
+        self.assertEqual([body(m) for m in of(self.alice.read(), "message")], ["later"])
+        self.bob.send(f"<presence to='{ROOM}/Bob' type='unavailable'/>")
+        self.assertEqual(list(self.server.muc.room(ROOM).occupants), ["Alice"])

@@ -24,6 +24,7 @@ from lxml import etree
 from convergence.xmpp.errors import StanzaError, error_reply, may_reply_with_error
 from convergence.xmpp.jid import JID
 from convergence.xmpp.muc.affiliations import default_role, rank
+from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.history import History, parse_request
 from convergence.xmpp.muc.nick import BadNick, fold, prepare_nick
 from convergence.xmpp.muc.ns import CLIENT, MUC, MUC_USER
@@ -42,15 +43,17 @@ _X_USER = f"{{{MUC_USER}}}x"
 class Occupant:
     """One occupant: a nickname, the real full JID behind it and a role."""
 
-    __slots__ = ("jid", "nick", "payload", "role")
+    __slots__ = ("bucket", "jid", "nick", "payload", "role")
 
     def __init__(self, nick: str, jid: JID, role: str,
-                 payload: list[etree._Element]) -> None:
+                 payload: list[etree._Element], bucket: Bucket | None = None) -> None:
         self.nick = nick
         self.jid = jid
         self.role = role
         #: the children of the occupant's last presence (show, status …)
         self.payload = payload
+        #: what it may still send into the room (L{convergence.xmpp.muc.flood})
+        self.bucket = bucket
 
     def __repr__(self) -> str:
         return f"<Occupant {self.nick} {self.jid} {self.role}>"
@@ -224,6 +227,8 @@ class Room:
             return
         if type_ is not None:
             return  # probes and subscriptions mean nothing to a room
+        if occupant is not None and self.flooding(occupant, event):
+            return
         if occupant is None:
             self.enter(event)
         elif event.to.resource != occupant.nick:
@@ -231,6 +236,15 @@ class Room:
         else:
             occupant.payload = _payload(event.stanza)
             self.broadcast_presence(occupant)
+
+    def flooding(self, occupant: Occupant, event: StanzaEvent) -> bool:
+        """Whether C{occupant} sent too much: then C{event} is refused."""
+        bucket = occupant.bucket
+        if bucket is None or bucket.take(self.service.now()):
+            return False
+        self.service.server.router.bounce(event.stanza, StanzaError(
+            "policy-violation", "You are sending too fast; wait a moment", "wait"))
+        return True
 
     def _nick(self, event: StanzaEvent) -> str | None:
         try:
@@ -277,7 +291,7 @@ class Room:
         affiliation = self.affiliation(event.sender)
         occupant = Occupant(nick, event.sender,
                             default_role(affiliation, self.config.moderated),
-                            _payload(event.stanza))
+                            _payload(event.stanza), self.service.bucket())
         for other in self.occupants.values():
             self._send(self._presence(other, occupant))
         self.occupants[nick] = occupant
@@ -345,6 +359,8 @@ class Room:
         if event.type == "error":
             if occupant is not None:  # a message to it bounced: its client is gone
                 self.remove(occupant, ("333",), notify_self=False)
+            return
+        if occupant is not None and self.flooding(occupant, event):
             return
         if event.to.resource is not None:
             self.private_message(event, occupant)

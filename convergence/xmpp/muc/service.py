@@ -26,6 +26,7 @@ from convergence.xmpp.jid import JID
 from convergence.xmpp.muc import disco
 from convergence.xmpp.muc.admin import admin_query, owner_query
 from convergence.xmpp.muc.api import Rooms
+from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
 from convergence.xmpp.muc.room import Occupant, Room, refuse
@@ -60,6 +61,8 @@ class MucService:
         self.max_nick_length = config.muc_max_nick_length
         self.history_default = config.muc_history_default
         self.history_max = config.muc_history_max
+        self.occupant_rate = config.muc_occupant_rate
+        self.occupant_burst = config.muc_occupant_burst
         self.invitations = Invitations()
         #: the servlet API (L{convergence.xmpp.muc.api.Rooms})
         self.api = Rooms(self)
@@ -93,6 +96,12 @@ class MucService:
 
     def default_config(self) -> RoomConfig:
         return RoomConfig(history_length=self.history_default)
+
+    def bucket(self) -> Bucket | None:
+        """A new occupant's flood limit (None: unlimited)."""
+        if not self.occupant_rate:
+            return None
+        return Bucket(self.occupant_rate, self.occupant_burst, self.now())
 
     def rooms_of(self, domain: str) -> list[Room]:
         return [r for r in self.rooms.values() if r.jid.host == domain]
