@@ -281,3 +281,66 @@ class FloodTests(MucFixture):
         self.assertEqual([body(m) for m in of(self.alice.read(), "message")], ["later"])
         self.bob.send(f"<presence to='{ROOM}/Bob' type='unavailable'/>")
         self.assertEqual(list(self.server.muc.room(ROOM).occupants), ["Alice"])
+
+
+class MultiSessionTests(MucFixture):
+    """One account in a room from two resources under one nickname."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.room_with((self.alice, "Alice"), (self.bob, "Bob"))
+        self.laptop = self.client("alice", "secret", "laptop")
+        self.got = self.join(self.laptop, "Alice")
+        self.alice.read()
+
+    def test_second_session_joins(self) -> None:
+        own = [p for p in of(self.got, "presence", from_=f"{ROOM}/Alice") if "110" in codes(p)]
+        self.assertEqual(len(own), 1)
+        self.assertTrue(of(self.got, "presence", from_=f"{ROOM}/Bob"))
+        self.assertIsNotNone(self.got[-1].find("{jabber:client}subject"))
+        seen = self.bob.read()
+        # bob sees one occupant Alice, updated; never two
+        self.assertEqual([p.get("type") for p in of(seen, "presence")], [None])
+        self.assertEqual(list(self.server.muc.room(ROOM).occupants), ["Alice", "Bob"])
+
+    def test_messages_reach_every_session(self) -> None:
+        self.bob.read()
+        self.bob.send(f"<message to='{ROOM}' type='groupchat'><body>both</body></message>")
+        self.bob.send(f"<message to='{ROOM}/Alice' type='chat'><body>pm</body></message>")
+        for client in (self.alice, self.laptop):
+            got = of(client.read(), "message")
+            self.assertEqual([body(m) for m in got], ["both", "pm"])
+
+    def test_one_session_leaves_then_the_other(self) -> None:
+        self.bob.read()
+        self.alice.send(f"<presence to='{ROOM}/Alice' type='unavailable'/>")
+        gone = of(self.alice.read(), "presence", type="unavailable")
+        self.assertEqual(codes(gone[0]), {"110"})
+        self.assertEqual([p.get("type") for p in of(self.bob.read(), "presence")], [None])
+        self.assertIn("Alice", self.server.muc.room(ROOM).occupants)
+        self.bob.send(f"<message to='{ROOM}' type='groupchat'><body>x</body></message>")
+        self.assertEqual(of(self.alice.read(), "message"), [])
+        self.assertEqual(len(of(self.laptop.read(), "message")), 1)
+        self.laptop.transport.loseConnection()
+        self.laptop.stream.connectionLost(None)
+        self.assertEqual([p.get("type") for p in of(self.bob.read(), "presence")],
+                         ["unavailable"])
+        self.assertNotIn("Alice", self.server.muc.room(ROOM).occupants)
+        self.assertEqual(self.server.muc.joined.keys() & {self.alice.stream.jid}, set())
+
+    def test_kick_takes_every_session(self) -> None:
+        desk = self.client("bob", "hunter2", "desk")
+        self.join(desk, "Bob")
+        self.bob.read()
+        self.iq(self.laptop, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'>"
+                "<item nick='Bob' role='none'/></query>")
+        for client in (self.bob, desk):
+            gone = of(client.read(), "presence", type="unavailable")
+            self.assertEqual(codes(gone[0]), {"110", "307"})
+        self.assertEqual(list(self.server.muc.room(ROOM).occupants), ["Alice"])
+        self.assertEqual(set(self.server.muc.room(ROOM).by_jid),
+                         {self.alice.stream.jid, self.laptop.stream.jid})
+
+    def test_other_account_still_conflicts(self) -> None:
+        got = self.join(self.carol, "alice")
+        self.assertEqual(error(of(got, "presence", type="error")[0]), "conflict")

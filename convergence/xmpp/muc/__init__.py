@@ -36,7 +36,7 @@ FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
     note="no MAM for rooms, no IQ relaying to occupants, no voice requests,"
-         " no reserved nicknames, one session per occupant",
+         " no reserved nicknames",
 )
 
 SELF_PING_FEATURE = Feature(

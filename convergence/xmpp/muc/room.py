@@ -41,19 +41,32 @@ _X_USER = f"{{{MUC_USER}}}x"
 
 
 class Occupant:
-    """One occupant: a nickname, the real full JID behind it and a role."""
+    """
+    One occupant: a nickname, the real full JIDs behind it and a role.
 
-    __slots__ = ("bucket", "jid", "nick", "payload", "role")
+    One account may be in a room under one nickname from several
+    resources at once (its phone and its laptop): each is a session, and
+    the room sends to every session.  C{jid} is the session that sent
+    presence last; the others see its presence.
+    """
+
+    __slots__ = ("bucket", "jid", "nick", "role", "sessions")
 
     def __init__(self, nick: str, jid: JID, role: str,
                  payload: list[etree._Element], bucket: Bucket | None = None) -> None:
         self.nick = nick
         self.jid = jid
         self.role = role
-        #: the children of the occupant's last presence (show, status …)
-        self.payload = payload
+        #: each session's full JID -> the children of its last presence
+        #: (show, status …), in the order they entered
+        self.sessions: dict[JID, list[etree._Element]] = {jid: payload}
         #: what it may still send into the room (L{convergence.xmpp.muc.flood})
         self.bucket = bucket
+
+    @property
+    def payload(self) -> list[etree._Element]:
+        """The presence children the others see."""
+        return self.sessions[self.jid]
 
     def __repr__(self) -> str:
         return f"<Occupant {self.nick} {self.jid} {self.role}>"
@@ -161,6 +174,18 @@ class Room:
             if not self._hold:
                 self._flush()
 
+    def _to(self, receiver: Occupant, stanza: etree._Element) -> None:
+        """Send C{stanza} to every session of C{receiver}."""
+        sessions = receiver.sessions
+        if len(sessions) == 1:
+            stanza.set("to", str(receiver.jid))
+            self._send(stanza)
+            return
+        for jid in sessions:
+            out = copy.copy(stanza)
+            out.set("to", str(jid))
+            self._send(out)
+
     def _occupant_jid(self, occupant: Occupant) -> str:
         return f"{self.address}/{occupant.nick}"
 
@@ -168,10 +193,10 @@ class Room:
                   type_: str | None = None, item_extra: dict[str, str] | None = None,
                   actor: str | None = None, reason: str | None = None,
                   payload: list[etree._Element] | None = None,
-                  gone: bool = False) -> etree._Element:
+                  gone: bool = False, to: JID | None = None) -> etree._Element:
         """The presence of C{occupant} as C{receiver} sees it (C{gone}: it
-        left, its role is none)."""
-        p = _element("presence", self._occupant_jid(occupant), str(receiver.jid), type_)
+        left, its role is none), to C{to} or the receiver's last session."""
+        p = _element("presence", self._occupant_jid(occupant), str(to or receiver.jid), type_)
         for child in occupant.payload if payload is None else payload:
             p.append(copy.deepcopy(child))
         x = etree.SubElement(p, _X_USER, nsmap={None: MUC_USER})
@@ -198,9 +223,9 @@ class Room:
         codes = tuple(codes)
         for other in list(self.occupants.values()):
             if other is not occupant:
-                self._send(self._presence(occupant, other, codes, type_, **kwargs))
+                self._to(other, self._presence(occupant, other, codes, type_, **kwargs))
         if notify_self:
-            self._send(self._presence(occupant, occupant,
+            self._to(occupant, self._presence(occupant, occupant,
                                       ("110", *codes, *self_codes), type_, **kwargs))
 
     def status_message(self, codes: Iterable[str],
@@ -211,7 +236,7 @@ class Room:
             x = etree.SubElement(message, _X_USER, nsmap={None: MUC_USER})
             for code in codes:
                 etree.SubElement(x, f"{{{MUC_USER}}}status", code=code)
-            self._send(message)
+            self._to(occupant, message)
 
     # Presence in
     def on_presence(self, event: StanzaEvent) -> None:
@@ -219,11 +244,11 @@ class Room:
         type_ = event.type
         if type_ == "error":
             if occupant is not None:  # its client is gone (17.3.x): out with 333
-                self.remove(occupant, ("333",), notify_self=False)
+                self.depart(event.sender, ("333",), notify_self=False)
             return
         if type_ == "unavailable":
             if occupant is not None:
-                self.remove(occupant, payload=_payload(event.stanza))
+                self.depart(event.sender, payload=_payload(event.stanza))
             return
         if type_ is not None:
             return  # probes and subscriptions mean nothing to a room
@@ -234,7 +259,8 @@ class Room:
         elif event.to.resource != occupant.nick:
             self.change_nick(event, occupant)
         else:
-            occupant.payload = _payload(event.stanza)
+            occupant.sessions[event.sender] = _payload(event.stanza)
+            occupant.jid = event.sender
             self.broadcast_presence(occupant)
 
     def flooding(self, occupant: Occupant, event: StanzaEvent) -> bool:
@@ -260,7 +286,8 @@ class Room:
             return "item-not-found", "The room is not configured yet"
         if affiliation == "outcast":
             return "forbidden", "You are banned from this room"
-        if fold(nick) in self._folded:
+        holder = self.occupants.get(self._folded.get(fold(nick), ""))
+        if holder is not None and holder.jid.bare != event.sender.bare:
             return "conflict", "That nickname is in use"
         if self.config.members_only and rank(affiliation) < rank("member"):
             return "registration-required", "The room is for members only"
@@ -269,7 +296,8 @@ class Room:
             given = (x.findtext(f"{{{MUC}}}password") if x is not None else None) or ""
             if not hmac.compare_digest(given.encode(), self.config.password.encode()):
                 return "not-authorized", "A password is required"
-        if len(self.occupants) >= self.max_users() and affiliation not in ("owner", "admin"):
+        if holder is None and len(self.occupants) >= self.max_users() \
+                and affiliation not in ("owner", "admin"):
             return "service-unavailable", "The room is full"
         return None
 
@@ -288,16 +316,25 @@ class Room:
         if refused is not None:
             refuse(event, *refused)
             return
-        affiliation = self.affiliation(event.sender)
-        occupant = Occupant(nick, event.sender,
-                            default_role(affiliation, self.config.moderated),
-                            _payload(event.stanza), self.service.bucket())
-        for other in self.occupants.values():
-            self._send(self._presence(other, occupant))
-        self.occupants[nick] = occupant
-        self.by_jid[occupant.jid] = occupant
-        self._folded[fold(nick)] = nick
-        self.service.entered(self, occupant)
+        sender = event.sender
+        occupant = self.occupants.get(self._folded.get(fold(nick), ""))
+        if occupant is not None:  # another session of the same account
+            nick = occupant.nick
+            for other in self.occupants.values():
+                if other is not occupant:
+                    self._send(self._presence(other, occupant, to=sender))
+            occupant.sessions[sender] = _payload(event.stanza)
+            occupant.jid = sender
+        else:
+            affiliation = self.affiliation(sender)
+            occupant = Occupant(nick, sender, default_role(affiliation, self.config.moderated),
+                                _payload(event.stanza), self.service.bucket())
+            for other in self.occupants.values():
+                self._send(self._presence(other, occupant))
+            self.occupants[nick] = occupant
+            self._folded[fold(nick)] = nick
+        self.by_jid[sender] = occupant
+        self.service.entered(self, sender)
         codes = ["100"] if self.config.non_anonymous else []
         if created:
             codes.append("201")
@@ -310,8 +347,8 @@ class Room:
         request = parse_request(x)
         now = self.service.now()
         for when, message in self.history.select(request, now, self.config.history_length):
-            self._send(History.delayed(message, when, self.address, str(occupant.jid)))
-        self._send(self._subject_message(str(occupant.jid)))
+            self._send(History.delayed(message, when, self.address, str(sender)))
+        self._send(self._subject_message(str(sender)))
 
     def _subject_message(self, to: str) -> etree._Element:
         from_ = f"{self.address}/{self.subject_from}" if self.subject_from else self.address
@@ -334,7 +371,8 @@ class Room:
         del self.occupants[occupant.nick]
         del self._folded[fold(occupant.nick)]
         occupant.nick = nick
-        occupant.payload = _payload(event.stanza)
+        occupant.sessions[event.sender] = _payload(event.stanza)
+        occupant.jid = event.sender
         self.occupants[nick] = occupant
         self._folded[key] = nick
         self.broadcast_presence(occupant, self_codes=("210",) if nick != raw else ())
@@ -349,9 +387,32 @@ class Room:
                                 notify_self=notify_self, actor=actor, reason=reason,
                                 payload=payload or [], gone=True)
         del self.occupants[occupant.nick]
-        del self.by_jid[occupant.jid]
         del self._folded[fold(occupant.nick)]
-        self.service.left(self, occupant)
+        for jid in occupant.sessions:
+            del self.by_jid[jid]
+            self.service.left(self, jid, drop=False)
+        self.service.maybe_drop(self)
+
+    def depart(self, jid: JID, codes: Iterable[str] = (), notify_self: bool = True,
+               payload: list[etree._Element] | None = None) -> None:
+        """The session C{jid} leaves: the occupant with it when it was its
+        last; otherwise only that session is told, and the others see the
+        presence of the occupant's remaining session."""
+        occupant = self.by_jid.get(jid)
+        if occupant is None:
+            return
+        if len(occupant.sessions) == 1:
+            self.remove(occupant, codes, notify_self=notify_self, payload=payload)
+            return
+        if notify_self:
+            self._send(self._presence(occupant, occupant, ("110", *codes), "unavailable",
+                                      payload=payload or [], gone=True, to=jid))
+        del occupant.sessions[jid]
+        del self.by_jid[jid]
+        self.service.left(self, jid, drop=False)
+        if occupant.jid == jid:
+            occupant.jid = next(reversed(occupant.sessions))
+        self.broadcast_presence(occupant)
 
     # Messages in
     def on_message(self, event: StanzaEvent) -> None:
@@ -399,9 +460,10 @@ class Room:
         if history:
             self.history.add(out, self.service.now())
         for occupant in list(self.occupants.values()):
-            message = copy.copy(out)
-            message.set("to", str(occupant.jid))
-            self._send(message)
+            for jid in occupant.sessions:
+                message = copy.copy(out)
+                message.set("to", str(jid))
+                self._send(message)
 
     def private_message(self, event: StanzaEvent, sender: Occupant | None) -> None:
         """7.5: a message to one occupant, from the sender's nickname."""
@@ -417,10 +479,9 @@ class Room:
             return
         out = copy.deepcopy(event.stanza)
         out.set("from", self._occupant_jid(sender))
-        out.set("to", str(target.jid))
         if out.find(_X_USER) is None:
             etree.SubElement(out, _X_USER, nsmap={None: MUC_USER})
-        self._send(out)
+        self._to(target, out)
 
     # Changes asked for by moderators, admins and owners
     def set_role(self, target: Occupant, role: str, actor: Occupant | None,
@@ -487,9 +548,10 @@ class Room:
                 etree.SubElement(destroy, f"{{{MUC_USER}}}reason").text = reason
             if password:
                 etree.SubElement(destroy, f"{{{MUC_USER}}}password").text = password
-            self._send(p)
+            self._to(occupant, p)
             del self.occupants[occupant.nick]
-            del self.by_jid[occupant.jid]
-            self.service.left(self, occupant, drop=False)
+            for jid in occupant.sessions:
+                del self.by_jid[jid]
+                self.service.left(self, jid, drop=False)
         self._folded.clear()
         self.service.destroyed(self)

@@ -29,7 +29,7 @@ from convergence.xmpp.muc.api import Rooms
 from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
-from convergence.xmpp.muc.room import Occupant, Room, refuse
+from convergence.xmpp.muc.room import Room, refuse
 from convergence.xmpp.muc.roomconfig import RoomConfig
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result, split_tag
@@ -152,15 +152,17 @@ class MucService:
         log.failure("storing room {room} failed", failure, room=room.address)
 
     # Rooms' lifecycle
-    def entered(self, room: Room, occupant: Occupant) -> None:
-        self.joined.setdefault(occupant.jid, set()).add(room)
+    def entered(self, room: Room, jid: JID) -> None:
+        """The session C{jid} (a real full JID) is in C{room} now."""
+        self.joined.setdefault(jid, set()).add(room)
 
-    def left(self, room: Room, occupant: Occupant, drop: bool = True) -> None:
-        rooms = self.joined.get(occupant.jid)
+    def left(self, room: Room, jid: JID, drop: bool = True) -> None:
+        """The session C{jid} left C{room}."""
+        rooms = self.joined.get(jid)
         if rooms is not None:
             rooms.discard(room)
             if not rooms:
-                del self.joined[occupant.jid]
+                del self.joined[jid]
         if drop:
             self.maybe_drop(room)
 
@@ -213,10 +215,8 @@ class MucService:
         """The stream of an occupant ended: it leaves every room (17.3)."""
         jid = getattr(stream, "jid", None)
         for room in list(self.joined.get(jid, ())) if jid is not None else ():
-            occupant = room.by_jid.get(jid)
-            if occupant is not None:
-                with room.batch():
-                    room.remove(occupant, notify_self=False)
+            with room.batch():
+                room.depart(jid, notify_self=False)
 
     # Routing
     def on_stanza(self, event: StanzaEvent) -> bool:
