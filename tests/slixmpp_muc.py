@@ -8,7 +8,8 @@ Run as a subprocess by tests/test_slixmpp_muc.py, once per twistd:
 
 C{first}: alice creates and configures a persistent room, bob joins, the
 two talk, alice sets the subject, carol joins late and gets the history,
-bob changes his nickname, alice kicks carol, a members-only room refuses
+bob changes his nickname, alice kicks carol and bans her, a
+password-protected room wants its password, a members-only room refuses
 carol and takes bob once alice made him a member.  C{second} (after a
 restart): the room is still there with its name, subject and members;
 bob's self-ping.  Prints one JSON object; every wait is bounded.
@@ -30,6 +31,7 @@ from slixmpp.exceptions import IqError, PresenceError
 TIMEOUT = 10.0
 ROOM = "cave@conference.localhost"
 CLUB = "club@conference.localhost"
+SECRET = "secret@conference.localhost"
 
 
 class User(slixmpp.ClientXMPP):
@@ -99,9 +101,10 @@ async def configure(user: User, room: str, **values: Any) -> None:
     await user.muc.set_room_config(room, submit, timeout=TIMEOUT)
 
 
-async def refused(user: User, room: str, nick: str) -> str:
+async def refused(user: User, room: str, nick: str, password: str | None = None) -> str:
     try:
-        await user.muc.join_muc_wait(room, nick, maxstanzas=0, timeout=TIMEOUT)
+        await user.muc.join_muc_wait(room, nick, maxstanzas=0, password=password,
+                                     timeout=TIMEOUT)
     except PresenceError as e:
         return e.condition
     return "joined"
@@ -143,6 +146,17 @@ async def first(port: int, cafile: str) -> dict:
     await until(lambda: any(307 in p[2] for p in carol.presences))
     result["carol_kicked"] = [p[2] for p in carol.presences
                               if p[0] == f"{ROOM}/Carol" and p[1] == "unavailable"]
+
+    await alice.muc.set_affiliation(ROOM, "outcast", jid="carol@localhost", timeout=TIMEOUT)
+    result["banned_carol"] = await refused(carol, ROOM, "Carol")
+    outcasts = await alice.muc.get_affiliation_list(ROOM, "outcast", timeout=TIMEOUT)
+    result["outcasts"] = sorted(str(j) for j in outcasts)
+
+    await alice.muc.join_muc_wait(SECRET, "Alice", maxstanzas=0, timeout=TIMEOUT)
+    await configure(alice, SECRET, passwordprotectedroom=True, roomsecret="cauldron")
+    result["secret_without"] = await refused(bob, SECRET, "Bob")
+    result["secret_wrong"] = await refused(bob, SECRET, "Bob", "toad")
+    result["secret_right"] = await refused(bob, SECRET, "Bob", "cauldron")
 
     await alice.muc.join_muc_wait(CLUB, "Alice", maxstanzas=0, timeout=TIMEOUT)
     await configure(alice, CLUB, membersonly=True, persistentroom=True)

@@ -1,8 +1,9 @@
 """
 Chat rooms with a real client library against a real ``twistd -n
 convergence``: slixmpp's xep_0045 plugin as alice, bob and carol create,
-configure, join, talk, get history, change nicknames, kick, are refused by
-a members-only room, and find a persistent room again after a restart.
+configure, join, talk, get history, change nicknames, kick, ban, need a
+room's password, are refused by a members-only room, and find a
+persistent room again after a restart.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class SlixmppMucTests(SynchronousTestCase):
         self.assertTrue(r["alice_saw_303"])
         self.assertEqual(r["roster"], ["Alice", "Carol", "Robert"])
         self.assertEqual(r["carol_kicked"], [[110, 307]])
+        self.assertEqual(r["banned_carol"], "forbidden")
+        self.assertEqual(r["outcasts"], ["carol@localhost"])
+        self.assertEqual((r["secret_without"], r["secret_wrong"], r["secret_right"]),
+                         ("not-authorized", "not-authorized", "joined"))
         self.assertEqual(r["club_refuses_carol"], "registration-required")
         self.assertEqual(r["club_takes_bob"], "joined")
         self.assertEqual(r["carol_member_list"], "forbidden")
