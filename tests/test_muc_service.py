@@ -101,10 +101,6 @@ class SelfPingTests(MucFixture):
                          "result")
         self.assertEqual(self.iq(self.bob, "get", PING).get("type"), "result")
 
-    def test_other_queries_to_occupants(self) -> None:
-        result = self.iq(self.bob, "get", "<query xmlns='jabber:iq:version'/>", f"{ROOM}/Alice")
-        self.assertEqual(error(result), "feature-not-implemented")
-
 
 class StoreTests(MucFixture):
     def test_interface(self) -> None:

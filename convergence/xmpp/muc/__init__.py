@@ -9,6 +9,9 @@ XEP-0045 Multi-User Chat: chat rooms on C{conference.<domain>}.
   - L{roomconfig} and L{forms}: the muc#roomconfig form;
   - L{history}: discussion history on entering;
   - L{invitations}: mediated invitations;
+  - L{relay}: queries between occupants;
+  - L{flood}: a token bucket per occupant;
+  - L{api}: the servlet API;
   - L{disco}: service discovery of the service and its rooms;
   - L{nick}: the nickname profile.
 """
@@ -35,8 +38,7 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
-    note="no MAM for rooms, no IQ relaying to occupants, no voice requests,"
-         " no reserved nicknames",
+    note="no MAM for rooms, no voice requests, no reserved nicknames",
 )
 
 SELF_PING_FEATURE = Feature(

@@ -29,6 +29,7 @@ from convergence.xmpp.muc.api import Rooms
 from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
+from convergence.xmpp.muc.relay import Relay
 from convergence.xmpp.muc.room import Room, refuse
 from convergence.xmpp.muc.roomconfig import RoomConfig
 from convergence.xmpp.router import StanzaEvent
@@ -64,6 +65,7 @@ class MucService:
         self.occupant_rate = config.muc_occupant_rate
         self.occupant_burst = config.muc_occupant_burst
         self.invitations = Invitations()
+        self.relay = Relay()
         #: the servlet API (L{convergence.xmpp.muc.api.Rooms})
         self.api = Rooms(self)
         self.loaded = False
@@ -254,6 +256,8 @@ class MucService:
                 event.reply_error("item-not-found", "No such room")
         elif event.type in ("get", "set"):
             self._iq(room, event)
+        elif room is not None and to.resource is not None:
+            self.relay.answer(room, event)  # an iq result or error
 
     def _payload(self, event: StanzaEvent) -> tuple[str | None, str]:
         if len(event.stanza) != 1:
@@ -297,14 +301,16 @@ class MucService:
         if to.resource is not None:
             # XEP-0410: a client pings its own occupant JID
             occupant = room.by_jid.get(event.sender) if room is not None else None
-            if tag == (ns.PING, "ping") and event.type == "get":
-                if occupant is not None and occupant.nick == to.resource:
+            if tag == (ns.PING, "ping") and event.type == "get" and (
+                    occupant is None or occupant.nick == to.resource):
+                if occupant is not None:
                     event.reply(iq_result(event.stanza))
                 else:
                     event.reply_error("not-acceptable", "You are not in this room")
+            elif room is None:
+                event.reply_error("item-not-found", "No such room")
             else:
-                event.reply_error("feature-not-implemented",
-                                  "Queries to occupants are not relayed")
+                self.relay.query(room, event)
             return
         if room is None or (room.locked and room.affiliation(event.sender) != "owner"):
             event.reply_error("item-not-found", "No such room")
