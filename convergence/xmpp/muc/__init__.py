@@ -10,6 +10,7 @@ XEP-0045 Multi-User Chat: chat rooms on C{conference.<domain>}.
   - L{history}: discussion history on entering;
   - L{invitations}: mediated invitations;
   - L{relay}: queries between occupants;
+  - L{voice}: voice requests;
   - L{flood}: a token bucket per occupant;
   - L{api}: the servlet API;
   - L{disco}: service discovery of the service and its rooms;
@@ -38,7 +39,7 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
-    note="no MAM for rooms, no voice requests, no reserved nicknames",
+    note="no MAM for rooms, no reserved nicknames",
 )
 
 SELF_PING_FEATURE = Feature(

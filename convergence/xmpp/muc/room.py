@@ -23,6 +23,7 @@ from lxml import etree
 
 from convergence.xmpp.errors import StanzaError, error_reply, may_reply_with_error
 from convergence.xmpp.jid import JID
+from convergence.xmpp.muc import voice
 from convergence.xmpp.muc.affiliations import default_role, rank
 from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.history import History, parse_request
@@ -173,6 +174,10 @@ class Room:
             self._hold -= 1
             if not self._hold:
                 self._flush()
+
+    def send_to(self, receiver: Occupant, stanza: etree._Element) -> None:
+        """Send C{stanza} from the room to every session of C{receiver}."""
+        self._to(receiver, stanza)
 
     def _to(self, receiver: Occupant, stanza: etree._Element) -> None:
         """Send C{stanza} to every session of C{receiver}."""
@@ -427,7 +432,8 @@ class Room:
             self.private_message(event, occupant)
             return
         if event.type != "groupchat":
-            if not self.service.invitations.handle(self, event, occupant):
+            if not self.service.invitations.handle(self, event, occupant) \
+                    and not voice.handle(self, event, occupant):
                 event.reply_error("bad-request", "Send messages of type groupchat")
             return
         if occupant is None:
