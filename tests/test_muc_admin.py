@@ -251,3 +251,45 @@ class RoomTypeTests(MucFixture):
         items = self.iq(self.bob, "get", "<query xmlns='http://jabber.org/protocol/disco#items'/>",
                         "conference.localhost")
         self.assertEqual(list(items.iter("{http://jabber.org/protocol/disco#items}item")), [])
+
+
+class ReservedNickTests(MucFixture):
+    def setUp(self) -> None:
+        super().setUp()
+        self.room_with((self.alice, "Alice"), persistentroom="1")
+        result = self.iq(self.alice, "set", admin_item(jid="bob@localhost",
+                                                       affiliation="member", nick="Builder"))
+        self.assertEqual(result.get("type"), "result")
+
+    def test_reserved_for_its_owner(self) -> None:
+        got = self.join(self.carol, "builder")
+        self.assertEqual(error(of(got, "presence", type="error")[0]), "conflict")
+        got = self.join(self.bob, "Builder")
+        self.assertTrue(of(got, "presence", from_=f"{ROOM}/Builder"))
+        members = self.iq(self.alice, "get", admin_item(affiliation="member"))
+        self.assertEqual([(i.get("jid"), i.get("nick")) for i in members.iter(f"{{{ADMIN}}}item")],
+                         [("bob@localhost", "Builder")])
+        # nobody takes it by changing nickname either
+        self.join(self.carol, "Carol")
+        self.carol.send(f"<presence to='{ROOM}/BUILDER'/>")
+        self.assertEqual(error(of(self.carol.read(), "presence", type="error")[0]), "conflict")
+
+    def test_discovered_by_its_owner(self) -> None:
+        query = "<query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/>"
+        mine = self.iq(self.bob, "get", query)
+        identity = mine.find(".//{http://jabber.org/protocol/disco#info}identity")
+        self.assertEqual(identity.get("name"), "Builder")
+        other = self.iq(self.carol, "get", query)
+        self.assertIsNone(other.find(".//{http://jabber.org/protocol/disco#info}identity"))
+
+    def test_stored_freed_and_refused(self) -> None:
+        stored = self.server.muc_store.rooms("conference.localhost")[0]
+        self.assertEqual(stored.nicks, {"bob@localhost": "Builder"})
+        self.assertEqual(error(self.iq(self.alice, "set", admin_item(
+            jid="carol@localhost", affiliation="member", nick="builder"))), "conflict")
+        self.assertEqual(error(self.iq(self.alice, "set", admin_item(
+            jid="carol@localhost", affiliation="member", nick="x" * 100))), "not-acceptable")
+        self.iq(self.alice, "set", admin_item(jid="bob@localhost", affiliation="none"))
+        self.assertEqual(self.server.muc.room(ROOM).nicks, {})
+        got = self.join(self.carol, "Builder")
+        self.assertTrue(of(got, "presence", from_=f"{ROOM}/Builder"))

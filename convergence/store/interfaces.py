@@ -471,8 +471,9 @@ class StoredRoom:
     """
     A persistent XEP-0045 room as stored: its name (the localpart of its
     JID on the service), its configuration as JSON text, its subject and
-    who set it, and its affiliations (bare JID -> owner, admin, member or
-    outcast).
+    who set it, its affiliations (bare JID -> owner, admin, member or
+    outcast) and the nicknames reserved by affiliated users (bare JID ->
+    nickname).
     """
 
     name: str
@@ -481,10 +482,13 @@ class StoredRoom:
     subject_from: str = ""
     affiliations: Mapping[str, str] = None  # type: ignore[assignment]
     created: float = 0.0
+    nicks: Mapping[str, str] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.affiliations is None:
             object.__setattr__(self, "affiliations", {})
+        if self.nicks is None:
+            object.__setattr__(self, "nicks", {})
 
 
 class IMucStore(Interface):

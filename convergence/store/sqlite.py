@@ -253,6 +253,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             name TEXT NOT NULL,
             jid TEXT NOT NULL,
             affiliation TEXT NOT NULL,
+            nick TEXT,
             PRIMARY KEY (service, name, jid),
             FOREIGN KEY (service, name) REFERENCES muc_rooms (service, name)
                 ON DELETE CASCADE

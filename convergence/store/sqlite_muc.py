@@ -33,12 +33,15 @@ class SqliteMucStore:
 
     def rooms(self, service: str) -> list[StoredRoom]:
         affiliations: dict[str, dict[str, str]] = {}
-        for name, jid, affiliation in self._db.execute(
-                "SELECT name, jid, affiliation FROM muc_affiliations WHERE service = ?"
+        nicks: dict[str, dict[str, str]] = {}
+        for name, jid, affiliation, nick in self._db.execute(
+                "SELECT name, jid, affiliation, nick FROM muc_affiliations WHERE service = ?"
                 " ORDER BY name, jid", (service,)):
             affiliations.setdefault(name, {})[jid] = affiliation
+            if nick:
+                nicks.setdefault(name, {})[jid] = nick
         return [StoredRoom(name, config, subject, subject_from,
-                           affiliations.get(name, {}), created)
+                           affiliations.get(name, {}), created, nicks.get(name, {}))
                 for name, config, subject, subject_from, created in self._db.execute(
                     "SELECT name, config, subject, subject_from, created FROM muc_rooms"
                     " WHERE service = ? ORDER BY name", (service,))]
@@ -55,9 +58,9 @@ class SqliteMucStore:
             db.execute("DELETE FROM muc_affiliations WHERE service = ? AND name = ?",
                        (service, room.name))
             db.executemany(
-                "INSERT INTO muc_affiliations (service, name, jid, affiliation)"
-                " VALUES (?, ?, ?, ?)",
-                [(service, room.name, jid, affiliation)
+                "INSERT INTO muc_affiliations (service, name, jid, affiliation, nick)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(service, room.name, jid, affiliation, room.nicks.get(jid))
                  for jid, affiliation in sorted(room.affiliations.items())])
 
     def delete_room(self, service: str, name: str) -> bool:

@@ -39,7 +39,7 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
-    note="no MAM for rooms, no reserved nicknames",
+    note="no MAM for rooms, no in-band registration with a room (7.10)",
 )
 
 SELF_PING_FEATURE = Feature(

@@ -20,6 +20,7 @@ from convergence.xmpp.muc.affiliations import (
     role_change_error,
 )
 from convergence.xmpp.muc.forms import FormError
+from convergence.xmpp.muc.nick import BadNick, prepare_nick
 from convergence.xmpp.muc.ns import MUC_ADMIN, MUC_OWNER
 from convergence.xmpp.muc.roomconfig import apply_form, config_form
 from convergence.xmpp.ns import DATA_FORMS
@@ -81,7 +82,9 @@ def _list(room: Room, event: StanzaEvent) -> None:
             raise _Refused("forbidden", "Only admins and owners see the lists of affiliations")
         for jid, aff in sorted(room.affiliations.items()):
             if aff == affiliation:
-                etree.SubElement(query, _ITEM, jid=jid, affiliation=aff)
+                listed = etree.SubElement(query, _ITEM, jid=jid, affiliation=aff)
+                if jid in room.nicks:
+                    listed.set("nick", room.nicks[jid])
     else:
         raise _Refused("bad-request", "Unknown role or affiliation")
     event.reply(result)
@@ -96,7 +99,7 @@ def _change(room: Room, event: StanzaEvent) -> None:
     actor_role = actor.role if actor is not None else (
         "moderator" if actor_aff in ("owner", "admin") else "none")
     roles: list[tuple[Occupant, str, str | None]] = []
-    affiliations: dict[str, tuple[str, str | None]] = {}
+    affiliations: dict[str, tuple[str, str | None, str | None]] = {}
     for item in items:
         role, affiliation = item.get("role"), item.get("affiliation")
         reason = item.findtext(f"{{{MUC_ADMIN}}}reason")
@@ -121,21 +124,38 @@ def _change(room: Room, event: StanzaEvent) -> None:
                                            affiliation)
         if refused:
             raise _Refused(refused, "You may not change that affiliation")
-        affiliations[bare] = (affiliation, reason)
+        affiliations[bare] = (affiliation, reason, _reserved(room, item, bare, affiliation))
     owners = set(room.owners())
-    for bare, (affiliation, _) in affiliations.items():
+    for bare, (affiliation, _, _) in affiliations.items():
         if affiliation == "owner":
             owners.add(bare)
         else:
             owners.discard(bare)
     if not owners and room.owners():
         raise _Refused("conflict", "A room keeps at least one owner")
-    for bare, (affiliation, reason) in affiliations.items():
-        room.set_affiliation(bare, affiliation, actor, reason)
+    for bare, (affiliation, reason, nick) in affiliations.items():
+        room.set_affiliation(bare, affiliation, actor, reason, nick)
     for target, role, reason in roles:
         if room.occupants.get(target.nick) is target:
             room.set_role(target, role, actor, reason)
     event.reply(iq_result(event.stanza))
+
+
+def _reserved(room: Room, item: etree._Element, bare: str, affiliation: str) -> str | None:
+    """The nickname an item with a C{jid} reserves (9.3; empty: freed), or
+    C{None} to leave the reservation as it is."""
+    nick = item.get("nick")
+    if item.get("jid") is None or nick is None:
+        return None
+    if nick == "" or affiliation in ("none", "outcast"):
+        return ""
+    try:
+        nick = prepare_nick(nick, room.service.max_nick_length)
+    except BadNick as e:
+        raise _Refused("not-acceptable", e.text) from None
+    if room.reserved_by(nick) not in (None, bare):
+        raise _Refused("conflict", "That nickname is reserved by someone else")
+    return nick
 
 
 def _item_jid(room: Room, item: etree._Element) -> str:

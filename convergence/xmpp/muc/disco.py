@@ -62,7 +62,13 @@ def room_features(room: Room) -> tuple[str, ...]:
 
 
 def room_info(room: Room, event: StanzaEvent) -> None:
-    if event.stanza[0].get("node"):
+    node = event.stanza[0].get("node")
+    if node == "x-roomuser-item":  # 7.12: the asker's reserved nickname
+        nick = room.nicks.get(str(event.sender.bare))
+        identities = (("conference", "text", "", nick),) if nick else ()
+        event.reply(info_result(event.stanza, DiscoInfo(identities, ()), node))
+        return
+    if node:
         event.reply_error("item-not-found")
         return
     # a members-only room tells only its members what goes on inside

@@ -113,6 +113,8 @@ class Room:
         self.created = created
         #: bare JID -> owner, admin, member or outcast
         self.affiliations: dict[str, str] = {}
+        #: bare JID of a member, admin or owner -> its reserved nickname
+        self.nicks: dict[str, str] = {}
         #: by nickname, in the order they entered
         self.occupants: dict[str, Occupant] = {}
         self.by_jid: dict[JID, Occupant] = {}
@@ -294,6 +296,8 @@ class Room:
         holder = self.occupants.get(self._folded.get(fold(nick), ""))
         if holder is not None and holder.jid.bare != event.sender.bare:
             return "conflict", "That nickname is in use"
+        if self.reserved_by(nick) not in (None, str(event.sender.bare)):
+            return "conflict", "That nickname is reserved"
         if self.config.members_only and rank(affiliation) < rank("member"):
             return "registration-required", "The room is for members only"
         if self.config.password and affiliation != "owner":
@@ -304,6 +308,14 @@ class Room:
         if holder is None and len(self.occupants) >= self.max_users() \
                 and affiliation not in ("owner", "admin"):
             return "service-unavailable", "The room is full"
+        return None
+
+    def reserved_by(self, nick: str) -> str | None:
+        """The bare JID that reserved C{nick} (9.3), if any."""
+        key = fold(nick)
+        for bare, reserved in self.nicks.items():
+            if fold(reserved) == key:
+                return bare
         return None
 
     def max_users(self) -> int:
@@ -370,6 +382,9 @@ class Room:
         key = fold(nick)
         if key in self._folded and self._folded[key] != occupant.nick:
             refuse(event, "conflict", "That nickname is in use")
+            return
+        if self.reserved_by(nick) not in (None, str(event.sender.bare)):
+            refuse(event, "conflict", "That nickname is reserved")
             return
         self.broadcast_presence(occupant, codes=("303",), type_="unavailable",
                                 item_extra={"nick": nick})
@@ -500,11 +515,17 @@ class Room:
         self.broadcast_presence(target, actor=actor_nick, reason=reason)
 
     def set_affiliation(self, bare: str, affiliation: str, actor: Occupant | None,
-                        reason: str | None) -> None:
+                        reason: str | None, nick: str | None = None) -> None:
+        """Change C{bare}'s affiliation; C{nick} reserves a nickname for a
+        member, admin or owner (an empty one frees it; none keeps it)."""
         if affiliation == "none":
             self.affiliations.pop(bare, None)
         else:
             self.affiliations[bare] = affiliation
+        if affiliation in ("none", "outcast") or nick == "":
+            self.nicks.pop(bare, None)
+        elif nick is not None:
+            self.nicks[bare] = nick
         self.service.save(self)
         actor_nick = actor.nick if actor is not None else None
         for occupant in [o for o in self.occupants.values() if str(o.jid.bare) == bare]:

@@ -122,6 +122,7 @@ class MucService:
             room = Room(self, jid, RoomConfig.from_json(s.config, defaults), s.created)
             room.history.resize(room.config.history_length)
             room.affiliations = dict(s.affiliations)
+            room.nicks = dict(s.nicks)
             room.subject, room.subject_from = s.subject, s.subject_from
             self.rooms[jid] = room
         log.info("{n} persistent rooms on {domain}", n=len(stored), domain=domain)
@@ -141,7 +142,8 @@ class MucService:
         domain = room.jid.host
         if room.config.persistent:
             stored = StoredRoom(room.name, room.config.to_json(), room.subject,
-                                room.subject_from, dict(room.affiliations), room.created)
+                                room.subject_from, dict(room.affiliations), room.created,
+                                dict(room.nicks))
             d = self.server.run_in_db(self.store.put_room, domain, stored)
         elif was_persistent:
             d = self.server.run_in_db(self.store.delete_room, domain, room.name)
