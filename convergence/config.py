@@ -129,6 +129,24 @@ class XmppConfig:
     sm_ack_timeout: float = 60.0
     #: host[:port] clients should resume at (XEP-0198 'location'; "": any)
     sm_location: str = ""
+    #: XEP-0045 multi-user chat on C{<muc_subdomain>.<domain>} of each
+    #: domain: who may create rooms (anyone, local users, or only
+    #: C{muc_admins}, who also own every room), messages of history kept per
+    #: room by default and at most, rooms per service, occupants per room,
+    #: characters of a nickname, flood limits per occupant
+    muc_enabled: bool = True
+    muc_subdomain: str = "conference"
+    muc_room_creation: str = "local"
+    muc_admins: tuple[str, ...] = ()
+    muc_history_default: int = 20
+    muc_history_max: int = 100
+    muc_max_rooms: int = 1000
+    muc_max_occupants: int = 200
+    muc_max_nick_length: int = 64
+    #: stanzas per second one occupant may send into its room on average
+    #: (0: no limit), and at once
+    muc_occupant_rate: float = 5.0
+    muc_occupant_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -398,6 +416,17 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "sm_max_queue": _positive_int,
     "sm_ack_timeout": _non_negative,
     "sm_location": _string,
+    "muc_enabled": _bool,
+    "muc_subdomain": lambda k, v: _label(k, v),
+    "muc_room_creation": lambda k, v: _one_of(k, v, ("anyone", "local", "admins")),
+    "muc_admins": lambda k, v: _bare_jids(k, v),
+    "muc_history_default": lambda k, v: _positive_int(k, v, 0),
+    "muc_history_max": lambda k, v: _positive_int(k, v, 0),
+    "muc_max_rooms": _positive_int,
+    "muc_max_occupants": _positive_int,
+    "muc_max_nick_length": lambda k, v: _positive_int(k, v, 1),
+    "muc_occupant_rate": _non_negative,
+    "muc_occupant_burst": _positive_int,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -421,6 +450,38 @@ def _contact(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
                 raise ConfigError(f"{where}: not a URI: {uri!r}"
                                   " (expected e.g. mailto:abuse@example.org)")
         result.append((role, tuple(uris)))
+    return tuple(result)
+
+
+def _label(key: str, value: Any) -> str:
+    """One DNS label (the first label of a service's domain)."""
+    _string(key, value)
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value):
+        raise ConfigError(f"{key}: expected one lowercase DNS label, got {value!r}")
+    return value
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    _string(key, value)
+    if value not in allowed:
+        raise ConfigError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _bare_jids(key: str, value: Any) -> tuple[str, ...]:
+    _expect(key, value, list)
+    from convergence.xmpp.jid import InvalidJID, JID
+
+    result = []
+    for i, item in enumerate(value):
+        _string(f"{key}[{i}]", item)
+        try:
+            jid = JID.parse(item)
+        except InvalidJID as e:
+            raise ConfigError(f"{key}[{i}]: invalid JID {item!r}: {e}") from None
+        if jid.user is None or jid.resource is not None:
+            raise ConfigError(f"{key}[{i}]: {item!r} is not a bare user JID")
+        result.append(str(jid))
     return tuple(result)
 
 
@@ -593,6 +654,9 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
     if not config.sip.min_expires <= config.sip.default_expires <= config.sip.max_expires:
         raise ConfigError(
             "sip.default_expires: must lie between sip.min_expires and sip.max_expires")
+    if config.xmpp.muc_history_default > config.xmpp.muc_history_max:
+        raise ConfigError("xmpp.muc_history_default: must not be larger than"
+                          " xmpp.muc_history_max")
     upload = config.http_upload
     if upload.quota_per_user and upload.quota_per_user < upload.max_file_size:
         raise ConfigError("http_upload.quota_per_user: must not be smaller than"

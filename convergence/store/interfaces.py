@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_Q", "Binding", "IAccountStore", "ILastActivityStore", "ILocationStore",
-    "IOfflineStore", "IPepStore", "IPrivateStore", "IPushStore", "IRosterStore",
-    "IUploadStore", "IVCardStore", "OfflineMessage", "PushRegistration", "RosterItem",
-    "Upload",
+    "IMucStore", "IOfflineStore", "IPepStore", "IPrivateStore", "IPushStore",
+    "IRosterStore", "IUploadStore", "IVCardStore", "OfflineMessage", "PushRegistration",
+    "RosterItem", "StoredRoom", "Upload",
 ]
 
 
@@ -490,3 +490,44 @@ class IHeldStanzaStore(Interface):
     def recover() -> int:
         """Move everything held into offline storage (at startup: those
         sessions are gone), regardless of quota; return how many."""
+@dataclass(frozen=True)
+class StoredRoom:
+    """
+    A persistent XEP-0045 room as stored: its name (the localpart of its
+    JID on the service), its configuration as JSON text, its subject and
+    who set it, its affiliations (bare JID -> owner, admin, member or
+    outcast) and the nicknames reserved by affiliated users (bare JID ->
+    nickname).
+    """
+
+    name: str
+    config: str
+    subject: str = ""
+    subject_from: str = ""
+    affiliations: Mapping[str, str] = None  # type: ignore[assignment]
+    created: float = 0.0
+    nicks: Mapping[str, str] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.affiliations is None:
+            object.__setattr__(self, "affiliations", {})
+        if self.nicks is None:
+            object.__setattr__(self, "nicks", {})
+
+
+class IMucStore(Interface):
+    """
+    Persistent multi-user chat rooms, keyed by service domain
+    (C{conference.example.org}) and room name.  Temporary rooms are never
+    stored.
+    """
+
+    def rooms(service: str) -> list[StoredRoom]:
+        """Every stored room of C{service}, by name."""
+
+    def put_room(service: str, room: StoredRoom) -> None:
+        """Store C{room} (configuration, subject and every affiliation),
+        replacing what was stored under its name, in one transaction."""
+
+    def delete_room(service: str, name: str) -> bool:
+        """Forget a room and its affiliations; whether it was stored."""

@@ -249,6 +249,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX sm_held_session ON sm_held (session, id)",
     ),
+    # 12: persistent XEP-0045 rooms and their affiliations.
+    (
+        """
+        CREATE TABLE muc_rooms (
+            service TEXT NOT NULL,
+            name TEXT NOT NULL,
+            config TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            subject_from TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            PRIMARY KEY (service, name)
+        )
+        """,
+        """
+        CREATE TABLE muc_affiliations (
+            service TEXT NOT NULL,
+            name TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            affiliation TEXT NOT NULL,
+            nick TEXT,
+            PRIMARY KEY (service, name, jid),
+            FOREIGN KEY (service, name) REFERENCES muc_rooms (service, name)
+                ON DELETE CASCADE
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

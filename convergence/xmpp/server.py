@@ -49,6 +49,7 @@ class XmppServer:
         im_store: Any = None,
         push_store: Any = None,
         pep_store: Any = None,
+        muc_store: Any = None,
     ) -> None:
         """
         @param im_store: rosters and offline messages (an L{IRosterStore}
@@ -57,6 +58,8 @@ class XmppServer:
             by default an in-memory SQLite database.
         @param pep_store: personal eventing nodes and private XML (an
             L{IPepStore} and L{IPrivateStore}); by default in memory.
+        @param muc_store: persistent XEP-0045 rooms (an L{IMucStore}); by
+            default an in-memory SQLite database.
         """
         self.config = config
         self.hosts = frozenset(hosts)
@@ -84,6 +87,14 @@ class XmppServer:
 
             pep_store = SqlitePepStore(":memory:")
         self.pep_store = pep_store
+        if muc_store is None:
+            from convergence.store.sqlite_muc import SqliteMucStore
+
+            muc_store = SqliteMucStore(":memory:")
+        self.muc_store = muc_store
+        #: the chat service (L{convergence.xmpp.muc.service.MucService}),
+        #: set by the muc feature when it runs
+        self.muc: Any = None
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()

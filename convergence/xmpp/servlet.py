@@ -278,6 +278,13 @@ class XmppFactory:
         """The L{AppPresenceService}: subscribers and broadcasts."""
         return self.applications.presence
 
+    @property
+    def rooms(self) -> Any:
+        """The chat rooms (L{convergence.xmpp.muc.api.Rooms}), or C{None}
+        when the server runs no chat service."""
+        muc = getattr(self.applications.server, "muc", None)
+        return None if muc is None else muc.api
+
     def create_session(self, application_session: ApplicationSession,
                        local: str, remote: str) -> XmppSession:
         """

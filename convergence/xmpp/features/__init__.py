@@ -74,6 +74,7 @@ def builtin_features() -> list[Feature]:
         software_version,
         vcard,
     )
+    from convergence.xmpp import muc
     from convergence.xmpp.im import blocking, carbons, offline, presence, roster
     from convergence.xmpp.pep import avatar, bookmarks, private, vcard_avatar
     from convergence.xmpp.pep import feature as pep
@@ -86,4 +87,5 @@ def builtin_features() -> list[Feature]:
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
             vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
-            carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE]
+            carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE,
+            muc.FEATURE, muc.SELF_PING_FEATURE]

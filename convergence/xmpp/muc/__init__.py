@@ -1,0 +1,47 @@
+# -*- test-case-name: tests.test_muc_service -*-
+"""
+XEP-0045 Multi-User Chat: chat rooms on C{conference.<domain>}.
+
+  - L{service}: the component (routing, the set of rooms, limits, store);
+  - L{room}: one room's occupants and the rules that change them;
+  - L{affiliations}: roles, affiliations and who may change them;
+  - L{admin}: the muc#admin and muc#owner queries;
+  - L{roomconfig} and L{forms}: the muc#roomconfig form;
+  - L{history}: discussion history on entering;
+  - L{invitations}: mediated invitations;
+  - L{relay}: queries between occupants;
+  - L{voice}: voice requests;
+  - L{flood}: a token bucket per occupant;
+  - L{api}: the servlet API;
+  - L{disco}: service discovery of the service and its rooms;
+  - L{nick}: the nickname profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convergence.xmpp.features import Feature
+
+__all__ = ["FEATURE", "SELF_PING_FEATURE"]
+
+
+def install(server: Any) -> None:
+    if not server.config.muc_enabled:
+        server.muc = None
+        return
+    from convergence.xmpp.muc.service import MucService
+
+    server.muc = MucService(server)
+    server.muc.install()
+
+
+FEATURE = Feature(
+    name="muc", spec="XEP-0045", version="1.35.5", install=install,
+    status="partial",
+    note="no MAM for rooms, no in-band registration with a room (7.10)",
+)
+
+SELF_PING_FEATURE = Feature(
+    name="muc-self-ping", spec="XEP-0410", version="1.1.0",
+)

@@ -1,0 +1,215 @@
+"""
+slixmpp (its xep_0045 plugin) as three users of chat rooms on a running
+convergence.
+
+Run as a subprocess by tests/test_slixmpp_muc.py, once per twistd:
+
+    python slixmpp_muc.py first|second PORT CAFILE
+
+C{first}: alice creates and configures a persistent room, bob joins, the
+two talk, alice sets the subject, carol joins late and gets the history,
+bob changes his nickname, alice kicks carol and bans her, a
+password-protected room wants its password, a members-only room refuses
+carol and takes bob once alice made him a member.  C{second} (after a
+restart): the room is still there with its name, subject and members;
+bob's self-ping.  Prints one JSON object; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import slixmpp
+from slixmpp.exceptions import IqError, PresenceError
+
+TIMEOUT = 10.0
+ROOM = "cave@conference.localhost"
+CLUB = "club@conference.localhost"
+SECRET = "secret@conference.localhost"
+
+
+class User(slixmpp.ClientXMPP):
+    def __init__(self, jid: str, password: str, cafile: str) -> None:
+        super().__init__(jid, password)
+        self.ssl_context.check_hostname = True
+        self.ssl_context.verify_mode = ssl.CERT_REQUIRED
+        self.ssl_context.load_verify_locations(cafile)
+        for plugin in ("xep_0030", "xep_0045", "xep_0199", "xep_0004", "xep_0410"):
+            self.register_plugin(plugin)
+        self.started = asyncio.get_event_loop().create_future()
+        self.groupchat: list[tuple[str, str]] = []
+        self.presences: list[tuple[str, str, list[int]]] = []
+        self.add_event_handler("session_start", self._start)
+        self.add_event_handler("groupchat_message", self._message)
+        self.add_event_handler("groupchat_presence", self._presence)
+
+    @property
+    def muc(self) -> Any:
+        return self.plugin["xep_0045"]
+
+    async def _start(self, event) -> None:
+        self.send_presence()
+        await self.plugin["xep_0199"].ping("localhost", timeout=TIMEOUT)
+        if not self.started.done():
+            self.started.set_result(True)
+
+    def _message(self, msg) -> None:
+        if msg["body"]:
+            self.groupchat.append((str(msg["from"]), msg["body"]))
+
+    def _presence(self, presence) -> None:
+        self.presences.append((str(presence["from"]), presence["type"],
+                               sorted(presence["muc"]["status_codes"])))
+
+
+async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def start(jid: str, password: str, port: int, cafile: str) -> User:
+    user = User(jid, password, cafile)
+    user.connect("127.0.0.1", port)
+    await asyncio.wait_for(user.started, TIMEOUT)
+    return user
+
+
+def codes(presence) -> list[int]:
+    return sorted(presence["muc"]["status_codes"])
+
+
+async def configure(user: User, room: str, **values: Any) -> None:
+    form = await user.muc.get_room_config(room, timeout=TIMEOUT)
+    fields = form.get_fields()
+    submit = user.plugin["xep_0004"].make_form("submit")
+    submit.add_field("FORM_TYPE", value="http://jabber.org/protocol/muc#roomconfig",
+                     ftype="hidden")
+    for var, value in values.items():
+        name = f"muc#roomconfig_{var}"
+        assert name in fields, name
+        submit.add_field(name, value=value, ftype=fields[name]["type"])
+    await user.muc.set_room_config(room, submit, timeout=TIMEOUT)
+
+
+async def refused(user: User, room: str, nick: str, password: str | None = None) -> str:
+    try:
+        await user.muc.join_muc_wait(room, nick, maxstanzas=0, password=password,
+                                     timeout=TIMEOUT)
+    except PresenceError as e:
+        return e.condition
+    return "joined"
+
+
+async def first(port: int, cafile: str) -> dict:
+    result: dict = {}
+    alice = await start("alice@localhost/slix", "wonderland", port, cafile)
+    bob = await start("bob@localhost/slix", "builder", port, cafile)
+    carol = await start("carol@localhost/slix", "carol-pw", port, cafile)
+
+    own, _, _, _ = await alice.muc.join_muc_wait(ROOM, "Alice", maxstanzas=0, timeout=TIMEOUT)
+    result["create_codes"] = codes(own)
+    await configure(alice, ROOM, roomname="The Cave", persistentroom=True)
+    own, _, occupants, _ = await bob.muc.join_muc_wait(ROOM, "Bob", timeout=TIMEOUT)
+    result["bob_codes"] = codes(own)
+    result["bob_saw"] = sorted(str(p["from"]) for p in occupants)
+
+    alice.muc.set_subject(ROOM, "Brewing")
+    for n in range(3):
+        alice.send_message(mto=ROOM, mbody=f"alice {n}", mtype="groupchat")
+        bob.send_message(mto=ROOM, mbody=f"bob {n}", mtype="groupchat")
+    await until(lambda: len(alice.groupchat) >= 6 and len(bob.groupchat) >= 6)
+    result["alice_got"] = alice.groupchat[:]
+    result["bob_got"] = bob.groupchat[:]
+
+    _, subject, _, history = await carol.muc.join_muc_wait(ROOM, "Carol", maxstanzas=4,
+                                                          timeout=TIMEOUT)
+    result["carol_subject"] = subject["subject"]
+    result["carol_history"] = [(str(m["from"]), m["body"]) for m in history]
+
+    result["new_nick"] = await bob.muc.set_self_nick(ROOM, "Robert", timeout=TIMEOUT)
+    await until(lambda: any(p[0] == f"{ROOM}/Robert" for p in alice.presences))
+    result["alice_saw_303"] = any(p[0] == f"{ROOM}/Bob" and 303 in p[2]
+                                  for p in alice.presences)
+    result["roster"] = sorted(alice.muc.get_roster(ROOM))
+
+    await alice.muc.set_role(ROOM, "Carol", "none", reason="Enough", timeout=TIMEOUT)
+    await until(lambda: any(307 in p[2] for p in carol.presences))
+    result["carol_kicked"] = [p[2] for p in carol.presences
+                              if p[0] == f"{ROOM}/Carol" and p[1] == "unavailable"]
+
+    await alice.muc.set_affiliation(ROOM, "outcast", jid="carol@localhost", timeout=TIMEOUT)
+    result["banned_carol"] = await refused(carol, ROOM, "Carol")
+    outcasts = await alice.muc.get_affiliation_list(ROOM, "outcast", timeout=TIMEOUT)
+    result["outcasts"] = sorted(str(j) for j in outcasts)
+
+    await alice.muc.join_muc_wait(SECRET, "Alice", maxstanzas=0, timeout=TIMEOUT)
+    await configure(alice, SECRET, passwordprotectedroom=True, roomsecret="cauldron")
+    result["secret_without"] = await refused(bob, SECRET, "Bob")
+    result["secret_wrong"] = await refused(bob, SECRET, "Bob", "toad")
+    result["secret_right"] = await refused(bob, SECRET, "Bob", "cauldron")
+
+    await alice.muc.join_muc_wait(CLUB, "Alice", maxstanzas=0, timeout=TIMEOUT)
+    await configure(alice, CLUB, membersonly=True, persistentroom=True)
+    result["club_refuses_carol"] = await refused(carol, CLUB, "Carol")
+    await alice.muc.set_affiliation(CLUB, "member", jid="bob@localhost", timeout=TIMEOUT)
+    result["club_takes_bob"] = await refused(bob, CLUB, "Bob")
+    try:
+        await carol.muc.get_affiliation_list(CLUB, "member", timeout=TIMEOUT)
+        result["carol_member_list"] = "answered"
+    except IqError as e:
+        result["carol_member_list"] = e.condition
+
+    for user in (alice, bob, carol):
+        user.disconnect()
+    await asyncio.sleep(0.3)
+    return result
+
+
+async def second(port: int, cafile: str) -> dict:
+    result: dict = {}
+    alice = await start("alice@localhost/slix", "wonderland", port, cafile)
+    bob = await start("bob@localhost/slix", "builder", port, cafile)
+    items = await bob.plugin["xep_0030"].get_items(jid="conference.localhost", timeout=TIMEOUT)
+    result["public"] = sorted((i[0], i[2]) for i in items["disco_items"]["items"])
+    own, subject, _, _ = await alice.muc.join_muc_wait(ROOM, "Alice", maxstanzas=0,
+                                                       timeout=TIMEOUT)
+    result["rejoin_codes"] = codes(own)
+    result["rejoin_affiliation"] = own["muc"]["affiliation"]
+    result["subject"] = subject["subject"]
+    result["club_takes_bob"] = await refused(bob, CLUB, "Bob")
+    result["club_members"] = sorted(str(j) for j in await alice.muc.get_affiliation_list(
+        CLUB, "member", timeout=TIMEOUT))
+    ping = bob.make_iq_get(ito=f"{CLUB}/Bob")
+    ping.enable("ping")
+    result["self_ping"] = (await ping.send(timeout=TIMEOUT))["type"]
+    bob.muc.leave_muc(CLUB, "Bob")
+    await asyncio.sleep(0.2)
+    ping = bob.make_iq_get(ito=f"{CLUB}/Bob")
+    ping.enable("ping")
+    try:
+        await ping.send(timeout=TIMEOUT)
+        result["ping_after_leaving"] = "result"
+    except IqError as e:
+        result["ping_after_leaving"] = e.condition
+    for user in (alice, bob):
+        user.disconnect()
+    await asyncio.sleep(0.3)
+    return result
+
+
+if __name__ == "__main__":
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    phase = first if sys.argv[1] == "first" else second
+    out = loop.run_until_complete(asyncio.wait_for(phase(int(sys.argv[2]), sys.argv[3]), 90))
+    sys.stdout.write(json.dumps(out) + "\n")
