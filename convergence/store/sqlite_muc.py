@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_muc_store -*-
 """
 Persistent XEP-0045 rooms in the server's SQLite database (the tables of
-migration 11 in L{convergence.store.sqlite.MIGRATIONS}).
+migration 12 in L{convergence.store.sqlite.MIGRATIONS}).
 
 Every call is one statement or one transaction, made on the database
 thread, like the other SQLite stores.
