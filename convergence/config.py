@@ -110,6 +110,12 @@ class XmppConfig:
     #: elements per account
     private_max_size: int = 65536
     private_max_elements: int = 100
+    #: message archive (XEP-0313): messages per page without <max/>, the
+    #: most per page, the default preference, days kept (0: forever)
+    mam_default_page_size: int = 50
+    mam_max_page_size: int = 250
+    mam_default_prefs: str = "always"
+    mam_retention: int = 365
 
 
 @dataclass(frozen=True)
@@ -371,6 +377,10 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "pep_max_avatar_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_elements": _positive_int,
+    "mam_default_page_size": _positive_int,
+    "mam_max_page_size": _positive_int,
+    "mam_default_prefs": lambda k, v: _one_of(k, v, ("always", "roster", "never")),
+    "mam_retention": lambda k, v: _positive_int(k, v, 0),
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -395,6 +405,13 @@ def _contact(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
                                   " (expected e.g. mailto:abuse@example.org)")
         result.append((role, tuple(uris)))
     return tuple(result)
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    _string(key, value)
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 def _positive_float(key: str, value: Any) -> float:
@@ -570,6 +587,9 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
     if upload.quota_per_user and upload.quota_per_user < upload.max_file_size:
         raise ConfigError("http_upload.quota_per_user: must not be smaller than"
                           " http_upload.max_file_size (0: no quota)")
+    if config.xmpp.mam_default_page_size > config.xmpp.mam_max_page_size:
+        raise ConfigError(
+            "xmpp.mam_default_page_size: must not be larger than xmpp.mam_max_page_size")
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"

@@ -49,6 +49,7 @@ class XmppServer:
         im_store: Any = None,
         push_store: Any = None,
         pep_store: Any = None,
+        archive_store: Any = None,
     ) -> None:
         """
         @param im_store: rosters and offline messages (an L{IRosterStore}
@@ -57,6 +58,8 @@ class XmppServer:
             by default an in-memory SQLite database.
         @param pep_store: personal eventing nodes and private XML (an
             L{IPepStore} and L{IPrivateStore}); by default in memory.
+        @param archive_store: message archives (an L{IArchiveStore}); by
+            default an in-memory SQLite database.
         """
         self.config = config
         self.hosts = frozenset(hosts)
@@ -84,6 +87,11 @@ class XmppServer:
 
             pep_store = SqlitePepStore(":memory:")
         self.pep_store = pep_store
+        if archive_store is None:
+            from convergence.store.sqlite_mam import SqliteArchiveStore
+
+            archive_store = SqliteArchiveStore(":memory:")
+        self.archive_store = archive_store
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()

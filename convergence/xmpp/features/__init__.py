@@ -58,6 +58,7 @@ class FeatureRegistry:
 
 def builtin_features() -> list[Feature]:
     """The features every server runs."""
+    from convergence.xmpp import mam
     from convergence.xmpp.features import (
         caps,
         contact_addresses,
@@ -82,4 +83,5 @@ def builtin_features() -> list[Feature]:
             roster.FEATURE, presence.FEATURE, offline.FEATURE, push.FEATURE,
             vcard.FEATURE, http_upload.FEATURE,
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
-            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE]
+            private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
+            mam.FEATURE]

@@ -1,0 +1,51 @@
+# -*- test-case-name: tests.test_mam -*-
+"""
+XEP-0313 Message Archive Management for one-to-one chats of local users,
+with XEP-0059 paging, XEP-0359 stanza-ids and XEP-0441 preferences.
+
+  - L{rules}: which messages are archived, the stanza-id rules;
+  - L{archiver}: messages into archives, at routing time;
+  - L{query}: the archive protocol on the user's bare JID;
+  - L{form}, L{rsm}, L{prefs}: the XML of queries, pages, preferences;
+  - L{expiry}: retention.
+
+The archive lives behind L{IArchiveStore} (C{server.archive_store}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convergence.store.interfaces import ArchivePrefs
+from convergence.xmpp.features import Feature
+from convergence.xmpp.mam.archiver import Archiver
+from convergence.xmpp.mam.expiry import Retention
+from convergence.xmpp.mam.query import ArchiveService
+from convergence.xmpp.mam.rules import SID
+
+__all__ = ["FEATURE", "MAM", "MAM_EXTENDED", "SID"]
+
+MAM = "urn:xmpp:mam:2"
+MAM_EXTENDED = "urn:xmpp:mam:2#extended"
+
+
+def install(server: Any) -> None:
+    store = server.archive_store
+    config = server.config
+    archiver = Archiver(server, store, ArchivePrefs(config.mam_default_prefs))
+    archiver.install()
+    retention = Retention(server, store, config.mam_retention)
+    service = ArchiveService(server, store, archiver, retention.not_before)
+    service.install()
+    server.mam = service
+    server.bus.hook("xmpp/shutdown", lambda _: retention.stop())
+    retention.start()
+    service.retention = retention
+
+
+FEATURE = Feature(
+    name="mam", spec="XEP-0313", version="1.1.3",
+    account_features=(MAM, MAM_EXTENDED, SID), install=install,
+    note="one-to-one messages of local users; XEP-0441 preferences; XEP-0359 stanza-ids"
+    " (0.7.0); groupchat messages are not archived",
+)

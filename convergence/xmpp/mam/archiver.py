@@ -1,0 +1,316 @@
+# -*- test-case-name: tests.test_mam -*-
+"""
+Archiving one-to-one messages of local users (XEP-0313 section 6.1.1).
+
+Every message passes C{pre-stanza} here first (L{PRIORITY}, above the
+applications).  Stanza-ids claiming to be by the sender's or the
+recipient's account are removed (XEP-0359: only the server assigns them).
+A message that L{archivable} keeps goes into
+
+  - the sender's archive when a local client sent it (outgoing), and
+  - the recipient's archive when it is to a local account that has a
+    resource bound (incoming), or, when none is, on C{message/offline}
+    (the account exists and offline storage is next).  The recipient's
+    copy carries C{<stanza-id by='user@domain'/>} from then on, so the
+    live message, its Carbons and its offline copy all name the id.
+
+A message to oneself is archived once.  Deciding needs the owner's
+preferences (XEP-0441) and, for C{default='roster'}, the roster: both
+are kept in memory while the owner has a resource bound (loaded at
+C{c2s/bound}).  A message whose owner's preferences are not in memory yet
+is held, in arrival order with every message after it, until they are
+loaded, then routed on; this is the only wait, and it is for a
+preference, never for the archive: the archive write is queued on the
+database thread and delivery goes on at once.
+
+A stanza that comes back through the router (origin C{None}) with an id
+this server issued is not archived again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from lxml import etree
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from convergence.store.interfaces import ArchivedMessage, ArchivePrefs
+from convergence.xmpp.jid import JID
+from convergence.xmpp.mam.prefs import decide
+from convergence.xmpp.mam.rules import (
+    add_stanza_id,
+    archivable,
+    stanza_ids,
+    stored_copy,
+    strip_stanza_ids,
+)
+from convergence.xmpp.router import StanzaEvent
+
+__all__ = ["PRIORITY", "Archiver"]
+
+#: priority on C{pre-stanza}: before applications (100) see a message
+PRIORITY = 1000
+#: archive ids remembered, to recognise a message routed a second time
+RECENT_IDS = 4096
+
+log = Logger()
+
+
+@dataclass
+class _Context:
+    """What deciding for one owner needs; C{prefs} is C{None} when they
+    could not be loaded (then nothing is archived for the owner)."""
+
+    prefs: ArchivePrefs | None
+    roster: Any = None
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One archive a message goes into."""
+
+    owner: JID
+    peer: JID
+    incoming: bool
+
+
+def new_id() -> str:
+    """An archive id: 96 random bits, URL-safe (XEP-0359 section 7: it
+    tells nothing, not even the archive's size)."""
+    return secrets.token_urlsafe(12)
+
+
+class Archiver:
+    """Puts messages into their owners' archives."""
+
+    def __init__(self, server: Any, store: Any, default_prefs: ArchivePrefs) -> None:
+        self.server = server
+        self.store = store
+        self.default_prefs = default_prefs
+        self._contexts: dict[JID, _Context] = {}
+        self._loading: set[JID] = set()
+        self._held: deque[tuple[tuple[JID, ...], Callable[[], None]]] = deque()
+        #: id() of stanzas being routed on after a hold
+        self._resuming: set[int] = set()
+        self._offline_resuming: set[int] = set()
+        self._issued: OrderedDict[str, JID] = OrderedDict()
+
+    def install(self) -> None:
+        hook = self.server.bus.hook
+        hook("pre-stanza", self.on_stanza, PRIORITY)
+        hook("message/offline", self.on_offline, 10)
+        hook("c2s/bound", self.on_bound)
+        hook("c2s/unbound", self.on_unbound)
+
+    # Preferences in memory
+    def on_bound(self, stream: Any) -> None:
+        self.load(stream.jid.bare)
+
+    def on_unbound(self, stream: Any) -> None:
+        if stream.jid is not None:
+            self.release(stream.jid.bare)
+
+    def load(self, owner: JID) -> None:
+        """Bring C{owner}'s preferences (and roster if they need it) into
+        memory, unless they are there or on their way."""
+        if owner in self._contexts or owner in self._loading:
+            return
+        self._loading.add(owner)
+        d = self.server.run_in_db(self.store.prefs, owner.user, owner.host)
+        d.addCallbacks(self._prefs_loaded, self._load_failed, (owner,), None, (owner,))
+
+    def _prefs_loaded(self, prefs: ArchivePrefs | None, owner: JID) -> None:
+        self.use(owner, prefs or self.default_prefs)
+
+    def use(self, owner: JID, prefs: ArchivePrefs) -> None:
+        """Decide with C{prefs} for C{owner} from now on."""
+        rosters = getattr(self.server, "rosters", None)
+        if prefs.default == "roster" and rosters is not None:
+            rosters.use(owner, lambda roster: self._ready(owner, _Context(prefs, roster)))
+        else:
+            self._ready(owner, _Context(prefs))
+
+    def _ready(self, owner: JID, context: _Context) -> None:
+        self._loading.discard(owner)
+        self._contexts[owner] = context
+        self._drain()
+        self.release(owner)
+
+    def _load_failed(self, failure: Failure, owner: JID) -> None:
+        log.failure("could not load the archiving preferences of {owner}", failure,
+                    owner=str(owner))
+        failed = _Context(None)
+        self._ready(owner, failed)
+        if self._contexts.get(owner) is failed:
+            del self._contexts[owner]  # the next message tries again
+
+    def release(self, owner: JID) -> None:
+        """Forget C{owner}'s preferences when nothing needs them."""
+        if owner in self._contexts and not self.server.registry.resources(owner) \
+                and not any(owner in owners for owners, _ in self._held):
+            del self._contexts[owner]
+
+    def prefs(self, owner: JID) -> ArchivePrefs | None:
+        """C{owner}'s preferences if they are in memory."""
+        context = self._contexts.get(owner)
+        return None if context is None else context.prefs
+
+    # Holding
+    def _when_ready(self, owners: tuple[JID, ...], now: Callable[[], None],
+                    later: Callable[[], None], first: bool = False) -> bool:
+        """Run C{now} if every owner's preferences are in memory and
+        nothing waits before it (return True); else queue C{later}."""
+        if not first and not self._held and all(o in self._contexts for o in owners):
+            now()
+            return True
+        if first:
+            self._held.appendleft((owners, later))
+        else:
+            self._held.append((owners, later))
+        for owner in owners:
+            self.load(owner)
+        return False
+
+    def _drain(self) -> None:
+        while self._held:
+            owners, work = self._held[0]
+            if not all(o in self._contexts for o in owners):
+                for owner in owners:
+                    self.load(owner)
+                return
+            self._held.popleft()
+            try:
+                work()
+            except Exception:
+                log.failure("a held message could not be routed on")
+            for owner in owners:
+                self.release(owner)
+
+    # Messages
+    def on_stanza(self, event: StanzaEvent) -> bool:
+        if event.kind != "message" or id(event.stanza) in self._resuming:
+            return False
+        copies = self._copies(event)
+        if not copies:
+            return False
+        owners = tuple(c.owner for c in copies)
+        # else held: archived and routed on once the preferences are in memory
+        return not self._when_ready(owners, lambda: self._archive(event.stanza, copies),
+                                    lambda: self._resume(event))
+
+    def _resume(self, event: StanzaEvent) -> None:
+        copies = self._copies(event)  # bindings may have changed meanwhile
+        owners = tuple(c.owner for c in copies)
+        if not all(o in self._contexts for o in owners):
+            resume = lambda: self._resume(event)  # noqa: E731
+            self._when_ready(owners, resume, resume, first=True)
+            return
+        self._archive(event.stanza, copies)
+        key = id(event.stanza)
+        self._resuming.add(key)
+        try:
+            self.server.router.route(event.stanza, event.origin)
+        finally:
+            self._resuming.discard(key)
+
+    def _copies(self, event: StanzaEvent) -> list[_Copy]:
+        """Guard the stanza-ids; the archives C{event}'s message goes into
+        now (the recipient's waits for C{message/offline} if it has no
+        resource bound)."""
+        stanza = event.stanza
+        sender = event.sender.bare
+        recipient = None
+        seen = False
+        if event.to_type in ("bare", "full") and event.to.user is not None:
+            recipient = event.to.bare
+            seen = event.origin is None and any(
+                s.get("id") in self._issued for s in stanza_ids(stanza, recipient))
+            if not seen:
+                strip_stanza_ids(stanza, recipient)
+        local_sender = event.origin is not None
+        if local_sender and sender != recipient:
+            strip_stanza_ids(stanza, sender)
+        if not archivable(stanza):
+            return []
+        copies = []
+        if local_sender and sender != recipient and event.to_type != "host":
+            copies.append(_Copy(sender, event.to, incoming=False))
+        if recipient is not None and not seen \
+                and self.server.registry.resources(recipient):
+            copies.append(_Copy(recipient, event.sender, incoming=True))
+        return copies
+
+    def on_offline(self, event: StanzaEvent) -> bool:
+        """A message for an account with no resource bound, on its way to
+        offline storage: archive it first (once)."""
+        stanza = event.stanza
+        owner = event.to.bare
+        if id(event) in self._offline_resuming or not archivable(stanza) \
+                or stanza_ids(stanza, owner):
+            return False
+        copies = [_Copy(owner, event.sender, incoming=True)]
+        return not self._when_ready((owner,), lambda: self._archive(stanza, copies),
+                                    lambda: self._offline_resume(event))
+
+    def _offline_resume(self, event: StanzaEvent) -> None:
+        owner = event.to.bare
+        if owner not in self._contexts:
+            resume = lambda: self._offline_resume(event)  # noqa: E731
+            self._when_ready((owner,), resume, resume, first=True)
+            return
+        self._archive(event.stanza, [_Copy(owner, event.sender, incoming=True)])
+        key = id(event)
+        self._offline_resuming.add(key)
+        try:
+            handled = self.server.bus.fire("message/offline", event)
+        finally:
+            self._offline_resuming.discard(key)
+        if not handled:
+            event.reply_error("service-unavailable", "The recipient is not online")
+
+    def _archive(self, stanza: etree._Element, copies: list[_Copy]) -> None:
+        """Write the copies the owners' preferences allow; stamp the
+        recipient's id into the message."""
+        now = self.server.clock.seconds()
+        data: bytes | None = None
+        stamps: list[tuple[JID, str]] = []
+        for copy in copies:
+            context = self._contexts.get(copy.owner)
+            if context is None or context.prefs is None \
+                    or not decide(context.prefs, copy.peer, self._in_roster(copy, context)):
+                continue
+            if data is None:
+                data = stored_copy(stanza)
+            id_ = new_id()
+            self._remember(id_, copy.owner)
+            peer = copy.peer
+            message = ArchivedMessage(id_, now, str(peer.bare), peer.resource or "", data)
+            d = self.server.run_in_db(self.store.append, copy.owner.user,
+                                      copy.owner.host, message)
+            d.addErrback(self._write_failed, copy.owner)
+            if copy.incoming:
+                stamps.append((copy.owner, id_))
+        for owner, id_ in stamps:
+            add_stanza_id(stanza, owner, id_)
+
+    def _in_roster(self, copy: _Copy, context: _Context) -> bool:
+        rosters = getattr(self.server, "rosters", None)
+        roster = rosters.cached(copy.owner) if rosters is not None else None
+        roster = roster or context.roster
+        if roster is None:
+            return False
+        item = roster.items.get(str(copy.peer.bare))
+        return item is not None and item.listed
+
+    def _remember(self, id_: str, owner: JID) -> None:
+        self._issued[id_] = owner
+        while len(self._issued) > RECENT_IDS:
+            self._issued.popitem(last=False)
+
+    @staticmethod
+    def _write_failed(failure: Failure, owner: JID) -> None:
+        log.failure("could not archive a message of {owner}", failure, owner=str(owner))
