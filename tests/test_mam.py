@@ -6,16 +6,24 @@ preferences, retention on the server clock, no access across users.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from convergence.store.interfaces import ArchiveQuery, IArchiveStore
+from convergence.config import ConfigError, load_config
+from convergence.store.interfaces import (
+    ArchivedMessage,
+    ArchivePrefs,
+    ArchiveQuery,
+    IArchiveStore,
+)
 from convergence.store.sqlite import SqliteAccountStore
 from convergence.store.sqlite_mam import SqliteArchiveStore
-from convergence.xmpp.mam.expiry import INTERVAL
+from convergence.xmpp.im.offline import stamp
 from tests.imhelpers import ImFixture, of
 from tests.xmpphelpers import Client, make_server
 
@@ -400,7 +408,6 @@ class PagingTests(MamFixture):
 
     def test_start_and_end(self) -> None:
         base = 1_700_000_000
-        from convergence.xmpp.im.offline import stamp
         page = self.query(self.alice, form(start=stamp(base + 5), end=stamp(base + 9)))
         self.assertEqual(page.bodies, ["m4", "m5", "m6", "m7", "m8"])
 
@@ -438,7 +445,7 @@ class ErrorTests(MamFixture):
     def test_bad_values(self) -> None:
         for inner in (form(start="yesterday"), form(end="2020-01-01"),
                       form(**{"with": "@@"}), form(start=["2020-01-01T00:00:00Z"] * 2),
-                      rsm(max_=-1) if False else f"<set xmlns='{RSM}'><max>ten</max></set>",
+                      f"<set xmlns='{RSM}'><max>ten</max></set>",
                       f"<set xmlns='{RSM}'><after/></set>"):
             self.assertEqual(self.query(self.alice, inner).error, "bad-request", inner)
 
@@ -647,10 +654,36 @@ class StoreTests(MamFixture):
         path = self.mktemp()
         accounts = SqliteAccountStore(path)
         archives = SqliteArchiveStore(path)
-        from convergence.store.interfaces import ArchivedMessage, ArchivePrefs
         accounts.create("dave", "localhost", {})
         archives.append("dave", "localhost", ArchivedMessage("a", 1.0, "x@y", "", b"<m/>"))
         archives.set_prefs("dave", "localhost", ArchivePrefs("never"))
         accounts.delete("dave", "localhost")
         self.assertEqual(archives.find("dave", "localhost", ArchiveQuery()).count, 0)
         self.assertIsNone(archives.prefs("dave", "localhost"))
+
+
+class ConfigTests(SynchronousTestCase):
+    def load(self, text: str) -> Any:
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return load_config(path)
+
+    def test_defaults(self) -> None:
+        xmpp = load_config().xmpp
+        self.assertEqual((xmpp.mam_default_page_size, xmpp.mam_max_page_size,
+                          xmpp.mam_default_prefs, xmpp.mam_retention), (50, 250, "always", 365))
+
+    def test_keys(self) -> None:
+        xmpp = self.load("[xmpp]\nmam_default_page_size = 10\nmam_max_page_size = 20\n"
+                         "mam_default_prefs = 'roster'\nmam_retention = 0\n").xmpp
+        self.assertEqual((xmpp.mam_default_page_size, xmpp.mam_max_page_size,
+                          xmpp.mam_default_prefs, xmpp.mam_retention), (10, 20, "roster", 0))
+
+    def test_bad_values_name_the_key(self) -> None:
+        for text, key in (("mam_default_prefs = 'sometimes'", "xmpp.mam_default_prefs"),
+                          ("mam_max_page_size = 0", "xmpp.mam_max_page_size"),
+                          ("mam_retention = -1", "xmpp.mam_retention"),
+                          ("mam_default_page_size = 300", "xmpp.mam_default_page_size")):
+            with self.assertRaises(ConfigError) as cm:
+                self.load(f"[xmpp]\n{text}\n")
+            self.assertIn(key, str(cm.exception))

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 from twisted.logger import Logger
@@ -206,7 +207,7 @@ class Archiver:
         copies = self._copies(event)  # bindings may have changed meanwhile
         owners = tuple(c.owner for c in copies)
         if not all(o in self._contexts for o in owners):
-            resume = lambda: self._resume(event)  # noqa: E731
+            resume = lambda: self._resume(event)
             self._when_ready(owners, resume, resume, first=True)
             return
         self._archive(event.stanza, copies)
@@ -259,7 +260,7 @@ class Archiver:
     def _offline_resume(self, event: StanzaEvent) -> None:
         owner = event.to.bare
         if owner not in self._contexts:
-            resume = lambda: self._offline_resume(event)  # noqa: E731
+            resume = lambda: self._offline_resume(event)
             self._when_ready((owner,), resume, resume, first=True)
             return
         self._archive(event.stanza, [_Copy(owner, event.sender, incoming=True)])

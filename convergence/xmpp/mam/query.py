@@ -14,14 +14,20 @@ C{complete='false'} telling the client to page on.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from convergence.store.errors import UnknownArchiveId
-from convergence.store.interfaces import ArchivedMessage, ArchivePage, ArchivePrefs, ArchiveQuery
+from convergence.store.interfaces import (
+    ArchivedMessage,
+    ArchivePage,
+    ArchivePrefs,
+    ArchiveQuery,
+)
 from convergence.xmpp import ns
 from convergence.xmpp.im.offline import DELAY, stamp
 from convergence.xmpp.jid import JID
