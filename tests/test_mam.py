@@ -173,8 +173,10 @@ class ArchivingTests(MamFixture):
         self.chat(self.alice, "bob@localhost", "plain", type_=None)
         self.chat(self.alice, "bob@localhost", None,
                   extra="<received xmlns='urn:xmpp:receipts' id='x'/>")
-        self.assertEqual(len(self.archive("bob")), 2)
-        self.assertEqual(len(self.archive("alice")), 2)
+        self.chat(self.alice, "bob@localhost", None, type_="normal",
+                  extra="<store xmlns='urn:xmpp:hints'/><x xmlns='jabber:x:oob'/>")
+        self.assertEqual(len(self.archive("bob")), 3)
+        self.assertEqual(len(self.archive("alice")), 3)
 
     def test_not_archived(self) -> None:
         """Headline, error, groupchat, no-store hints, chat states alone, a
@@ -215,8 +217,9 @@ class ArchivingTests(MamFixture):
             f"<stanza-id xmlns='{SID}' by='room@muc.example' id='room1'/>"
             f"<origin-id xmlns='{SID}' id='o1'/>"))
         (message,) = self.messages(self.bob)
+        self.assertEqual(sorted(by for by, _ in stanza_ids(message)),
+                         ["bob@localhost", "room@muc.example"])
         ids = dict(stanza_ids(message))
-        self.assertEqual(sorted(ids), ["bob@localhost", "room@muc.example"])
         self.assertNotEqual(ids["bob@localhost"], "fake")
         self.assertEqual(message.find(f"{{{SID}}}origin-id").get("id"), "o1")
         self.assertEqual(self.query(self.bob).ids, [ids["bob@localhost"]])
@@ -261,7 +264,11 @@ class ArchivingTests(MamFixture):
 
     def test_message_to_oneself_archived_once(self) -> None:
         self.chat(self.alice, "alice@localhost", "note to self")
+        self.chat(self.alice, "bob@localhost", "to bob")
         page = self.query(self.alice)
+        self.assertEqual(page.bodies, ["note to self", "to bob"])
+        # with = one's own JID: only the messages to oneself (4.1.1)
+        page = self.query(self.alice, form(**{"with": "alice@localhost"}))
         self.assertEqual(page.bodies, ["note to self"])
 
     def test_routed_again_is_not_archived_again(self) -> None:

@@ -229,7 +229,8 @@ class Archiver:
         if event.to_type in ("bare", "full") and event.to.user is not None:
             recipient = event.to.bare
             seen = event.origin is None and any(
-                s.get("id") in self._issued for s in stanza_ids(stanza, recipient))
+                self._issued.get(s.get("id")) == recipient
+                for s in stanza_ids(stanza, recipient))
             if not seen:
                 strip_stanza_ids(stanza, recipient)
         local_sender = event.origin is not None

@@ -120,7 +120,7 @@ class ArchiveService:
     def _send_page(self, page: ArchivePage, event: StanzaEvent, queryid: str | None,
                    flip: bool) -> None:
         stream = event.origin
-        if stream.jid is None:
+        if getattr(stream, "closed", False) or stream.jid is None:
             return  # the client went away meanwhile
         owner = event.sender.bare
         messages = list(reversed(page.messages)) if flip else page.messages
