@@ -694,3 +694,26 @@ class ConfigTests(SynchronousTestCase):
             with self.assertRaises(ConfigError) as cm:
                 self.load(f"[xmpp]\n{text}\n")
             self.assertIn(key, str(cm.exception))
+
+
+class PrefsRaceTests(MamFixture):
+    def test_newer_prefs_win_over_a_roster_load(self) -> None:
+        """Preferences set while older ones wait for the roster are the
+        ones applied."""
+        queued: list[Any] = []
+
+        def later(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            queued.append(lambda: d.callback(f(*args)))
+            return d
+
+        archiver = self.server.mam.archiver
+        owner = self.alice.stream.jid.bare
+        rosters = self.server.rosters
+        rosters._cache.clear()
+        rosters.run_in_db = later
+        archiver.use(owner, ArchivePrefs("roster"))  # waits for the roster
+        archiver.use(owner, ArchivePrefs("never"))
+        while queued:
+            queued.pop(0)()
+        self.assertEqual(archiver.prefs(owner), ArchivePrefs("never"))

@@ -99,6 +99,8 @@ class Archiver:
         self._resuming: set[int] = set()
         self._offline_resuming: set[int] = set()
         self._issued: OrderedDict[str, JID] = OrderedDict()
+        #: preferences being applied (waiting for a roster), by owner
+        self._latest: dict[JID, ArchivePrefs] = {}
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -128,12 +130,20 @@ class Archiver:
         self.use(owner, prefs or self.default_prefs)
 
     def use(self, owner: JID, prefs: ArchivePrefs) -> None:
-        """Decide with C{prefs} for C{owner} from now on."""
+        """Decide with C{prefs} for C{owner} from now on (the latest call
+        wins, even if an earlier one still waits for the roster)."""
+        self._latest[owner] = prefs
         rosters = getattr(self.server, "rosters", None)
         if prefs.default == "roster" and rosters is not None:
-            rosters.use(owner, lambda roster: self._ready(owner, _Context(prefs, roster)))
+            rosters.use(owner, lambda roster: self._apply(owner, prefs, roster))
         else:
-            self._ready(owner, _Context(prefs))
+            self._apply(owner, prefs, None)
+
+    def _apply(self, owner: JID, prefs: ArchivePrefs, roster: Any) -> None:
+        if self._latest.get(owner) is not prefs:
+            return  # newer preferences came meanwhile
+        del self._latest[owner]
+        self._ready(owner, _Context(prefs, roster))
 
     def _ready(self, owner: JID, context: _Context) -> None:
         self._loading.discard(owner)
@@ -233,7 +243,9 @@ class Archiver:
                 for s in stanza_ids(stanza, recipient))
             if not seen:
                 strip_stanza_ids(stanza, recipient)
-        local_sender = event.origin is not None
+        # a local client's message (not a remote server's, nor the server's)
+        local_sender = event.origin is not None and event.sender.user is not None \
+            and self.server.router.is_local(event.sender.host)
         if local_sender and sender != recipient:
             strip_stanza_ids(stanza, sender)
         if not archivable(stanza):
