@@ -7,7 +7,7 @@ preferences, retention on the server clock, no access across users.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from twisted.internet.defer import Deferred
@@ -41,8 +41,8 @@ def stanza_ids(message: etree._Element) -> list[tuple[str, str]]:
 
 def form(**fields: Any) -> str:
     """A submitted query form; a list value gives several <value/>s."""
-    out = [f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE' type='hidden'>"
-           f"<value>{MAM}</value></field>"]
+    out = [(f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE' type='hidden'>"
+            f"<value>{MAM}</value></field>")]
     for var, value in fields.items():
         values = value if isinstance(value, list) else [value]
         out.append(f"<field var='{var.replace('_', '-')}'>"
@@ -106,7 +106,7 @@ class Page:
 class MamFixture(ImFixture):
     """alice and bob online and available; carol offline."""
 
-    config: dict[str, Any] = {}
+    config: ClassVar[dict[str, Any]] = {}
 
     def setUp(self) -> None:
         self.server, self.clock = make_server(self.mktemp(), **self.config)
@@ -424,7 +424,7 @@ class PagingTests(MamFixture):
 
 
 class PageLimitTests(MamFixture):
-    config = {"mam_default_page_size": 4, "mam_max_page_size": 6}
+    config: ClassVar[dict[str, Any]] = {"mam_default_page_size": 4, "mam_max_page_size": 6}
 
     def test_default_and_clamped(self) -> None:
         for i in range(10):
@@ -603,7 +603,7 @@ class PrefsTests(MamFixture):
 
 
 class DefaultPrefsTests(MamFixture):
-    config = {"mam_default_prefs": "never"}
+    config: ClassVar[dict[str, Any]] = {"mam_default_prefs": "never"}
 
     def test_configured_default(self) -> None:
         self.chat(self.alice, "bob@localhost", "x")
@@ -612,7 +612,7 @@ class DefaultPrefsTests(MamFixture):
 
 
 class RetentionTests(MamFixture):
-    config = {"mam_retention": 2}
+    config: ClassVar[dict[str, Any]] = {"mam_retention": 2}
 
     def test_expired_hidden_then_swept(self) -> None:
         """Older than the retention: left out of queries at once, deleted
@@ -644,7 +644,7 @@ class RetentionTests(MamFixture):
 
 
 class ForeverTests(MamFixture):
-    config = {"mam_retention": 0}
+    config: ClassVar[dict[str, Any]] = {"mam_retention": 0}
 
     def test_kept_forever(self) -> None:
         self.chat(self.alice, "bob@localhost", "old")
