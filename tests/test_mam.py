@@ -324,6 +324,31 @@ class ArchivingTests(MamFixture):
         self.assertEqual(self.query(self.bob).ids, [stanza_ids(m)[0][1] for m in got])
 
 
+    def test_outgoing_not_held_for_the_senders_prefs(self) -> None:
+        """The sender's preferences not in memory: the message goes on at
+        once, its outgoing copy is written once they are, in order."""
+        queued: list[Any] = []
+
+        def later(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            queued.append(lambda: d.callback(f(*args)))
+            return d
+
+        archiver = self.server.mam.archiver
+        del archiver._contexts[self.alice.stream.jid.bare]
+        original = self.server.run_in_db
+        self.server.run_in_db = later
+        self.chat(self.alice, "bob@localhost", "one")
+        self.chat(self.alice, "bob@localhost", "two")
+        got = self.messages(self.bob)
+        self.assertEqual([m.findtext("{jabber:client}body") for m in got], ["one", "two"])
+        self.assertTrue(all(stanza_ids(m) for m in got))
+        while queued:
+            queued.pop(0)()
+        self.server.run_in_db = original
+        self.assertEqual(self.query(self.alice).bodies, ["one", "two"])
+
+
 class PagingTests(MamFixture):
     def setUp(self) -> None:
         super().setUp()

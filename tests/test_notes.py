@@ -10,7 +10,9 @@ import json
 import re
 from pathlib import Path
 
+from lxml import etree
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
@@ -44,7 +46,16 @@ class NotesTests(TestCase):
         alice = Client(server.xmpp)
         alice.login()
         alice.send("<message to='notes@localhost' type='chat'><body>buy milk</body></message>")
-        reply = alice.expect("message").findtext("{jabber:client}body")
+        # the app answers at once; the reply may wait for alice's archiving
+        # preferences, read on the database thread after she bound (mam)
+        got = []
+        for _ in range(500):
+            got = alice.read()
+            if got:
+                break
+            await deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual([etree.QName(e).localname for e in got], ["message"])
+        reply = got[0].findtext("{jabber:client}body")
         link = re.search(r"(http://\S+)", reply).group(1)
         self.assertIn("appsession=", link)
 

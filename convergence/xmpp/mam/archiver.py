@@ -17,11 +17,14 @@ A message that L{archivable} keeps goes into
 A message to oneself is archived once.  Deciding needs the owner's
 preferences (XEP-0441) and, for C{default='roster'}, the roster: both
 are kept in memory while the owner has a resource bound (loaded at
-C{c2s/bound}).  A message whose owner's preferences are not in memory yet
-is held, in arrival order with every message after it, until they are
-loaded, then routed on; this is the only wait, and it is for a
-preference, never for the archive: the archive write is queued on the
-database thread and delivery goes on at once.
+C{c2s/bound}).  Work for an owner whose preferences are not in memory yet
+waits for them, in arrival order, per owner: an outgoing copy is written
+later while the message goes on at once; a message whose incoming copy
+waits is held (its stanza-id depends on the decision) and routed on once
+the preferences are loaded, in order with that owner's other messages.
+That is the only wait, and it is for a preference, never for the
+archive: archive writes are queued on the database thread and delivery
+goes on at once.
 
 A stanza that comes back through the router (origin C{None}) with an id
 this server issued is not archived again.
@@ -30,7 +33,7 @@ this server issued is not archived again.
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +97,8 @@ class Archiver:
         self.default_prefs = default_prefs
         self._contexts: dict[JID, _Context] = {}
         self._loading: set[JID] = set()
-        self._held: deque[tuple[tuple[JID, ...], Callable[[], None]]] = deque()
+        #: work waiting for an owner's preferences, in arrival order
+        self._waiting: dict[JID, list[Callable[[], None]]] = {}
         #: id() of stanzas being routed on after a hold
         self._resuming: set[int] = set()
         self._offline_resuming: set[int] = set()
@@ -148,7 +152,14 @@ class Archiver:
     def _ready(self, owner: JID, context: _Context) -> None:
         self._loading.discard(owner)
         self._contexts[owner] = context
-        self._drain()
+        waiting = self._waiting.get(owner, [])
+        while waiting:  # work done here may queue more for this owner
+            work = waiting.pop(0)
+            try:
+                work()
+            except Exception:
+                log.failure("archiving work for {owner} failed", owner=str(owner))
+        self._waiting.pop(owner, None)
         self.release(owner)
 
     def _load_failed(self, failure: Failure, owner: JID) -> None:
@@ -162,7 +173,7 @@ class Archiver:
     def release(self, owner: JID) -> None:
         """Forget C{owner}'s preferences when nothing needs them."""
         if owner in self._contexts and not self.server.registry.resources(owner) \
-                and not any(owner in owners for owners, _ in self._held):
+                and not self._waiting.get(owner):
             del self._contexts[owner]
 
     def prefs(self, owner: JID) -> ArchivePrefs | None:
@@ -170,36 +181,16 @@ class Archiver:
         context = self._contexts.get(owner)
         return None if context is None else context.prefs
 
-    # Holding
-    def _when_ready(self, owners: tuple[JID, ...], now: Callable[[], None],
-                    later: Callable[[], None], first: bool = False) -> bool:
-        """Run C{now} if every owner's preferences are in memory and
-        nothing waits before it (return True); else queue C{later}."""
-        if not first and not self._held and all(o in self._contexts for o in owners):
-            now()
-            return True
-        if first:
-            self._held.appendleft((owners, later))
-        else:
-            self._held.append((owners, later))
-        for owner in owners:
-            self.load(owner)
-        return False
+    # Waiting
+    def _ready_for(self, owner: JID) -> bool:
+        """Whether work for C{owner} can be done now."""
+        return owner in self._contexts and not self._waiting.get(owner)
 
-    def _drain(self) -> None:
-        while self._held:
-            owners, work = self._held[0]
-            if not all(o in self._contexts for o in owners):
-                for owner in owners:
-                    self.load(owner)
-                return
-            self._held.popleft()
-            try:
-                work()
-            except Exception:
-                log.failure("a held message could not be routed on")
-            for owner in owners:
-                self.release(owner)
+    def _wait(self, owner: JID, work: Callable[[], None]) -> None:
+        """Do C{work} once C{owner}'s preferences are in memory, after the
+        work that waits before it."""
+        self._waiting.setdefault(owner, []).append(work)
+        self.load(owner)
 
     # Messages
     def on_stanza(self, event: StanzaEvent) -> bool:
@@ -208,19 +199,25 @@ class Archiver:
         copies = self._copies(event)
         if not copies:
             return False
-        owners = tuple(c.owner for c in copies)
-        # else held: archived and routed on once the preferences are in memory
-        return not self._when_ready(owners, lambda: self._archive(event.stanza, copies),
-                                    lambda: self._resume(event))
+        stanza = event.stanza
+        data = stored_copy(stanza)
+        now = self.server.clock.seconds()
+        held = None
+        for copy in copies:
+            if copy.incoming and not self._ready_for(copy.owner):
+                held = copy
+            elif self._ready_for(copy.owner):
+                self._write(stanza, copy, data, now)
+            else:  # outgoing: nothing in the message depends on it
+                self._wait(copy.owner, lambda c=copy: self._write(None, c, data, now))
+        if held is None:
+            return False
+        self._wait(held.owner, lambda: self._resume(event, held, data, now))
+        return True
 
-    def _resume(self, event: StanzaEvent) -> None:
-        copies = self._copies(event)  # bindings may have changed meanwhile
-        owners = tuple(c.owner for c in copies)
-        if not all(o in self._contexts for o in owners):
-            resume = lambda: self._resume(event)
-            self._when_ready(owners, resume, resume, first=True)
-            return
-        self._archive(event.stanza, copies)
+    def _resume(self, event: StanzaEvent, copy: _Copy, data: bytes, now: float) -> None:
+        """Archive a held message's incoming copy, then route it on."""
+        self._write(event.stanza, copy, data, now)
         key = id(event.stanza)
         self._resuming.add(key)
         try:
@@ -266,17 +263,18 @@ class Archiver:
         if id(event) in self._offline_resuming or not archivable(stanza) \
                 or stanza_ids(stanza, owner):
             return False
-        copies = [_Copy(owner, event.sender, incoming=True)]
-        return not self._when_ready((owner,), lambda: self._archive(stanza, copies),
-                                    lambda: self._offline_resume(event))
+        copy = _Copy(owner, event.sender, incoming=True)
+        data = stored_copy(stanza)
+        now = self.server.clock.seconds()
+        if self._ready_for(owner):
+            self._write(stanza, copy, data, now)
+            return False
+        self._wait(owner, lambda: self._offline_resume(event, copy, data, now))
+        return True
 
-    def _offline_resume(self, event: StanzaEvent) -> None:
-        owner = event.to.bare
-        if owner not in self._contexts:
-            resume = lambda: self._offline_resume(event)
-            self._when_ready((owner,), resume, resume, first=True)
-            return
-        self._archive(event.stanza, [_Copy(owner, event.sender, incoming=True)])
+    def _offline_resume(self, event: StanzaEvent, copy: _Copy, data: bytes,
+                        now: float) -> None:
+        self._write(event.stanza, copy, data, now)
         key = id(event)
         self._offline_resuming.add(key)
         try:
@@ -286,30 +284,23 @@ class Archiver:
         if not handled:
             event.reply_error("service-unavailable", "The recipient is not online")
 
-    def _archive(self, stanza: etree._Element, copies: list[_Copy]) -> None:
-        """Write the copies the owners' preferences allow; stamp the
-        recipient's id into the message."""
-        now = self.server.clock.seconds()
-        data: bytes | None = None
-        stamps: list[tuple[JID, str]] = []
-        for copy in copies:
-            context = self._contexts.get(copy.owner)
-            if context is None or context.prefs is None \
-                    or not decide(context.prefs, copy.peer, self._in_roster(copy, context)):
-                continue
-            if data is None:
-                data = stored_copy(stanza)
-            id_ = new_id()
-            self._remember(id_, copy.owner)
-            peer = copy.peer
-            message = ArchivedMessage(id_, now, str(peer.bare), peer.resource or "", data)
-            d = self.server.run_in_db(self.store.append, copy.owner.user,
-                                      copy.owner.host, message)
-            d.addErrback(self._write_failed, copy.owner)
-            if copy.incoming:
-                stamps.append((copy.owner, id_))
-        for owner, id_ in stamps:
-            add_stanza_id(stanza, owner, id_)
+    def _write(self, stanza: etree._Element | None, copy: _Copy, data: bytes,
+               now: float) -> None:
+        """Archive one copy if its owner's preferences allow; an incoming
+        one's id goes into C{stanza}."""
+        context = self._contexts.get(copy.owner)
+        if context is None or context.prefs is None \
+                or not decide(context.prefs, copy.peer, self._in_roster(copy, context)):
+            return
+        id_ = new_id()
+        self._remember(id_, copy.owner)
+        peer = copy.peer
+        message = ArchivedMessage(id_, now, str(peer.bare), peer.resource or "", data)
+        d = self.server.run_in_db(self.store.append, copy.owner.user, copy.owner.host,
+                                  message)
+        d.addErrback(self._write_failed, copy.owner)
+        if copy.incoming and stanza is not None:
+            add_stanza_id(stanza, copy.owner, id_)
 
     def _in_roster(self, copy: _Copy, context: _Context) -> bool:
         rosters = getattr(self.server, "rosters", None)
