@@ -662,6 +662,12 @@ class RetentionTests(MamFixture):
         self.assertEqual(len(self.archive("alice")), 1)
         self.assertEqual(len(self.archive("bob")), 1)
 
+    def test_no_timer_before_the_first_session(self) -> None:
+        server, clock = make_server(self.mktemp(), mam_retention=2)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        Client(server).login()
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+
     def test_sweep_stops_on_shutdown(self) -> None:
         self.assertTrue(self.clock.getDelayedCalls())
         self.server.shutdown()

@@ -38,8 +38,10 @@ def install(server: Any) -> None:
     service = ArchiveService(server, store, archiver, retention.not_before)
     service.install()
     server.mam = service
+    # the sweep starts with the first session (a server that never runs
+    # leaves no timer behind) and ends with the server
+    server.bus.hook("c2s/bound", lambda _: retention.start(), -10)
     server.bus.hook("xmpp/shutdown", lambda _: retention.stop())
-    retention.start()
     service.retention = retention
 
 

@@ -2,7 +2,7 @@
 """
 Retention (C{xmpp.mam_retention} days; 0 keeps everything): messages
 older than that are deleted by a sweep every L{INTERVAL} seconds of the
-server's clock, in batches of L{BATCH} so that other queries on the
+server's clock (from the first client session on), in batches of L{BATCH} so that other queries on the
 database thread are not kept waiting.  Until a sweep removes them, queries
 already leave them out (L{Retention.not_before}).
 """
@@ -35,6 +35,7 @@ class Retention:
         self.store = store
         self.days = days
         self._loop: LoopingCall | None = None
+        self._stopped = False
 
     def not_before(self) -> float | None:
         """The oldest stamp still kept, or C{None}: everything is."""
@@ -43,15 +44,16 @@ class Retention:
         return self.server.clock.seconds() - self.days * DAY
 
     def start(self) -> None:
-        """Sweep every L{INTERVAL}, the first one an interval from now
-        (the database thread starts only once the server runs)."""
-        if not self.days or self._loop is not None:
+        """Sweep every L{INTERVAL}, the first one an interval from now;
+        once started (or stopped), further calls do nothing."""
+        if not self.days or self._loop is not None or self._stopped:
             return
         self._loop = LoopingCall(self.sweep)
         self._loop.clock = self.server.clock
         self._loop.start(INTERVAL, now=False)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
