@@ -748,3 +748,56 @@ class PrefsRaceTests(MamFixture):
         while queued:
             queued.pop(0)()
         self.assertEqual(archiver.prefs(owner), ArchivePrefs("never"))
+
+
+class OfflineRaceTests(MamFixture):
+    def later(self) -> list[Any]:
+        queued: list[Any] = []
+
+        def later(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            queued.append(lambda: d.callback(f(*args)))
+            return d
+
+        self.original = self.server.run_in_db
+        self.server.run_in_db = later
+        return queued
+
+    def test_offline_message_waits_for_prefs_then_is_stored(self) -> None:
+        queued = self.later()
+        self.chat(self.alice, "carol@localhost", "later")
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 0)
+        while queued:
+            queued.pop(0)()
+        self.server.run_in_db = self.original
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 1)
+        (stored,) = self.server.im_store.messages("carol", "localhost", 10)
+        self.assertIn(b"urn:xmpp:sid:0", stored.stanza)
+        self.assertEqual(len(self.archive("carol")), 1)
+
+    def test_recipient_online_meanwhile_gets_it_at_once(self) -> None:
+        """carol comes online while her preferences load: the message is
+        delivered to her, not left in offline storage after her flush."""
+        queued = self.later()
+        self.chat(self.alice, "carol@localhost", "race")
+        self.server.run_in_db = self.original
+        carol = self.client("carol", "carol-pw", "desk")
+        carol.available()
+        carol.read()
+        while queued:
+            queued.pop(0)()
+        got = self.messages(carol)
+        self.assertEqual([m.findtext("{jabber:client}body") for m in got], ["race"])
+        self.assertEqual(stanza_ids(got[0])[0][0], "carol@localhost")
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 0)
+        self.assertEqual(len(self.archive("carol")), 1)
+
+    def test_never_for_an_offline_recipient_is_stored_once(self) -> None:
+        self.store.set_prefs("carol", "localhost", ArchivePrefs("never"))
+        queued = self.later()
+        self.chat(self.alice, "carol@localhost", "unrecorded")
+        while queued:
+            queued.pop(0)()
+        self.server.run_in_db = self.original
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 1)
+        self.assertEqual(self.archive("carol"), [])

@@ -274,11 +274,15 @@ class Archiver:
 
     def _offline_resume(self, event: StanzaEvent, copy: _Copy, data: bytes,
                         now: float) -> None:
+        """Archive a held offline message, then store it, or deliver it if
+        the recipient came online meanwhile (its flush may be over)."""
         self._write(event.stanza, copy, data, now)
+        online = bool(self.server.registry.most_available(event.to.bare))
         key = id(event)
         self._offline_resuming.add(key)
         try:
-            handled = self.server.bus.fire("message/offline", event)
+            handled = self.server.bus.fire(
+                "message/bare" if online else "message/offline", event)
         finally:
             self._offline_resuming.discard(key)
         if not handled:
