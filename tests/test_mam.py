@@ -471,8 +471,16 @@ class ErrorTests(MamFixture):
         self.assertEqual(self.query(self.alice, inner).error, "bad-request")
 
     def test_unknown_field(self) -> None:
-        page = self.query(self.alice, form(include_groupchat="true"))
-        self.assertEqual(page.error, "feature-not-implemented")
+        inner = form().replace("</x>", "<field var='{urn:example}free-text'>"
+                                 "<value>milk</value></field></x>")
+        self.assertEqual(self.query(self.alice, inner).error, "feature-not-implemented")
+
+    def test_include_groupchat_understood(self) -> None:
+        for value in ("true", "false"):
+            page = self.query(self.alice, form(include_groupchat=value))
+            self.assertEqual(page.bodies, ["one"])
+        self.assertEqual(self.query(self.alice, form(include_groupchat="maybe")).error,
+                         "bad-request")
 
     def test_bad_values(self) -> None:
         for inner in (form(start="yesterday"), form(end="2020-01-01"),
@@ -519,7 +527,7 @@ class FormAndMetadataTests(MamFixture):
         self.assertEqual(fields, {
             "FORM_TYPE": "hidden", "with": "jid-single", "start": "text-single",
             "end": "text-single", "before-id": "text-single", "after-id": "text-single",
-            "ids": "list-multi"})
+            "ids": "list-multi", "include-groupchat": "boolean"})
         self.assertEqual(iq.findtext(f".//{{{DATA}}}field[@var='FORM_TYPE']/{{{DATA}}}value"),
                          MAM)
         self.assertIsNotNone(iq.find(".//{http://jabber.org/protocol/xdata-validate}open"))
@@ -544,7 +552,8 @@ class FormAndMetadataTests(MamFixture):
                         "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
         (iq,) = of(self.alice.read(), "iq", id="d")
         features = {f.get("var") for f in iq.iter("{http://jabber.org/protocol/disco#info}feature")}
-        self.assertTrue({MAM, MAM + "#extended", SID} <= features)
+        self.assertTrue({MAM, MAM + "#extended", MAM + "#groupchat-field", SID} <= features)
+        self.assertNotIn(MAM + "#groupchat-available", features)
 
 
 class PrefsTests(MamFixture):

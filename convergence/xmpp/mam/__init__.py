@@ -23,10 +23,12 @@ from convergence.xmpp.mam.expiry import Retention
 from convergence.xmpp.mam.query import ArchiveService
 from convergence.xmpp.mam.rules import SID
 
-__all__ = ["FEATURE", "MAM", "MAM_EXTENDED", "SID"]
+__all__ = ["FEATURE", "MAM", "MAM_EXTENDED", "MAM_GROUPCHAT_FIELD", "SID"]
 
 MAM = "urn:xmpp:mam:2"
 MAM_EXTENDED = "urn:xmpp:mam:2#extended"
+#: the query understands include-groupchat (no groupchat-available: none is kept)
+MAM_GROUPCHAT_FIELD = "urn:xmpp:mam:2#groupchat-field"
 
 
 def install(server: Any) -> None:
@@ -47,7 +49,8 @@ def install(server: Any) -> None:
 
 FEATURE = Feature(
     name="mam", spec="XEP-0313", version="1.1.3",
-    account_features=(MAM, MAM_EXTENDED, SID), install=install,
-    note="one-to-one messages of local users; XEP-0441 preferences; XEP-0359 stanza-ids"
-    " (0.7.0); groupchat messages are not archived",
+    account_features=(MAM, MAM_EXTENDED, MAM_GROUPCHAT_FIELD, SID), install=install,
+    note="one-to-one messages of local users, with XEP-0441 preferences and XEP-0359"
+    " (0.7.0) stanza-ids; groupchat messages are not archived; sent Carbons copies"
+    " carry no archive id",
 )

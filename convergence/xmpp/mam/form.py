@@ -34,6 +34,9 @@ FIELDS = (
     ("before-id", "text-single"),
     ("after-id", "text-single"),
     ("ids", "list-multi"),
+    # understood (section 4.1.4); groupchat messages are never in a user
+    # archive here, so either value gives the same results
+    ("include-groupchat", "boolean"),
 )
 _KNOWN = frozenset(var for var, _ in FIELDS)
 
@@ -127,6 +130,9 @@ def parse_form(query: etree._Element, max_ids: int) -> Filters:
             with_jid = JID.parse(text)
         except InvalidJID:
             raise BadForm(f"with: not a JID: {text!r}") from None
+    groupchat = single("include-groupchat")
+    if groupchat is not None and groupchat not in ("true", "false", "1", "0"):
+        raise BadForm("include-groupchat: not a boolean")
     start, end = single("start"), single("end")
     ids = None
     if "ids" in values:
