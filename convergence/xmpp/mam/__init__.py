@@ -44,7 +44,6 @@ def install(server: Any) -> None:
     # leaves no timer behind) and ends with the server
     server.bus.hook("c2s/bound", lambda _: retention.start(), -10)
     server.bus.hook("xmpp/shutdown", lambda _: retention.stop())
-    service.retention = retention
 
 
 FEATURE = Feature(
