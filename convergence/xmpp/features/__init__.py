@@ -84,4 +84,4 @@ def builtin_features() -> list[Feature]:
             vcard.FEATURE, http_upload.FEATURE,
             pep.FEATURE, pep.PUBSUB_FEATURE, pep.PRIVATE_PUBSUB_FEATURE,
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
-            mam.FEATURE]
+            *mam.FEATURES]

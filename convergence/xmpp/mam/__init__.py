@@ -23,7 +23,7 @@ from convergence.xmpp.mam.expiry import Retention
 from convergence.xmpp.mam.query import ArchiveService
 from convergence.xmpp.mam.rules import SID
 
-__all__ = ["FEATURE", "MAM", "MAM_EXTENDED", "MAM_GROUPCHAT_FIELD", "SID"]
+__all__ = ["FEATURE", "FEATURES", "MAM", "MAM_EXTENDED", "MAM_GROUPCHAT_FIELD", "SID"]
 
 MAM = "urn:xmpp:mam:2"
 MAM_EXTENDED = "urn:xmpp:mam:2#extended"
@@ -49,7 +49,21 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="mam", spec="XEP-0313", version="1.1.3",
     account_features=(MAM, MAM_EXTENDED, MAM_GROUPCHAT_FIELD, SID), install=install,
-    note="one-to-one messages of local users, with XEP-0441 preferences and XEP-0359"
-    " (0.7.0) stanza-ids; groupchat messages are not archived; sent Carbons copies"
-    " carry no archive id",
+    note="one-to-one messages of local users; groupchat messages are not archived;"
+    " sent Carbons copies carry no archive id",
 )
+
+#: the specifications MAM brings along, declared for the compliance table
+#: (their protocol is installed by L{FEATURE})
+STANZA_IDS = Feature(
+    name="stanza-ids", spec="XEP-0359", version="0.7.0",
+    note="stanza-id on messages archived for local users, spoofed ones removed;"
+    " origin-id passed through")
+RSM = Feature(
+    name="rsm", spec="XEP-0059", version="1.0",
+    note="in archive queries: max, after, before (empty: last page), index, count")
+PREFS = Feature(
+    name="mam-prefs", spec="XEP-0441", version="0.2.0",
+    note="the simple preferences of section 2.1; no ad-hoc configuration (2.2, optional)")
+
+FEATURES = (FEATURE, STANZA_IDS, RSM, PREFS)
