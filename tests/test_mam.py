@@ -810,3 +810,17 @@ class OfflineRaceTests(MamFixture):
         self.server.run_in_db = self.original
         self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 1)
         self.assertEqual(self.archive("carol"), [])
+
+    def test_other_offline_handlers_see_it_once_with_its_id(self) -> None:
+        """Handlers of message/offline below the archive (push, at 10) see
+        a held message once, with its stanza-id."""
+        seen: list[list[tuple[str, str]]] = []
+        self.server.bus.hook("message/offline", lambda e: seen.append(stanza_ids(e.stanza)), 10)
+        queued = self.later()
+        self.chat(self.alice, "carol@localhost", "once")
+        self.assertEqual(seen, [])
+        while queued:
+            queued.pop(0)()
+        self.server.run_in_db = self.original
+        self.assertEqual(len(seen), 1)
+        self.assertEqual([by for by, _ in seen[0]], ["carol@localhost"])

@@ -109,7 +109,9 @@ class Archiver:
     def install(self) -> None:
         hook = self.server.bus.hook
         hook("pre-stanza", self.on_stanza, PRIORITY)
-        hook("message/offline", self.on_offline, 10)
+        # before push (10) and storage (0): they see the stanza-id, and a
+        # held message reaches them once
+        hook("message/offline", self.on_offline, 100)
         hook("c2s/bound", self.on_bound)
         hook("c2s/unbound", self.on_unbound)
 
