@@ -147,6 +147,12 @@ class XmppConfig:
     #: (0: no limit), and at once
     muc_occupant_rate: float = 5.0
     muc_occupant_burst: int = 20
+    #: message archive (XEP-0313): messages per page without <max/>, the
+    #: most per page, the default preference, days kept (0: forever)
+    mam_default_page_size: int = 50
+    mam_max_page_size: int = 250
+    mam_default_prefs: str = "always"
+    mam_retention: int = 365
 
 
 @dataclass(frozen=True)
@@ -427,6 +433,10 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "muc_max_nick_length": lambda k, v: _positive_int(k, v, 1),
     "muc_occupant_rate": _non_negative,
     "muc_occupant_burst": _positive_int,
+    "mam_default_page_size": _positive_int,
+    "mam_max_page_size": _positive_int,
+    "mam_default_prefs": lambda k, v: _one_of(k, v, ("always", "roster", "never")),
+    "mam_retention": lambda k, v: _positive_int(k, v, 0),
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -483,6 +493,13 @@ def _bare_jids(key: str, value: Any) -> tuple[str, ...]:
             raise ConfigError(f"{key}[{i}]: {item!r} is not a bare user JID")
         result.append(str(jid))
     return tuple(result)
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    _string(key, value)
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 def _positive_float(key: str, value: Any) -> float:
@@ -661,6 +678,9 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
     if upload.quota_per_user and upload.quota_per_user < upload.max_file_size:
         raise ConfigError("http_upload.quota_per_user: must not be smaller than"
                           " http_upload.max_file_size (0: no quota)")
+    if config.xmpp.mam_default_page_size > config.xmpp.mam_max_page_size:
+        raise ConfigError(
+            "xmpp.mam_default_page_size: must not be larger than xmpp.mam_max_page_size")
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"

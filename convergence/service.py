@@ -34,6 +34,7 @@ from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
 from convergence.store.sqlite_muc import SqliteMucStore
+from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_pep import SqlitePepStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.store.sqlite_upload import SqliteUploadStore
@@ -87,6 +88,7 @@ class Convergence:
         self.xmpp.push_store.close()
         self.xmpp.pep_store.close()
         self.xmpp.muc_store.close()
+        self.xmpp.archive_store.close()
         self.store.close()
 
 
@@ -138,6 +140,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         push_store=SqlitePushStore(config.database_path),
         pep_store=SqlitePepStore(config.database_path),
         muc_store=SqliteMucStore(config.database_path),
+        archive_store=SqliteArchiveStore(config.database_path),
     )
     locations = SqliteLocationStore(config.database_path)
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),

@@ -55,7 +55,9 @@ def make_server(
     # no XEP-0199 pings of idle clients unless a test asks for them: tests
     # that move the clock far would see them among the stanzas they expect
     options = {"require_tls": False, "allow_plain_without_tls": True,
-               "auth_failure_delay": 1.0, "ping_interval": 0}
+               "auth_failure_delay": 1.0, "ping_interval": 0,
+               # no hourly archive sweep timer unless a test asks for one
+               "mam_retention": 0}
     options.update(xmpp)
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AccountExists", "NoSuchAccount", "StoreError"]
+__all__ = ["AccountExists", "NoSuchAccount", "StoreError", "UnknownArchiveId"]
 
 
 class StoreError(Exception):
@@ -16,3 +16,7 @@ class AccountExists(StoreError):
 
 class NoSuchAccount(StoreError):
     """No account has this localpart and domain."""
+
+
+class UnknownArchiveId(StoreError):
+    """An archive query names an id that is not in the archive."""

@@ -16,6 +16,11 @@ __all__ = [
     "IMucStore", "IOfflineStore", "IPepStore", "IPrivateStore", "IPushStore",
     "IRosterStore", "IUploadStore", "IVCardStore", "OfflineMessage", "PushRegistration",
     "RosterItem", "StoredRoom", "Upload",
+    "DEFAULT_Q", "ArchivePage", "ArchivePrefs", "ArchiveQuery", "ArchivedMessage",
+    "Binding", "IAccountStore", "IArchiveStore", "ILastActivityStore", "ILocationStore",
+    "IOfflineStore", "IPepStore", "IPrivateStore", "IPushStore", "IRosterStore",
+    "IUploadStore", "IVCardStore", "OfflineMessage", "PushRegistration", "RosterItem",
+    "Upload",
 ]
 
 
@@ -531,3 +536,116 @@ class IMucStore(Interface):
 
     def delete_room(service: str, name: str) -> bool:
         """Forget a room and its affiliations; whether it was stored."""
+
+
+@dataclass(frozen=True)
+class ArchivedMessage:
+    """
+    One message of a user's archive (XEP-0313).
+
+    @ivar id: the archive id: opaque, unguessable, unique in the archive.
+    @ivar stamp: when the server archived it (seconds, the server's clock).
+    @ivar with_jid: the other party's bare JID.
+    @ivar with_resource: the other party's resource, or C{""}.
+    @ivar stanza: the message as it was routed, serialized.
+    """
+
+    id: str
+    stamp: float
+    with_jid: str
+    with_resource: str
+    stanza: bytes
+
+
+@dataclass(frozen=True)
+class ArchiveQuery:
+    """
+    What an archive query asks for.  The result set is every message that
+    matches C{with_jid}/C{with_resource}, C{start}..C{end} (inclusive),
+    C{not_before}, lies strictly between C{after_id} and C{before_id} and,
+    when given, has one of C{ids}.  The page is taken from that set after
+    C{page_after} (forward) or before C{page_before} (backward, C{""}: from
+    the end), or at offset C{index}, C{limit} messages at most.
+    """
+
+    with_jid: str | None = None
+    with_resource: str | None = None
+    start: float | None = None
+    end: float | None = None
+    #: retention: older messages are as good as gone
+    not_before: float | None = None
+    after_id: str | None = None
+    before_id: str | None = None
+    ids: tuple[str, ...] | None = None
+    page_after: str | None = None
+    page_before: str | None = None
+    index: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """
+    One page of a result set, oldest first.
+
+    @ivar complete: no further message of the set lies beyond this page in
+        the direction of paging.
+    @ivar count: how many messages the whole result set holds.
+    @ivar first_index: the position of C{messages[0]} in the result set.
+    """
+
+    messages: list[ArchivedMessage]
+    complete: bool
+    count: int
+    first_index: int | None
+
+
+@dataclass(frozen=True)
+class ArchivePrefs:
+    """A user's archiving preferences (XEP-0441): the default (C{always},
+    C{roster} or C{never}) and the JIDs always and never archived."""
+
+    default: str = "always"
+    always: tuple[str, ...] = ()
+    never: tuple[str, ...] = ()
+
+
+class IArchiveStore(Interface):
+    """
+    Users' message archives (XEP-0313) and archiving preferences, keyed by
+    the user's prepared localpart and domain.  Order in an archive is the
+    order of L{append}; stamps never go backwards within an archive.
+    """
+
+    def append(localpart: str, domain: str, message: ArchivedMessage) -> bool:
+        """
+        Add a message at the end of the archive and commit it; a message
+        whose id the archive already holds is not added again.  Its stamp
+        is raised to the archive's latest if the clock went back.
+
+        @return: whether it was added.
+        """
+
+    def find(localpart: str, domain: str, query: ArchiveQuery) -> ArchivePage:
+        """
+        One page of the archive, oldest first.
+
+        @raise convergence.store.errors.UnknownArchiveId: an id the query
+            names (C{after_id}, C{before_id}, C{ids}, C{page_after},
+            C{page_before}) is not in the archive (or older than
+            C{not_before}).
+        """
+
+    def bounds(localpart: str, domain: str, not_before: float | None = None
+               ) -> tuple[ArchivedMessage, ArchivedMessage] | None:
+        """The first and last message of the archive, or C{None} if empty."""
+
+    def expire(before: float, limit: int) -> int:
+        """Delete up to C{limit} messages, of any archive, stamped before
+        C{before}; return how many."""
+
+    def prefs(localpart: str, domain: str) -> ArchivePrefs | None:
+        """The user's preferences, or C{None} if never set."""
+
+    def set_prefs(localpart: str, domain: str, prefs: ArchivePrefs) -> None:
+        """Store (replace) the user's preferences."""

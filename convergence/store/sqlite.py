@@ -275,6 +275,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 13: message archives (XEP-0313) and archiving preferences (XEP-0441).
+    # seq is the order of the archive; stamps never go back within one.
+    (
+        """
+        CREATE TABLE mam_messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            id TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            with_jid TEXT NOT NULL,
+            with_resource TEXT NOT NULL,
+            stanza BLOB NOT NULL,
+            UNIQUE (localpart, domain, id)
+        )
+        """,
+        "CREATE INDEX mam_messages_time ON mam_messages (localpart, domain, stamp)",
+        "CREATE INDEX mam_messages_with ON mam_messages"
+        " (localpart, domain, with_jid, stamp)",
+        "CREATE INDEX mam_messages_expiry ON mam_messages (stamp)",
+        """
+        CREATE TABLE mam_prefs (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            default_mode TEXT NOT NULL,
+            always TEXT NOT NULL,
+            never TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -283,7 +314,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
                  "push_registrations", "vcards", "http_uploads", "last_activity",
                  "pep_nodes", "pep_items", "private_xml", "blocklist_items",
-                 "sm_held")
+                 "sm_held", "mam_messages", "mam_prefs")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -50,6 +50,7 @@ class XmppServer:
         push_store: Any = None,
         pep_store: Any = None,
         muc_store: Any = None,
+        archive_store: Any = None,
     ) -> None:
         """
         @param im_store: rosters and offline messages (an L{IRosterStore}
@@ -59,6 +60,7 @@ class XmppServer:
         @param pep_store: personal eventing nodes and private XML (an
             L{IPepStore} and L{IPrivateStore}); by default in memory.
         @param muc_store: persistent XEP-0045 rooms (an L{IMucStore}); by
+        @param archive_store: message archives (an L{IArchiveStore}); by
             default an in-memory SQLite database.
         """
         self.config = config
@@ -95,6 +97,11 @@ class XmppServer:
         #: the chat service (L{convergence.xmpp.muc.service.MucService}),
         #: set by the muc feature when it runs
         self.muc: Any = None
+        if archive_store is None:
+            from convergence.store.sqlite_mam import SqliteArchiveStore
+
+            archive_store = SqliteArchiveStore(":memory:")
+        self.archive_store = archive_store
         self.bus = EventBus()
         self.router = StanzaRouter(self.bus, self.hosts)
         self.registry = SessionRegistry()

@@ -58,6 +58,7 @@ class FeatureRegistry:
 
 def builtin_features() -> list[Feature]:
     """The features every server runs."""
+    from convergence.xmpp import mam
     from convergence.xmpp.features import (
         caps,
         contact_addresses,
@@ -88,4 +89,4 @@ def builtin_features() -> list[Feature]:
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
             vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
             carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE,
-            muc.FEATURE, muc.SELF_PING_FEATURE]
+            muc.FEATURE, muc.SELF_PING_FEATURE, *mam.FEATURES]

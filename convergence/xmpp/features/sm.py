@@ -113,8 +113,8 @@ class SmSession:
         self.ack_deadline: IDelayedCall | None = None
         self.expiry: IDelayedCall | None = None
         self.ended = False
-        #: <a/> answers waiting for the store to commit
-        self.acks_waiting = 0
+        #: <a/> answers waiting for the store to commit, in order
+        self.answers: list[etree._Element] = []
         #: its storable messages are also in the held-stanza store
         #: (while hibernating: a crash loses none)
         self.held = False
@@ -244,17 +244,29 @@ class StreamManagement:
         sender survives a crash.  Answers keep their order.
         """
         answer = _element("a", h=str(session.handled))
-        offline = getattr(self.server, "offline", None)
-        if not (session.acks_waiting or self.pending or getattr(offline, "pending", 0)):
+        if not (session.answers or self._writing()):
             session.stream.send(answer)
             return
 
         def send(_: Any) -> None:
-            session.acks_waiting -= 1
-            session.stream.send(answer)
+            if not session.answers:
+                return  # sent by an earlier barrier
+            if self._writing():  # more writes issued meanwhile (a held
+                # message released by the archive): wait for them as well
+                self.server.run_in_db(_barrier).addBoth(send)
+                return
+            answers, session.answers = session.answers, []
+            for waiting in answers:
+                session.stream.send(waiting)
 
-        session.acks_waiting += 1
+        session.answers.append(answer)
         self.server.run_in_db(_barrier).addBoth(send)
+
+    def _writing(self) -> int:
+        """Messages on their way into the database: held for hibernating
+        sessions, into offline storage, or waiting on the archive."""
+        return (self.pending + getattr(getattr(self.server, "offline", None), "pending", 0)
+                + getattr(getattr(self.server, "archiver", None), "pending", 0))
 
     def _received(self, session: SmSession) -> None:
         session.handled = (session.handled + 1) % MODULUS
