@@ -1,0 +1,106 @@
+"""
+go-sendxmpp (Debian; Go, go-xmpp): send, listen, send into a room, HTTP
+upload (``-h FILE``). Both sides of a chat are go-sendxmpp: one listens
+(``-l``), the other sends; the listener prints what it gets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+from tests.clients.runner import (
+    Background, Cell, Server, check, execute, failed, fetch)
+
+NAME = "go-sendxmpp"
+LIBRARY = "Go, go-xmpp"
+ACCOUNTS = ("gosx-a", "gosx-b", "gosx-c")
+PLAIN_ONLY = "Debian's go-xmpp offers no SCRAM"
+PROGRAM = "go-sendxmpp"
+ROOM = "gosx-room@conference.localhost"
+
+
+def missing() -> str:
+    return "" if shutil.which(PROGRAM) else f"{PROGRAM} not on PATH"
+
+
+def version() -> str:
+    code, out = execute([PROGRAM, "--version"], dict(os.environ), limit=10)
+    m = re.search(r"go-sendxmpp (\S+)", out)
+    return m.group(1) if m else "unknown"
+
+
+def _argv(server: Server, local: str, *args: str) -> list[str]:
+    return [PROGRAM, "-u", server.jid(local), "-p", "matrix-pw",
+            "-j", f"127.0.0.1:{server.c2s_port}", "--timeout", "10", *args]
+
+
+def _listen(server: Server, local: str, name: str, *args: str) -> Background:
+    skip = server.bound_count(local, "go-sendxmpp")
+    listener = Background(_argv(server, local, "-l", *args), server.env(),
+                          server.scratch("gosendxmpp") / f"{name}.out")
+    server.wait_bound(local, "go-sendxmpp", skip=skip)
+    return listener
+
+
+def _send(server: Server, local: str, text: str, *args: str) -> tuple[int, str]:
+    return execute(_argv(server, local, *args), server.env(), stdin=text.encode() + b"\n")
+
+
+def chat(server: Server) -> Cell:
+    notes = []
+    for sender, receiver in (("gosx-a", "gosx-b"), ("gosx-b", "gosx-a")):
+        text = f"go-sendxmpp says hello from {sender}"
+        listener = _listen(server, receiver, f"chat-{receiver}")
+        code, out = _send(server, sender, text, server.jid(receiver))
+        got = listener.wait_for(text, 10)
+        listener.stop()
+        if code != 0 or not got:
+            notes.append(f"{sender} -> {receiver}: exit {code}, received {got}: {out[-200:]}")
+    return check(not notes, "both ways, as listener and sender", "; ".join(notes))
+
+
+def offline(server: Server) -> Cell:
+    text = "go-sendxmpp while you were out"
+    code, out = _send(server, "gosx-a", text, server.jid("gosx-c"))
+    if code != 0:
+        return failed(f"send exit {code}: {out[-200:]}")
+    listener = _listen(server, "gosx-c", "offline-c")
+    got = listener.wait_for(text, 10)
+    listener.stop()
+    return check(got, "stored, printed by the listener at its login", "not delivered at login")
+
+
+def upload(server: Server) -> Cell:
+    path = server.scratch("gosendxmpp") / "upload-test.bin"
+    payload = bytes(range(256)) * 40
+    path.write_bytes(payload)
+    listener = _listen(server, "gosx-b", "upload-b")
+    code, out = execute(_argv(server, "gosx-a", "-h", str(path), server.jid("gosx-b")),
+                    server.env())
+    got = listener.wait_for("upload-test.bin", 10)
+    text = listener.stop()
+    if code != 0:
+        return failed(f"exit {code}: {out[-300:]}")
+    m = re.search(r"(https?://\S+/upload-test\.bin)", text)
+    if not got or not m:
+        return failed("no URL received by the peer")
+    body = fetch(m.group(1))
+    return check(body == payload, f"{len(payload)} bytes PUT, URL sent, GET identical",
+                 f"GET gave {len(body)} bytes")
+
+
+def muc(server: Server) -> Cell:
+    listener = _listen(server, "gosx-b", "muc-b", "-c", ROOM, "-a", "gosx-b")
+    text = "go-sendxmpp into the room"
+    code, out = _send(server, "gosx-a", text, "-c", ROOM, "-a", "gosx-a")
+    got = listener.wait_for(text, 8)
+    listener.stop()
+    return check(code == 0 and got, "sent into the room, seen by a listener in it",
+                 f"exit {code}, seen in the room: {got}")
+
+
+def run(server: Server) -> dict[str, Cell]:
+    return {"chat": chat(server), "offline": offline(server),
+            "upload": upload(server), "muc": muc(server)}
