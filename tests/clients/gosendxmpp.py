@@ -11,7 +11,7 @@ import re
 import shutil
 
 from tests.clients.runner import (
-    Background, Cell, Server, check, execute, failed, fetch)
+    Background, Cell, Server, check, execute, failed, fetch, package_version)
 
 NAME = "go-sendxmpp"
 LIBRARY = "Go, go-xmpp"
@@ -19,6 +19,14 @@ ACCOUNTS = ("gosx-a", "gosx-b", "gosx-c")
 PLAIN_ONLY = "Debian's go-xmpp offers no SCRAM"
 PROGRAM = "go-sendxmpp"
 ROOM = "gosx-room@conference.localhost"
+CANNOT = {
+    "roster": "no roster commands",
+    "presence": "shows no presence",
+    "vcard": "no vCard commands",
+    "carbons": "no carbons",
+    "mam": "no archive queries",
+    "sm": "no stream management in its go-xmpp",
+}
 
 
 def missing() -> str:
@@ -28,7 +36,7 @@ def missing() -> str:
 def version() -> str:
     code, out = execute([PROGRAM, "--version"], dict(os.environ), limit=10)
     m = re.search(r"go-sendxmpp (\S+)", out)
-    return m.group(1) if m else "unknown"
+    return (m.group(1) if m else "unknown") + package_version(PROGRAM)
 
 
 def _argv(server: Server, local: str, *args: str) -> list[str]:
