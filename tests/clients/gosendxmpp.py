@@ -11,7 +11,7 @@ import re
 import shutil
 
 from tests.clients.runner import (
-    Background, Cell, Server, check, execute, failed, fetch, package_version)
+    Background, Cell, Server, check, execute, failed, fetch, package_version, passed)
 
 NAME = "go-sendxmpp"
 LIBRARY = "Go, go-xmpp"
@@ -74,6 +74,8 @@ def offline(server: Server) -> Cell:
     code, out = _send(server, "gosx-a", text, server.jid("gosx-c"))
     if code != 0:
         return failed(f"send exit {code}: {out[-200:]}")
+    if not server.wait_stored("gosx-c"):
+        return failed("the message was never stored for the logged-out user")
     listener = _listen(server, "gosx-c", "offline-c")
     got = listener.wait_for(text, 10)
     listener.stop()
@@ -100,13 +102,18 @@ def upload(server: Server) -> Cell:
 
 
 def muc(server: Server) -> Cell:
-    listener = _listen(server, "gosx-b", "muc-b", "-c", ROOM, "-a", "gosx-b")
+    # options before the recipients: go-sendxmpp's getopt stops at the first
+    listener = _listen(server, "gosx-b", "muc-b", "-c", "-a", "gosx-b", ROOM)
     text = "go-sendxmpp into the room"
-    code, out = _send(server, "gosx-a", text, "-c", ROOM, "-a", "gosx-a")
+    code, out = _send(server, "gosx-a", text, "-c", "-a", "gosx-a", ROOM)
     got = listener.wait_for(text, 8)
-    listener.stop()
-    return check(code == 0 and got, "sent into the room, seen by a listener in it",
-                 f"exit {code}, seen in the room: {got}")
+    heard = listener.stop()
+    if code == 0 and got:
+        return passed("sent into the room, seen by a go-sendxmpp listener in it")
+    said = "; ".join(f"{who} said {text.strip()[-120:]!r}" for who, text
+                     in (("sender", out), ("listener", heard)) if text.strip())
+    return failed(f"sender exit {code}, not seen by a go-sendxmpp listener in the room"
+                  + (f" ({said})" if said else " (neither reports an error)"))
 
 
 def run(server: Server) -> dict[str, Cell]:

@@ -176,6 +176,8 @@ class Server:
         """Bare JID -> {(SASL mechanism, over TLS)} of every login so far."""
         found: dict[str, set[tuple[str, bool]]] = {}
         pattern = re.compile(r"(\S+) authenticated with (\S+) from \S+( over TLS)?$")
+        if not self.log.exists():
+            return found
         for line in self.log.read_text(errors="replace").splitlines():
             m = pattern.search(line)
             if m:
@@ -190,6 +192,19 @@ class Server:
         while time.monotonic() < deadline:
             if self.log.read_text(errors="replace").count(needle) > skip:
                 return True
+            time.sleep(0.05)
+        return False
+
+    def wait_stored(self, local: str, limit: float = 10.0) -> bool:
+        """Wait until the server holds an offline message for local@domain."""
+        import sqlite3
+
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with sqlite3.connect(self.data / "convergence.sqlite3", timeout=10) as db:
+                if db.execute("SELECT count(*) FROM offline_messages WHERE localpart = ?",
+                              (local,)).fetchone()[0]:
+                    return True
             time.sleep(0.05)
         return False
 
@@ -339,21 +354,25 @@ def run_matrix(work: Path, names: tuple[str, ...] = DRIVERS) -> list[Row]:
 
 
 def render(rows: list[Row]) -> str:
-    """docs/clients.md: the header, then the table of this run."""
+    """docs/clients.md: the header, the table of this run, then each cell's note."""
     head = (ROOT / "tests" / "clients" / "header.md").read_text()
-    out = [head.rstrip("\n"), "",
-           "| client (library) | version | " + " | ".join(t for _, t, _ in SCENARIOS) + " |",
-           "|---|---|" + "---|" * len(SCENARIOS)]
+    out = [head.rstrip("\n"), "", "## Results", "",
+           "| client | library | version | " + " | ".join(t for _, t, _ in SCENARIOS) + " |",
+           "|---|---|---|" + "---|" * len(SCENARIOS)]
     for row in rows:
-        cells = []
-        for key in KEYS:
-            cell = row.cells[key]
-            text = cell.status
-            if cell.note:
-                text += ": " + cell.note.replace("|", "\\|").replace("\n", " ")
-            cells.append(text)
-        out.append(f"| {row.name} ({row.library}) | {row.version} | " + " | ".join(cells) + " |")
+        cells = " | ".join(f"**{row.cells[k].status}**" if row.cells[k].status == PASS
+                           else row.cells[k].status for k in KEYS)
+        out.append(f"| {row.name} | {row.library} | {row.version} | {cells} |")
     counts = {s: sum(r.cells[k].status == s for r in rows for k in KEYS)
               for s in (PASS, FAIL, PENDING, NOT_EXPRESSIBLE)}
-    out += ["", "Totals: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "."]
-    return "\n".join(out) + "\n"
+    out += ["", "Totals: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".", "",
+            "## What each cell checked or met", ""]
+    titles = {key: title for key, title, _ in SCENARIOS}
+    for row in rows:
+        out += [f"### {row.name}", ""]
+        for key in KEYS:
+            cell = row.cells[key]
+            note = cell.note.replace("\n", " ").strip()
+            out.append(f"- {titles[key]}: {cell.status}" + (f" — {note}" if note else ""))
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -86,6 +86,8 @@ def offline(server: Server) -> Cell:
     code, out = _send(server, "sx-a", text, server.jid("sx-c"))
     if code != 0:
         return failed(f"exit {code}: {out[-200:]}")
+    if not server.wait_stored("sx-c"):
+        return failed("the message was never stored for the logged-out user")
     got = [m for m in _result(_witness(server, "sx-c", "offline-c", text))["messages"]
            if m["body"].strip() == text]
     if got and got[0]["delay"]:

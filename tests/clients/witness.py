@@ -41,6 +41,8 @@ async def main(argv: list[str]) -> dict:
                 await asyncio.wait_for(client.plugin["xep_0045"].join_muc_wait(
                     room[0], room[1], maxstanzas=0), 5)
                 result["joined"] = True
+            except asyncio.TimeoutError:
+                result["joined"] = "no self-presence from the room within 5 s"
             except Exception as e:  # the server's answer, reported
                 result["joined"] = f"{type(e).__name__}: {e}"
                 if not done.done():
