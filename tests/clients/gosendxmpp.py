@@ -11,11 +11,14 @@ import re
 import shutil
 
 from tests.clients.runner import (
-    Background, Cell, Server, check, execute, failed, fetch, package_version, passed)
+    Background, Cell, Server, check, execute, failed, fetch, package_version, passed,
+    start_witness, witness_result)
 
 NAME = "go-sendxmpp"
 LIBRARY = "Go, go-xmpp"
 ACCOUNTS = ("gosx-a", "gosx-b", "gosx-c")
+#: the slixmpp peer that creates the room (go-sendxmpp cannot configure one)
+PEERS = ("gosx-owner",)
 PLAIN_ONLY = "Debian's go-xmpp offers no SCRAM"
 PROGRAM = "go-sendxmpp"
 ROOM = "gosx-room@conference.localhost"
@@ -102,14 +105,24 @@ def upload(server: Server) -> Cell:
 
 
 def muc(server: Server) -> Cell:
+    """go-sendxmpp joins rooms but cannot configure one, and a new room is
+    locked until its owner does: a slixmpp peer creates it (an instant
+    room) and stays in it, then a go-sendxmpp listener joins and another
+    go-sendxmpp sends into it."""
+    text = "go-sendxmpp into the room"
+    owner = start_witness(server, "gosx-owner", server.scratch("gosendxmpp") / "muc-owner.out",
+                          text, (ROOM, "owner"))
     # options before the recipients: go-sendxmpp's getopt stops at the first
     listener = _listen(server, "gosx-b", "muc-b", "-c", "-a", "gosx-b", ROOM)
-    text = "go-sendxmpp into the room"
     code, out = _send(server, "gosx-a", text, "-c", "-a", "gosx-a", ROOM)
     got = listener.wait_for(text, 8)
     heard = listener.stop()
+    result = witness_result(owner)
+    if result["joined"] is not True:
+        return failed(f"the room's owner (slixmpp) could not create it: {result['joined']}")
     if code == 0 and got:
-        return passed("sent into the room, seen by a go-sendxmpp listener in it")
+        return passed("joined a room (created by a slixmpp owner), sent into it,"
+                      " seen by a go-sendxmpp listener in it")
     said = "; ".join(f"{who} said {text.strip()[-120:]!r}" for who, text
                      in (("sender", out), ("listener", heard)) if text.strip())
     return failed(f"sender exit {code}, not seen by a go-sendxmpp listener in the room"

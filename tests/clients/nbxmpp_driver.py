@@ -24,7 +24,7 @@ from nbxmpp.client import Client
 from nbxmpp.const import ConnectionProtocol, ConnectionType
 from nbxmpp.modules.vcard_temp import VCard
 from nbxmpp.namespaces import Namespace
-from nbxmpp.protocol import JID, Iq, Message, Presence
+from nbxmpp.protocol import JID, Iq, Message, Node
 from nbxmpp.structs import StanzaHandler
 
 PORT, CAFILE, PASSWORD, USER_A, USER_B, USER_C, ROOM, SCRATCH = sys.argv[1:9]
@@ -241,6 +241,13 @@ def muc() -> str:
         got = user.wait(answer, f"self-presence from {ROOM}")
         if got.getType() == "error":
             raise Failed(f"join: {got.getError()}")
+        x = got.getTag("x", namespace=Namespace.MUC_USER)
+        if any(st.getAttr("code") == "201" for st in x.getTags("status")):
+            # a new room is locked until its owner configures it: an
+            # instant room, as Gajim makes one
+            form = Node(tag="x", attrs={"xmlns": Namespace.DATA})
+            call(user.client.get_module("MUC").set_config, JID.from_string(ROOM), form,
+                 what="instant room")
 
     join(a, "anb")
     join(b, "bnb")

@@ -278,6 +278,32 @@ def execute(argv: list[str], env: dict[str, str], stdin: bytes = b"",
     return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
+WITNESS = Path(__file__).with_name("witness.py")
+
+
+def start_witness(server: "Server", local: str, out: Path, expect: str,
+                  room: tuple[str, ...] = ()) -> Background:
+    """The slixmpp peer (witness.py) logged in as local@domain, in C{room}
+    (ROOM, NICK) if given, waiting for the text C{expect}."""
+    peer = Background([sys.executable, str(WITNESS), str(server.c2s_port), str(server.cert),
+                       server.jid(local), PASSWORD, "10", *room, "--", expect],
+                      server.env(), out)
+    peer.wait_for("ready", 15)
+    return peer
+
+
+def witness_result(peer: Background) -> dict:
+    """What the witness got: {"messages": [...], "joined": True | why not}."""
+    import json
+
+    peer.wait(15)
+    lines = peer.stop().strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return {"messages": [], "joined": None, "error": "\n".join(lines[-5:])}
+
+
 def package_version(package: str) -> str:
     """" (Debian VERSION)" for an installed Debian package, else ""."""
     code, out = execute(["dpkg-query", "-W", "-f", "${Version}", package],

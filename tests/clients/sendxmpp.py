@@ -6,16 +6,13 @@ STARTTLS with the test certificate as its CA (``--tls-ca-path``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import sys
-from pathlib import Path
 
 from tests.clients.runner import (
     NOT_EXPRESSIBLE, PASSWORD, Background, Cell, Server, execute, failed,
-    package_version, passed)
+    package_version, passed, start_witness, witness_result)
 
 NAME = "sendxmpp"
 LIBRARY = "Perl, Net::XMPP"
@@ -25,7 +22,6 @@ PEERS = ("sx-b", "sx-c")
 PLAIN_ONLY = "Authen::SASL (Perl) has no SCRAM"
 PROGRAM = "sendxmpp"
 ROOM = "sx-room@conference.localhost"
-WITNESS = Path(__file__).with_name("witness.py")
 CANNOT = {
     "roster": "no roster commands",
     "presence": "sends no presence of its own choosing, shows none",
@@ -55,27 +51,15 @@ def _send(server: Server, local: str, text: str, *args: str) -> tuple[int, str]:
 
 def _witness(server: Server, local: str, name: str, expect: str,
              room: tuple[str, ...] = ()) -> Background:
-    peer = Background([sys.executable, str(WITNESS), str(server.c2s_port), str(server.cert),
-                       server.jid(local), PASSWORD, "10", *room, "--", expect],
-                      server.env(), server.scratch("sendxmpp") / f"{name}.out")
-    peer.wait_for("ready", 15)
-    return peer
-
-
-def _result(peer: Background) -> dict:
-    peer.wait(15)
-    lines = peer.stop().strip().splitlines()
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, ValueError):
-        return {"messages": [], "joined": None, "error": "\n".join(lines[-5:])}
+    return start_witness(server, local, server.scratch("sendxmpp") / f"{name}.out",
+                         expect, room)
 
 
 def chat(server: Server) -> Cell:
     text = "sendxmpp says hello"
     peer = _witness(server, "sx-b", "chat-b", text)
     code, out = _send(server, "sx-a", text, "--message-type", "chat", server.jid("sx-b"))
-    got = [m for m in _result(peer)["messages"] if m["body"].strip() == text]
+    got = [m for m in witness_result(peer)["messages"] if m["body"].strip() == text]
     if code != 0 or not got or got[0]["type"] != "chat":
         return failed(f"exit {code}, received {got}: {out[-200:]}")
     return Cell(NOT_EXPRESSIBLE, "sends only (a chat it sent was received live); cannot receive")
@@ -88,7 +72,7 @@ def offline(server: Server) -> Cell:
         return failed(f"exit {code}: {out[-200:]}")
     if not server.wait_stored("sx-c"):
         return failed("the message was never stored for the logged-out user")
-    got = [m for m in _result(_witness(server, "sx-c", "offline-c", text))["messages"]
+    got = [m for m in witness_result(_witness(server, "sx-c", "offline-c", text))["messages"]
            if m["body"].strip() == text]
     if got and got[0]["delay"]:
         return passed("sent to a logged-out user, delivered with a delay stamp at its login")
@@ -99,10 +83,10 @@ def muc(server: Server) -> Cell:
     text = "sendxmpp into the room"
     peer = _witness(server, "sx-b", "muc-b", text, (ROOM, "sx-b"))
     code, out = _send(server, "sx-a", text, "-c", ROOM)
-    result = _result(peer)
+    result = witness_result(peer)
     got = [m for m in result["messages"] if m["body"].strip() == text and m["type"] == "groupchat"]
     if code == 0 and got and result["joined"] is True:
-        return passed("sent into the room, seen by a peer in it")
+        return passed("joined a room created by a slixmpp peer, sent into it, seen there")
     return failed(f"exit {code}, peer joined: {result['joined']}, seen: {bool(got)}")
 
 

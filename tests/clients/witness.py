@@ -13,6 +13,7 @@ import asyncio
 import json
 import ssl
 import sys
+import xml.etree.ElementTree as ET
 
 import slixmpp
 
@@ -38,8 +39,15 @@ async def main(argv: list[str]) -> dict:
         await client.get_roster()
         if room:
             try:
-                await asyncio.wait_for(client.plugin["xep_0045"].join_muc_wait(
+                own, *_ = await asyncio.wait_for(client.plugin["xep_0045"].join_muc_wait(
                     room[0], room[1], maxstanzas=0), 5)
+                if 201 in own["muc"]["status_codes"]:
+                    # a new room stays locked until its owner configures it
+                    iq = client.make_iq_set(ito=room[0])
+                    iq.append(ET.fromstring(
+                        "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+                        "<x xmlns='jabber:x:data' type='submit'/></query>"))
+                    await iq.send(timeout=5)
                 result["joined"] = True
             except asyncio.TimeoutError:
                 result["joined"] = "no self-presence from the room within 5 s"
@@ -59,7 +67,6 @@ async def main(argv: list[str]) -> dict:
 
     client.add_event_handler("session_start", start)
     client.add_event_handler("message", message)
-    client.add_event_handler("groupchat_message", lambda m: None)
     client.connect("127.0.0.1", int(port))
     try:
         await asyncio.wait_for(ready, 10)

@@ -164,6 +164,13 @@ await scenario("muc", async () => {
       const err = answer.getChild("error");
       throw new Error(`join: ${err?.children[0]?.name || "error"}`);
     }
+    const created = answer.getChild("x", "http://jabber.org/protocol/muc#user")
+      .getChildren("status").some((st) => st.attrs.code === "201");
+    if (created) {  // locked until its owner configures it: an instant room
+      await xmpp.iqCaller.request(xml("iq", { type: "set", to: room },
+        xml("query", { xmlns: "http://jabber.org/protocol/muc#owner" },
+          xml("x", { xmlns: "jabber:x:data", type: "submit" }))));
+    }
   };
   await join(a, "ajs");
   await join(b, "bjs");
