@@ -312,11 +312,18 @@ def upload() -> str:
 
 
 def sm() -> str:
+    smacks = a.client._smacks  # nbxmpp keeps SM state on its Smacks object only
     if not a.client.sm_supported:
         raise Failed("the server offers no stream management")
-    if not a.client._smacks.enabled:  # nbxmpp keeps SM state on its Smacks object
+    if not smacks.enabled:
         raise Failed("stream management not enabled at login")
-    return "enabled at login"
+    a.client.send_stanza(Message(to=b.jid, body="nbxmpp counted", typ="chat"))
+    if not smacks._uqueue:
+        raise Failed("the sent message was not queued for acknowledgement")
+    smacks._request_ack()
+    if not spin(lambda: not smacks._uqueue):
+        raise Failed(f"{len(smacks._uqueue)} stanzas never acknowledged (<r/> unanswered)")
+    return "enabled at login; <r/> answered, the unacknowledged queue emptied"
 
 
 try:

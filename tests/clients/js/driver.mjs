@@ -228,8 +228,15 @@ await scenario("upload", async () => {
 });
 
 await scenario("sm", async () => {
-  if (!a.streamManagement.enabled) throw new Error("stream management not enabled at login");
-  pass("sm", "enabled at login");
+  const sm = a.streamManagement;
+  if (!sm.enabled) throw new Error("stream management not enabled at login");
+  const acked = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("a sent stanza never acknowledged")), STEP);
+    sm.once("ack", () => { clearTimeout(timer); resolve(); });
+  });
+  await a.send(xml("message", { to: jidOf(userB), type: "chat" }, xml("body", {}, "js counted")));
+  await acked;
+  pass("sm", "enabled at login; a sent stanza acknowledged (<r/>, <a/>)");
 });
 
 try { await withTimeout(Promise.all([a.stop(), b.stop()]), "stop", 3000); } catch {}
