@@ -11,8 +11,18 @@ import re
 import shutil
 
 from tests.clients.runner import (
-    Background, Cell, Server, check, execute, failed, fetch, package_version, passed,
-    start_witness, witness_result)
+    Background,
+    Cell,
+    Server,
+    check,
+    execute,
+    failed,
+    fetch,
+    package_version,
+    passed,
+    start_witness,
+    witness_result,
+)
 
 NAME = "go-sendxmpp"
 LIBRARY = "Go, go-xmpp"
@@ -37,7 +47,7 @@ def missing() -> str:
 
 
 def version() -> str:
-    code, out = execute([PROGRAM, "--version"], dict(os.environ), limit=10)
+    _, out = execute([PROGRAM, "--version"], dict(os.environ), limit=10)
     m = re.search(r"go-sendxmpp (\S+)", out)
     return (m.group(1) if m else "unknown") + package_version(PROGRAM)
 

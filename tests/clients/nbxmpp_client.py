@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clients.runner import PASSWORD, Cell, Server, execute, failed, package_version
+from tests.clients.runner import (
+    PASSWORD,
+    Cell,
+    Server,
+    execute,
+    failed,
+    package_version,
+)
 
 NAME = "nbxmpp"
 LIBRARY = "Python, nbxmpp (Gajim)"
@@ -21,7 +28,7 @@ ROOM = "nb-room@conference.localhost"
 
 
 def missing() -> str:
-    code, out = execute([PYTHON, "-c", "import nbxmpp"], {"PATH": "/usr/bin:/bin"}, limit=20)
+    code, _ = execute([PYTHON, "-c", "import nbxmpp"], {"PATH": "/usr/bin:/bin"}, limit=20)
     return "" if code == 0 else f"{PYTHON} cannot import nbxmpp"
 
 
@@ -37,10 +44,11 @@ def run(server: Server) -> dict[str, Cell]:
     env.pop("VIRTUAL_ENV", None)
     code, out = execute([PYTHON, str(SCRIPT), str(server.c2s_port), str(server.cert), PASSWORD,
                          *ACCOUNTS, ROOM, str(server.scratch("nbxmpp"))], env, limit=60)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
     try:
-        cells = json.loads(out.strip().splitlines()[-1])
+        cells = json.loads(lines[-1])
     except (IndexError, ValueError):
-        return {"chat": failed(f"driver exit {code}: {out[-300:]}")}
+        return {"chat": failed(f"driver exit {code}: {out[-600:]}")}
     if "_login" in cells:
         return {"chat": failed(f"login: {cells['_login']}")}
     return {key: Cell(value["status"], value["note"]) for key, value in cells.items()}

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gi.repository import Gio, GLib
 from nbxmpp.client import Client
@@ -60,7 +61,7 @@ def call(method: Callable[..., Any], *args: Any, what: str, limit: float = STEP,
     def done(task: Any) -> None:
         try:
             outcome.append((True, task.finish()))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (any error of the task is its outcome)
             outcome.append((False, e))
 
     method(*args, callback=done, **kwargs)
@@ -72,7 +73,7 @@ def call(method: Callable[..., Any], *args: Any, what: str, limit: float = STEP,
     return value
 
 
-def iq(user: "User", stanza: Iq, what: str) -> Any:
+def iq(user: User, stanza: Iq, what: str) -> Any:
     """Send an iq with the client's callback API; the answer or Failed."""
     answers: list[Any] = []
     user.client.send_stanza(stanza, callback=lambda _c, s: answers.append(s))
@@ -109,7 +110,7 @@ class User:
     def _got(self, _client: Any, stanza: Any, _properties: Any) -> None:
         self.stanzas.append(stanza)
 
-    def login(self) -> "User":
+    def login(self) -> User:
         self.client.connect()
         if not spin(lambda: self.state != "connecting", 15):
             raise Failed(f"login of {self.jid}: timed out")
@@ -145,7 +146,7 @@ def scenario(key: str, body: Callable[[], str]) -> None:
         cells[key] = {"status": "pass", "note": body()}
     except Failed as e:
         cells[key] = {"status": "fail", "note": str(e)}
-    except Exception as e:  # the library's own exceptions, reported as such
+    except Exception as e:  # noqa: BLE001 (the library's own exceptions, reported as such
         cells[key] = {"status": "fail", "note": f"{type(e).__name__}: {e}"}
 
 

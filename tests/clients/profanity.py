@@ -14,10 +14,18 @@ import re
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 from tests.clients.runner import (
-    PASSWORD, Cell, Server, check, execute, failed, fetch, package_version, passed)
+    PASSWORD,
+    Cell,
+    Server,
+    check,
+    execute,
+    failed,
+    fetch,
+    package_version,
+    passed,
+)
 
 NAME = "profanity"
 LIBRARY = "C, libstrophe"
@@ -35,7 +43,7 @@ def missing() -> str:
 
 
 def version() -> str:
-    code, out = execute(["profanity", "--version"], dict(os.environ), limit=10)
+    _, out = execute(["profanity", "--version"], dict(os.environ), limit=10)
     m = re.search(r"Profanity, version (\S+)", out)
     lib = package_version("libstrophe0").replace("(Debian", "(libstrophe Debian")
     return (m.group(1) if m else "unknown") + package_version("profanity") + lib
@@ -67,7 +75,7 @@ class Profanity:
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(["tmux", "-S", self.socket, *args], env=self.env,
-                              capture_output=True, text=True, timeout=10)
+                              capture_output=True, text=True, timeout=10, check=False)
         return done.stdout
 
     def type(self, line: str) -> None:
@@ -97,7 +105,7 @@ class Profanity:
                 time.sleep(0.1)
         finally:
             subprocess.run(["tmux", "-S", self.socket, "kill-server"], env=self.env,
-                           capture_output=True, timeout=10)
+                           capture_output=True, timeout=10, check=False)
 
 
 def show_window(user: Profanity, number: int, pattern: str, limit: float = 8.0) -> bool:

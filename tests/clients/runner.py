@@ -271,7 +271,7 @@ def execute(argv: list[str], env: dict[str, str], stdin: bytes = b"",
     """Run a client to its end (bounded); its exit code and output."""
     try:
         done = subprocess.run(argv, env=env, input=stdin, capture_output=True,
-                              timeout=limit, cwd=cwd)
+                              timeout=limit, cwd=cwd, check=False)
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"") + (e.stderr or b"")
         return -1, out.decode(errors="replace") + f"\n[timed out after {limit} s]"
@@ -281,7 +281,7 @@ def execute(argv: list[str], env: dict[str, str], stdin: bytes = b"",
 WITNESS = Path(__file__).with_name("witness.py")
 
 
-def start_witness(server: "Server", local: str, out: Path, expect: str,
+def start_witness(server: Server, local: str, out: Path, expect: str,
                   room: tuple[str, ...] = ()) -> Background:
     """The slixmpp peer (witness.py) logged in as local@domain, in C{room}
     (ROOM, NICK) if given, waiting for the text C{expect}."""
@@ -345,7 +345,7 @@ def run_driver(driver, server: Server, specs: set[str]) -> Row:
     started = time.monotonic()
     try:
         cells = driver.run(server)
-    except Exception:  # a driver's crash is a failed row, not a lost table
+    except Exception:  # noqa: BLE001 (a driver's crash is a failed row, not a lost table
         tail = traceback.format_exc().strip().splitlines()[-1]
         cells = {key: failed(f"driver error: {tail}") for key in KEYS if key != "login"}
     row.seconds = time.monotonic() - started

@@ -11,8 +11,18 @@ import re
 import shutil
 
 from tests.clients.runner import (
-    NOT_EXPRESSIBLE, PASSWORD, Background, Cell, Server, execute, failed,
-    package_version, passed, start_witness, witness_result)
+    NOT_EXPRESSIBLE,
+    PASSWORD,
+    Background,
+    Cell,
+    Server,
+    execute,
+    failed,
+    package_version,
+    passed,
+    start_witness,
+    witness_result,
+)
 
 NAME = "sendxmpp"
 LIBRARY = "Perl, Net::XMPP"
@@ -38,7 +48,7 @@ def missing() -> str:
 
 
 def version() -> str:
-    code, out = execute([PROGRAM, "--help"], dict(os.environ), limit=10)
+    _, out = execute([PROGRAM, "--help"], dict(os.environ), limit=10)
     m = re.search(r"sendxmpp version (\S+)", out)
     return (m.group(1) if m else "unknown") + package_version(PROGRAM)
 
@@ -82,7 +92,7 @@ def offline(server: Server) -> Cell:
 def muc(server: Server) -> Cell:
     text = "sendxmpp into the room"
     peer = _witness(server, "sx-b", "muc-b", text, (ROOM, "sx-b"))
-    code, out = _send(server, "sx-a", text, "-c", ROOM)
+    code, _ = _send(server, "sx-a", text, "-c", ROOM)
     result = witness_result(peer)
     got = [m for m in result["messages"] if m["body"].strip() == text and m["type"] == "groupchat"]
     if code == 0 and got and result["joined"] is True:

@@ -49,9 +49,9 @@ async def main(argv: list[str]) -> dict:
                         "<x xmlns='jabber:x:data' type='submit'/></query>"))
                     await iq.send(timeout=5)
                 result["joined"] = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 result["joined"] = "no self-presence from the room within 5 s"
-            except Exception as e:  # the server's answer, reported
+            except Exception as e:  # noqa: BLE001 (the server's answer, reported
                 result["joined"] = f"{type(e).__name__}: {e}"
                 if not done.done():
                     done.set_result(False)  # not in the room: nothing to wait for
@@ -73,7 +73,7 @@ async def main(argv: list[str]) -> dict:
         print("ready", flush=True)
         if expected or done.done():
             await asyncio.wait_for(done, float(seconds))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     client.disconnect()
     return result

@@ -32,17 +32,19 @@ def missing() -> str:
 
 def version() -> str:
     meta = json.loads((HERE / "node_modules" / "@xmpp" / "client" / "package.json").read_text())
-    code, node = execute(["node", "--version"], dict(os.environ), limit=10)
+    _, node = execute(["node", "--version"], dict(os.environ), limit=10)
     return f"{meta['version']} (Node {node.strip()})"
 
 
 def run(server: Server) -> dict[str, Cell]:
-    code, out = execute(["node", str(HERE / "driver.mjs"), str(server.c2s_port), "localhost",
-                         PASSWORD, *ACCOUNTS, ROOM], server.env(), limit=60, cwd=HERE)
+    code, out = execute(["node", "--no-warnings", str(HERE / "driver.mjs"),
+                         str(server.c2s_port), "localhost", PASSWORD, *ACCOUNTS, ROOM],
+                        server.env(), limit=60, cwd=HERE)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
     try:
-        cells = json.loads(out.strip().splitlines()[-1])
+        cells = json.loads(lines[-1])
     except (IndexError, ValueError):
-        return {"chat": failed(f"driver exit {code}: {out[-300:]}")}
+        return {"chat": failed(f"driver exit {code}: {out[-600:]}")}
     if "_login" in cells:
         return {"chat": failed(f"login: {cells['_login']}")}
     return {key: Cell(value["status"], value["note"]) for key, value in cells.items()}
