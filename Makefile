@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser bench bench-deps lint compliance
+.PHONY: run test venv clean sipp browser bench bench-deps lint compliance clients clients-deps
 
 venv: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/twistd -n convergence $(ARGS)
 
-test: $(STAMP) sipp browser
+test: $(STAMP) sipp browser clients-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # sipp (Debian package sip-tester) drives the SIP integration tests; a no-op when sipp is on PATH.
@@ -29,6 +29,25 @@ sipp:
 # Never `playwright install`: see docs/browser-testing.md.
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+# The client matrix (docs/clients.md, tests/clients/): Debian's profanity (in
+# tmux), go-sendxmpp, sendxmpp and python3-nbxmpp, installed when missing, and
+# @xmpp/client by `npm ci` into tests/clients/js/node_modules (gitignored)
+# from the committed package-lock.json. A no-op when all are there.
+CLIENT_PACKAGES := profanity tmux go-sendxmpp sendxmpp python3-nbxmpp
+CLIENTS_JS := tests/clients/js
+clients-deps: $(CLIENTS_JS)/node_modules/.installed
+	@missing=$$(for p in $(CLIENT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+$(CLIENTS_JS)/node_modules/.installed: $(CLIENTS_JS)/package.json $(CLIENTS_JS)/package-lock.json
+	cd $(CLIENTS_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Every client against a fresh server; rewrites docs/clients.md (commit it
+# when it changes). tests/test_clients.py runs the same in `make test`.
+clients: $(STAMP) clients-deps
+	$(BIN)/python -m tests.clients
 
 # convergence against the references on this machine, in one run: Prosody for
 # XMPP, a sipp UAS for SIP (docs/performance.md). About 20 minutes on 2 cores;

@@ -107,6 +107,7 @@ class C2SStream(XmlStreamServer):
         self._moved = False
         self.failures = 0
         self.mechanism: Any = None
+        self.mechanism_name = ""
         self._timeout = None
 
     def __repr__(self) -> str:
@@ -391,6 +392,7 @@ class C2SStream(XmlStreamServer):
         except SaslError as e:
             self._sasl_failed(e)
             return
+        self.mechanism_name = name
         self.mechanism = create_mechanism(
             name, self.host, self.server.account_lookup, self.server.run_in_thread,
             self.server.config.scram_iterations)
@@ -431,8 +433,9 @@ class C2SStream(XmlStreamServer):
         self.send(success)
         self.authenticated = result.jid
         self.mechanism = None
-        self.log.info("{jid} authenticated from {peer}", jid=result.jid,
-                      peer=self.peer_name())
+        self.log.info("{jid} authenticated with {mechanism} from {peer}{tls}",
+                      jid=result.jid, mechanism=self.mechanism_name,
+                      peer=self.peer_name(), tls=" over TLS" if self.secure else "")
         self.parser.reset()
         self.state = OPENING
 
