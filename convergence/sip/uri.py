@@ -62,8 +62,14 @@ def _unescape(text: str) -> str:
     return unquote(text, errors="surrogateescape")
 
 
+# Text no _escape() changes, whatever its ``safe``: the unreserved set.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*\Z")
+
+
 def _escape(text: str, safe: str) -> str:
     """Escape every character outside ``safe`` and the unreserved set."""
+    if _UNRESERVED.match(text):
+        return text
     return quote(text, safe=safe, errors="surrogateescape")
 
 
@@ -280,7 +286,11 @@ class SipUri:
 
     def copy(self) -> SipUri:
         """An equal, independent copy."""
-        return self.with_()
+        uri = SipUri.__new__(SipUri)
+        uri.scheme, uri.user, uri.password = self.scheme, self.user, self.password
+        uri.host, uri.port = self.host, self.port
+        uri.params, uri.headers = dict(self.params), dict(self.headers)
+        return uri
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
