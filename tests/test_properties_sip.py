@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from hypothesis import example, given, strategies as st
@@ -427,3 +428,23 @@ class SdpPropertyTests(SynchronousTestCase):
     def test_round_trip(self, sdp: SessionDescription) -> None:
         """serialize -> parse_sdp gives an equal description."""
         self.assertEqual(parse_sdp(sdp.serialize()), sdp)
+
+    @given(_sdps())
+    def test_copy_is_deepcopy(self, sdp: SessionDescription) -> None:
+        """copy() (and each stream's) equals copy.deepcopy and shares no
+        mutable part with the original."""
+        copied = sdp.copy()
+        self.assertEqual(copied, copy.deepcopy(sdp))
+        for media, original in zip(copied.media, sdp.media):
+            self.assertEqual(media.copy(), copy.deepcopy(original))
+            for name in ("formats", "connections", "bandwidths", "attributes",
+                         "times", "other_lines"):
+                self.assertIsNot(getattr(media, name), getattr(original, name))
+            for timing, first in zip(media.times, original.times):
+                self.assertIsNot(timing.repeats, first.repeats)
+        for name in ("emails", "phones", "bandwidths", "times", "zone",
+                     "attributes", "media", "other_lines"):
+            self.assertIsNot(getattr(copied, name), getattr(sdp, name))
+        copied.media.append(MediaDescription("audio", 9, "RTP/AVP", ["0"]))
+        copied.attributes.append(("recvonly", None))
+        self.assertNotEqual(copied, sdp)
