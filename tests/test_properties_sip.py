@@ -236,6 +236,94 @@ class RoundTripPropertyTests(SynchronousTestCase):
         self.assertNotIn("", split_list(text))
 
 
+def _fields(uri: object) -> tuple:
+    """Everything a parsed URI holds (equality ignores some of it)."""
+    return tuple(sorted(vars(uri).items(), key=lambda kv: kv[0]))
+
+
+def _views(message: Message) -> dict[str, object]:
+    """Every typed view of a message, or the error it raises."""
+    out: dict[str, object] = {}
+    for name in ("vias", "top_via", "from_", "to", "call_id", "cseq", "max_forwards",
+                 "contacts", "content_type", "expires", "require", "supported",
+                 "routes", "record_routes"):
+        try:
+            value = getattr(message, name)
+        except SipParseError as e:
+            value = ("error", e.reason)
+        out[name] = (value if not isinstance(value, (NameAddr, Via)) else (value, str(value)))
+    return out
+
+
+_edits = st.lists(st.tuples(
+    st.sampled_from(["set", "add", "add_first", "remove", "to_tag", "top_via"]),
+    st.sampled_from(["Via", "From", "To", "Contact", "CSeq", "Call-ID", "Route",
+                     "Record-Route", "Max-Forwards", "Expires", "Require", "Subject"]),
+    st.sampled_from(["<sip:carol@chicago.example.com>;tag=9", "sip:x@y", "1 INVITE",
+                     "SIP/2.0/UDP h.example.com;branch=z9hG4bKq", "abc@host", "70",
+                     "3600", "100rel", "<sip:p.example.com;lr>", "", "\"q\" <sip:q@r>"])),
+    max_size=6)
+
+
+class CachePropertyTests(SynchronousTestCase):
+    """The parse caches give what a fresh parse gives."""
+
+    @given(_sip_uri.map(str) | st.text(max_size=60))
+    def test_parse_uri_cached(self, text: str) -> None:
+        """parse_uri, parsed before or not, equals the uncached parse in every
+        field, and each result is the caller's own."""
+        from convergence.sip.uri import _parse_uri
+
+        try:
+            fresh = _parse_uri(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    parse_uri(text)
+            return
+        first, second = parse_uri(text), parse_uri(text)
+        for uri in (first, second):
+            self.assertEqual(type(uri), type(fresh))
+            self.assertEqual(_fields(uri), _fields(fresh))
+        if isinstance(first, SipUri):
+            first.params["mutated"] = "1"
+            first.headers["mutated"] = "1"
+            first.host = "mutated.example.com"
+            self.assertEqual(_fields(parse_uri(text)), _fields(fresh))
+        self.assertIsNot(first, second)
+
+    @given(_messages, _edits)
+    def test_views_after_edits(self, message: Message,
+                               edits: list[tuple[str, str, str]]) -> None:
+        """After any header edits, every typed view (cached through them,
+        partly kept) equals the view of a message parsed from the result."""
+        parsed = parse_message(message.serialize())
+        _views(parsed)  # fill the cache
+        if isinstance(parsed, Request):  # and a response sharing views
+            parsed = parsed.create_response(200)
+            _views(parsed)
+        for op, name, value in edits:
+            headers = parsed.headers
+            try:
+                if op == "set":
+                    headers.set(name, value)
+                elif op == "add":
+                    headers.add(name, value)
+                elif op == "add_first":
+                    headers.add(name, value, first=True)
+                elif op == "remove":
+                    headers.remove(name)
+                elif op == "to_tag":
+                    parsed.set_to_tag("t" + str(len(value)))
+                else:
+                    parsed.set_top_via(value)
+            except (SipParseError, SipUriError, ValueError):
+                pass
+            _views(parsed)
+        fresh = Response(0, "", Headers.from_canonical(list(parsed.headers)))
+        self.assertEqual(_views(parsed), _views(fresh))
+
+
 # -- framing ------------------------------------------------------------------
 
 @st.composite

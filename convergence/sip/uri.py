@@ -19,6 +19,7 @@ methods and linear character-class patterns: no backtracking traps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -78,8 +79,12 @@ def _fold(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _split_hostport(text: str) -> tuple[str, int | None]:
-    """Split ``host[:port]`` (IPv6 references in brackets); lower-case host."""
+    """Split ``host[:port]`` (IPv6 references in brackets); lower-case host.
+
+    Cached: the same few hosts come in every message (an error is raised
+    again each time, never cached)."""
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -337,8 +342,29 @@ class SipUri:
                      self.host.lower(), self.port))
 
 
+#: parse_uri's results by text (a copy is returned): a server sees the same
+#: few URIs in message after message (its own, its users' contacts).
+_PARSED: dict[str, SipUri | AbsoluteUri] = {}
+#: entries of _PARSED before it is emptied and filled anew
+PARSED_CACHE_SIZE = 4096
+
+
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
-    """Parse any URI: a L{SipUri} for sip/sips, else an L{AbsoluteUri}."""
+    """Parse any URI: a L{SipUri} for sip/sips, else an L{AbsoluteUri}.
+
+    The result is the caller's own (a copy when the text was parsed before)."""
+    known = _PARSED.get(text)
+    if known is not None:
+        return known.copy()
+    uri = _parse_uri(text)
+    if len(_PARSED) >= PARSED_CACHE_SIZE:
+        _PARSED.clear()
+    _PARSED[text] = uri.copy()
+    return uri
+
+
+def _parse_uri(text: str) -> SipUri | AbsoluteUri:
+    """L{parse_uri} without the cache."""
     colon = text.find(":")
     if colon <= 0:
         raise SipUriError(f"no scheme: {text!r}")
