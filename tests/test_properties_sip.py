@@ -292,6 +292,29 @@ class CachePropertyTests(SynchronousTestCase):
             self.assertEqual(_fields(parse_uri(text)), _fields(fresh))
         self.assertIsNot(first, second)
 
+    @given(_name_addr.map(str) | st.text(max_size=60))
+    @example("Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
+    def test_name_addr_cached(self, text: str) -> None:
+        """NameAddr.parse, parsed before or not, equals the uncached parse
+        in every field, and each result is the caller's own."""
+        try:
+            fresh = NameAddr._parse(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    NameAddr.parse(text)
+            return
+        first, second = NameAddr.parse(text), NameAddr.parse(text)
+        for addr in (first, second):
+            self.assertEqual((addr.display_name, addr.params, _fields(addr.uri)),
+                             (fresh.display_name, fresh.params, _fields(fresh.uri)))
+        first.params["tag"] = "mutated"
+        if isinstance(first.uri, SipUri):
+            first.uri.params["mutated"] = None
+        again = NameAddr.parse(text)
+        self.assertEqual((again.params, _fields(again.uri)),
+                         (fresh.params, _fields(fresh.uri)))
+
     @given(_messages, _edits)
     def test_views_after_edits(self, message: Message,
                                edits: list[tuple[str, str, str]]) -> None:

@@ -412,6 +412,9 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
     return uri
 
 
+#: NameAddr.parse's results by text (a copy is handed out).
+_PARSED_ADDRS: dict[str, "NameAddr"] = {}
+
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 
 
@@ -434,7 +437,23 @@ class NameAddr:
 
         Without angle brackets everything after the first ``;`` is a
         header parameter (RFC 3261 20.10).  ``*`` is not a name-addr.
+        The result is the caller's own (a copy when the text was parsed
+        before: the From and To of a dialog come in every request).
         """
+        if cls is NameAddr:
+            known = _PARSED_ADDRS.get(text)
+            if known is not None:
+                return known.copy()
+        addr = cls._parse(text)
+        if cls is NameAddr:
+            if len(_PARSED_ADDRS) >= PARSED_CACHE_SIZE:
+                _PARSED_ADDRS.clear()
+            _PARSED_ADDRS[text] = addr.copy()
+        return addr
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
+        """L{parse} without the cache."""
         text = text.strip()
         if text.startswith('"'):
             display, i = _read_quoted(text, 0)
@@ -480,7 +499,10 @@ class NameAddr:
 
     def copy(self) -> NameAddr:
         """An equal, independent copy."""
-        return NameAddr(self.uri.copy(), self.display_name, dict(self.params))
+        addr = NameAddr.__new__(NameAddr)
+        addr.uri, addr.display_name = self.uri.copy(), self.display_name
+        addr.params = dict(self.params)
+        return addr
 
     def __str__(self) -> str:
         uri = f"<{self.uri}>{format_params(self.params)}"
