@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 from hypothesis import example, given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -559,3 +560,22 @@ class SdpPropertyTests(SynchronousTestCase):
         copied.media.append(MediaDescription("audio", 9, "RTP/AVP", ["0"]))
         copied.attributes.append(("recvonly", None))
         self.assertNotEqual(copied, sdp)
+
+    @given(st.binary(max_size=200) | st.text(max_size=100)
+           | st.builds(_mutate, st.sampled_from(SDP_SAMPLES),
+                       st.lists(_mutation, max_size=3)))
+    @example(b"v=0\r\r\na=x\r\n")
+    @example("v=0\n \u2028\n\x1c\ns=-")
+    def test_split_lines_fast_path(self, data: bytes | str) -> None:
+        """_split_lines (one decode for the whole description) gives the
+        lines, or the SdpError, of the line-by-line split."""
+        from convergence.sip.sdp import _split_lines, _split_lines_slowly
+
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+
+        def outcome(split: Any, value: bytes | str) -> object:
+            try:
+                return split(value)
+            except SdpError as e:
+                return ("error", str(e), e.args)
+        self.assertEqual(outcome(_split_lines, data), outcome(_split_lines_slowly, raw))

@@ -445,11 +445,39 @@ class _Line(NamedTuple):
 
 
 def _split_lines(data: bytes | str) -> list[_Line]:
-    """Split on LF (an optional CR before it), skip blank lines."""
-    # surrogatepass: a lone surrogate becomes bytes that are not UTF-8,
-    # refused below with its line number.
+    """Split on LF (an optional CR before it), skip blank lines.
+
+    One decode and one search for NUL cover the whole description when it
+    is UTF-8, has no NUL and no CR but before LF (every description a peer
+    sends); anything else goes line by line (L{_split_lines_slowly}), which
+    names the offending line."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) \
         else data
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _split_lines_slowly(raw)
+    if "\x00" in text or text.count("\r") != text.count("\r\n"):
+        return _split_lines_slowly(raw)
+    lines = []
+    number = 0
+    for line in text.split("\n"):
+        number += 1
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line or line.isspace():
+            continue
+        kind, eq, value = line.partition("=")
+        if not eq or len(kind) != 1 or not ("a" <= kind <= "z"):
+            return _split_lines_slowly(raw)  # the error, as it words it
+        lines.append(_Line(number, line, kind, value))
+    return lines
+
+
+def _split_lines_slowly(raw: bytes) -> list[_Line]:
+    """L{_split_lines} line by line."""
+    # surrogatepass (above): a lone surrogate becomes bytes that are not
+    # UTF-8, refused below with its line number.
     lines = []
     for number, chunk in enumerate(raw.split(b"\n"), 1):
         if chunk.endswith(b"\r"):
