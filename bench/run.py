@@ -535,7 +535,8 @@ def describe_machine(machine: dict[str, Any]) -> str:
             f"{machine.get('ram_gib')} GiB RAM, Linux {machine.get('kernel')}, "
             f"Debian {machine.get('debian')}, Python {machine.get('python')}, "
             f"Twisted {machine.get('twisted')}, Prosody {machine.get('prosody')}, "
-            f"{machine.get('sipp')}")
+            f"{machine.get('sipp')}"
+            + (f", {machine['kamailio']}" if machine.get("kamailio") else ""))
 
 
 # ------------------------------------------------------------ running
