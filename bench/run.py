@@ -778,7 +778,7 @@ def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]],
             capped = bool(runs) and sum(bool(r.get("capped")) for r in runs) * 2 > len(runs)
             return value, capped
 
-        c_rate, c_capped = max_rate(conv) if figure.name == "sip" else (None, False)
+        c_rate, c_capped = max_rate(conv) if figure.name != "sip_builtin" else (None, False)
         r_rate, r_capped = max_rate(ref)
         cpu = (median(sip_generator_cpu(r) for r in conv) if conv else None,
                median(sip_generator_cpu(r) for r in ref))

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from twisted.internet.task import Clock  # noqa: E402
+from twisted.internet.task import Clock
 
-from convergence.config import load_config  # noqa: E402
-from convergence.service import build  # noqa: E402
+from convergence.config import load_config
+from convergence.service import build
 
 SDP = (
     "v=0\r\n"

@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             client.done = loop.create_future()
             try:
                 await asyncio.wait_for(client.done, timeout=40)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     elapsed = time.monotonic() - began
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)

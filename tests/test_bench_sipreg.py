@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import sipreg  # noqa: E402
-from bench.servers import kamailio_config  # noqa: E402
-from convergence.auth.digest import DigestChallenger, digest_ha1  # noqa: E402
+from bench import sipreg
+from bench.servers import kamailio_config
+from convergence.auth.digest import DigestChallenger, digest_ha1
 
 
 class DigestTests(SynchronousTestCase):

@@ -678,7 +678,7 @@ class _Retransmit2xx:
     collector.
     """
 
-    __slots__ = ("core", "key", "tx", "response", "interval", "deadline")
+    __slots__ = ("core", "deadline", "interval", "key", "response", "tx")
 
     def __init__(self, core: UserAgentCore, key: tuple, tx: Any, response: Response) -> None:
         self.core = core

@@ -123,7 +123,7 @@ class Headers:
     application sets can inject header lines.
     """
 
-    __slots__ = ("_items", "version", "changed")
+    __slots__ = ("_items", "changed", "version")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = [_line(name, value) for name, value in items]

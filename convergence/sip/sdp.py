@@ -463,8 +463,7 @@ def _split_lines(data: bytes | str) -> list[_Line]:
     number = 0
     for line in text.split("\n"):
         number += 1
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         if not line or line.isspace():
             continue
         kind, eq, value = line.partition("=")

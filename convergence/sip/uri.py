@@ -413,7 +413,7 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
 
 
 #: NameAddr.parse's results by text (a copy is handed out).
-_PARSED_ADDRS: dict[str, "NameAddr"] = {}
+_PARSED_ADDRS: dict[str, NameAddr] = {}
 
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 
