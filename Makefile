@@ -55,12 +55,14 @@ clients: $(STAMP) clients-deps
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Debian's prosody (the XMPP reference; never needed by `make test`) and sipp,
-# installed when missing. The package would start a system-wide Prosody on
-# 5222/5269: the bench runs its own on loopback, so that service is stopped
-# and disabled right after the install.
+# Debian's prosody (the XMPP reference; never needed by `make test`), kamailio
+# (the SIP registrar reference) and sipp, installed when missing. The packages
+# would start a system-wide Prosody on 5222/5269 and Kamailio on 5060: the
+# bench runs its own on loopback, so those services are stopped and disabled
+# right after the install.
 bench-deps: sipp
 	@command -v prosody >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody && (systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true))
+	@command -v kamailio >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio && (systemctl disable --now kamailio >/dev/null 2>&1 || service kamailio stop >/dev/null 2>&1 || true))
 
 # ruff from PyPI (the `lint` extra), installed into the venv on first use.
 # Not part of `make test`.

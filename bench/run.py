@@ -81,6 +81,7 @@ class Figure:
     fresh_per_run: bool = False  # a new server for every run (memory figures)
     extra_rows: tuple[tuple[str, str, str, str], ...] = ()  # (metric, title, unit, better)
     sip_target: str = ""  # sipbench's reference target
+    sip_transport: str = "udp"  # sipbench's transport (the call ladders)
     script: Path = XMPPLOAD  # the load generator (imload.py for the IM modes)
     describe: str = ""  # for the docs and the JSON
 
@@ -105,14 +106,24 @@ class Plan:
     roster_contacts: int = 100
     offline_messages: int = 2000
     idle_roster_size: int = 1000
-    sip_rates: tuple[int, ...] = (100, 200, 400, 800, 1600, 3200, 6400)
-    sip_duration: float = 4.0
+    sip_rates: tuple[int, ...] = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000)
+    sip_duration: float = 8.0
     sip_refine: int = 1
+    #: the INVITE->200 latency row's rate (the issue's "p99 at 1,000 calls/s")
+    sip_latency_rate: int = 1000
+    #: registrations: users cycled through, registrations in flight, seconds
+    sip_register_users: int = 1000
+    sip_register_concurrency: int = 50
+    sip_register_duration: float = 8.0
+    #: memory rows: registered contacts, confirmed dialogs
+    sip_contacts: tuple[int, ...] = (10000,)
+    sip_dialogs: tuple[int, ...] = (10000,)
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(runs=1, login_duration=3.0, throughput_duration=3.0,
-                   idle_sizes=(1000,), sip_duration=2.0, sip_refine=0)
+                   idle_sizes=(1000,), sip_duration=3.0, sip_refine=0,
+                   sip_register_duration=3.0, sip_contacts=(2000,), sip_dialogs=(2000,))
 
 
 def figures(plan: Plan) -> list[Figure]:
@@ -256,15 +267,52 @@ def figures(plan: Plan) -> list[Figure]:
         describe=f"{size} connections as idle_{size}, each with XEP-0198 resumption "
                  "enabled, then every connection reset (RST): the sessions hibernate; "
                  "server RSS growth / sessions"))
+    latency = plan.sip_latency_rate
+    sip_rows = (("p50_ms", "  INVITE->200 p50 at the common rate", "ms", "lower"),
+                ("p99_ms", "  INVITE->200 p99 at the common rate", "ms", "lower"),
+                ("p99_ms@", f"  INVITE->200 p99 at {latency:,} calls/s", "ms", "lower"))
     result += [
         Figure(
-            "sip", "SIP calls/s, zero failures (vs sipp UAS)", "calls/s", "higher", "sip",
-            sip_target="sipp-uas",
-            extra_rows=(("p50_ms", "  INVITE->200 p50 at the common rate", "ms", "lower"),
-                        ("p99_ms", "  INVITE->200 p99 at the common rate", "ms", "lower")),
+            "sip", "SIP calls/s, zero failures, UDP (vs sipp UAS)", "calls/s", "higher", "sip",
+            sip_target="sipp-uas", extra_rows=sip_rows,
             describe="tests/sipp/uac_jabber.xml (INVITE with jabber-chat SDP, 200 "
-                     "checked, ACK, BYE, 200) over UDP at stepped rates; reference: "
+                     "checked, ACK, BYE, 200) over UDP, up a ladder of rates, "
+                     f"{plan.sip_duration:g} s a step; held: no failed call, "
+                     "retransmissions < 1 %, >= 97 % of the rate; reference: "
                      "sipp UAS tests/sipp/uas_for_selftest.xml"),
+        Figure(
+            "sip_tcp", "SIP calls/s, zero failures, TCP (vs sipp UAS)", "calls/s", "higher", "sip",
+            sip_target="sipp-uas", sip_transport="tcp", extra_rows=sip_rows,
+            describe="the same calls over one TCP connection (sipp -t t1), against "
+                     "the same sipp UAS over TCP"),
+    ]
+    for algorithm in ("MD5", "SHA-256"):
+        result.append(Figure(
+            f"sip_register_{algorithm.lower().replace('-', '')}",
+            f"SIP registrations/s, {algorithm} digest (vs Kamailio)", "reg/s", "higher",
+            "sipreg", mode=algorithm, metric="registrations_per_s",
+            extra_rows=(("p99_ms", "  registration p99 (401 + 200)", "ms", "lower"),),
+            describe=f"bench/sipreg.py: {plan.sip_register_concurrency} registrations in "
+                     f"flight over {plan.sip_register_users:,} users, each REGISTER, 401, "
+                     f"REGISTER with {algorithm} digest (qop=auth), 200; reference: "
+                     "Kamailio (usrloc in memory, one UDP worker)"))
+    for n in plan.sip_contacts:
+        result.append(Figure(
+            f"sip_contacts_{n}", f"RSS KiB per registered contact, {n:,} contacts",
+            "KiB", "lower", "sipmem", mode="contacts", metric="kib_per_contact",
+            fresh_per_run=True,
+            describe=f"{n:,} users register one contact each (MD5, expires 1 day); "
+                     "growth of the server's RSS (Kamailio: PSS of all its processes) "
+                     "over the contacts"))
+    for n in plan.sip_dialogs:
+        result.append(Figure(
+            f"sip_dialogs_{n}", f"RSS KiB per confirmed dialog, {n:,} dialogs",
+            "KiB", "lower", "sipmem", mode="dialogs", metric="kib_per_dialog",
+            reference=False, fresh_per_run=True,
+            describe=f"{n:,} uac_jabber.xml calls held after their ACK (BYE after 10 "
+                     "minutes), measured once Timer L has ended the INVITE transactions; "
+                     "growth of the server's RSS over the dialogs"))
+    result += [
         Figure(
             "sip_builtin", "SIP calls/s, sipp -sn uas (no SDP checks)", "calls/s",
             "higher", "sip", sip_target="sipp-builtin",
@@ -282,8 +330,19 @@ FIGURE_GROUPS = {
     "im": ("roster_login", "offline", "idle_roster"),
     "sm": ("throughput_sm", "hibernating_1000"),
     "idle": ("idle",),
-    "sip": ("sip", "sip_builtin"),
 }
+FIGURE_GROUPS["sip"] = tuple(
+    f.name for f in figures(Plan()) if f.kind in ("sip", "sipreg", "sipmem"))
+#: the call ladders only (UDP, TCP, sipp's built-in UAS)
+FIGURE_GROUPS["sip_calls"] = ("sip", "sip_tcp", "sip_builtin")
+FIGURE_GROUPS["sip_register"] = ("sip_register_md5", "sip_register_sha256")
+
+
+def _sip_groups(all_figures: Sequence[Figure]) -> dict[str, tuple[str, ...]]:
+    """The sip group of this plan (its memory rows depend on the sizes)."""
+    return {**FIGURE_GROUPS,
+            "sip": tuple(f.name for f in all_figures if f.kind in ("sip", "sipreg", "sipmem")),
+            "sip_memory": tuple(f.name for f in all_figures if f.kind == "sipmem")}
 
 
 def select(all_figures: Sequence[Figure], only: str | None) -> list[Figure]:
@@ -293,7 +352,7 @@ def select(all_figures: Sequence[Figure], only: str | None) -> list[Figure]:
         return list(all_figures)
     wanted: set[str] = set()
     for name in (n.strip() for n in only.split(",") if n.strip()):
-        wanted.update(FIGURE_GROUPS.get(name, (name,)))
+        wanted.update(_sip_groups(all_figures).get(name, (name,)))
     def roster_idle(f: Figure) -> bool:
         return f.name.startswith("idle_") and f.name.endswith("_roster")
 
@@ -444,6 +503,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         debian = None
     sipp = _first(r"(SIPp v\S+)", _run(["sipp", "-v"])) if shutil.which("sipp") else None
+    kamailio = (_first(r"version: (kamailio \S+)", _run(["kamailio", "-v"]))
+                if shutil.which("kamailio") else None)
     twisted_version = None
     try:
         import twisted
@@ -464,6 +525,7 @@ def machine_info() -> dict[str, Any]:
         "openssl": ssl.OPENSSL_VERSION,
         "prosody": servers.prosody_version(),
         "sipp": sipp,
+        "kamailio": kamailio,
         "commit": _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or None,
     }
 
@@ -473,7 +535,8 @@ def describe_machine(machine: dict[str, Any]) -> str:
             f"{machine.get('ram_gib')} GiB RAM, Linux {machine.get('kernel')}, "
             f"Debian {machine.get('debian')}, Python {machine.get('python')}, "
             f"Twisted {machine.get('twisted')}, Prosody {machine.get('prosody')}, "
-            f"{machine.get('sipp')}")
+            f"{machine.get('sipp')}"
+            + (f", {machine['kamailio']}" if machine.get("kamailio") else ""))
 
 
 # ------------------------------------------------------------ running
@@ -606,24 +669,56 @@ def measure_sip(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[str
     for n in range(plan.runs):
         for kind in kinds:
             target = targets[kind]
-            if figure.name != "sip" and kind == "convergence":
+            if figure.name == "sip_builtin" and kind == "convergence":
                 continue
-            runs = cache.setdefault(target, [])
+            runs = cache.setdefault(f"{target}/{figure.sip_transport}", [])
             if len(runs) <= n:
                 try:
                     runs.append(sipbench.bench_target(
                         bench, target, rates=plan.sip_rates, duration=plan.sip_duration,
-                        refine=plan.sip_refine))
+                        refine=plan.sip_refine, transport=figure.sip_transport))
                 except Exception as e:  # noqa: BLE001 - one broken run is reported, not fatal
                     runs.append({"error": f"{type(e).__name__}: {e}"})
                 found = runs[n]
-                progress(f"{figure.name} run {n + 1}/{plan.runs} {target}: "
-                         + ("ERROR " + found["error"] if "error" in found else
-                            f"max {'>=' if found['capped'] else ''}{found['max_rate']} "
-                            "calls/s, steps " + ", ".join(
-                                f"{s['rate']}{'' if s['ok'] else '(' + s['reason'] + ')'}"
-                                for s in found["steps"])))
+                progress(f"{figure.name} run {n + 1}/{plan.runs} {target} "
+                         f"{figure.sip_transport}: " + (
+                             "ERROR " + found["error"] if "error" in found else
+                             f"max {'>=' if found['capped'] else ''}{found['max_rate']} "
+                             "calls/s; ladder " + sipbench.ladder(found)))
             raw.setdefault(kind, []).append(runs[n])
+    return raw
+
+
+def measure_sip_other(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[str],
+                      progress: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
+    """Registrations/s and the memory rows, runs interleaved: reports in
+    xmppload's shape ({"results": ..., "generator_cpu_pct": ...})."""
+    from bench import sipbench
+
+    kinds = [k for k in kinds if k == "convergence" or figure.reference]
+    raw: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for n in range(plan.runs):
+        for kind in kinds:
+            target = "convergence" if kind == "convergence" else "kamailio"
+            try:
+                if figure.kind == "sipreg":
+                    found = sipbench.bench_registrations(
+                        bench, target, figure.mode, users=plan.sip_register_users,
+                        concurrency=plan.sip_register_concurrency,
+                        duration=plan.sip_register_duration)
+                elif figure.mode == "contacts":
+                    found = sipbench.contact_memory(bench, target, int(figure.name.split("_")[-1]))
+                else:
+                    found = sipbench.dialog_memory(bench, int(figure.name.split("_")[-1]))
+                report: dict[str, Any] = {"results": found,
+                                          "generator_cpu_pct": found.get("generator_cpu_pct")}
+                if found.get("failed"):
+                    report["results"]["failures"] = found["failed"]
+            except Exception as e:  # noqa: BLE001 - one broken run is reported, not fatal
+                report = {"error": f"{type(e).__name__}: {e}"}
+            raw[kind].append(report)
+            progress(f"{figure.name} run {n + 1}/{plan.runs} {target}: "
+                     + summarize(figure, report))
     return raw
 
 
@@ -650,7 +745,8 @@ def step_at(found: dict[str, Any], rate: int | None) -> dict[str, Any] | None:
     return None
 
 
-def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]]) -> tuple[list[Row], dict]:
+def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]],
+             plan: Plan | None = None) -> tuple[list[Row], dict]:
     """Table rows and the medians for one figure's raw runs."""
     conv = [r for r in raw.get("convergence", []) if "error" not in r]
     ref = [r for r in raw.get("reference", []) if "error" not in r]
@@ -658,7 +754,7 @@ def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]]) -> tuple[list
     rows: list[Row] = []
     if not raw:
         return rows, summary
-    if figure.kind == "xmpp":
+    if figure.kind != "sip":
         def med(runs: list[dict[str, Any]], key: str) -> float | None:
             return median(metric_of(r, key) for r in runs)
 
@@ -682,7 +778,7 @@ def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]]) -> tuple[list
             capped = bool(runs) and sum(bool(r.get("capped")) for r in runs) * 2 > len(runs)
             return value, capped
 
-        c_rate, c_capped = max_rate(conv) if figure.name == "sip" else (None, False)
+        c_rate, c_capped = max_rate(conv) if figure.name != "sip_builtin" else (None, False)
         r_rate, r_capped = max_rate(ref)
         cpu = (median(sip_generator_cpu(r) for r in conv) if conv else None,
                median(sip_generator_cpu(r) for r in ref))
@@ -694,16 +790,36 @@ def rows_for(figure: Figure, raw: dict[str, list[dict[str, Any]]]) -> tuple[list
             common = common_sip_rate([*conv, *ref])
             summary["common_rate"] = common
 
-            def at(runs: list[dict[str, Any]], metric: str) -> float | None:
-                return median((step_at(r, common) or {}).get(metric) for r in runs)
+            def at(runs: list[dict[str, Any]], metric: str, rate: int | None
+                   ) -> float | None:
+                return median((step_at(r, rate) or {}).get(metric) for r in runs)
 
             for metric, title, unit, better in figure.extra_rows:
                 label = title.replace("the common rate", f"{common} calls/s" if common
                                       else "(no common rate)")
-                c_value, r_value = at(conv, metric), at(ref, metric)
+                rate = common
+                if metric.endswith("@"):  # at the plan's latency rate, where it held
+                    metric, rate = metric[:-1], (plan or Plan()).sip_latency_rate
+                c_value, r_value = at(conv, metric, rate), at(ref, metric, rate)
                 rows.append(Row(label, unit, better, c_value, r_value, show_cpu=False))
                 summary[metric] = {"convergence": c_value, "reference": r_value}
     return rows, summary
+
+
+def format_ladders(cache: dict[str, list[dict[str, Any]]]) -> str:
+    """Every SIP rate search of the run, a line each: target, transport, run,
+    the steps held and the one that failed (and why)."""
+    from bench import sipbench
+
+    lines = []
+    for key, runs in cache.items():
+        target, _, transport = key.partition("/")
+        for n, found in enumerate(runs, 1):
+            best = "" if "error" in found else (
+                f" -> {'>=' if found.get('capped') else ''}{found.get('max_rate')}")
+            lines.append(f"  {target} {transport.upper()} run {n}{best}: "
+                         f"{sipbench.ladder(found)}")
+    return "\n".join(lines)
 
 
 def write_results(result: dict[str, Any], directory: Path) -> Path:
@@ -727,7 +843,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="short runs, 1 run per figure, 1,000 idle connections only")
     parser.add_argument("--only", default=None,
-                        help="comma-separated figures or groups (login, xmpp, im, idle, idle_roster, sip)")
+                        help="comma-separated figures or groups (login, xmpp, im, idle, "
+                             "idle_roster, sip, sip_calls, sip_register, sip_memory)")
     parser.add_argument("--servers", default="convergence,reference",
                         help="convergence, reference, or both")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")
@@ -780,9 +897,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if needs_prosody and shutil.which("prosody") is None:
         sys.stderr.write(f"bench: {servers.prosody_missing_hint()}\n")
         return 2
-    if any(f.kind == "sip" for f in chosen) and shutil.which("sipp") is None:
+    if any(f.kind in ("sip", "sipmem") for f in chosen) and shutil.which("sipp") is None:
         sys.stderr.write("bench: sipp is not installed: run `make bench-deps` "
                          "(apt-get install sip-tester)\n")
+        return 2
+    if "reference" in args.kinds and any(f.kind in ("sipreg", "sipmem") and f.reference
+                                         for f in chosen) \
+            and shutil.which("kamailio") is None:
+        sys.stderr.write("bench: kamailio is not installed: run `make bench-deps` "
+                         "(apt-get install kamailio)\n")
         return 2
 
     started = datetime.datetime.now()
@@ -808,9 +931,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             figure_began = time.monotonic()
             if figure.kind == "xmpp":
                 raw = measure_xmpp(figure, plan, bench, args.kinds, progress)
-            else:
+            elif figure.kind == "sip":
                 raw = measure_sip(figure, plan, bench, args.kinds, progress, sip_cache)
-            figure_rows, summary = rows_for(figure, raw)
+            else:
+                raw = measure_sip_other(figure, plan, bench, args.kinds, progress)
+            figure_rows, summary = rows_for(figure, raw, plan)
             rows += figure_rows
             errors = [r["error"] for runs in raw.values() for r in runs if "error" in r]
             if errors:
@@ -829,12 +954,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = format_table(rows)
     result["table"] = table
     result["table_markdown"] = format_markdown(rows)
+    ladders = format_ladders(sip_cache)
+    result["sip_ladders"] = ladders
     path = write_results(result, args.results_dir)
     sys.stdout.write(
         f"\nconvergence vs references ({'quick, ' if args.quick else ''}"
         f"median of {plan.runs} run{'s' if plan.runs > 1 else ''}; ratio = "
         f"convergence / reference; generator CPU % of one core, '!' = 90 % or more)\n"
-        f"{table}\n\nmachine: {describe_machine(result['machine'])}\n"
+        f"{table}\n" + (f"\nSIP rate ladders (calls/s, {plan.sip_duration:g} s a step; "
+                        f"where each target breaks):\n{ladders}\n" if ladders else "")
+        + f"\nmachine: {describe_machine(result['machine'])}\n"
         f"wall time {result['wall_s']:.0f} s; raw runs in {path}\n")
     return status
 

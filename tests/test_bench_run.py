@@ -121,6 +121,47 @@ class TableTests(SynchronousTestCase):
         self.assertIn(">=3,200", table)
         self.assertIn("<=0.12x", table)
 
+    def test_sip_latency_row_at_the_plan_rate(self) -> None:
+        """The p99 row at the plan's latency rate reads the step at that rate,
+        wherever the common rate is."""
+        plan = run.Plan(sip_latency_rate=200)
+        conv = [{"max_rate": 400, "capped": False,
+                 "steps": [step(100, True, 3), step(200, True, 7), step(400, True, 50)]}]
+        ref = [{"max_rate": 400, "capped": False,
+                "steps": [step(100, True, 1), step(200, True, 2), step(400, True, 4)]}]
+        figure = next(f for f in run.figures(plan) if f.name == "sip")
+        rows, summary = run.rows_for(figure, {"convergence": conv, "reference": ref}, plan)
+        self.assertEqual(summary["common_rate"], 400)
+        self.assertIn("at 200 calls/s", rows[3].title)
+        self.assertEqual((rows[3].convergence, rows[3].reference), (7, 2))
+
+    def test_registration_rows(self) -> None:
+        """Registrations/s and the memory rows read sipbench's results."""
+        figure = self.figure("sip_register_sha256")
+        conv = [{"results": {"registrations_per_s": v, "p99_ms": 9.0},
+                 "generator_cpu_pct": 30.0} for v in (900.0, 1000.0, 1100.0)]
+        ref = [{"results": {"registrations_per_s": 4000.0, "p99_ms": 2.0},
+                "generator_cpu_pct": 95.0}] * 3
+        rows, summary = run.rows_for(figure, {"convergence": conv, "reference": ref})
+        self.assertEqual((rows[0].convergence, rows[0].reference), (1000.0, 4000.0))
+        self.assertEqual(summary["ratio"], 0.25)
+        self.assertIn("95!", run.format_table(rows))
+        memory = self.figure("sip_dialogs_10000")
+        self.assertFalse(memory.reference)
+        rows, _ = run.rows_for(memory, {"convergence": [{"results": {"kib_per_dialog": 8.5}}]})
+        self.assertEqual((rows[0].convergence, rows[0].reference), (8.5, None))
+
+    def test_ladders(self) -> None:
+        """Every rate search is printed with its steps and why one failed."""
+        found = {"max_rate": 200, "capped": False,
+                 "steps": [step(100, True), step(200, True), step(400, False)]}
+        found["steps"][2]["reason"] = "3 failed calls"
+        text = run.format_ladders({"convergence/udp": [found], "sipp-uas/tcp": [
+            {"error": "RuntimeError: no sipp"}]})
+        self.assertIn("convergence UDP run 1 -> 200: 100 held, 200 held, "
+                      "400 FAILED (3 failed calls)", text)
+        self.assertIn("sipp-uas TCP run 1: ERROR RuntimeError: no sipp", text)
+
     def test_table_layout(self) -> None:
         rows = [run.Row("logins/s", "logins/s", "higher", 500.0, 250.0, (55.0, 92.0)),
                 run.Row("  latency", "ms", "lower", 3.0, None, show_cpu=False)]
@@ -138,14 +179,16 @@ class TableTests(SynchronousTestCase):
 
     def test_select(self) -> None:
         every = run.figures(run.Plan())
-        self.assertEqual([f.name for f in run.select(every, "sip")], ["sip", "sip_builtin"])
+        sip = ["sip", "sip_tcp", "sip_register_md5", "sip_register_sha256",
+               "sip_contacts_10000", "sip_dialogs_10000", "sip_builtin"]
+        self.assertEqual([f.name for f in run.select(every, "sip")], sip)
         self.assertEqual([f.name for f in run.select(every, "idle")],
                          ["idle_1000", "idle_5000"])
         self.assertEqual([f.name for f in run.select(every, "im")],
                          ["roster_login", "offline", "idle_1000_roster"])
         self.assertEqual(run.select(every, "offline")[0].script, run.IMLOAD)
         self.assertEqual([f.name for f in run.select(every, "login_plain,sip")],
-                         ["login_plain", "sip", "sip_builtin"])
+                         ["login_plain", *sip])
         self.assertEqual(len(run.select(every, None)), len(every))
         self.assertRaises(SystemExit, run.select, every, "nonsense")
         quick = run.figures(run.Plan.quick())
@@ -334,7 +377,7 @@ class SmokeTests(SynchronousTestCase):
         """bench/run.py end to end: convergence's SIP at one rate, a table and a JSON file."""
         results = Path(self.mktemp()).resolve()
         out = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "sip",
+            [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "sip_calls",
              "--servers", "convergence", "--sip-rates", "50", "--results-dir", str(results)],
             capture_output=True, text=True, timeout=90, cwd=ROOT, check=False)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
@@ -350,3 +393,7 @@ class SmokeTests(SynchronousTestCase):
         self.assertEqual((step["rate"], step["ok"], step["failed"]), (50, True, 0))
         self.assertEqual(step["successful"], step["calls"])
         self.assertEqual(data["figures"]["sip_builtin"]["runs"], {})  # reference-only row
+        tcp = data["figures"]["sip_tcp"]["runs"]["convergence"][0]
+        self.assertEqual((tcp["transport"], tcp["steps"][0]["ok"]), ("tcp", True))
+        self.assertIn("SIP rate ladders", out.stdout)
+        self.assertRegex(out.stdout, r"convergence UDP run 1 -> >=50: 50 held")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 from hypothesis import example, given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -235,6 +237,117 @@ class RoundTripPropertyTests(SynchronousTestCase):
         self.assertNotIn("", split_list(text))
 
 
+def _fields(uri: object) -> tuple:
+    """Everything a parsed URI holds (equality ignores some of it)."""
+    return tuple(sorted(vars(uri).items(), key=lambda kv: kv[0]))
+
+
+def _views(message: Message) -> dict[str, object]:
+    """Every typed view of a message, or the error it raises."""
+    out: dict[str, object] = {}
+    for name in ("vias", "top_via", "from_", "to", "call_id", "cseq", "max_forwards",
+                 "contacts", "content_type", "expires", "require", "supported",
+                 "routes", "record_routes"):
+        try:
+            value = getattr(message, name)
+        except SipParseError as e:
+            value = ("error", e.reason)
+        out[name] = (value if not isinstance(value, (NameAddr, Via)) else (value, str(value)))
+    return out
+
+
+_edits = st.lists(st.tuples(
+    st.sampled_from(["set", "add", "add_first", "remove", "to_tag", "top_via"]),
+    st.sampled_from(["Via", "From", "To", "Contact", "CSeq", "Call-ID", "Route",
+                     "Record-Route", "Max-Forwards", "Expires", "Require", "Subject"]),
+    st.sampled_from(["<sip:carol@chicago.example.com>;tag=9", "sip:x@y", "1 INVITE",
+                     "SIP/2.0/UDP h.example.com;branch=z9hG4bKq", "abc@host", "70",
+                     "3600", "100rel", "<sip:p.example.com;lr>", "", "\"q\" <sip:q@r>"])),
+    max_size=6)
+
+
+class CachePropertyTests(SynchronousTestCase):
+    """The parse caches give what a fresh parse gives."""
+
+    @given(_sip_uri.map(str) | st.text(max_size=60))
+    def test_parse_uri_cached(self, text: str) -> None:
+        """parse_uri, parsed before or not, equals the uncached parse in every
+        field, and each result is the caller's own."""
+        from convergence.sip.uri import _parse_uri
+
+        try:
+            fresh = _parse_uri(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    parse_uri(text)
+            return
+        first, second = parse_uri(text), parse_uri(text)
+        for uri in (first, second):
+            self.assertEqual(type(uri), type(fresh))
+            self.assertEqual(_fields(uri), _fields(fresh))
+        if isinstance(first, SipUri):
+            first.params["mutated"] = "1"
+            first.headers["mutated"] = "1"
+            first.host = "mutated.example.com"
+            self.assertEqual(_fields(parse_uri(text)), _fields(fresh))
+        self.assertIsNot(first, second)
+
+    @given(_name_addr.map(str) | st.text(max_size=60))
+    @example("Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
+    def test_name_addr_cached(self, text: str) -> None:
+        """NameAddr.parse, parsed before or not, equals the uncached parse
+        in every field, and each result is the caller's own."""
+        try:
+            fresh = NameAddr._parse(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    NameAddr.parse(text)
+            return
+        first, second = NameAddr.parse(text), NameAddr.parse(text)
+        for addr in (first, second):
+            self.assertEqual((addr.display_name, addr.params, _fields(addr.uri)),
+                             (fresh.display_name, fresh.params, _fields(fresh.uri)))
+        first.params["tag"] = "mutated"
+        if isinstance(first.uri, SipUri):
+            first.uri.params["mutated"] = None
+        again = NameAddr.parse(text)
+        self.assertEqual((again.params, _fields(again.uri)),
+                         (fresh.params, _fields(fresh.uri)))
+
+    @given(_messages, _edits)
+    def test_views_after_edits(self, message: Message,
+                               edits: list[tuple[str, str, str]]) -> None:
+        """After any header edits, every typed view (cached through them,
+        partly kept) equals the view of a message parsed from the result."""
+        parsed = parse_message(message.serialize())
+        _views(parsed)  # fill the cache
+        if isinstance(parsed, Request):  # and a response sharing views
+            parsed = parsed.create_response(200)
+            _views(parsed)
+        for op, name, value in edits:
+            headers = parsed.headers
+            try:
+                if op == "set":
+                    headers.set(name, value)
+                elif op == "add":
+                    headers.add(name, value)
+                elif op == "add_first":
+                    headers.add(name, value, first=True)
+                elif op == "remove":
+                    headers.remove(name)
+                elif op == "to_tag":
+                    parsed.set_to_tag("t" + str(len(value)))
+                else:
+                    parsed.set_top_via(value)
+            except (SipParseError, SipUriError, ValueError):
+                pass
+            _views(parsed)
+        fresh = Response(0, "", Headers.from_canonical(list(parsed.headers)))
+        self.assertEqual(_views(parsed), _views(fresh))
+
+
 # -- framing ------------------------------------------------------------------
 
 @st.composite
@@ -427,3 +540,42 @@ class SdpPropertyTests(SynchronousTestCase):
     def test_round_trip(self, sdp: SessionDescription) -> None:
         """serialize -> parse_sdp gives an equal description."""
         self.assertEqual(parse_sdp(sdp.serialize()), sdp)
+
+    @given(_sdps())
+    def test_copy_is_deepcopy(self, sdp: SessionDescription) -> None:
+        """copy() (and each stream's) equals copy.deepcopy and shares no
+        mutable part with the original."""
+        copied = sdp.copy()
+        self.assertEqual(copied, copy.deepcopy(sdp))
+        for media, original in zip(copied.media, sdp.media):
+            self.assertEqual(media.copy(), copy.deepcopy(original))
+            for name in ("formats", "connections", "bandwidths", "attributes",
+                         "times", "other_lines"):
+                self.assertIsNot(getattr(media, name), getattr(original, name))
+            for timing, first in zip(media.times, original.times):
+                self.assertIsNot(timing.repeats, first.repeats)
+        for name in ("emails", "phones", "bandwidths", "times", "zone",
+                     "attributes", "media", "other_lines"):
+            self.assertIsNot(getattr(copied, name), getattr(sdp, name))
+        copied.media.append(MediaDescription("audio", 9, "RTP/AVP", ["0"]))
+        copied.attributes.append(("recvonly", None))
+        self.assertNotEqual(copied, sdp)
+
+    @given(st.binary(max_size=200) | st.text(max_size=100)
+           | st.builds(_mutate, st.sampled_from(SDP_SAMPLES),
+                       st.lists(_mutation, max_size=3)))
+    @example(b"v=0\r\r\na=x\r\n")
+    @example("v=0\n \u2028\n\x1c\ns=-")
+    def test_split_lines_fast_path(self, data: bytes | str) -> None:
+        """_split_lines (one decode for the whole description) gives the
+        lines, or the SdpError, of the line-by-line split."""
+        from convergence.sip.sdp import _split_lines, _split_lines_slowly
+
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+
+        def outcome(split: Any, value: bytes | str) -> object:
+            try:
+                return split(value)
+            except SdpError as e:
+                return ("error", str(e), e.args)
+        self.assertEqual(outcome(_split_lines, data), outcome(_split_lines_slowly, raw))

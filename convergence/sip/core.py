@@ -491,21 +491,8 @@ class UserAgentCore:
 
     # RFC 3261 13.3.1.4: the UAS core retransmits 2xx until the ACK.
     def _start_2xx(self, key: tuple, tx: Any, response: Response) -> None:
-        interval = self.timers.T1
-        deadline = self.reactor.seconds() + 64 * self.timers.T1
-
-        def retransmit() -> None:
-            nonlocal interval
-            if self.reactor.seconds() >= deadline:
-                self._unacked.pop(key, None)
-                self._no_ack(key)
-                return
-            if not tx.reliable:
-                tx.send_response(response)
-            interval = min(2 * interval, self.timers.T2)
-            self._unacked[key] = self.reactor.callLater(interval, retransmit)
-
-        self._unacked[key] = self.reactor.callLater(interval, retransmit)
+        retransmit = _Retransmit2xx(self, key, tx, response)
+        self._unacked[key] = self.reactor.callLater(retransmit.interval, retransmit)
 
     def _stop_2xx(self, key: tuple) -> bool:
         call = self._unacked.pop(key, None)
@@ -680,3 +667,34 @@ def build_ack(request: Request, response: Response) -> Request:
         headers=[("Route", r) for r in request.headers.get_lines("Route")],
     )
 
+
+
+class _Retransmit2xx:
+    """
+    The UAS core's retransmissions of one 2xx until its ACK (RFC 3261
+    13.3.1.4): T1, doubling up to T2, for 64*T1.  An object rather than a
+    closure, so that nothing refers back to itself: once the ACK cancels
+    the delayed call, the response is freed at once, not by the garbage
+    collector.
+    """
+
+    __slots__ = ("core", "deadline", "interval", "key", "response", "tx")
+
+    def __init__(self, core: UserAgentCore, key: tuple, tx: Any, response: Response) -> None:
+        self.core = core
+        self.key = key
+        self.tx = tx
+        self.response = response
+        self.interval = core.timers.T1
+        self.deadline = core.reactor.seconds() + 64 * core.timers.T1
+
+    def __call__(self) -> None:
+        core = self.core
+        if core.reactor.seconds() >= self.deadline:
+            core._unacked.pop(self.key, None)
+            core._no_ack(self.key)
+            return
+        if not self.tx.reliable:
+            self.tx.send_response(self.response)
+        self.interval = min(2 * self.interval, core.timers.T2)
+        core._unacked[self.key] = core.reactor.callLater(self.interval, self)

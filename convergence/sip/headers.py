@@ -116,16 +116,19 @@ class Headers:
     """Ordered ``(name, raw value)`` pairs; several may share a name.
 
     ``version`` counts changes, so a message can tell when its cached
-    typed views are stale.  Names and values given to the constructor and
+    typed views are stale; ``changed`` maps each name edited since the
+    headers were made to the version of its last edit, so a message only
+    drops the views of the names that changed (L{changed_since}).  Names and values given to the constructor and
     the editing methods are checked (a token; no CR or LF), so nothing an
     application sets can inject header lines.
     """
 
-    __slots__ = ("_items", "version")
+    __slots__ = ("_items", "changed", "version")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = [_line(name, value) for name, value in items]
         self.version = 0
+        self.changed: dict[str, int] | None = None
 
     @classmethod
     def from_canonical(cls, items: list[tuple[str, str]]) -> Headers:
@@ -133,7 +136,24 @@ class Headers:
         headers = cls.__new__(cls)
         headers._items = items
         headers.version = 0
+        headers.changed = None
         return headers
+
+    def _edited(self, key: str) -> None:
+        """Count an edit of C{key}'s lines."""
+        self.version += 1
+        changed = self.changed
+        if changed is None:
+            changed = self.changed = {}
+        changed[key] = self.version
+
+    def changed_since(self, version: int) -> set[str] | None:
+        """The names edited after C{version}; None if that cannot be told
+        (C{version} is not one of these headers' own)."""
+        if version < 0 or version > self.version:
+            return None
+        changed = self.changed or {}
+        return {name for name, at in changed.items() if at > version}
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` as written, or ``default``."""
@@ -171,7 +191,7 @@ class Headers:
         if not placed:
             items.append((key, value))
         self._items = items
-        self.version += 1
+        self._edited(key)
 
     def set_line(self, name: str, value: str, index: int = 0) -> None:
         """Replace the ``index``-th line of ``name``; IndexError if none."""
@@ -181,7 +201,7 @@ class Headers:
             if item_name == key:
                 if seen == index:
                     self._items[position] = (key, value)
-                    self.version += 1
+                    self._edited(key)
                     return
                 seen += 1
         raise IndexError(f"no {key} line {index}")
@@ -190,7 +210,7 @@ class Headers:
         """Append a line, or with ``first`` put it before the other lines
         of that name (at the very top if there are none)."""
         key, value = _line(name, value)
-        self.version += 1
+        self._edited(key)
         if not first:
             self._items.append((key, value))
             return
@@ -205,7 +225,7 @@ class Headers:
         key = canonical(name)
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
-        self.version += 1
+        self._edited(key)
         return before - len(self._items)
 
     def copy(self) -> Headers:

@@ -100,25 +100,51 @@ class SipParseError(ValueError):
 T = TypeVar("T")
 
 
-def _view(compute: Callable[[Message], T]) -> property:
-    """A property computed from the headers once, until they change."""
-    key = compute.__name__
+#: The header each cached view is computed from (see L{_view}).
+_VIEW_HEADERS: dict[str, str] = {}
 
-    def getter(self: Message) -> T:
-        headers = self.headers
-        if self._cache_for is not headers \
-                or self._cache_version != headers.version:
-            self._cache = {}
-            self._cache_for = headers
-            self._cache_version = headers.version
-        try:
-            return self._cache[key]
-        except KeyError:
-            value = self._cache[key] = compute(self)
-            return value
 
-    getter.__doc__ = compute.__doc__
-    return property(getter)
+def _refresh_cache(message: Message, headers: Headers) -> dict[str, object]:
+    """The message's view cache made current for C{headers}: views of the
+    names edited since it was filled are dropped, the others kept."""
+    cache = message._cache
+    if message._cache_for is headers:
+        changed = headers.changed_since(message._cache_version)
+        if changed is None:
+            cache = message._cache = {}
+        elif changed:
+            for key in [k for k in cache if _VIEW_HEADERS[k] in changed]:
+                del cache[key]
+    else:
+        cache = message._cache = {}
+        message._cache_for = headers
+    message._cache_version = headers.version
+    return cache
+
+
+def _view(header: str) -> Callable[[Callable[[Message], T]], property]:
+    """A property computed from C{header}'s lines once, until they change."""
+
+    def decorate(compute: Callable[[Message], T]) -> property:
+        key = compute.__name__
+        _VIEW_HEADERS[key] = header
+
+        def getter(self: Message) -> T:
+            headers = self.headers
+            cache = self._cache
+            if self._cache_for is not headers \
+                    or self._cache_version != headers.version:
+                cache = _refresh_cache(self, headers)
+            try:
+                return cache[key]  # type: ignore[return-value]
+            except KeyError:
+                value = cache[key] = compute(self)
+                return value
+
+        getter.__doc__ = compute.__doc__
+        return property(getter)
+
+    return decorate
 
 
 def _parse_name_addrs(values: list[str], what: str) -> list[NameAddr]:
@@ -203,10 +229,21 @@ class Message:
         self.headers.set_line("Via", ", ".join(values))
 
     def set_to_tag(self, tag: str) -> None:
-        """Rewrite the To header with ``tag`` (for the UAS side)."""
-        to = self.to.copy()
-        to.tag = tag
-        self.headers.set("To", str(to))
+        """Rewrite the To header with ``tag`` (for the UAS side).
+
+        The parsed To view is updated with the tag rather than parsed
+        again from the new text."""
+        to = self.to
+        if to.tag is not None:
+            to = to.copy()
+            to.tag = tag
+            self.headers.set("To", str(to))
+            return
+        tagged = NameAddr.__new__(NameAddr)
+        tagged.uri, tagged.display_name = to.uri, to.display_name
+        tagged.params = {**to.params, "tag": tag}
+        self.headers.set("To", str(tagged))
+        _refresh_cache(self, self.headers)["to"] = tagged
 
     def _copy_into(self, other: Message) -> None:
         other.headers = self.headers.copy()
@@ -224,7 +261,7 @@ class Message:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.start_line()!r}>"
 
-    @_view
+    @_view("Via")
     def vias(self) -> list[Via]:
         """Every Via entry, topmost first."""
         try:
@@ -232,7 +269,7 @@ class Message:
         except SipUriError:
             raise SipParseError("Bad Via") from None
 
-    @_view
+    @_view("Via")
     def top_via(self) -> Via:
         """The topmost Via entry (parsing only that one)."""
         first = self.headers.get("Via")
@@ -243,17 +280,17 @@ class Message:
         except (SipUriError, IndexError):
             raise SipParseError("Bad Via") from None
 
-    @_view
+    @_view("From")
     def from_(self) -> NameAddr:
         """The From header."""
         return _parse_name_addrs([_single(self.headers, "From")], "From")[0]
 
-    @_view
+    @_view("To")
     def to(self) -> NameAddr:
         """The To header."""
         return _parse_name_addrs([_single(self.headers, "To")], "To")[0]
 
-    @_view
+    @_view("Call-ID")
     def call_id(self) -> str:
         """The Call-ID."""
         value = _single(self.headers, "Call-ID").strip()
@@ -261,12 +298,12 @@ class Message:
             raise SipParseError("Bad Call-ID")
         return value
 
-    @_view
+    @_view("CSeq")
     def cseq(self) -> tuple[int, str]:
         """``(sequence number, method)``."""
         return _parse_cseq(_single(self.headers, "CSeq"))
 
-    @_view
+    @_view("Max-Forwards")
     def max_forwards(self) -> int | None:
         """Max-Forwards; 70 for a request without one, None for a response."""
         value = self.headers.get("Max-Forwards")
@@ -274,7 +311,7 @@ class Message:
             return DEFAULT_MAX_FORWARDS if isinstance(self, Request) else None
         return _parse_small_int(value, "Max-Forwards", 255)
 
-    @_view
+    @_view("Contact")
     def contacts(self) -> list[NameAddr]:
         """Every Contact (empty for ``Contact: *``)."""
         values = self.headers.get_all("Contact")
@@ -289,7 +326,7 @@ class Message:
         """True for ``Contact: *`` (a REGISTER removing every binding)."""
         return self.headers.get_all("Contact") == ["*"]
 
-    @_view
+    @_view("Content-Type")
     def content_type(self) -> str | None:
         """The media type, lower-cased, without parameters (or None)."""
         value = self.headers.get("Content-Type")
@@ -297,7 +334,7 @@ class Message:
             return None
         return value.partition(";")[0].strip().lower() or None
 
-    @_view
+    @_view("Expires")
     def expires(self) -> int | None:
         """The Expires header in seconds (capped at 2**32-1), or None."""
         value = self.headers.get("Expires")
@@ -310,22 +347,22 @@ class Message:
             return 2 ** 32 - 1
         return min(int(value), 2 ** 32 - 1)
 
-    @_view
+    @_view("Require")
     def require(self) -> list[str]:
         """Option tags of Require."""
         return self.headers.get_all("Require")
 
-    @_view
+    @_view("Supported")
     def supported(self) -> list[str]:
         """Option tags of Supported."""
         return self.headers.get_all("Supported")
 
-    @_view
+    @_view("Route")
     def routes(self) -> list[NameAddr]:
         """Route entries, in order."""
         return _parse_name_addrs(self.headers.get_all("Route"), "Route")
 
-    @_view
+    @_view("Record-Route")
     def record_routes(self) -> list[NameAddr]:
         """Record-Route entries, in order."""
         return _parse_name_addrs(self.headers.get_all("Record-Route"),
@@ -357,10 +394,20 @@ class Request(Message):
         copied as received (plus Timestamp for 100).  The caller adds the
         To tag (L{Message.set_to_tag}) and, for a dialog, Record-Route and
         Contact."""
-        items = [(name, value) for name, value in self.headers
+        items = [(name, value) for name, value in self.headers._items
                  if name in _RESPONSE_COPIED
                  or (status == 100 and name == "Timestamp")]
-        return Response(status, reason, Headers.from_canonical(items))
+        response = Response(status, reason, Headers.from_canonical(items))
+        # The copied headers' parsed views hold for the response too.
+        headers = self.headers
+        cache = self._cache
+        if self._cache_for is not headers or self._cache_version != headers.version:
+            cache = _refresh_cache(self, headers)
+        response._cache = {key: value for key, value in cache.items()
+                           if _VIEW_HEADERS[key] in _RESPONSE_COPIED}
+        response._cache_for = response.headers
+        response._cache_version = 0
+        return response
 
 
 class Response(Message):

@@ -16,7 +16,6 @@ draft's example round-trips byte for byte.
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -191,6 +190,10 @@ class Timing:
     stop: int = 0
     repeats: list[Repeat] = field(default_factory=list)
 
+    def copy(self) -> Timing:
+        """An independent copy (its r= lines are immutable)."""
+        return Timing(self.start, self.stop, list(self.repeats))
+
 
 @dataclass(frozen=True)
 class ZoneAdjustment:
@@ -276,6 +279,15 @@ class MediaDescription(_AttributeMixin):
     attributes: list[Attribute] = field(default_factory=list)
     times: list[Timing] = field(default_factory=list)
     other_lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def copy(self) -> MediaDescription:
+        """An independent copy: every list copied, its items (tuples and
+        frozen lines, or L{Timing} copied) immutable."""
+        return MediaDescription(
+            self.media, self.port, self.proto, list(self.formats), self.port_count,
+            self.information, list(self.connections), list(self.bandwidths), self.key,
+            list(self.attributes), [t.copy() for t in self.times],
+            list(self.other_lines))
 
     @property
     def rejected(self) -> bool:
@@ -395,8 +407,14 @@ class SessionDescription(_AttributeMixin):
         return "".join(line + "\r\n" for line in lines).encode("utf-8")
 
     def copy(self) -> SessionDescription:
-        """A deep copy."""
-        return copy.deepcopy(self)
+        """A deep copy (every list copied; lines that are frozen shared)."""
+        return SessionDescription(
+            version=self.version, origin=self.origin, session_name=self.session_name,
+            information=self.information, uri=self.uri, emails=list(self.emails),
+            phones=list(self.phones), connection=self.connection,
+            bandwidths=list(self.bandwidths), times=[t.copy() for t in self.times],
+            zone=list(self.zone), key=self.key, attributes=list(self.attributes),
+            media=[m.copy() for m in self.media], other_lines=list(self.other_lines))
 
 
 def _addrtype(address: str) -> str:
@@ -427,11 +445,38 @@ class _Line(NamedTuple):
 
 
 def _split_lines(data: bytes | str) -> list[_Line]:
-    """Split on LF (an optional CR before it), skip blank lines."""
-    # surrogatepass: a lone surrogate becomes bytes that are not UTF-8,
-    # refused below with its line number.
+    """Split on LF (an optional CR before it), skip blank lines.
+
+    One decode and one search for NUL cover the whole description when it
+    is UTF-8, has no NUL and no CR but before LF (every description a peer
+    sends); anything else goes line by line (L{_split_lines_slowly}), which
+    names the offending line."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) \
         else data
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _split_lines_slowly(raw)
+    if "\x00" in text or text.count("\r") != text.count("\r\n"):
+        return _split_lines_slowly(raw)
+    lines = []
+    number = 0
+    for line in text.split("\n"):
+        number += 1
+        line = line.removesuffix("\r")
+        if not line or line.isspace():
+            continue
+        kind, eq, value = line.partition("=")
+        if not eq or len(kind) != 1 or not ("a" <= kind <= "z"):
+            return _split_lines_slowly(raw)  # the error, as it words it
+        lines.append(_Line(number, line, kind, value))
+    return lines
+
+
+def _split_lines_slowly(raw: bytes) -> list[_Line]:
+    """L{_split_lines} line by line."""
+    # surrogatepass (above): a lone surrogate becomes bytes that are not
+    # UTF-8, refused below with its line number.
     lines = []
     for number, chunk in enumerate(raw.split(b"\n"), 1):
         if chunk.endswith(b"\r"):
@@ -849,13 +894,13 @@ class OfferAnswer:
             if index not in self._streams:
                 log.debug("Declining unanswered stream {index}", index=index)
                 self.decline(index)
-            media.append(copy.deepcopy(self._streams[index]))
+            media.append(self._streams[index].copy())
         if media and all(m.port == 0 for m in media):
             raise NotAcceptable("no offered stream was accepted")
         answer = SessionDescription(
             origin=self.origin, session_name=self.session_name,
             connection=self.connection,
-            times=copy.deepcopy(self.offer.times),
+            times=[t.copy() for t in self.offer.times],
             attributes=list(self.attributes), media=media)
         if self.previous is not None:
             answer = revise_session(self.previous, answer)

@@ -127,6 +127,10 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
     return granted
 
 
+#: addresses remembered as sendable before the set is emptied
+SENDABLE_HOSTS = 4096
+
+
 def new_branch() -> str:
     """A fresh RFC 3261 branch with the magic cookie."""
     return "z9hG4bK" + secrets.token_hex(8)
@@ -158,6 +162,8 @@ class SipTransportLayer:
         self.udp_port = 0
         self.tcp_port = 0
         self.connections: dict[tuple[str, int], SipStreamProtocol] = {}
+        #: IP addresses the UDP port's write() took (see _send_datagram)
+        self._sendable: set[str] = set()
 
     # Listening
     def listen(self, port: int, interface: str) -> list[Any]:
@@ -167,6 +173,7 @@ class SipTransportLayer:
         attempts = 20 if port == 0 else 1  # port 0: the same free port for both
         for attempt in range(attempts):
             self.udp = SipDatagramProtocol(self)
+            self._sendable = set()
             udp = self.reactor.listenUDP(port, self.udp, interface=interface)
             self.udp_port = udp.getHost().port
             if self.udp_receive_buffer:
@@ -305,9 +312,26 @@ class SipTransportLayer:
             self._send_datagram(data, target.host, target.port)
 
     def _send_datagram(self, data: bytes, host: str, port: int) -> None:
-        if self.udp is None or self.udp.transport is None:
+        udp = self.udp
+        if udp is None or udp.transport is None:
             raise OSError("no UDP transport")
-        self.udp.transport.write(data, (host.strip("[]"), port))
+        transport = udp.transport
+        address = (host.strip("[]"), port)
+        if address[0] in self._sendable:
+            # An address Twisted's write() accepted before on this socket:
+            # skip its per-datagram address checks. Any error: Twisted
+            # handles it as it would (nothing was sent).
+            try:
+                transport.socket.sendto(data, address)
+                return
+            except OSError:
+                pass
+        transport.write(data, address)
+        sendable = self._sendable
+        if len(sendable) >= SENDABLE_HOSTS:
+            sendable.clear()
+        if getattr(transport, "socket", None) is not None:
+            sendable.add(address[0])
 
     def _send_stream(self, data: bytes, target: Peer) -> None:
         key = (target.host.strip("[]"), target.port)

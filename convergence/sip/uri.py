@@ -19,6 +19,7 @@ methods and linear character-class patterns: no backtracking traps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -62,8 +63,14 @@ def _unescape(text: str) -> str:
     return unquote(text, errors="surrogateescape")
 
 
+# Text no _escape() changes, whatever its ``safe``: the unreserved set.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*\Z")
+
+
 def _escape(text: str, safe: str) -> str:
     """Escape every character outside ``safe`` and the unreserved set."""
+    if _UNRESERVED.match(text):
+        return text
     return quote(text, safe=safe, errors="surrogateescape")
 
 
@@ -72,8 +79,12 @@ def _fold(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _split_hostport(text: str) -> tuple[str, int | None]:
-    """Split ``host[:port]`` (IPv6 references in brackets); lower-case host."""
+    """Split ``host[:port]`` (IPv6 references in brackets); lower-case host.
+
+    Cached: the same few hosts come in every message (an error is raised
+    again each time, never cached)."""
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -280,7 +291,11 @@ class SipUri:
 
     def copy(self) -> SipUri:
         """An equal, independent copy."""
-        return self.with_()
+        uri = SipUri.__new__(SipUri)
+        uri.scheme, uri.user, uri.password = self.scheme, self.user, self.password
+        uri.host, uri.port = self.host, self.port
+        uri.params, uri.headers = dict(self.params), dict(self.headers)
+        return uri
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
@@ -327,8 +342,29 @@ class SipUri:
                      self.host.lower(), self.port))
 
 
+#: parse_uri's results by text (a copy is returned): a server sees the same
+#: few URIs in message after message (its own, its users' contacts).
+_PARSED: dict[str, SipUri | AbsoluteUri] = {}
+#: entries of _PARSED before it is emptied and filled anew
+PARSED_CACHE_SIZE = 4096
+
+
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
-    """Parse any URI: a L{SipUri} for sip/sips, else an L{AbsoluteUri}."""
+    """Parse any URI: a L{SipUri} for sip/sips, else an L{AbsoluteUri}.
+
+    The result is the caller's own (a copy when the text was parsed before)."""
+    known = _PARSED.get(text)
+    if known is not None:
+        return known.copy()
+    uri = _parse_uri(text)
+    if len(_PARSED) >= PARSED_CACHE_SIZE:
+        _PARSED.clear()
+    _PARSED[text] = uri.copy()
+    return uri
+
+
+def _parse_uri(text: str) -> SipUri | AbsoluteUri:
+    """L{parse_uri} without the cache."""
     colon = text.find(":")
     if colon <= 0:
         raise SipUriError(f"no scheme: {text!r}")
@@ -376,6 +412,9 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
     return uri
 
 
+#: NameAddr.parse's results by text (a copy is handed out).
+_PARSED_ADDRS: dict[str, NameAddr] = {}
+
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 
 
@@ -398,7 +437,23 @@ class NameAddr:
 
         Without angle brackets everything after the first ``;`` is a
         header parameter (RFC 3261 20.10).  ``*`` is not a name-addr.
+        The result is the caller's own (a copy when the text was parsed
+        before: the From and To of a dialog come in every request).
         """
+        if cls is NameAddr:
+            known = _PARSED_ADDRS.get(text)
+            if known is not None:
+                return known.copy()
+        addr = cls._parse(text)
+        if cls is NameAddr:
+            if len(_PARSED_ADDRS) >= PARSED_CACHE_SIZE:
+                _PARSED_ADDRS.clear()
+            _PARSED_ADDRS[text] = addr.copy()
+        return addr
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
+        """L{parse} without the cache."""
         text = text.strip()
         if text.startswith('"'):
             display, i = _read_quoted(text, 0)
@@ -444,7 +499,10 @@ class NameAddr:
 
     def copy(self) -> NameAddr:
         """An equal, independent copy."""
-        return NameAddr(self.uri.copy(), self.display_name, dict(self.params))
+        addr = NameAddr.__new__(NameAddr)
+        addr.uri, addr.display_name = self.uri.copy(), self.display_name
+        addr.params = dict(self.params)
+        return addr
 
     def __str__(self) -> str:
         uri = f"<{self.uri}>{format_params(self.params)}"
