@@ -50,6 +50,9 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="mam", spec="XEP-0313", version="1.1.3",
     account_features=(MAM, MAM_EXTENDED, MAM_GROUPCHAT_FIELD, SID), install=install,
+    # also on the domain, as Prosody's mod_mam does: clients such as
+    # profanity 0.13 look for archiving there before they query their own
+    disco_features=(MAM,),
     note="one-to-one messages of local users; groupchat messages are not archived;"
     " sent Carbons copies carry no archive id",
 )
