@@ -89,4 +89,5 @@ def builtin_features() -> list[Feature]:
             private.FEATURE, bookmarks.FEATURE, bookmarks.LEGACY_FEATURE, avatar.FEATURE,
             vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
             carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE,
-            muc.FEATURE, muc.SELF_PING_FEATURE, *mam.FEATURES]
+            muc.FEATURE, muc.SELF_PING_FEATURE, muc.DIRECT_INVITES_FEATURE,
+            *mam.FEATURES]

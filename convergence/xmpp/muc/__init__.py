@@ -45,3 +45,10 @@ FEATURE = Feature(
 SELF_PING_FEATURE = Feature(
     name="muc-self-ping", spec="XEP-0410", version="1.1.0",
 )
+
+#: XEP-0249 invitations are messages from one client to another: the
+#: server routes them as any message, and CSI never holds them back
+DIRECT_INVITES_FEATURE = Feature(
+    name="muc-direct-invitations", spec="XEP-0249", version="1.2",
+    note="routed between clients as any message; passed at once while a client is inactive",
+)
