@@ -371,7 +371,11 @@ SM_HIBERNATION_S = 300
 SM_MAX_QUEUE = 500
 
 #: Prosody modules loaded for the bench: what convergence also does.
-PROSODY_MODULES = ("roster", "saslauth", "tls", "disco", "ping", "posix")
+PROSODY_MODULES = ("roster", "saslauth", "tls", "disco", "ping", "posix",
+                   # convergence archives (XEP-0313), copies (XEP-0280) and
+                   # checks blocklists (XEP-0191) on every message: so does
+                   # Prosody here (its default archive policy: every chat)
+                   "mam", "carbons", "blocklist")
 #: Prosody modules loaded by default (autoloaded or in Debian's config) that do
 #: work convergence does not do; not loaded.  (mod_offline and mod_presence
 #: stay: convergence stores offline messages and handles presence too.)

@@ -236,9 +236,10 @@ class ConfigTests(SynchronousTestCase):
             self.assertIn(line + "\n", text)
         self.assertIn('modules_disabled = { "s2s"; "s2s_auth_certs" }', text)
         enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
-        for module in ("roster", "saslauth", "tls", "disco", "ping"):
+        for module in ("roster", "saslauth", "tls", "disco", "ping", "mam", "carbons",
+                       "blocklist"):
             self.assertIn(f'"{module}"', enabled)
-        for module in ("limits", "smacks", "carbons", "mam", "offline", "blocklist"):
+        for module in ("limits", "smacks", "offline"):
             self.assertNotIn(f'"{module}"', enabled)
 
     def test_prosody_config_stream_management(self) -> None:

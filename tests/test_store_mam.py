@@ -102,3 +102,42 @@ class SqliteArchiveStoreTests(SynchronousTestCase):
         self.store.set_prefs("alice", "x", ArchivePrefs("never"))
         self.assertEqual(self.store.prefs("alice", "x"), ArchivePrefs("never"))
         self.assertIsNone(self.store.prefs("bob", "x"))
+
+
+class WriteBatchTests(SynchronousTestCase):
+    """Archive writes share a database job while one is queued."""
+
+    def test_writes_queued_meanwhile_share_one_job(self) -> None:
+        from twisted.internet.defer import Deferred
+
+        from convergence.store.interfaces import ArchivedMessage
+        from convergence.xmpp.mam.archiver import WriteBatch
+
+        jobs: list = []
+
+        class Server:
+            def run_in_db(self, f):
+                d = Deferred()
+                jobs.append((f, d))
+                return d
+
+        class Store:
+            batches: list = []
+
+            def append_many(self, batch):
+                self.batches.append([m.id for _, _, m in batch])
+                return len(batch)
+
+        store = Store()
+        writes = WriteBatch(Server(), store)
+        for n in range(3):
+            writes.add("alice", "localhost", ArchivedMessage(f"id{n}", 1.0, "bob@localhost",
+                                                             "", b"<message/>"))
+        self.assertEqual(len(jobs), 1)
+        f, d = jobs.pop(0)
+        d.callback(f())
+        writes.add("alice", "localhost", ArchivedMessage("id3", 2.0, "bob@localhost", "",
+                                                         b"<message/>"))
+        f, d = jobs.pop(0)
+        d.callback(f())
+        self.assertEqual(store.batches, [["id0", "id1", "id2"], ["id3"]])

@@ -617,6 +617,10 @@ class IArchiveStore(Interface):
     order of L{append}; stamps never go backwards within an archive.
     """
 
+    def append_many(messages: Sequence[tuple[str, str, ArchivedMessage]]) -> int:
+        """L{append} each C{(localpart, domain, message)} in order, in one
+        transaction; return how many were added."""
+
     def append(localpart: str, domain: str, message: ArchivedMessage) -> bool:
         """
         Add a message at the end of the archive and commit it; a message

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from zope.interface import implementer
 
@@ -55,17 +55,27 @@ class SqliteArchiveStore:
 
     # Archive
     def append(self, localpart: str, domain: str, message: ArchivedMessage) -> bool:
+        return self.append_many([(localpart, domain, message)]) == 1
+
+    def append_many(self, messages: Sequence[tuple[str, str, ArchivedMessage]]) -> int:
+        added = 0
         with _transaction(self._db) as db:
-            (latest,) = db.execute(
-                "SELECT MAX(stamp) FROM mam_messages WHERE localpart = ? AND domain = ?",
-                (localpart, domain)).fetchone()
-            stamp = message.stamp if latest is None else max(latest, message.stamp)
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO mam_messages (localpart, domain, id, stamp,"
-                " with_jid, with_resource, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (localpart, domain, message.id, stamp, message.with_jid,
-                 message.with_resource, message.stanza))
-            return cursor.rowcount > 0
+            for localpart, domain, message in messages:
+                added += self._append(db, localpart, domain, message)
+        return added
+
+    @staticmethod
+    def _append(db: Any, localpart: str, domain: str, message: ArchivedMessage) -> bool:
+        (latest,) = db.execute(
+            "SELECT MAX(stamp) FROM mam_messages WHERE localpart = ? AND domain = ?",
+            (localpart, domain)).fetchone()
+        stamp = message.stamp if latest is None else max(latest, message.stamp)
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO mam_messages (localpart, domain, id, stamp,"
+            " with_jid, with_resource, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (localpart, domain, message.id, stamp, message.with_jid,
+             message.with_resource, message.stanza))
+        return cursor.rowcount > 0
 
     def _position(self, localpart: str, domain: str, id_: str,
                   not_before: float | None) -> tuple[float, int]:
