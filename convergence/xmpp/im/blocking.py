@@ -38,6 +38,7 @@ import secrets
 from typing import Any, Callable, Iterable
 
 from lxml import etree
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -47,6 +48,7 @@ from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
+from convergence.xmpp.usercache import UserCache
 
 __all__ = ["BLOCKING", "BLOCKING_ERRORS", "FEATURE", "Blocking", "matches"]
 
@@ -83,8 +85,9 @@ class Blocking:
         self.run_in_db = server.run_in_db
         self.registry = server.registry
         self.limit = server.config.max_blocklist_items
-        self._cache: dict[JID, Items] = {}
-        self._waiting: dict[JID, list[Callable[[Items | None], Any]]] = {}
+        self._users: UserCache[Items] = UserCache(self._load, "blocklist", self._release)
+        self._cache = self._users.values
+        self._waiting = self._users.waiting
         #: owners whose blocklist a held stanza still needs
         self._pins: dict[JID, int] = {}
         #: streams that asked for the blocklist (they get pushes)
@@ -106,35 +109,11 @@ class Blocking:
     def use(self, owner: JID, work: Callable[[Items | None], Any]) -> None:
         """Run C{work(items)} with C{owner}'s blocklist (C{None}: it could
         not be loaded), at once if it is in memory."""
-        items = self._cache.get(owner)
-        if items is not None and owner not in self._waiting:
-            work(items)
-            return
-        queue = self._waiting.get(owner)
-        if queue is not None:
-            queue.append(work)
-            return
-        self._waiting[owner] = [work]
+        self._users.use(owner, work)
+
+    def _load(self, owner: JID) -> Deferred:
         d = self.run_in_db(self.store.blocklist, owner.user, owner.host)
-        d.addCallbacks(self._loaded, self._load_failed, (owner,), None, (owner,))
-
-    def _loaded(self, jids: list[str], owner: JID) -> None:
-        items = self._cache.setdefault(owner, frozenset(jids))
-        for work in self._waiting.pop(owner, []):
-            self._run(work, items)
-        self._release(owner)
-
-    def _load_failed(self, failure: Failure, owner: JID) -> None:
-        log.failure("could not load the blocklist of {owner}", failure, owner=str(owner))
-        for work in self._waiting.pop(owner, []):
-            self._run(work, None)
-
-    @staticmethod
-    def _run(work: Callable[[Items | None], Any], items: Items | None) -> None:
-        try:
-            work(items)
-        except Exception:
-            log.failure("blocklist work failed")
+        return d.addCallback(frozenset)
 
     def _release(self, owner: JID) -> None:
         """Forget the blocklist of a user without bound resources."""

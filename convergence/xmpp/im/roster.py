@@ -26,6 +26,7 @@ from convergence.xmpp import ns
 from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.router import StanzaEvent
+from convergence.xmpp.usercache import UserCache
 from convergence.xmpp.stanza import iq_result
 
 __all__ = ["FEATURE", "Roster", "Rosters", "item_element"]
@@ -95,8 +96,9 @@ class Rosters:
         self.server = server
         self.store = server.im_store
         self.run_in_db = server.run_in_db
-        self._cache: dict[JID, Roster] = {}
-        self._waiting: dict[JID, list[Callable[[Roster | None], Any]]] = {}
+        self._users: UserCache[Roster] = UserCache(self._load, "roster", self.release)
+        self._cache = self._users.values
+        self._waiting = self._users.waiting
 
     # Access
     def use(self, owner: JID, work: Callable[[Roster | None], Any]) -> None:
@@ -104,40 +106,15 @@ class Rosters:
         Run C{work(roster)} once C{owner}'s roster is loaded, after the
         work queued before it (C{None} if it cannot be loaded).
         """
-        roster = self._cache.get(owner)
-        if roster is not None and owner not in self._waiting:
-            work(roster)
-            return
-        queue = self._waiting.get(owner)
-        if queue is not None:
-            queue.append(work)
-            return
-        self._waiting[owner] = [work]
+        self._users.use(owner, work)
+
+    def _load(self, owner: JID) -> Deferred:
         d = self.run_in_db(self.store.roster, owner.user, owner.host)
-        d.addCallbacks(self._loaded, self._load_failed, (owner,), None, (owner,))
+        return d.addCallback(lambda result: Roster(owner, *result))
 
     def cached(self, owner: JID) -> Roster | None:
         """The roster if it is in memory (no load)."""
         return self._cache.get(owner)
-
-    def _loaded(self, result: tuple[int, list[RosterItem]], owner: JID) -> None:
-        roster = self._cache.setdefault(owner, Roster(owner, *result))
-        queue = self._waiting.pop(owner, [])
-        for work in queue:
-            self._run(work, roster)
-        self.release(owner)
-
-    def _load_failed(self, failure: Failure, owner: JID) -> None:
-        log.failure("could not load the roster of {owner}", failure, owner=str(owner))
-        for work in self._waiting.pop(owner, []):
-            self._run(work, None)
-
-    @staticmethod
-    def _run(work: Callable[[Roster | None], Any], roster: Roster | None) -> None:
-        try:
-            work(roster)
-        except Exception:
-            log.failure("roster work failed")
 
     def forget(self, owner: JID) -> None:
         """The account is gone (C{account/removed}): drop its cached roster."""
