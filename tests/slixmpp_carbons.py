@@ -15,11 +15,12 @@ import asyncio
 import json
 import ssl
 import sys
-import time
 from typing import Callable
 
 import slixmpp
 from slixmpp.exceptions import IqError
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 VERSION = "jabber:iq:version"
@@ -81,13 +82,6 @@ class User(slixmpp.ClientXMPP):
         return roster[contact]["subscription"] if contact in roster else None
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

@@ -18,9 +18,10 @@ import asyncio
 import json
 import ssl
 import sys
-import time
 
 import slixmpp
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 
@@ -67,13 +68,6 @@ class Client(slixmpp.ClientXMPP):
             self.failed.set_result(True)
 
 
-async def until(check, limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def main(port: int, cafile: str, mechanism: str) -> dict:

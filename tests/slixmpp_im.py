@@ -16,11 +16,11 @@ import asyncio
 import json
 import ssl
 import sys
-import time
-from typing import Callable
 from xml.etree import ElementTree as ET
 
 import slixmpp
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 ROSTER = "jabber:iq:roster"
@@ -60,13 +60,6 @@ class User(slixmpp.ClientXMPP):
         return sorted(roster[contact].resources) if contact in roster else []
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

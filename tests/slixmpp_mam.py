@@ -18,13 +18,21 @@ import asyncio
 import json
 import ssl
 import sys
-import time
 from collections.abc import Callable
 
 import slixmpp
 from slixmpp.jid import JID
 
+from slixmpp_common import until as _until
+
 TIMEOUT = 10.0
+
+
+async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
+    """Polling finer than the others: the archive answers fast."""
+    return await _until(check, limit, 0.01)
+
+
 SID = "{urn:xmpp:sid:0}stanza-id"
 MESSAGES = 30
 PAGE = 10
@@ -55,14 +63,6 @@ class User(slixmpp.ClientXMPP):
             ids = [(e.get("by"), e.get("id")) for e in msg.xml.findall(SID)]
             self.received.append((msg["body"], ids))
 
-
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

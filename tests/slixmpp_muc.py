@@ -21,12 +21,12 @@ import asyncio
 import json
 import ssl
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import slixmpp
 from slixmpp.exceptions import IqError, PresenceError
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 ROOM = "cave@conference.localhost"
@@ -68,13 +68,6 @@ class User(slixmpp.ClientXMPP):
                                sorted(presence["muc"]["status_codes"])))
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

@@ -20,13 +20,13 @@ import base64
 import json
 import ssl
 import sys
-import time
-from typing import Callable
 from xml.etree import ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0048 import Bookmarks
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 AVATAR_META = "urn:xmpp:avatar:metadata"
@@ -68,13 +68,6 @@ class User(slixmpp.ClientXMPP):
         return roster[contact]["subscription"] if contact in roster else None
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

@@ -16,12 +16,12 @@ import asyncio
 import json
 import ssl
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import slixmpp
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 PUSH = "urn:xmpp:push:0"
@@ -73,13 +73,6 @@ class User(slixmpp.ClientXMPP):
         await asyncio.wait_for(self.disconnect(), TIMEOUT)
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(jid: str, password: str, port: int, cafile: str) -> User:

@@ -23,10 +23,10 @@ import socket
 import ssl
 import struct
 import sys
-import time
-from typing import Callable
 
 import slixmpp
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 DELAY = "urn:xmpp:delay"
@@ -96,13 +96,6 @@ class User(slixmpp.ClientXMPP):
         self.transport.abort()
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def start(user: User, port: int) -> User:

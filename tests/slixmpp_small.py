@@ -17,12 +17,12 @@ import asyncio
 import json
 import ssl
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime
 
 import slixmpp
 from slixmpp.exceptions import IqError
+
+from slixmpp_common import until
 
 TIMEOUT = 10.0
 PLUGINS = ("xep_0030", "xep_0004", "xep_0066", "xep_0077", "xep_0092", "xep_0202",
@@ -86,13 +86,6 @@ class User(slixmpp.ClientXMPP):
         return stanza
 
 
-async def until(check: Callable[[], bool], limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def session(jid: str, password: str, port: int, cafile: str,
