@@ -147,6 +147,10 @@ class XmppConfig:
     #: (0: no limit), and at once
     muc_occupant_rate: float = 5.0
     muc_occupant_burst: int = 20
+    #: XEP-0313 archives of rooms: whether a new room archives its
+    #: messages (C{muc#roomconfig_enablearchiving}), days kept (0: forever)
+    muc_archive: bool = True
+    muc_archive_retention: int = 365
     #: message archive (XEP-0313): messages per page without <max/>, the
     #: most per page, the default preference, days kept (0: forever)
     mam_default_page_size: int = 50
@@ -433,6 +437,8 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "muc_max_nick_length": lambda k, v: _positive_int(k, v, 1),
     "muc_occupant_rate": _non_negative,
     "muc_occupant_burst": _positive_int,
+    "muc_archive": _bool,
+    "muc_archive_retention": lambda k, v: _positive_int(k, v, 0),
     "mam_default_page_size": _positive_int,
     "mam_max_page_size": _positive_int,
     "mam_default_prefs": lambda k, v: _one_of(k, v, ("always", "roster", "never")),

@@ -247,8 +247,9 @@ class HistoryTests(MucFixture):
         self.assertEqual(self.history("<history maxchars='0'/>"), [])
 
     def test_maxchars(self) -> None:
-        """Whole stanzas only, the newest that fit (each is ~120 characters)."""
-        self.assertEqual(self.history("<history maxchars='300'/>"), ["m3", "m4"])
+        """Whole stanzas only, the newest that fit (each is ~190 characters,
+        its stanza-id included)."""
+        self.assertEqual(self.history("<history maxchars='450'/>"), ["m3", "m4"])
 
     def test_room_history_length(self) -> None:
         self.configure(self.alice, {"muc#maxhistoryfetch": "2"})

@@ -57,7 +57,7 @@ def make_server(
     options = {"require_tls": False, "allow_plain_without_tls": True,
                "auth_failure_delay": 1.0, "ping_interval": 0,
                # no hourly archive sweep timer unless a test asks for one
-               "mam_retention": 0}
+               "mam_retention": 0, "muc_archive_retention": 0}
     options.update(xmpp)
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,

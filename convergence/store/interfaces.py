@@ -612,8 +612,9 @@ class ArchivePrefs:
 
 class IArchiveStore(Interface):
     """
-    Users' message archives (XEP-0313) and archiving preferences, keyed by
-    the user's prepared localpart and domain.  Order in an archive is the
+    Message archives (XEP-0313) and archiving preferences, keyed by the
+    owner's prepared localpart and domain: a user's bare JID, or a chat
+    room's (C{room@conference.example.org}).  Order in an archive is the
     order of L{append}; stamps never go backwards within an archive.
     """
 
@@ -644,9 +645,15 @@ class IArchiveStore(Interface):
                ) -> tuple[ArchivedMessage, ArchivedMessage] | None:
         """The first and last message of the archive, or C{None} if empty."""
 
-    def expire(before: float, limit: int) -> int:
-        """Delete up to C{limit} messages, of any archive, stamped before
-        C{before}; return how many."""
+    def expire(before: float, limit: int, domains: Sequence[str] | None = None) -> int:
+        """Delete up to C{limit} messages stamped before C{before}, of any
+        archive, or only of the archives on C{domains} (user archives on
+        the hosted domains, room archives on the chat services: each has
+        its own retention); return how many."""
+
+    def delete_archive(localpart: str, domain: str) -> int:
+        """Delete a whole archive (a destroyed room's, say); return how
+        many messages went."""
 
     def prefs(localpart: str, domain: str) -> ArchivePrefs | None:
         """The user's preferences, or C{None} if never set."""

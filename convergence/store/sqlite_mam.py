@@ -174,10 +174,21 @@ class SqliteArchiveStore:
             ends.append(_message(row))
         return ends[0], ends[1]
 
-    def expire(self, before: float, limit: int) -> int:
+    def expire(self, before: float, limit: int, domains: Sequence[str] | None = None) -> int:
+        where, args = "stamp < ?", [before]
+        if domains is not None:
+            if not domains:
+                return 0
+            where += f" AND domain IN ({', '.join('?' * len(domains))})"
+            args.extend(domains)
         cursor = self._db.execute(
             "DELETE FROM mam_messages WHERE seq IN (SELECT seq FROM mam_messages"
-            " WHERE stamp < ? LIMIT ?)", (before, limit))
+            f" WHERE {where} LIMIT ?)", (*args, limit))
+        return cursor.rowcount
+
+    def delete_archive(self, localpart: str, domain: str) -> int:
+        cursor = self._db.execute(
+            "DELETE FROM mam_messages WHERE localpart = ? AND domain = ?", (localpart, domain))
         return cursor.rowcount
 
     # Preferences

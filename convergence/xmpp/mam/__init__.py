@@ -37,7 +37,8 @@ def install(server: Any) -> None:
     archiver = Archiver(server, store, ArchivePrefs(config.mam_default_prefs))
     archiver.install()
     server.archiver = archiver
-    retention = Retention(server, store, config.mam_retention)
+    # users' archives only: rooms' have their own retention (muc/archive.py)
+    retention = Retention(server, store, config.mam_retention, server.hosts)
     service = ArchiveService(server, store, archiver, retention.not_before)
     service.install()
     server.mam = service

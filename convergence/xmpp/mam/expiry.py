@@ -9,6 +9,7 @@ already leave them out (L{Retention.not_before}).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -30,10 +31,16 @@ log = Logger()
 class Retention:
     """The archive's retention period and its periodic sweep."""
 
-    def __init__(self, server: Any, store: Any, days: int) -> None:
+    def __init__(self, server: Any, store: Any, days: int,
+                 domains: Sequence[str] | None = None) -> None:
+        """
+        @param domains: the archives swept are those on these domains
+            (C{None}: every archive).
+        """
         self.server = server
         self.store = store
         self.days = days
+        self.domains = None if domains is None else tuple(sorted(domains))
         self._loop: LoopingCall | None = None
         self._stopped = False
 
@@ -67,7 +74,7 @@ class Retention:
         total = [0]
 
         def batch(_: Any = None) -> None:
-            d = self.server.run_in_db(self.store.expire, cutoff, BATCH)
+            d = self.server.run_in_db(self.store.expire, cutoff, BATCH, self.domains)
             d.addCallbacks(deleted, failed)
 
         def deleted(count: int) -> None:

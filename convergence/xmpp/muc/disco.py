@@ -17,7 +17,9 @@ from lxml import etree
 from convergence.xmpp import ns
 from convergence.xmpp.features.disco import DiscoInfo, info_result
 from convergence.xmpp.muc.affiliations import AFFILIATIONS
+from convergence.xmpp.muc.archive import ARCHIVE_FEATURES
 from convergence.xmpp.muc.ns import MUC, ROOMINFO, SELF_PING
+from convergence.xmpp.muc.register import REGISTER
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
 
@@ -58,6 +60,8 @@ def room_features(room: Room) -> tuple[str, ...]:
         "muc_moderated" if c.moderated else "muc_unmoderated",
         "muc_nonanonymous" if c.non_anonymous else "muc_semianonymous",
         "muc_passwordprotected" if c.password_protected else "muc_unsecured",
+        REGISTER,
+        *(ARCHIVE_FEATURES if c.archive else ()),
     )
 
 

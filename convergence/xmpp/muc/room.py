@@ -310,6 +310,10 @@ class Room:
             return "service-unavailable", "The room is full"
         return None
 
+    def holder_of(self, nick: str) -> Occupant | None:
+        """The occupant whose nickname conflicts with C{nick}, if any."""
+        return self.occupants.get(self._folded.get(fold(nick), ""))
+
     def reserved_by(self, nick: str) -> str | None:
         """The bare JID that reserved C{nick} (9.3), if any."""
         key = fold(nick)
@@ -467,17 +471,20 @@ class Room:
             self.subject = subject.text or ""
             self.subject_from = occupant.nick
             self.service.save(self)
-        self.groupchat(stanza, occupant.nick, history=body is not None)
+        self.groupchat(stanza, occupant.nick, history=body is not None, sender=occupant.jid)
 
     def groupchat(self, stanza: etree._Element, nick: str | None,
-                  history: bool = True) -> None:
-        """Reflect a message to every occupant, in order, from C{nick}."""
+                  history: bool = True, sender: JID | None = None) -> None:
+        """Reflect a message to every occupant, in order, from C{nick}
+        (C{sender}: its real JID), archived first (it gets its stanza-id)."""
         out = copy.deepcopy(stanza)
         out.set("from", f"{self.address}/{nick}" if nick else self.address)
         out.set("type", "groupchat")
+        out.attrib.pop("to", None)
         for child in list(out):
             if child.tag == _X_USER:
                 out.remove(child)
+        self.service.archives.archive(self, out, sender)
         if history:
             self.history.add(out, self.service.now())
         for occupant in list(self.occupants.values()):

@@ -48,6 +48,8 @@ class RoomConfig:
     history_length: int = 20
     #: whether occupants may invite others
     allow_invites: bool = False
+    #: whether the room keeps its messages in its XEP-0313 archive
+    archive: bool = True
 
     @property
     def password_protected(self) -> bool:
@@ -100,6 +102,8 @@ def config_form(config: RoomConfig, max_users: int, max_history: int) -> etree._
               [(str(n), str(n)) for n in _steps(max_users)])
     add_field(x, "muc#maxhistoryfetch", (str(config.history_length),), "text-single",
               f"Messages of history sent on entering (at most {max_history})")
+    add_field(x, _P + "enablearchiving", (_b(config.archive),), "boolean",
+              "Archive messages (message archive, XEP-0313)")
     return x
 
 
@@ -142,6 +146,10 @@ def apply_form(config: RoomConfig, x: etree._Element, max_users: int,
     for var, attr in booleans.items():
         if _P + var in values:
             changes[attr] = parse_boolean(_P + var, values[_P + var])
+    # Prosody's field, and ejabberd's plain "mam"
+    for var in (_P + "enablearchiving", "mam"):
+        if var in values:
+            changes["archive"] = parse_boolean(var, values[var])
     for var, attr in (("roomname", "name"), ("roomdesc", "description")):
         if _P + var in values:
             changes[attr] = _text(_P + var, values[_P + var])[:1024]

@@ -25,7 +25,9 @@ from convergence.xmpp import ns
 from convergence.xmpp.jid import JID
 from convergence.xmpp.muc import disco
 from convergence.xmpp.muc.admin import admin_query, owner_query
+from convergence.xmpp.muc import register
 from convergence.xmpp.muc.api import Rooms
+from convergence.xmpp.muc.archive import MAM, RoomArchives
 from convergence.xmpp.muc.flood import Bucket
 from convergence.xmpp.muc.invitations import Invitations
 from convergence.xmpp.muc.ns import MUC, MUC_ADMIN, MUC_OWNER
@@ -68,6 +70,8 @@ class MucService:
         self.relay = Relay()
         #: the servlet API (L{convergence.xmpp.muc.api.Rooms})
         self.api = Rooms(self)
+        #: the rooms' message archives (L{convergence.xmpp.muc.archive})
+        self.archives = RoomArchives(self)
         self.loaded = False
         self._loading = False
         self._waiting: list[StanzaEvent] = []
@@ -77,6 +81,7 @@ class MucService:
         bus.hook("pre-stanza", self.on_stanza, MUC_PRIORITY)
         bus.hook("c2s/closed", self.on_closed, 10)  # before presence's own goodbye
         self.server.disco_items.append(self.items)
+        self.archives.install()
 
     def load(self) -> None:
         """Read the persistent rooms, once, on the first stanza to the
@@ -97,7 +102,8 @@ class MucService:
         return self.server.clock.seconds()
 
     def default_config(self) -> RoomConfig:
-        return RoomConfig(history_length=self.history_default)
+        return RoomConfig(history_length=self.history_default,
+                          archive=self.server.config.muc_archive)
 
     def bucket(self) -> Bucket | None:
         """A new occupant's flood limit (None: unlimited)."""
@@ -175,10 +181,12 @@ class MucService:
         if not room.occupants and not room.config.persistent \
                 and self.rooms.get(room.jid) is room:
             del self.rooms[room.jid]
+            self.archives.delete(room)
 
     def destroyed(self, room: Room) -> None:
         if self.rooms.get(room.jid) is room:
             del self.rooms[room.jid]
+        self.archives.delete(room)
         if room.config.persistent:
             d = self.server.run_in_db(self.store.delete_room, room.jid.host, room.name)
             d.addErrback(self._store_failed, room)
@@ -206,6 +214,7 @@ class MucService:
         room.affiliations[str(owner.bare)] = "owner"
         room.locked = locked
         self.rooms[jid] = room
+        self.archives.delete(room)  # left over by a room of that name, if any
         self.save(room)
         return room
 
@@ -327,5 +336,9 @@ class MucService:
             admin_query(room, event)
         elif tag == (MUC_OWNER, "query"):
             owner_query(room, event)
+        elif tag == (register.REGISTER, "query"):
+            register.handle(room, event)
+        elif tag[0] == MAM:
+            self.archives.on_iq(room, event, tag[1])
         else:
             event.reply_error("service-unavailable")
