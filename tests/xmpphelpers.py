@@ -39,12 +39,15 @@ def run_now(f: Any, *args: Any) -> Any:
 
 def make_server(
     tmpdir: str, apps: tuple[Application, ...] = (),
-    features: Any = None, im_store: Any = None, **xmpp: Any
+    features: Any = None, im_store: Any = None, muc_store: Any = None,
+    archive_store: Any = None, **xmpp: Any
 ) -> tuple[XmppServer, Clock]:
     """An XmppServer for C{localhost} without TLS, with alice and bob.
 
     @param features: the L{Feature}s to run (default: the built-in ones).
     @param im_store: rosters, offline messages … (default: in memory).
+    @param muc_store: persistent rooms (default: in memory).
+    @param archive_store: message archives (default: in memory).
     """
     clock = Clock()
     Path(tmpdir).mkdir(parents=True, exist_ok=True)
@@ -62,7 +65,8 @@ def make_server(
     container = Container(clock, apps)
     server = XmppServer(XmppConfig(**options), ["localhost"], accounts, container,
                         clock, tls_context=None, run_in_thread=run_now,
-                        features=features, im_store=im_store)
+                        features=features, im_store=im_store, muc_store=muc_store,
+                        archive_store=archive_store)
     return server, clock
 
 
