@@ -8,11 +8,14 @@ Run as a subprocess by tests/test_slixmpp_muc.py, once per twistd:
 
 C{first}: alice creates and configures a persistent room, bob joins, the
 two talk, alice sets the subject, carol joins late and gets the history,
-bob changes his nickname, alice kicks carol and bans her, a
-password-protected room wants its password, a members-only room refuses
-carol and takes bob once alice made him a member.  C{second} (after a
-restart): the room is still there with its name, subject and members;
-bob's self-ping.  Prints one JSON object; every wait is bounded.
+bob pages through the room's archive (xep_0313, two messages a page)
+while carol, not in the room, is refused it, bob changes his nickname,
+alice kicks carol and bans her, a password-protected room wants its
+password, carol registers a nickname with it (jabber:iq:register) that
+bob then cannot take, a members-only room refuses carol and takes bob
+once alice made him a member.  C{second} (after a restart): the room is
+still there with its name, subject, members and archive; bob's
+self-ping.  Prints one JSON object; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import slixmpp
 from slixmpp.exceptions import IqError, PresenceError
+from slixmpp.xmlstream import ET
 
 from slixmpp_common import until
 
@@ -40,10 +44,13 @@ class User(slixmpp.ClientXMPP):
         self.ssl_context.check_hostname = True
         self.ssl_context.verify_mode = ssl.CERT_REQUIRED
         self.ssl_context.load_verify_locations(cafile)
-        for plugin in ("xep_0030", "xep_0045", "xep_0199", "xep_0004", "xep_0410"):
+        for plugin in ("xep_0030", "xep_0045", "xep_0199", "xep_0004", "xep_0410",
+                       "xep_0059", "xep_0313", "xep_0359"):
             self.register_plugin(plugin)
         self.started = asyncio.get_event_loop().create_future()
         self.groupchat: list[tuple[str, str]] = []
+        #: the stanza-ids by the room of the groupchat messages received
+        self.stanza_ids: list[str] = []
         self.presences: list[tuple[str, str, list[int]]] = []
         self.add_event_handler("session_start", self._start)
         self.add_event_handler("groupchat_message", self._message)
@@ -62,6 +69,8 @@ class User(slixmpp.ClientXMPP):
     def _message(self, msg) -> None:
         if msg["body"]:
             self.groupchat.append((str(msg["from"]), msg["body"]))
+            if str(msg["stanza_id"]["by"]) == str(msg["from"].bare):
+                self.stanza_ids.append(msg["stanza_id"]["id"])
 
     def _presence(self, presence) -> None:
         self.presences.append((str(presence["from"]), presence["type"],
@@ -103,6 +112,50 @@ async def refused(user: User, room: str, nick: str, password: str | None = None)
     return "joined"
 
 
+async def archive(user: User, room: str, page_size: int) -> tuple[list[int], list[dict]]:
+    """The room's whole archive, paged: the size of each page, the messages."""
+    pages: list[int] = []
+    messages: list[dict] = []
+    query = user.plugin["xep_0313"].retrieve(jid=slixmpp.JID(room), iterator=True,
+                                             rsm={"max": page_size})
+    async for page in query:
+        results = page["mam"]["results"]
+        pages.append(len(results))
+        for message in results:
+            forwarded = message["mam_result"]["forwarded"]["stanza"]
+            messages.append({"id": message["mam_result"]["id"], "from": str(message["from"]),
+                             "inner_from": str(forwarded["from"]),
+                             "body": forwarded["body"], "subject": forwarded["subject"]})
+        if sum(pages) > 100:
+            break
+    return pages, messages
+
+
+async def register(user: User, room: str, nick: str) -> dict:
+    """XEP-0045 7.10: the form, the submission, the answer once registered."""
+    out: dict = {}
+    get = user.make_iq_get(queryxmlns="jabber:iq:register", ito=room)
+    form = (await get.send(timeout=TIMEOUT)).xml.find(
+        "{jabber:iq:register}query/{jabber:x:data}x")
+    out["form_fields"] = sorted(f.get("var") for f in form.iter("{jabber:x:data}field"))
+    submit = user.plugin["xep_0004"].make_form("submit")
+    submit.add_field("FORM_TYPE", value="http://jabber.org/protocol/muc#register",
+                     ftype="hidden")
+    submit.add_field("muc#register_roomnick", value=nick)
+    iq = user.make_iq_set(ito=room)
+    query = ET.SubElement(iq.xml, "{jabber:iq:register}query")
+    query.append(submit.xml)
+    out["submitted"] = (await iq.send(timeout=TIMEOUT))["type"]
+    get = user.make_iq_get(queryxmlns="jabber:iq:register", ito=room)
+    query = (await get.send(timeout=TIMEOUT)).xml.find("{jabber:iq:register}query")
+    out["registered"] = query.find("{jabber:iq:register}registered") is not None
+    out["username"] = query.findtext("{jabber:iq:register}username")
+    info = await user.plugin["xep_0030"].get_info(jid=room, node="x-roomuser-item",
+                                                  timeout=TIMEOUT)
+    out["reserved"] = [i[3] for i in info["disco_info"]["identities"]]
+    return out
+
+
 async def first(port: int, cafile: str) -> dict:
     result: dict = {}
     alice = await start("alice@localhost/slix", "wonderland", port, cafile)
@@ -123,6 +176,17 @@ async def first(port: int, cafile: str) -> dict:
     await until(lambda: len(alice.groupchat) >= 6 and len(bob.groupchat) >= 6)
     result["alice_got"] = alice.groupchat[:]
     result["bob_got"] = bob.groupchat[:]
+    result["live_ids"] = bob.stanza_ids[:]
+    result["pages"], result["archive"] = await archive(bob, ROOM, 2)
+    try:
+        await carol.plugin["xep_0313"].retrieve(jid=slixmpp.JID(ROOM), timeout=TIMEOUT)
+        result["carol_archive"] = "answered"
+    except IqError as e:
+        result["carol_archive"] = e.condition
+    info = await bob.plugin["xep_0030"].get_info(jid=ROOM, timeout=TIMEOUT)
+    result["room_features"] = sorted(
+        f for f in info["disco_info"]["features"]
+        if f in ("urn:xmpp:mam:2", "urn:xmpp:sid:0", "jabber:iq:register"))
 
     _, subject, _, history = await carol.muc.join_muc_wait(ROOM, "Carol", maxstanzas=4,
                                                           timeout=TIMEOUT)
@@ -150,6 +214,8 @@ async def first(port: int, cafile: str) -> dict:
     result["secret_without"] = await refused(bob, SECRET, "Bob")
     result["secret_wrong"] = await refused(bob, SECRET, "Bob", "toad")
     result["secret_right"] = await refused(bob, SECRET, "Bob", "cauldron")
+    result["carol_registers"] = await register(carol, SECRET, "Witch")
+    result["bob_takes_witch"] = await refused(bob, SECRET, "witch", "cauldron")
 
     await alice.muc.join_muc_wait(CLUB, "Alice", maxstanzas=0, timeout=TIMEOUT)
     await configure(alice, CLUB, membersonly=True, persistentroom=True)
@@ -179,6 +245,7 @@ async def second(port: int, cafile: str) -> dict:
     result["rejoin_codes"] = codes(own)
     result["rejoin_affiliation"] = own["muc"]["affiliation"]
     result["subject"] = subject["subject"]
+    result["pages"], result["archive"] = await archive(alice, ROOM, 3)
     result["club_takes_bob"] = await refused(bob, CLUB, "Bob")
     result["club_members"] = sorted(str(j) for j in await alice.muc.get_affiliation_list(
         CLUB, "member", timeout=TIMEOUT))

@@ -1,9 +1,10 @@
 """
 Chat rooms with a real client library against a real ``twistd -n
 convergence``: slixmpp's xep_0045 plugin as alice, bob and carol create,
-configure, join, talk, get history, change nicknames, kick, ban, need a
-room's password, are refused by a members-only room, and find a
-persistent room again after a restart.
+configure, join, talk, page through a room's archive (xep_0313), get
+history, change nicknames, kick, ban, need a room's password, register a
+nickname with a room, are refused by a members-only room, and find a
+persistent room and its archive again after a restart.
 """
 
 from __future__ import annotations
@@ -75,6 +76,22 @@ class SlixmppMucTests(SynchronousTestCase):
         for who in ("alice", "bob"):
             self.assertEqual([m for m in r["alice_got"] if m[1].startswith(who)],
                              [m for m in talk if m[1].startswith(who)])
+        # the archive: the subject and the talk (in the order the room
+        # reflected them: bob's may pass alice's subject), from the occupant
+        # JIDs, two a page, with the ids the live messages carried
+        archived = r["archive"]
+        self.assertEqual(r["pages"], [2, 2, 2, 1])
+        self.assertEqual([(m["inner_from"], m["subject"]) for m in archived if m["subject"]],
+                         [(f"{ROOM}/Alice", "Brewing")])
+        said = [m for m in archived if m["body"]]
+        self.assertEqual([[m["inner_from"], m["body"]] for m in said], r["bob_got"])
+        self.assertEqual({m["from"] for m in archived}, {ROOM})
+        self.assertEqual([m["id"] for m in said], r["live_ids"])
+        self.assertEqual(len(set(m["id"] for m in archived)), 7)
+        self.assertEqual(r["carol_archive"], "forbidden")
+        self.assertEqual(r["room_features"],
+                         ["jabber:iq:register", "urn:xmpp:mam:2", "urn:xmpp:sid:0"])
+        first_archive = archived
         self.assertEqual(r["carol_subject"], "Brewing")
         self.assertEqual(r["carol_history"], r["alice_got"][-4:])
         self.assertEqual(r["new_nick"], "Robert")
@@ -85,6 +102,12 @@ class SlixmppMucTests(SynchronousTestCase):
         self.assertEqual(r["outcasts"], ["carol@localhost"])
         self.assertEqual((r["secret_without"], r["secret_wrong"], r["secret_right"]),
                          ("not-authorized", "not-authorized", "joined"))
+        registered = r["carol_registers"]
+        self.assertIn("muc#register_roomnick", registered["form_fields"])
+        self.assertEqual(registered["submitted"], "result")
+        self.assertEqual((registered["registered"], registered["username"]), (True, "Witch"))
+        self.assertEqual(registered["reserved"], ["Witch"])
+        self.assertEqual(r["bob_takes_witch"], "conflict")
         self.assertEqual(r["club_refuses_carol"], "registration-required")
         self.assertEqual(r["club_takes_bob"], "joined")
         self.assertEqual(r["carol_member_list"], "forbidden")
@@ -98,6 +121,9 @@ class SlixmppMucTests(SynchronousTestCase):
         self.assertEqual(r["rejoin_codes"], [110])  # no 201: the room was there
         self.assertEqual(r["rejoin_affiliation"], "owner")
         self.assertEqual(r["subject"], "Brewing")
+        # the archive outlived the restart, ids and all
+        self.assertEqual(r["pages"], [3, 3, 1])
+        self.assertEqual(r["archive"], first_archive)
         self.assertEqual(r["club_takes_bob"], "joined")
         self.assertEqual(r["club_members"], ["bob@localhost"])
         self.assertEqual(r["self_ping"], "result")
