@@ -90,4 +90,4 @@ def builtin_features() -> list[Feature]:
             vcard_avatar.FEATURE, vcard_avatar.VCARD_AVATARS,
             carbons.FEATURE, blocking.FEATURE, csi.FEATURE, sm.FEATURE,
             muc.FEATURE, muc.SELF_PING_FEATURE, muc.DIRECT_INVITES_FEATURE,
-            *mam.FEATURES]
+            *mam.FEATURES, muc.ARCHIVE_FEATURE, muc.STANZA_IDS_FEATURE]

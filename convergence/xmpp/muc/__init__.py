@@ -14,7 +14,9 @@ XEP-0045 Multi-User Chat: chat rooms on C{conference.<domain>}.
   - L{flood}: a token bucket per occupant;
   - L{api}: the servlet API;
   - L{disco}: service discovery of the service and its rooms;
-  - L{nick}: the nickname profile.
+  - L{nick}: the nickname profile;
+  - L{archive}: the rooms' message archives (XEP-0313);
+  - L{register}: registering with a room (7.10).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from convergence.xmpp.features import Feature
 
-__all__ = ["FEATURE", "SELF_PING_FEATURE"]
+__all__ = ["ARCHIVE_FEATURE", "FEATURE", "SELF_PING_FEATURE", "STANZA_IDS_FEATURE"]
 
 
 def install(server: Any) -> None:
@@ -39,7 +41,19 @@ def install(server: Any) -> None:
 FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
     status="partial",
-    note="no MAM for rooms, no in-band registration with a room (7.10)",
+    note="no muc#roomconfig_roomowners/roomadmins in the configuration form"
+    " (the muc#admin lists set them), no room logging (170)",
+)
+
+#: rooms' archives (L{convergence.xmpp.muc.archive}), installed with the service
+ARCHIVE_FEATURE = Feature(
+    name="muc-mam", spec="XEP-0313", version="1.1.3",
+    note="rooms archive their groupchat messages on their bare JIDs (6.1.2),"
+    " real JIDs only of non-anonymous rooms",
+)
+STANZA_IDS_FEATURE = Feature(
+    name="muc-stanza-ids", spec="XEP-0359", version="0.7.0",
+    note="stanza-id by the room on groupchat messages it archives",
 )
 
 SELF_PING_FEATURE = Feature(
