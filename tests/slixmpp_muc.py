@@ -29,7 +29,6 @@ from typing import Any
 import slixmpp
 from slixmpp.exceptions import IqError, PresenceError
 from slixmpp.xmlstream import ET
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

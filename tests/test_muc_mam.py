@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lxml import etree
+from twisted.internet.defer import Deferred
 
 from convergence.store.interfaces import ArchivedMessage, ArchiveQuery
 from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_muc import SqliteMucStore
 from convergence.xmpp.mam.expiry import INTERVAL
-from tests.muchelpers import ADMIN, OWNER, ROOM, USER, XDATA, MucFixture, error, of
+from tests.muchelpers import ADMIN, OWNER, ROOM, USER, XDATA, MucFixture, of
 from tests.test_mam import DATA, DAY, FWD, MAM, SID, Page, form, rsm, stanza_ids
 from tests.xmpphelpers import Client, make_server
 
@@ -324,9 +325,9 @@ class LifecycleTests(RoomMamFixture):
         self.room_with((self.bob, "Bob"))
         self.assertEqual(self.query(self.bob).ids, [])
 
-    def test_archive_survives_a_restart(self) -> None:
-        """A persistent room's archive is in the SQLite file: a new server
-        on it answers a query with the messages and their ids."""
+    def persistent_room_on_file(self) -> tuple[Path, list[tuple[str, str]]]:
+        """A server on a new SQLite file where alice made a persistent room
+        and said three things: the file, and the stanza-ids they carried."""
         path = Path(self.mktemp())
         path.parent.mkdir(parents=True, exist_ok=True)
         stores = [SqliteMucStore(path), SqliteArchiveStore(path)]
@@ -347,6 +348,12 @@ class LifecycleTests(RoomMamFixture):
             alice.send(f"<message to='{ROOM}' type='groupchat'><body>kept {n}</body></message>")
         live = [i for m in of(alice.read(), "message", type="groupchat")
                 for i in stanza_ids(m)]
+        return path, live
+
+    def test_archive_survives_a_restart(self) -> None:
+        """A persistent room's archive is in the SQLite file: a new server
+        on it answers a query with the messages and their ids."""
+        path, live = self.persistent_room_on_file()
         again = [SqliteMucStore(path), SqliteArchiveStore(path)]
         for store in again:
             self.addCleanup(store.close)
@@ -360,6 +367,38 @@ class LifecycleTests(RoomMamFixture):
         bob.send(f"<iq type='set' id='q' to='{ROOM}'><query xmlns='{MAM}'/></iq>")
         page = Page(bob.read(), "q")
         self.assertEqual(page.bodies, ["kept 0", "kept 1", "kept 2"])
+        self.assertEqual([(ROOM, i) for i in page.ids], live)
+
+
+    def test_application_creates_its_room_before_the_rooms_are_read(self) -> None:
+        """An application creates its persistent room at start, before the
+        stored rooms are read: the room's archive is kept."""
+        path, live = self.persistent_room_on_file()
+        again = [SqliteMucStore(path), SqliteArchiveStore(path)]
+        for store in again:
+            self.addCleanup(store.close)
+        server, _ = make_server(self.mktemp(), muc_store=again[0], archive_store=again[1])
+        pending: list[tuple[Deferred, Any]] = []
+        run_now = server.run_in_db
+
+        def later(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            pending.append((d, lambda: f(*args)))
+            return d
+
+        server.run_in_db = later
+        server.muc.api.create(ROOM, "alice@localhost", persistent=True)
+        self.assertFalse(server.muc.loaded)
+        while pending:
+            d, call = pending.pop(0)
+            d.callback(call())
+        server.run_in_db = run_now
+        self.assertTrue(server.muc.loaded)
+        alice = Client(server)
+        alice.login("alice", "secret", "phone")
+        alice.available()
+        alice.send(f"<iq type='set' id='q' to='{ROOM}'><query xmlns='{MAM}'/></iq>")
+        page = Page(alice.read(), "q")
         self.assertEqual([(ROOM, i) for i in page.ids], live)
 
 

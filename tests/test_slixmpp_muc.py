@@ -87,7 +87,7 @@ class SlixmppMucTests(SynchronousTestCase):
         self.assertEqual([[m["inner_from"], m["body"]] for m in said], r["bob_got"])
         self.assertEqual({m["from"] for m in archived}, {ROOM})
         self.assertEqual([m["id"] for m in said], r["live_ids"])
-        self.assertEqual(len(set(m["id"] for m in archived)), 7)
+        self.assertEqual(len({m["id"] for m in archived}), 7)
         self.assertEqual(r["carol_archive"], "forbidden")
         self.assertEqual(r["room_features"],
                          ["jabber:iq:register", "urn:xmpp:mam:2", "urn:xmpp:sid:0"])

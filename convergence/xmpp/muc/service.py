@@ -23,9 +23,8 @@ from twisted.python.failure import Failure
 from convergence.store.interfaces import StoredRoom
 from convergence.xmpp import ns
 from convergence.xmpp.jid import JID
-from convergence.xmpp.muc import disco
+from convergence.xmpp.muc import disco, register
 from convergence.xmpp.muc.admin import admin_query, owner_query
-from convergence.xmpp.muc import register
 from convergence.xmpp.muc.api import Rooms
 from convergence.xmpp.muc.archive import MAM, RoomArchives
 from convergence.xmpp.muc.flood import Bucket
@@ -214,7 +213,12 @@ class MucService:
         room.affiliations[str(owner.bare)] = "owner"
         room.locked = locked
         self.rooms[jid] = room
-        self.archives.delete(room)  # left over by a room of that name, if any
+        if self.loaded:
+            # an archive left under this name (a temporary room's, when the
+            # server stopped) is not the new room's; before loading, the
+            # name may be a stored room's (an application creates its room
+            # at start), whose archive is kept
+            self.archives.delete(room)
         self.save(room)
         return room
 
