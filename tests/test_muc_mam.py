@@ -124,7 +124,7 @@ class ArchivingTests(RoomMamFixture):
     def test_disco_and_form(self) -> None:
         self.room_with((self.alice, "Alice"), (self.bob, "Bob"))
         features = self.features()
-        for feature in (MAM, SID, "jabber:iq:register"):
+        for feature in (MAM, MAM + "#extended", SID, "jabber:iq:register"):
             self.assertIn(feature, features)
         got = self.iq(self.alice, "get", f"<query xmlns='{OWNER}'/>")
         field = got.find(f".//{{{XDATA}}}field[@var='muc#roomconfig_enablearchiving']")

@@ -258,5 +258,6 @@ class RoomArchives:
         d.addCallbacks(answer, self._failed, errbackArgs=(room, event))
 
 
-#: the features a room that archives adds to its disco#info
-ARCHIVE_FEATURES = (MAM, SID)
+#: the features a room that archives adds to its disco#info (#extended:
+#: before-id, after-id, ids and metadata, as users' archives)
+ARCHIVE_FEATURES = (MAM, MAM + "#extended", SID)
