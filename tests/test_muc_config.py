@@ -33,12 +33,15 @@ class ConfigKeyTests(SynchronousTestCase):
         x = load_config().xmpp
         self.assertEqual((x.muc_enabled, x.muc_subdomain, x.muc_room_creation, x.muc_admins),
                          (True, "conference", "local", ()))
+        self.assertEqual((x.muc_archive, x.muc_archive_retention), (True, 365))
         x = load_config(self.write(
             '[xmpp]\nmuc_subdomain = "rooms"\nmuc_room_creation = "admins"\n'
             'muc_admins = ["Boss@localhost"]\nmuc_history_default = 5\nmuc_history_max = 50\n'
             'muc_max_rooms = 3\nmuc_max_occupants = 10\nmuc_max_nick_length = 20\n'
-            'muc_enabled = false\nmuc_occupant_rate = 0\nmuc_occupant_burst = 5\n')).xmpp
+            'muc_enabled = false\nmuc_occupant_rate = 0\nmuc_occupant_burst = 5\n'
+            'muc_archive = false\nmuc_archive_retention = 0\n')).xmpp
         self.assertEqual((x.muc_occupant_rate, x.muc_occupant_burst), (0.0, 5))
+        self.assertEqual((x.muc_archive, x.muc_archive_retention), (False, 0))
         self.assertEqual((x.muc_subdomain, x.muc_room_creation, x.muc_admins),
                          ("rooms", "admins", ("boss@localhost",)))
         self.assertEqual((x.muc_history_default, x.muc_history_max, x.muc_max_rooms,
@@ -59,7 +62,9 @@ class ConfigKeyTests(SynchronousTestCase):
                 ('muc_history_default = 30\nmuc_history_max = 10', "xmpp.muc_history_default"),
                 ('muc_enabled = 1', "xmpp.muc_enabled"),
                 ('muc_occupant_rate = -1', "xmpp.muc_occupant_rate"),
-                ('muc_occupant_burst = 0', "xmpp.muc_occupant_burst")]:
+                ('muc_occupant_burst = 0', "xmpp.muc_occupant_burst"),
+                ('muc_archive = "yes"', "xmpp.muc_archive"),
+                ('muc_archive_retention = -1', "xmpp.muc_archive_retention")]:
             with self.assertRaises(ConfigError) as caught:
                 load_config(self.write("[xmpp]\n" + text + "\n"))
             self.assertTrue(str(caught.exception).startswith(key), (text, caught.exception))

@@ -15,6 +15,7 @@ from convergence.store.interfaces import ArchivedMessage, ArchiveQuery
 from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_muc import SqliteMucStore
 from convergence.xmpp.mam.expiry import INTERVAL
+from convergence.xmpp.muc.roomconfig import RoomConfig
 from tests.muchelpers import ADMIN, OWNER, ROOM, USER, XDATA, MucFixture, of
 from tests.test_mam import DATA, DAY, FWD, MAM, SID, Page, form, rsm, stanza_ids
 from tests.xmpphelpers import Client, make_server
@@ -133,6 +134,16 @@ class ArchivingTests(RoomMamFixture):
         vars_ = [f.get("var") for f in got.iter(f"{{{DATA}}}field")]
         for var in ("with", "start", "end", "before-id", "after-id"):
             self.assertIn(var, vars_)
+
+
+class StoredConfigTests(MucFixture):
+    def test_older_stored_config_takes_the_service_default(self) -> None:
+        """A room stored before archiving existed has no 'archive' key: it
+        gets xmpp.muc_archive; a stored value wins."""
+        off = RoomConfig(archive=False)
+        self.assertFalse(RoomConfig.from_json('{"persistent": true}', off).archive)
+        self.assertTrue(RoomConfig.from_json('{"archive": true}', off).archive)
+        self.assertTrue(RoomConfig.from_json(RoomConfig().to_json(), off).archive)
 
 
 class DefaultOffTests(RoomMamFixture):

@@ -94,6 +94,30 @@ class SqliteArchiveStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.expire(3.0, 4), 0)
         self.assertEqual(self.ids(), ["a3", "a4"])
 
+    def test_expire_on_some_domains(self) -> None:
+        """A sweep over some domains (users' or rooms') spares the others."""
+        for i in range(3):
+            self.store.append("alice", "x", message(f"a{i}", float(i)))
+            self.store.append("room", "conference.x", message(f"r{i}", float(i)))
+        self.assertEqual(self.store.expire(2.0, 10, ["conference.x"]), 2)
+        self.assertEqual(self.store.expire(2.0, 10, []), 0)
+        self.assertEqual(self.ids(), ["a0", "a1", "a2"])
+        self.assertEqual(self.store.expire(2.0, 10, ("x", "y")), 2)
+        self.assertEqual(self.ids(), ["a2"])
+        room = self.store.find("room", "conference.x", ArchiveQuery()).messages
+        self.assertEqual([m.id for m in room], ["r2"])
+
+    def test_delete_archive(self) -> None:
+        for i in range(3):
+            self.store.append("room", "conference.x", message(f"r{i}", float(i)))
+        self.store.append("alice", "x", message("a", 1.0))
+        self.store.append("room", "x", message("same name, other domain", 1.0))
+        self.assertEqual(self.store.delete_archive("room", "conference.x"), 3)
+        self.assertEqual(self.store.find("room", "conference.x", ArchiveQuery()).count, 0)
+        self.assertEqual(self.store.delete_archive("room", "conference.x"), 0)
+        self.assertEqual(self.ids(), ["a"])
+        self.assertEqual(self.store.find("room", "x", ArchiveQuery()).count, 1)
+
     def test_prefs(self) -> None:
         self.assertIsNone(self.store.prefs("alice", "x"))
         prefs = ArchivePrefs("roster", ("bob@x",), ("carol@x/phone",))
