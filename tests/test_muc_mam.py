@@ -178,6 +178,7 @@ class QueryTests(RoomMamFixture):
         self.assertEqual(first.find(f"{{{MAM}}}result").get("queryid"), "q1")
         message = forwarded(first)
         self.assertEqual(message.get("from"), f"{ROOM}/Alice")
+        self.assertEqual(stanza_ids(message), [(ROOM, page.ids[0])])
         self.assertEqual(message.get("type"), "groupchat")
         self.assertIsNotNone(first.find(f".//{{{FWD}}}forwarded/{{urn:xmpp:delay}}delay"))
 

@@ -9,8 +9,9 @@ of the room's bare JID in the same L{IArchiveStore} as users' archives
 comes from the occupant JID (C{room@service/nick}) without a C{to}; in a
 non-anonymous room it also names the sender's real bare JID in a
 C{muc#user} C{<item/>}.  Every reflected copy, and the history, carry
-C{<stanza-id by='room@service'/>} with the archive id; a stanza-id by
-the room that an occupant sent is removed (XEP-0359 section 4).
+C{<stanza-id by='room@service'/>} with the archive id, and so does the
+message forwarded in a query's result; a stanza-id by the room that an
+occupant sent is removed (XEP-0359 section 4).
 
 Who may query: an account with a session in the room, or a member,
 admin or owner of the room even when not in it; an outcast never.
@@ -230,6 +231,8 @@ class RoomArchives:
         if not real_jids:
             for x in original.findall(_X_USER):
                 original.remove(x)
+        # as the live copy had it: clients match the two by it
+        add_stanza_id(original, room.jid, message.id)
         out = etree.Element(f"{{{CLIENT}}}message", nsmap={None: CLIENT})
         out.set("from", room.address)
         out.set("to", str(to))
