@@ -24,7 +24,9 @@ from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
 from convergence.http.listener import HttpListener
 from convergence.http import upload as http_upload
+from convergence.http import hostmeta
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
+from convergence.http.websocket import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
@@ -44,6 +46,11 @@ from convergence.upload.service import UploadService
 from convergence.upload.signing import Signer, load_secret
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
+from convergence.xmpp.websocket import (
+    ALT_CONNECTIONS_WEBSOCKET,
+    XmppWebSocketFactory,
+    websocket_url,
+)
 
 log = Logger()
 
@@ -148,6 +155,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     http = build_http(config, container, reactor)
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
+    build_xmpp_websocket(config, xmpp, http)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
                        database, direct_tls, uploads)
 
@@ -176,6 +184,32 @@ def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferre
     except MountConflict as e:
         raise ConfigError(f"http_upload: {e}") from e
     return uploads
+
+
+def build_xmpp_websocket(config: Config, xmpp: XmppServer, http: HttpSite | None) -> None:
+    """
+    XMPP over WebSocket (RFC 7395) at C{xmpp.websocket_path} of the HTTP
+    site, advertised by XEP-0156 host-meta; nothing when it is off or
+    nothing listens for HTTP.
+    """
+    settings = config.xmpp
+    if not settings.websocket or http is None or not config.listen.http_port:
+        return
+    factory = XmppWebSocketFactory(xmpp, settings.websocket_secure)
+    segment = settings.websocket_path.lstrip("/")
+    base = http.root.container.factories["http"]
+
+    def links() -> list[tuple[str, str]]:
+        url = websocket_url(settings.websocket_url,
+                            config.http_upload.public_url or base.base_url,
+                            settings.websocket_path)
+        return [(ALT_CONNECTIONS_WEBSOCKET, url)]
+
+    try:
+        http.root.mount_resource(segment, WebSocketUpgrade(factory))
+        hostmeta.install(http, links)
+    except MountConflict as e:
+        raise ConfigError(f"xmpp.websocket_path: {e}") from e
 
 
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
