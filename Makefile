@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser bench bench-deps lint compliance clients clients-deps
+.PHONY: run test venv clean sipp browser bench bench-deps lint compliance clients clients-deps selfhelp-assets
 
 venv: $(STAMP)
 
@@ -43,6 +43,14 @@ clients-deps: $(CLIENTS_JS)/node_modules/.installed
 $(CLIENTS_JS)/node_modules/.installed: $(CLIENTS_JS)/package.json $(CLIENTS_JS)/package-lock.json
 	cd $(CLIENTS_JS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The selfhelp page's browser libraries, committed as built in
+# apps/selfhelp/static/vendor/ with their licences (docs/selfhelp.md): npm ci
+# of the pinned @xmpp/client, SIP.js and esbuild in apps/selfhelp/assets
+# (node_modules gitignored), then build.mjs. Commit what changes.
+SELFHELP_ASSETS := apps/selfhelp/assets
+selfhelp-assets:
+	cd $(SELFHELP_ASSETS) && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 # Every client against a fresh server; rewrites docs/clients.md (commit it
 # when it changes). tests/test_clients.py runs the same in `make test`.
