@@ -66,6 +66,8 @@ class XmppConfig:
     auth_failures_per_ip: int = 20
     auth_failures_per_account: int = 10
     auth_failure_window: float = 300.0
+    #: seconds a guest's one-time login token works (convergence.xmpp.guests)
+    guest_token_lifetime: float = 60.0
     #: roster limits (RFC 6121 2.3.3): items per roster, characters of an
     #: item's name and of a group name, groups per item
     max_roster_items: int = 1000
@@ -413,6 +415,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "auth_failures_per_ip": _positive_int,
     "auth_failures_per_account": _positive_int,
     "auth_failure_window": _non_negative,
+    "guest_token_lifetime": lambda k, v: _positive_float(k, v),
     "max_roster_items": _positive_int,
     "max_roster_text": _positive_int,
     "max_roster_groups": _positive_int,

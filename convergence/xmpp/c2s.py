@@ -399,7 +399,7 @@ class C2SStream(XmlStreamServer):
         self.mechanism_name = name
         self.mechanism = create_mechanism(
             name, self.host, self.server.account_lookup, self.server.run_in_thread,
-            self.server.config.scram_iterations)
+            self.server.config.scram_iterations, self.server.guests)
         self.state = AUTHENTICATING
         self._sasl_step(self.mechanism.start, element, initial, decoded=True)
 

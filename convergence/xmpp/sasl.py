@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred, succeed
 from convergence.auth.errors import SaslError
 from convergence.auth.plain import parse_plain
 from convergence.auth.scram import ScramServerExchange, fake_credential, verify_password
+from convergence.xmpp.guests import GuestLogins
 from convergence.xmpp.jid import JID, InvalidJID
 
 RunInThread = Callable[..., Deferred]
@@ -67,23 +68,30 @@ def _check_authzid(authzid: str | None, jid: JID) -> None:
 
 
 class PlainMechanism:
-    """SASL PLAIN (RFC 4616), verified against stored SCRAM credentials."""
+    """
+    SASL PLAIN (RFC 4616), verified against stored SCRAM credentials; a
+    name that is no account may be a guest with a one-time login token
+    (L{convergence.xmpp.guests}).
+    """
 
     name = "PLAIN"
 
     def __init__(
         self, host: str, accounts: CredentialSource, run_in_thread: RunInThread,
-        iterations: int = 4096,
+        iterations: int = 4096, guests: GuestLogins | None = None,
     ) -> None:
         """
         @param iterations: the PBKDF2 cost spent on an unknown user's
             password too, so that the answer's timing does not tell whether
             an account exists.
+        @param guests: the outstanding guest logins, asked only when there
+            is no account of the name.
         """
         self.host = host
         self.accounts = accounts
         self.run_in_thread = run_in_thread
         self.iterations = iterations
+        self.guests = guests
         #: the bare JID tried, once the client has named it
         self.account: str | None = None
 
@@ -100,9 +108,11 @@ class PlainMechanism:
         self.account = str(jid)
         _check_authzid(authzid, jid)
 
-        def verify(creds: dict[str, Any] | None) -> Deferred:
+        def verify(creds: dict[str, Any] | None) -> Any:
             if creds:
                 credential = creds.get("SCRAM-SHA-256") or next(iter(creds.values()))
+            elif self.guests is not None and self.guests.is_guest(jid):
+                return self.guests.redeem(jid, password)
             else:  # no such account: the same work, then the same answer
                 credential = fake_credential(jid.user or "", "sha256", self.iterations)
             return self.run_in_thread(verify_password, password, credential)
@@ -173,9 +183,9 @@ SCRAM_HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}
 
 def create_mechanism(
     name: str, host: str, accounts: CredentialSource, run_in_thread: RunInThread,
-    iterations: int,
+    iterations: int, guests: GuestLogins | None = None,
 ) -> Any:
-    """A fresh mechanism object for one exchange."""
+    """A fresh mechanism object for one exchange (guest tokens: PLAIN only)."""
     if name == "PLAIN":
-        return PlainMechanism(host, accounts, run_in_thread, iterations)
+        return PlainMechanism(host, accounts, run_in_thread, iterations, guests)
     return ScramMechanism(name, SCRAM_HASHES[name], host, accounts, iterations)

@@ -21,6 +21,7 @@ from convergence.xmpp.applications import XmppApplications
 from convergence.xmpp.delivery import LocalDelivery
 from convergence.xmpp.events import EventBus
 from convergence.xmpp.features import Feature, FeatureRegistry, builtin_features
+from convergence.xmpp.guests import GuestLogins
 from convergence.xmpp.limits import AuthFailureLimits, ReadRate
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
@@ -123,6 +124,8 @@ class XmppServer:
         self.disco_forms: list[Callable[[], Any]] = []
         self.connections: set[Any] = set()
         self._per_ip: Counter[str] = Counter()
+        #: one-time login tokens for guest addresses (applications issue them)
+        self.guests = GuestLogins(clock, config.guest_token_lifetime)
         self.auth_limits = AuthFailureLimits(
             clock, config.auth_failures_per_ip,
             config.auth_failures_per_account, config.auth_failure_window)

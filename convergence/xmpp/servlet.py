@@ -285,6 +285,31 @@ class XmppFactory:
         muc = getattr(self.applications.server, "muc", None)
         return None if muc is None else muc.api
 
+    @property
+    def websocket_path(self) -> str | None:
+        """The path of XMPP over WebSocket on the HTTP listener, or C{None}
+        when it is off (C{xmpp.websocket})."""
+        config = self.applications.server.config
+        return config.websocket_path if config.websocket else None
+
+    def guest_login(self, domain: str, guest: str | None = None) -> tuple[str, str]:
+        """
+        A one-time login token for a guest (L{convergence.xmpp.guests}):
+        C{(bare JID, token)} for a new C{guest-…@domain}, or a fresh token
+        for C{guest}, issued before.  The client logs in with SASL PLAIN
+        (username: the JID's localpart, password: the token) within
+        C{xmpp.guest_token_lifetime} seconds, once.
+
+        @raise KeyError: C{guest} is not an outstanding guest.
+        """
+        jid, token = self.applications.server.guests.issue(
+            domain, None if guest is None else JID.parse(guest))
+        return str(jid), token
+
+    def end_guest(self, guest: str) -> None:
+        """Forget a guest: its tokens no longer log in."""
+        self.applications.server.guests.revoke(JID.parse(guest))
+
     def create_session(self, application_session: ApplicationSession,
                        local: str, remote: str) -> XmppSession:
         """
