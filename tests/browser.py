@@ -84,6 +84,8 @@ RESULT_MARKER = "@@BROWSER-RESULT@@ "
 #: environment variables the harness passes to the script
 ENV_STEP_TIMEOUT_MS = "CONVERGENCE_BROWSER_STEP_TIMEOUT_MS"
 ENV_WORKDIR = "CONVERGENCE_BROWSER_WORKDIR"
+#: "0": the page runs with JavaScript off (the browser context's javaScriptEnabled)
+ENV_JAVASCRIPT = "CONVERGENCE_BROWSER_JAVASCRIPT"
 #: seconds between SIGTERM and SIGKILL when the harness stops a script
 KILL_GRACE = 3.0
 #: seconds the harness waits, after the script ended, for its process group to be gone
@@ -442,8 +444,10 @@ class BrowserRun:
         return str(path)
 
 
-def launch_context(playwright: Any, user_data_dir: str | os.PathLike[str], timeout_ms: int) -> Any:
-    """Debian's Chromium, headless, with CHROMIUM_FLAGS and a fresh profile."""
+def launch_context(playwright: Any, user_data_dir: str | os.PathLike[str], timeout_ms: int,
+                   javascript: bool = True) -> Any:
+    """Debian's Chromium, headless, with CHROMIUM_FLAGS and a fresh profile
+    (pages' JavaScript off unless C{javascript})."""
     return playwright.chromium.launch_persistent_context(
         str(user_data_dir),
         executable_path=chromium_path(),
@@ -451,6 +455,7 @@ def launch_context(playwright: Any, user_data_dir: str | os.PathLike[str], timeo
         args=list(CHROMIUM_FLAGS),
         timeout=max(timeout_ms, 20_000),
         viewport={"width": 1024, "height": 768},
+        java_script_enabled=javascript,
     )
 
 
@@ -483,7 +488,8 @@ def run_script(scenario: Callable[[BrowserRun], Any], argv: list[str] | None = N
 
         expect.set_options(timeout=timeout_ms)
         with sync_playwright() as pw:
-            context = launch_context(pw, profile, timeout_ms)
+            javascript = os.environ.get(ENV_JAVASCRIPT, "1") != "0"
+            context = launch_context(pw, profile, timeout_ms, javascript)
             try:
                 context.set_default_timeout(timeout_ms)
                 context.set_default_navigation_timeout(timeout_ms)

@@ -37,7 +37,10 @@ def chat_session(context: Any, app_session: Any) -> Any:
 
 
 def say(context: Any, app_session: Any, text: str) -> None:
-    """Send C{text} to the customer over XMPP, in the conversation's thread."""
+    """Send C{text} to the customer over XMPP, in the conversation's thread
+    (a web visitor without a live chat reads the transcript instead)."""
+    if not app_session.get("customer_jid"):
+        return
     chat_session(context, app_session).send_message(text, thread=app_session.get("thread"))
 
 

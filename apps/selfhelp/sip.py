@@ -51,6 +51,10 @@ class SelfhelpSipServlet(SipServlet):
         if not chats:
             raise NotAcceptable("no jabber chat stream offered")
         chat = chats[0]
+        guest = app_session.get("guest_jid")
+        if guest and chat.jid.split("/", 1)[0] != guest:
+            # the web page's conversation (web.py): only its own guest calls in it
+            raise SipStatusError(403, "Not this conversation's visitor")
         address = request.local_host
         answer = OfferAnswer(offer, Origin.create(address), Connection.for_address(address))
         for index in range(len(offer.media)):
@@ -58,7 +62,8 @@ class SelfhelpSipServlet(SipServlet):
                 answer.modify(index, answer_chat(chat, bot))
             else:
                 answer.decline(index)
-        app_session["channel"] = "sip"
+        if app_session.get("channel") != "web":  # a call from the page stays "web"
+            app_session["channel"] = "sip"
         app_session["customer_jid"] = chat.jid
         app_session["thread"] = chat.thread
         app_session["bot_jid"] = bot

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.servlet import XmppRequest, XmppServlet, XmppSession
 
 from apps.selfhelp import conversation, menu
@@ -22,7 +23,12 @@ class SelfhelpXmppServlet(XmppServlet):
         if agent and sender.bare == _bare(agent):
             conversation.relay_to_customer(self.context, app_session, request.body)
             return
-        if not app_session.get("customer_jid"):
+        guest = app_session.get("guest_jid")
+        if guest:  # the web page's live session (web.py): only its guest talks here
+            if sender.bare != _bare(guest):
+                raise StanzaError("not-allowed", "this conversation is someone else's")
+            app_session["customer_jid"] = str(sender)  # the page's resource, now
+        elif not app_session.get("customer_jid"):
             app_session["channel"] = "xmpp"
             app_session["customer_jid"] = str(sender)
             app_session["bot_jid"] = str(request.to.bare)
