@@ -52,6 +52,19 @@ def scenario(run) -> None:
     goodbye = page.locator("#log .bot[data-thread]", has_text="Goodbye")
     goodbye.wait_for()
     run.report["goodbye_thread"] = goodbye.get_attribute("data-thread")
+
+    # The conversation is over: its guest login ends; the page reconnects
+    # with a new one, in a new conversation.
+    page.wait_for_function(
+        "old => { const live = document.getElementById('live');"
+        " return live.dataset.thread !== old && live.textContent.startsWith('Live'); }",
+        arg=run.report["thread"])
+    run.report["new_jid"] = live.get_attribute("data-jid")
+    run.report["new_thread"] = live.get_attribute("data-thread")
+    page.get_by_role("button", name="2 Opening hours").click()
+    again = page.locator(f"#log .bot[data-thread='{run.report['new_thread']}']",
+                         has_text="We are open")
+    again.wait_for()
     run.report["log"] = page.locator("#log > div").all_inner_texts()
     run.screenshot("selfhelp-live.png", full_page=True)
 

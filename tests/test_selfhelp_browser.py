@@ -26,6 +26,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
+from apps.selfhelp.menu import GOODBYE, OPENING_HOURS
 from tests.browser import ENV_JAVASCRIPT, assert_browser_ok, run_browser_script
 from tests.test_service import BIN, free_port
 
@@ -110,12 +111,12 @@ http_port = {self.http_port}
         for key in ("reply_thread", "call_thread", "greeting_thread", "goodbye_thread"):
             self.assertEqual(result[key], thread, key)
         # pushed over the WebSocket, not fetched: no menu posts, no transcript polls
+        # (a second XMPP WebSocket: the new conversation after the goodbye)
         self.assertEqual([u for u in result["websockets"] if "/xmpp-websocket" in u],
-                         [f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"])
+                         [f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"] * 2)
         self.assertEqual([u for u in result["websockets"] if u.endswith("/sip")],
                          [f"ws://127.0.0.1:{self.http_port}/sip"])
         posts = [r for r in result["requests"] if r.startswith("POST")]
-        self.assertEqual(posts, [f"POST {self.url}api/live"])
         self.assertFalse([r for r in result["requests"] if "api/conversation" in r])
         # in the call, the visitor's one conversation has its web, chat and call sessions
         [row] = [r for r in result["rows_in_call"] if "sip" in r]
@@ -124,7 +125,17 @@ http_port = {self.http_port}
         self.assertIn(result["jid"], row)
         texts = result["log"]
         self.assertTrue(any(t.startswith("Bot: Your order #4711 has shipped") for t in texts))
-        self.assertTrue(texts[-1].startswith("Bot: Thank you for contacting us. Goodbye!"), texts)
+        # the call's greeting, then its goodbye, in the log of the one page
+        greeting = [i for i, t in enumerate(texts) if t.startswith("Bot: Welcome")][-1]
+        self.assertGreater(greeting, texts.index("Bot: " + OPENING_HOURS))
+        self.assertGreater(texts.index("Bot: " + GOODBYE), greeting)
+        self.assertIn("Call ended.", texts)
+        # the guest login ended with the conversation; the page came back
+        # as a new guest, in a new conversation that answers as well
+        self.assertNotEqual(result["new_jid"].split("/")[0], result["jid"].split("/")[0])
+        self.assertNotEqual(result["new_thread"], thread)
+        self.assertEqual(texts[-2:], ["You: 2", "Bot: " + OPENING_HOURS])
+        self.assertEqual(posts, [f"POST {self.url}api/live"] * 2)
         self.assertEqual({p.name for p in kept}, {"selfhelp-live-call.png", "selfhelp-live.png"})
         self.assert_server_clean()
 

@@ -57,7 +57,7 @@ def render_page(transcript: list[tuple[str, str]]) -> bytes:
     lines = "".join(
         f'<div class="{who}">{_SPEAKERS.get(who, who)}: {html.escape(text)}</div>'
         for who, text in transcript)
-    return PAGE.read_bytes().replace(TRANSCRIPT_MARK, lines.encode(), 1)
+    return PAGE.read_bytes().replace(TRANSCRIPT_MARK, lines.encode() + TRANSCRIPT_MARK, 1)
 
 
 def static_file(path: str) -> Path | None:
@@ -148,8 +148,9 @@ class SelfhelpHttpServlet(HttpServlet):
         """
         The page's live session: a one-time guest login for XMPP over
         WebSocket and the conversation's thread, both bound to this web
-        session's ApplicationSession.  JSON only, so that another site's
-        page cannot send it without a CORS preflight.
+        session's ApplicationSession and to this browser's HttpSession (its
+        cookie).  JSON only, so that another site's page cannot send it
+        without a CORS preflight.
         """
         content_type = (request.headers.get("content-type") or "").split(";")[0]
         if content_type.strip().lower() != "application/json":
@@ -158,6 +159,10 @@ class SelfhelpHttpServlet(HttpServlet):
         if xmpp.websocket_path is None:
             raise HttpError(503, "XMPP over WebSocket is off (xmpp.websocket)")
         app_session = request.application_session
+        browser = request.session.id
+        if app_session.setdefault("guest_browser", browser) != browser:
+            # joined by ?appsession=: the live chat stays with the browser that began it
+            raise HttpError(403, "This conversation's live chat is in another browser.")
         app_session.setdefault("channel", "web")
         bot = app_session.setdefault("bot_jid", conversation.bot_jid(self.context))
         domain = bot.split("@", 1)[1]

@@ -307,8 +307,16 @@ class XmppFactory:
         return str(jid), token
 
     def end_guest(self, guest: str) -> None:
-        """Forget a guest: its tokens no longer log in."""
-        self.applications.server.guests.revoke(JID.parse(guest))
+        """
+        Forget a guest: its tokens no longer log in, and its streams end
+        with C{not-authorized} (as for a deleted account); a client that
+        reconnects needs a new login from the application.
+        """
+        server = self.applications.server
+        jid = JID.parse(guest).bare
+        server.guests.revoke(jid)
+        for stream in server.registry.resources(jid):
+            stream.stream_error("not-authorized", "this guest login has ended")
 
     def create_session(self, application_session: ApplicationSession,
                        local: str, remote: str) -> XmppSession:

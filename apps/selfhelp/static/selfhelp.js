@@ -59,8 +59,13 @@
       domain: info.domain,
       resource: "web",
       // SASL PLAIN with a one-time token; a reconnect asks for a new one
+      // (after the conversation ended, that is a new guest in a new thread)
       credentials: async (authenticate) => {
-        if (!first) info = await post("api/live", {});
+        if (!first) {
+          const before = info.thread;
+          info = await post("api/live", {});
+          if (info.thread !== before) line("note", `A new conversation begins (thread ${info.thread}).`);
+        }
         first = false;
         await authenticate({ username: info.jid.split("@")[0], password: info.token }, "PLAIN");
       },
