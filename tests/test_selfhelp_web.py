@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import json
+import secrets
 from io import BytesIO
 from http.cookiejar import CookieJar
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlencode
 
 from twisted.internet import reactor
@@ -27,6 +29,7 @@ from convergence.container.application import load_application
 from convergence.http.servlet import HttpError
 from convergence.service import build
 from convergence.xmpp.jid import JID
+from tests.siphelpers import UdpPeer, request
 from tests.xmpphelpers import Client, make_server
 
 BODY = "{jabber:client}body"
@@ -229,3 +232,45 @@ def test_static_page_marks() -> None:
     assert page.count(b"<!--transcript-->") == 1
     assert b'<div class="agent">Agent: a &amp; b</div><!--transcript-->' in page
     assert render_page([]) == Path(PAGE).read_bytes()
+
+
+class LiveCallTests(TestCase):
+    """A call in the page's conversation (over UDP here; the page uses
+    SIP/WebSocket): only the conversation's guest is answered."""
+
+    timeout = 30
+
+    def setUp(self) -> None:
+        self.server = build(load_config(overrides={"data_dir": self.mktemp()}), reactor)
+        for port in self.server.sip.transport.listen(0, "127.0.0.1"):
+            self.addCleanup(port.stopListening)
+        self.addCleanup(self.server.close)  # first: its BYEs still have the port
+        self.sip_port = self.server.sip.transport.udp_port
+        self.app = self.server.container.applications["selfhelp"]
+        self.session = self.server.container.sessions.create(self.app)
+        self.login = self.app.servlets["http"].live_login(FakeRequest(self.session))
+
+    async def invite(self, jid: str) -> Any:
+        phone = UdpPeer(self.sip_port)
+        self.addCleanup(phone.close)
+        offer = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                 f"m=message 5222 xmpp/tcp chat\r\na=jid:{jid}\r\n"
+                 f"a=thread:{self.login['thread']}\r\n")
+        phone.send(request("INVITE", f"sip:selfhelp@127.0.0.1:{self.sip_port}", phone.port,
+                           call_id=secrets.token_hex(6), body=offer,
+                           content_type="application/sdp"))
+        return await phone.wait(lambda m: m.start.startswith("SIP/2.0 ")
+                                and not m.start.startswith("SIP/2.0 1"))
+
+    async def test_someone_else_is_refused(self) -> None:
+        final = await self.invite("romeo@localhost/orchard")
+        self.assertTrue(final.start.startswith("SIP/2.0 403 "), final.start)
+        self.assertNotIn("customer_jid", self.session)
+
+    async def test_the_guest_is_answered_in_its_conversation(self) -> None:
+        final = await self.invite(self.login["jid"] + "/web")
+        self.assertTrue(final.start.startswith("SIP/2.0 200 "), final.start)
+        self.assertIn(f"a=thread:{self.login['thread']}", final.body.decode())
+        self.assertEqual(self.session["customer_jid"], self.login["jid"] + "/web")
+        self.assertEqual(self.session["channel"], "web")
+        self.assertEqual([s.kind for s in self.session.protocol_sessions], ["sip", "xmpp"])
