@@ -29,7 +29,11 @@ from tests.test_service import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMER = Path(__file__).with_name("slixmpp_customer.py")
 #: every file outside Python modules that the server or an app reads
-PACKAGE_DATA = ("apps/selfhelp/static/index.html",)
+PACKAGE_DATA = ("apps/selfhelp/static/index.html", "apps/selfhelp/static/selfhelp.js",
+                "apps/selfhelp/static/vendor/xmpp-0.14.0.min.js",
+                "apps/selfhelp/static/vendor/xmpp-0.14.0.min.js.LICENSE.txt",
+                "apps/selfhelp/static/vendor/sip-0.21.2.min.js",
+                "apps/selfhelp/static/vendor/sip-0.21.2.min.js.LICENSE.txt")
 
 
 def run(*args: str, cwd: Path, timeout: float = 600) -> str:
@@ -122,6 +126,12 @@ class InstalledWheelTests(SynchronousTestCase):
                 page = reply.read().decode()
             self.assertEqual(page, (ROOT / "apps" / "selfhelp" / "static"
                                     / "index.html").read_text())
+            for script in ("selfhelp.js", "vendor/xmpp-0.14.0.min.js",
+                           "vendor/sip-0.21.2.min.js"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/selfhelp/{script}",
+                                            timeout=10) as reply:
+                    self.assertEqual(reply.read(), (ROOT / "apps" / "selfhelp" / "static"
+                                                    / script).read_bytes(), script)
             self.assertTrue(sip_options(sip).startswith(b"SIP/2.0 200 OK"))
             self.assert_xmpp_login(c2s, work / "convergence-data" / "tls" / "localhost.pem")
         finally:

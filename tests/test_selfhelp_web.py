@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from io import BytesIO
 from http.cookiejar import CookieJar
+from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,8 +18,13 @@ from urllib.parse import urlencode
 
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import (Agent, CookieAgent, FileBodyProducer, HTTPConnectionPool,
-                                readBody)
+from twisted.web.client import (
+    Agent,
+    CookieAgent,
+    FileBodyProducer,
+    HTTPConnectionPool,
+    readBody,
+)
 from twisted.web.http_headers import Headers
 
 from apps.selfhelp import menu

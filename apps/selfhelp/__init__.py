@@ -6,11 +6,14 @@ selfhelp: a self-help (IVR-style) bot on three channels, one conversation.
 - SIP: an INVITE to C{sip:selfhelp@<domain>} offering audio and a jabber
   chat is answered declining audio and accepting the chat; the bot then
   opens the chat over XMPP in the offered thread; BYE ends it.
-- HTTP: C{/selfhelp/} is the same menu on a web page, and
+- HTTP: C{/selfhelp/} is the same menu on a web page (a form without
+  JavaScript; with it, a live XMPP-over-WebSocket chat as a one-time
+  guest and a "call us" button over SIP/WebSocket, docs/selfhelp.md), and
   C{/selfhelp/api/sessions} lists the live conversations.
 
 Settings: C{agent} — C{xmpp:agent@localhost} or C{sip:agent@localhost},
-who "3 Talk to an agent" brings into the conversation.
+who "3 Talk to an agent" brings into the conversation; C{sip_websocket} —
+the path of SIP over WebSocket the page calls on (C{sip.websocket_path}).
 """
 
 from convergence.container import DeploymentDescriptor
@@ -29,5 +32,5 @@ descriptor = DeploymentDescriptor(
     },
     application_keys={"xmpp": xmpp.thread_key, "sip": sip.thread_key},
     session_timeout=900.0,
-    settings={"agent": "xmpp:agent@localhost"},
+    settings={"agent": "xmpp:agent@localhost", "sip_websocket": "/sip"},
 )
