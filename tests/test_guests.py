@@ -61,6 +61,23 @@ class GuestLoginsTests(TestCase):
         with self.assertRaises(KeyError):
             self.guests.issue("localhost", jid)
 
+    def test_revoked_while_connected(self) -> None:
+        """A guest revoked with streams up stays a guest (no tokens) until
+        its last stream is gone."""
+        jid, token = self.guests.issue("localhost")
+        self.guests.revoke(jid, connected=True)
+        self.assertFalse(self.guests.redeem(jid, token))
+        self.assertTrue(self.guests.is_guest(jid))
+        with self.assertRaises(KeyError):
+            self.guests.issue("localhost", jid)
+        self.guests.forget(jid)
+        self.assertFalse(self.guests.is_guest(jid))
+        self.assertEqual(len(self.guests), 0)
+
+    def test_revoking_a_stranger(self) -> None:
+        self.guests.revoke(JID.parse("alice@localhost"), connected=True)
+        self.assertFalse(self.guests.is_guest(JID.parse("alice@localhost")))
+
 
 def plain(user: str, password: str) -> str:
     token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
@@ -105,3 +122,31 @@ class GuestSaslTests(TestCase):
         jid, token = self.server.guests.issue("localhost")
         self.server.guests.revoke(jid)
         self.assertEqual(self.attempt(jid.user, token), "failure")
+
+    def test_no_archive_no_last_logout(self) -> None:
+        """A guest's chat is archived for its account peer only, and its
+        logout is not recorded; it is forgotten once its stream is gone."""
+        jid, token = self.server.guests.issue("localhost")
+        guest = Client(self.server)
+        guest.login(jid.user, token, resource="web")
+        guest.available()
+        alice = Client(self.server)
+        alice.login()
+        alice.available()
+        guest.send("<message to='alice@localhost/phone' type='chat' id='g1'>"
+                   "<body>hello from a guest</body></message>")
+        [message] = [e for e in alice.read() if e.tag == "{jabber:client}message"]
+        self.assertEqual(message.findtext("{jabber:client}body"), "hello from a guest")
+        alice.send(f"<message to='{jid}/web' type='chat' id='a1'><body>hi</body></message>")
+        self.assertEqual(guest.expect("message").findtext("{jabber:client}body"), "hi")
+        archive = self.server.archive_store
+        self.assertIsNone(archive.bounds(jid.user, "localhost"))
+        first, last = archive.bounds("alice", "localhost")
+        self.assertNotEqual(first.id, last.id)  # both directions, in alice's archive
+        # the conversation ends (revoked with its stream up), then the stream goes
+        self.server.guests.revoke(jid, connected=True)
+        guest.stream.connectionLost(None)
+        self.assertIsNone(self.server.im_store.last_logout(jid.user, "localhost"))
+        self.assertFalse(self.server.guests.is_guest(jid))
+        self.assertEqual(len(self.server.guests), 0)
+

@@ -205,8 +205,14 @@ class LiveSessionTests(SynchronousTestCase):
         self.assertEqual(error.tag, "{http://etherx.jabber.org/streams}error")
         self.assertIsNotNone(error.find("{urn:ietf:params:xml:ns:xmpp-streams}not-authorized"))
         self.assertFalse(self.session.valid)
-        self.assertFalse(self.server.guests.is_guest(JID.parse(login["jid"])))
+        guest_jid = JID.parse(login["jid"])
+        self.assertFalse(self.server.guests.redeem(guest_jid, login["token"]))
         self.assertTrue(guest.stream.closing)
+        # a guest (and so out of the archive) until its stream is gone
+        self.assertTrue(self.server.guests.is_guest(guest_jid))
+        guest.stream.connectionLost(None)
+        self.assertFalse(self.server.guests.is_guest(guest_jid))
+        self.assertEqual(len(self.server.guests), 0)
 
     def test_another_browser_gets_no_login(self) -> None:
         """A browser joined to the conversation by ?appsession= gets no

@@ -9,8 +9,13 @@ can mint a login for a real user.  The client logs in with SASL PLAIN,
 the guest's localpart as the username and the token as the password.  A
 token works once, within C{xmpp.guest_token_lifetime} seconds; SASL PLAIN
 asks the table only when no account of that name exists, so stored
-credentials always win.  L{revoke} forgets a guest (its conversation
+credentials always win.  L{revoke} ends a guest (its conversation
 ended): its tokens stop working.
+
+Guests leave nothing in the database: the archive (XEP-0313) and the
+last-logout time (XEP-0012) skip guest addresses, for as long as the
+table knows them, which is until a revoked guest's last stream is gone
+(L{forget}).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class GuestLogins:
         self.lifetime = lifetime
         #: guest bare JID -> its outstanding token, or None once used
         self._guests: dict[JID, _Token | None] = {}
+        #: revoked guests whose streams are still there
+        self._ended: set[JID] = set()
 
     def issue(self, domain: str, guest: JID | None = None) -> tuple[JID, str]:
         """
@@ -71,12 +78,24 @@ class GuestLogins:
         return True
 
     def is_guest(self, jid: JID) -> bool:
-        """Whether C{jid}'s bare address is an outstanding guest."""
-        return jid.bare in self._guests
+        """Whether C{jid}'s bare address is a guest (outstanding, or
+        revoked with streams still there)."""
+        bare = jid.bare
+        return bare in self._guests or bare in self._ended
 
-    def revoke(self, jid: JID) -> None:
-        """Forget a guest: its tokens no longer log in."""
-        self._guests.pop(jid.bare, None)
+    def revoke(self, jid: JID, connected: bool = False) -> None:
+        """
+        End a guest: its tokens no longer log in.  With C{connected}, its
+        streams are still there: it stays a guest until L{forget}.
+        """
+        bare = jid.bare
+        if self._guests.pop(bare, False) is not False and connected:
+            self._ended.add(bare)
+
+    def forget(self, jid: JID) -> None:
+        """A revoked guest's last stream is gone."""
+        self._ended.discard(jid.bare)
 
     def __len__(self) -> int:
-        return len(self._guests)
+        """The guests the table holds (outstanding and ending)."""
+        return len(self._guests) + len(self._ended)

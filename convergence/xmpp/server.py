@@ -126,6 +126,8 @@ class XmppServer:
         self._per_ip: Counter[str] = Counter()
         #: one-time login tokens for guest addresses (applications issue them)
         self.guests = GuestLogins(clock, config.guest_token_lifetime)
+        # after every other handler: they may still ask whether it is a guest
+        self.bus.hook("c2s/unbound", self._guest_unbound, -1000)
         self.auth_limits = AuthFailureLimits(
             clock, config.auth_failures_per_ip,
             config.auth_failures_per_account, config.auth_failure_window)
@@ -229,6 +231,11 @@ class XmppServer:
         self.registry.unbind(stream)
         self.bus.fire("c2s/unbound", stream)
         self.applications.connection_closed(stream)
+
+    def _guest_unbound(self, stream: Any) -> None:
+        jid = getattr(stream, "jid", None)
+        if jid is not None and not self.registry.resources(jid.bare):
+            self.guests.forget(jid)
 
     def start(self) -> None:
         """The service runs (after twistd's fork, the database thread up):

@@ -314,8 +314,9 @@ class XmppFactory:
         """
         server = self.applications.server
         jid = JID.parse(guest).bare
-        server.guests.revoke(jid)
-        for stream in server.registry.resources(jid):
+        streams = server.registry.resources(jid)
+        server.guests.revoke(jid, connected=bool(streams))
+        for stream in streams:
             stream.stream_error("not-authorized", "this guest login has ended")
 
     def create_session(self, application_session: ApplicationSession,

@@ -84,6 +84,8 @@ class LastActivity:
         self._record(jid.bare, None)
 
     def _record(self, owner: JID, status: str | None) -> None:
+        if self.server.guests.is_guest(owner):
+            return  # a guest (convergence.xmpp.guests) leaves no trace
         d = self.server.run_in_db(self.store.set_last_logout, owner.user, owner.host,
                                   self.clock.seconds(), status)
         d.addErrback(lambda f: log.failure("could not store the logout of {jid}", f,

@@ -300,10 +300,13 @@ class Archiver:
         if not archivable(stanza):
             return []
         copies = []
-        if local_sender and sender != recipient and event.to_type != "host":
+        guests = self.server.guests  # no archive: nobody can read it later
+        if local_sender and sender != recipient and event.to_type != "host" \
+                and not guests.is_guest(sender):
             copies.append(_Copy(sender, event.to, incoming=False))
         if recipient is not None and not seen \
-                and self.server.registry.resources(recipient):
+                and self.server.registry.resources(recipient) \
+                and not guests.is_guest(recipient):
             copies.append(_Copy(recipient, event.sender, incoming=True))
         return copies
 
