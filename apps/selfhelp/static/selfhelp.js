@@ -63,7 +63,13 @@
       credentials: async (authenticate) => {
         if (!first) {
           const before = info.thread;
-          info = await post("api/live", {});
+          try {
+            info = await post("api/live", {});
+          } catch (error) {  // no new login: stop trying, the form still works
+            xmpp.reconnect.stop();
+            liveStatus.textContent = `Live chat ended (${error}); the menu still works.`;
+            throw error;
+          }
           if (info.thread !== before) line("note", `A new conversation begins (thread ${info.thread}).`);
         }
         first = false;
