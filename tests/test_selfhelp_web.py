@@ -28,7 +28,7 @@ from twisted.web.client import (
 from twisted.web.http_headers import Headers
 
 from apps.selfhelp import menu
-from apps.selfhelp.web import PAGE, STATIC, render_page
+from apps.selfhelp.web import PAGE, STATIC, describe, render_page
 from convergence.config import load_config
 from convergence.container.application import load_application
 from convergence.http.servlet import HttpError
@@ -172,6 +172,9 @@ class LiveSessionTests(SynchronousTestCase):
         self.assertEqual(self.session["channel"], "web")
         self.assertEqual([s.kind for s in self.session.protocol_sessions], ["xmpp"])
         self.assertEqual(self.server.container.sessions.sessions("selfhelp"), [self.session])
+        # the public list does not give the thread away
+        listed = describe(self.session)
+        self.assertEqual((listed["customer"], listed["thread"]), (login["jid"] + "/web", None))
 
     def test_someone_else_in_the_thread_is_refused(self) -> None:
         login = self.live()

@@ -38,12 +38,13 @@ _SPEAKERS = {"bot": "Bot", "agent": "Agent", "customer": "You"}
 
 
 def describe(app_session: Any) -> dict[str, Any]:
-    """One conversation as JSON."""
+    """One conversation as JSON (a live page's thread is not shown: it is
+    the key that joins a chat or a call to the conversation)."""
     return {
         "id": app_session.id,
         "channel": app_session.get("channel", "web"),
         "customer": app_session.get("customer_jid"),
-        "thread": app_session.get("thread"),
+        "thread": None if app_session.get("guest_jid") else app_session.get("thread"),
         "agent": app_session.get("agent_jid"),
         "protocol_sessions": [
             {"kind": s.kind, "peer": getattr(s, "peer", ""), "state": getattr(s, "state", "")}
