@@ -288,3 +288,22 @@ class LiveCallTests(TestCase):
         self.assertEqual(self.session["customer_jid"], self.login["jid"] + "/web")
         self.assertEqual(self.session["channel"], "web")
         self.assertEqual([s.kind for s in self.session.protocol_sessions], ["sip", "xmpp"])
+
+
+def test_vendored_libraries_are_the_pinned_ones() -> None:
+    """static/vendor holds the versions package-lock.json pins (make
+    selfhelp-assets), each with its licences, and the page loads those."""
+    assets = Path(STATIC).parent / "assets"
+    lock = json.loads((assets / "package-lock.json").read_text())["packages"]
+    page = PAGE.read_text()
+    for package, stem in (("@xmpp/client", "xmpp"), ("sip.js", "sip")):
+        version = lock[f"node_modules/{package}"]["version"]
+        name = f"{stem}-{version}.min.js"
+        assert (STATIC / "vendor" / name).is_file(), name
+        licences = (STATIC / "vendor" / f"{name}.LICENSE.txt").read_text()
+        assert f"{package} {version} (" in licences
+        assert f'<script src="vendor/{name}" defer></script>' in page
+    assert sorted(p.name for p in (STATIC / "vendor").iterdir()) == sorted(
+        f"{n}{suffix}" for n in (f"xmpp-{lock['node_modules/@xmpp/client']['version']}.min.js",
+                                 f"sip-{lock['node_modules/sip.js']['version']}.min.js")
+        for suffix in ("", ".LICENSE.txt"))
