@@ -150,3 +150,18 @@ class GuestSaslTests(TestCase):
         self.assertFalse(self.server.guests.is_guest(jid))
         self.assertEqual(len(self.server.guests), 0)
 
+
+    def test_registration_cannot_take_a_guest_address(self) -> None:
+        """In-band registration (XEP-0077) of a live guest's name: conflict,
+        so nobody logs in as the guest with a password of their own."""
+        from tests.test_registration import Unauthenticated, condition, query
+
+        server, _ = make_server(self.mktemp(), allow_registration=True)
+        jid, _token = server.guests.issue("localhost")
+        client = Unauthenticated(server)
+        client.open()
+        reply = client.iq("set", query(jid.user, "hijack"))
+        self.assertEqual(condition(reply), "conflict")
+        other = Unauthenticated(server)
+        other.open()
+        self.assertIsNone(condition(other.iq("set", query("guest-but-no-guest", "pw"))))

@@ -156,6 +156,9 @@ class Registration:
             localpart = prepare_localpart(username)
         except InvalidJID as e:
             return refuse("jid-malformed", f"not a valid username: {e}")
+        if self.server.guests.is_guest(JID(localpart, stream.host)):
+            # a web visitor's guest address (convergence.xmpp.guests)
+            return refuse("conflict", "the username is taken")
         ip = stream.peer_ip()
         if self.by_ip.exceeded(ip):
             return refuse("resource-constraint",
