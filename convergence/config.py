@@ -9,6 +9,7 @@ starts half-configured.  The keys are documented in C{docs/configuration.md}.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -226,6 +227,32 @@ class HttpUploadConfig:
 
 
 @dataclass(frozen=True)
+class AlertConfig:
+    """
+    Event alerting over HTTP (C{POST /api/alert}, see docs/alerts.md):
+    off while no token is configured.
+    """
+
+    #: (name, secret) bearer tokens; the name is what the log shows
+    tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: an alert to a room that does not exist creates it (else 404)
+    create_rooms: bool = False
+    #: the nickname alerts come from in a room (a request's from_nick replaces it)
+    nick: str = "alert"
+    #: bytes of one request body; larger: 413 (never above http.max_body_size)
+    max_body_size: int = 16384
+    #: alerts per second one token may post on average (0: no limit), and at once
+    rate: float = 1.0
+    burst: int = 10
+
+
+#: the environment variable whose value is one more alert token, named
+#: L{ENV_ALERT_TOKEN_NAME} (C{CONVERGENCE_ALERT_TOKEN=... make run})
+ENV_ALERT_TOKEN = "CONVERGENCE_ALERT_TOKEN"
+ENV_ALERT_TOKEN_NAME = "env"
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
@@ -250,6 +277,7 @@ class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
     http_upload: HttpUploadConfig = HttpUploadConfig()
+    alert: AlertConfig = AlertConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
@@ -597,6 +625,68 @@ _HTTP_UPLOAD_FIELDS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _alert_token(key: str, name: str, secret: Any) -> tuple[str, str]:
+    """One alert token; the messages never show the secret."""
+    if not isinstance(name, str) or not _TOKEN_NAME.fullmatch(name):
+        raise ConfigError(f"{key}: a token name is 1-64 letters, digits, '_', '.' or '-'")
+    if not isinstance(secret, str) or not secret or any(c.isspace() for c in secret) \
+            or not secret.isprintable():
+        raise ConfigError(f"{key}: the secret of token {name!r} must be a non-empty"
+                          " string without spaces")
+    return name, secret
+
+
+def _alert_tokens(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """C{["name:secret", …]} or a table C{{name = "secret"}}."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or ":" not in item:
+                raise ConfigError(f"{key}[{i}]: expected \"name:secret\"")
+            pairs.append(tuple(item.split(":", 1)))
+    else:
+        raise ConfigError(f"{key}: expected a list of \"name:secret\" or a table")
+    tokens: dict[str, str] = {}
+    for name, secret in pairs:
+        name, secret = _alert_token(key, name, secret)
+        if name in tokens:
+            raise ConfigError(f"{key}: token {name!r} is defined twice")
+        tokens[name] = secret
+    return tuple(tokens.items())
+
+
+_ALERT_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "tokens": _alert_tokens,
+    "create_rooms": _bool,
+    "nick": lambda k, v: _alert_nick(k, v),
+    "max_body_size": lambda k, v: _positive_int(k, v, 256),
+    "rate": _non_negative,
+    "burst": _positive_int,
+}
+
+
+def _alert_nick(key: str, value: Any) -> str:
+    _string(key, value)
+    if not value.strip() or not value.isprintable() or len(value) > 64:
+        raise ConfigError(f"{key}: expected a printable nickname of 1-64 characters")
+    return value
+
+
+def _with_env_token(config: Config, environ: Mapping[str, str]) -> Config:
+    """C{config} with the token of L{ENV_ALERT_TOKEN}, if it is set."""
+    secret = environ.get(ENV_ALERT_TOKEN)
+    if not secret:
+        return config
+    name, secret = _alert_token(ENV_ALERT_TOKEN, ENV_ALERT_TOKEN_NAME, secret)
+    tokens = tuple(t for t in config.alert.tokens if t[0] != name) + ((name, secret),)
+    return dataclasses.replace(config, alert=dataclasses.replace(config.alert, tokens=tokens))
+
+
 def _context_path(key: str, value: Any) -> str | None:
     """An HTTP context path like C{/selfhelp} (one or more plain segments)."""
     if value is None:
@@ -667,6 +757,8 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
         elif name == "http_upload":
             kwargs["http_upload"] = HttpUploadConfig(
                 **_section(name, value, _HTTP_UPLOAD_FIELDS))
+        elif name == "alert":
+            kwargs["alert"] = AlertConfig(**_section(name, value, _ALERT_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:
@@ -719,12 +811,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """
     Build the configuration from defaults, an optional TOML file and overrides.
 
     @param overrides: keys of L{OVERRIDES}; values of C{None} are ignored.
+    @param environ: the environment (twistd passes C{os.environ}): its
+        L{ENV_ALERT_TOKEN} adds an alert token named L{ENV_ALERT_TOKEN_NAME}.
     """
     raw: dict[str, Any] = read_toml(path) if path is not None else {}
     for name, value in (overrides or {}).items():
@@ -739,4 +834,5 @@ def load_config(
             if not isinstance(table, dict):
                 raise ConfigError(f"{parent}: expected a table")
         table[leaf] = value
-    return _from_mapping(raw)
+    config = _from_mapping(raw)
+    return _with_env_token(config, environ) if environ is not None else config

@@ -5,6 +5,7 @@ The C{twistd convergence} command line: options and service maker.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -78,7 +79,7 @@ class ConvergenceServiceMaker:
         from convergence.service import freeze_startup_objects, make_service
 
         try:
-            config = load_config(options["config"], options.overrides())
+            config = load_config(options["config"], options.overrides(), os.environ)
             service = make_service(config)
         except ConfigError as e:
             sys.stderr.write(f"convergence: configuration error: {e}\n")

@@ -16,6 +16,10 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
+from convergence.alert import resource as alert_resource
+from convergence.alert.poster import XmppAlerts
+from convergence.alert.resource import AlertResource
+from convergence.alert.tokens import Tokens
 from convergence.auth.accounts import AccountLookup, Accounts
 from convergence.config import Config, ConfigError
 from convergence.container.application import ApplicationLoadError, load_application
@@ -67,6 +71,8 @@ class Convergence:
     direct_tls: Any = None
     #: HTTP File Upload (XEP-0363), when the HTTP listener is on.
     uploads: UploadService | None = None
+    #: Event alerting at /api/alert, when a token is configured.
+    alerts: AlertResource | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -148,8 +154,9 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     http = build_http(config, container, reactor)
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
+    alerts = build_alerts(config, xmpp, http, reactor)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database, direct_tls, uploads)
+                       database, direct_tls, uploads, alerts)
 
 
 def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferred],
@@ -176,6 +183,33 @@ def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferre
     except MountConflict as e:
         raise ConfigError(f"http_upload: {e}") from e
     return uploads
+
+
+def build_alerts(config: Config, xmpp: XmppServer, http: HttpSite | None,
+                 reactor: Any) -> AlertResource | None:
+    """
+    Event alerting at C{/api/alert} of the HTTP listener (C{[alert]}),
+    when at least one token is configured (the file's, or
+    C{CONVERGENCE_ALERT_TOKEN}); None otherwise (the path is then 404).
+    """
+    settings = config.alert
+    if not settings.tokens or http is None or not config.listen.http_port:
+        return None
+    tokens = Tokens(settings.tokens, settings.rate, settings.burst)
+    resource = AlertResource(XmppAlerts(xmpp, settings), tokens,
+                             min(settings.max_body_size, config.http.max_body_size), reactor)
+    try:
+        alert_resource.install(http, resource)
+    except MountConflict as e:
+        raise ConfigError(f"alert: {e}") from e
+    log.info("alerts accepted at POST /api/alert for the tokens {names}",
+             names=", ".join(tokens.names()))
+    for name, secret in settings.tokens:
+        if len(secret) < 16:
+            log.warn("alert token {name} is short ({length} characters): anyone who"
+                     " guesses it posts alerts; use e.g. `openssl rand -hex 16`",
+                     name=name, length=len(secret))
+    return resource
 
 
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
