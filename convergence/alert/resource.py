@@ -69,7 +69,9 @@ class AlertResource(Resource):
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         for name, text in (headers or {}).items():
             request.setHeader(name.encode("ascii"), text.encode("ascii"))
-        return (json.dumps(value) + "\n").encode("utf-8")
+        body = (json.dumps(value) + "\n").encode("utf-8")
+        request.setHeader(b"Content-Length", str(len(body)).encode("ascii"))
+        return body
 
     def _refuse(self, request: Any, refused: AlertRefused) -> bytes:
         return self._json(request, refused.status,
