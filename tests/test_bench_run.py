@@ -266,6 +266,37 @@ class ConfigTests(SynchronousTestCase):
         self.assertTrue(all(f.settings.stream_management and "--sm" in f.load_args
                             for f in sm))
 
+    def test_muc_figure(self) -> None:
+        """--only muc: the room fan-out row, driven by mucload on both
+        servers; Prosody gets a mod_muc component, convergence no flood
+        limit (Prosody has no mod_muc_limits)."""
+        every = run.figures(run.Plan())
+        [muc] = run.select(every, "muc")
+        self.assertEqual((muc.name, muc.script, muc.mode, muc.metric),
+                         ("muc", run.MUCLOAD, "muc", "delivered_per_s"))
+        self.assertTrue(muc.reference and muc.settings.muc)
+        self.assertEqual(muc.settings.users, 50)
+        self.assertIn("--occupants", muc.load_args)
+        self.assertIn(muc, run.select(every, "xmpp"))
+        tmp = Path("/tmp/bench-x")
+        for settings, present in ((muc.settings, True), (XmppSettings(users=5), False)):
+            text = prosody_config(settings, port=25222, data=tmp / "data",
+                                  cert=tmp / "c.pem", key=tmp / "k.pem",
+                                  log_file=tmp / "p.log", pidfile=tmp / "p.pid")
+            self.assertEqual('Component "conference.localhost" "muc"\n' in text, present)
+            # the component comes after the VirtualHost's options
+            if present:
+                self.assertLess(text.index('VirtualHost "localhost"'),
+                                text.index("Component"))
+        path = Path(self.mktemp())
+        path.write_text(convergence_config(muc.settings, Path("/tmp/c.pem"),
+                                           Path("/tmp/k.pem")))
+        config = load_config(path)
+        self.assertEqual(config.xmpp.muc_occupant_rate, 0)
+        self.assertTrue(config.xmpp.muc_enabled)
+        self.assertEqual(config.xmpp.muc_subdomain + "." + servers.DOMAIN,
+                         servers.MUC_DOMAIN)
+
     def test_prosody_config_plaintext(self) -> None:
         text = self.prosody(False)
         self.assertIn("c2s_require_encryption = false\n", text)

@@ -28,6 +28,7 @@ from bench.xmppload import ScramClient, StreamFramer, XmppError
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "xmppload.py"
 IMLOAD = ROOT / "bench" / "imload.py"
+MUCLOAD = ROOT / "bench" / "mucload.py"
 BIN = Path(sys.executable).parent
 USERS = 7
 #: two login users with five contacts each (bench/rosters.py)
@@ -193,10 +194,18 @@ class AgainstConvergenceTests(TestCase):
         self.addCleanup(self.log.close)
         self.server = subprocess.Popen(
             [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
-             "--data-dir", str(self.data), "--c2s-port", str(self.port),
+             "--data-dir", str(self.data), "--config", str(self.config()),
+             "--c2s-port", str(self.port),
              "--c2s-tls-port", "0", "--sip-port", "0", "--http-port", "0"],
             cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop_server)
+
+    def config(self) -> Path:
+        """The server's config: no flood limit in rooms (the muc mode sends
+        as fast as the room takes it, as the bench's servers allow)."""
+        path = self.root / "convergence.toml"
+        path.write_text("[xmpp]\nmuc_occupant_rate = 0\n")
+        return path
 
     def stop_server(self) -> None:
         """SIGTERM, then wait (kill if it will not go)."""
@@ -351,6 +360,22 @@ class AgainstConvergenceTests(TestCase):
         # per login: 5 probe answers in, available + unavailable to 5 contacts
         self.assertGreaterEqual(results["presence_delivered"], 5 * results["logins"])
         self.assertGreater(results["presence_per_s"], 0)
+
+    async def test_muc(self) -> None:
+        """mucload: five occupants in one room, two sending; every message
+        reaches all five, none is refused."""
+        report = await self.load("muc", "--occupants", "5", "--senders", "2", "--window", "3",
+                                 "--duration", "1.5", "--warmup", "0.3", script=MUCLOAD)
+        results = report["results"]
+        self.assertEqual((results["occupants"], results["senders"]), (5, 2))
+        self.assertEqual(results["errors"], 0, results)
+        self.assertGreater(results["delivered"], 0)
+        # one copy per occupant of what was sent (± the window at the edges)
+        sent = results["sent_per_s"] * results["elapsed_s"]
+        self.assertLessEqual(abs(results["delivered"] / 5 - sent), 2 * 3 + 1, results)
+        self.assertGreater(results["fanout_p50_ms"], 0)
+        self.assertLessEqual(results["fanout_p50_ms"], results["fanout_p99_ms"])
+        self.assertEqual(report["params"]["occupants"], 5)
 
     async def test_offline(self) -> None:
         """imload: messages to an offline user, all delivered at login, in order."""
