@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.xmpphelpers import Client, make_server  # noqa: E402
+from tests.xmpphelpers import Client, make_server
 
 ROOM = "bench@conference.localhost"
 

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import xmppload  # noqa: E402
-from bench.xmppload import (  # noqa: E402
+from bench import xmppload
+from bench.xmppload import (
     FAILURES,
     READ_SIZE,
     TAG_IQ,
@@ -48,7 +48,6 @@ from bench.xmppload import (  # noqa: E402
     Run,
     XmppClient,
     XmppError,
-    close_all,
     failure_reason,
     latency_stats,
     login_many,

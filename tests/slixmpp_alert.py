@@ -24,7 +24,6 @@ import urllib.request
 from typing import Any
 
 import slixmpp
-
 from slixmpp_common import TIMEOUT, until
 
 ROOM = "ops@conference.localhost"

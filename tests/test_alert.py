@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
@@ -21,8 +20,8 @@ from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from convergence.alert import tokens as tokens_module
 from convergence.alert import resource as alert_resource
+from convergence.alert import tokens as tokens_module
 from convergence.alert.alerts import AlertRefused, parse_alert
 from convergence.alert.poster import XmppAlerts
 from convergence.alert.resource import AlertResource
@@ -39,7 +38,7 @@ from convergence.config import (
 from convergence.container.container import Container
 from convergence.http.resource import make_site
 from convergence.service import build_alerts
-from tests.muchelpers import MUC, ROOM, MucFixture, body, of
+from tests.muchelpers import ROOM, MucFixture, body, of
 
 SECRET = "s3cret-token-for-tests"
 OTHER = "another-token-0123456789"
