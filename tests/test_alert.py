@@ -38,6 +38,9 @@ from convergence.config import (
 from convergence.container.container import Container
 from convergence.http.resource import make_site
 from convergence.service import build_alerts
+from convergence.store.interfaces import StoredRoom
+from convergence.xmpp.muc.history import HistoryRequest
+from convergence.xmpp.muc.roomconfig import RoomConfig
 from tests.muchelpers import ROOM, MucFixture, body, of
 
 SECRET = "s3cret-token-for-tests"
@@ -155,6 +158,20 @@ class RoomAlertTests(AlertFixture):
         self.assertEqual(second.findtext("{jabber:client}subject"), "Outage in progress")
         self.assertIsNone(body(second))
         self.assertEqual(self.server.muc.room(ROOM).subject, "Outage in progress")
+
+    def test_a_stored_room_is_read_first(self) -> None:
+        """The first alert reaches a persistent room although no stanza
+        has made the service read its rooms yet: it waits for them."""
+        self.assertFalse(self.server.muc.loaded)
+        config = RoomConfig(persistent=True).to_json()
+        self.server.muc_store.put_room("conference.localhost", StoredRoom(
+            "stored", config, affiliations={"alice@localhost": "owner"}, nicks={}))
+        status, _, _ = self.http({"room": "stored", "body": "kept"})
+        self.assertEqual(status, 202)
+        self.assertTrue(self.server.muc.loaded)
+        room = self.server.muc.room("stored@conference.localhost")
+        history = room.history.select(HistoryRequest(), self.clock.seconds(), 10)
+        self.assertEqual([body(m) for _, m in history], ["kept"])
 
     def test_unknown_room_is_404(self) -> None:
         self.room_with((self.alice, "Alice"))
