@@ -137,6 +137,9 @@ class RoomAlertTests(AlertFixture):
             self.assertEqual(message.get("from"), f"{ROOM}/alert")
             self.assertEqual(message.get("id"), stanza_id)
             self.assertEqual(body(message), "disk full on db1")
+            # archived by the room (xmpp.muc_archive): the room's stanza-id
+            [sid] = message.iter("{urn:xmpp:sid:0}stanza-id")
+            self.assertEqual(sid.get("by"), ROOM)
         # the poster never entered: no presence came or went
         self.assertEqual(self.server.muc.api.occupants(ROOM), ["Alice", "Bob"])
 
