@@ -441,8 +441,10 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         f"VirtualHost {lua_string(DOMAIN)}",
         "",
         *([f"Component {lua_string(MUC_DOMAIN)} \"muc\"",
-           "-- convergence keeps 20 messages of history per room too",
+           "-- convergence keeps 20 messages of history per room too, and archives",
+           "-- every room's groupchat (xmpp.muc_archive): so does mod_muc_mam here",
            "max_history_messages = 20",
+           f"modules_enabled = {{ {lua_string('muc_mam')} }}",
            ""] if settings.muc else []),
     ])
 
