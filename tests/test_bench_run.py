@@ -288,6 +288,9 @@ class ConfigTests(SynchronousTestCase):
             if present:
                 self.assertLess(text.index('VirtualHost "localhost"'),
                                 text.index("Component"))
+                # the room archives, as convergence's rooms do (xmpp.muc_archive)
+                self.assertIn('modules_enabled = { "muc_mam" }',
+                              text[text.index("Component"):])
         path = Path(self.mktemp())
         path.write_text(convergence_config(muc.settings, Path("/tmp/c.pem"),
                                            Path("/tmp/k.pem")))
