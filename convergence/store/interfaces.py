@@ -254,11 +254,24 @@ class IOfflineStore(Interface):
         (0: no limit); return whether it was stored.
         """
 
+    def store_messages(items: Sequence[tuple[str, str, float, bytes]],
+                       quota: int) -> list[bool]:
+        """
+        Store C{(localpart, domain, stamp, stanza)} items in order and
+        commit them together, each one unless its user already has
+        C{quota} (0: no limit) counting the items before it; return, per
+        item, whether it was stored.
+        """
+
     def messages(localpart: str, domain: str, limit: int) -> list[OfflineMessage]:
         """Up to C{limit} stored messages of the user, oldest first."""
 
     def remove_messages(localpart: str, domain: str, ids: Sequence[int]) -> None:
         """Delete the messages with these ids (delivered)."""
+
+    def remove_messages_through(localpart: str, domain: str, last: int) -> None:
+        """Delete the user's messages up to and including the id C{last}
+        (ids grow: a message stored later has a larger one)."""
 
     def count_messages(localpart: str, domain: str) -> int:
         """How many messages are stored for the user."""

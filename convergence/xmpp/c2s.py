@@ -11,7 +11,7 @@ import base64
 import binascii
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from lxml import etree
 from twisted.internet.defer import maybeDeferred
@@ -613,6 +613,27 @@ class C2SStream(XmlStreamServer):
             if stanza is None:
                 return
         self.send(stanza)
+
+    def deliver_many(self, stanzas: Iterable[etree._Element]) -> None:
+        """
+        L{deliver} each of C{stanzas}, in order.  Without filters they go
+        out in one write, each shown to the outbound observers after it
+        as L{send} does; a filter may write what it held before passing
+        a stanza (CSI), so with filters each is delivered on its own.
+        """
+        if self.filters:
+            for stanza in stanzas:
+                self.deliver(stanza)
+            return
+        sent = [(stanza, etree.tostring(stanza)) for stanza in stanzas]
+        if not sent:
+            return
+        self._write(b"".join([data for _, data in sent]))
+        if self.outbound_observers:
+            for stanza, data in sent:
+                if stanza.tag in STANZA_KINDS:
+                    for observer in tuple(self.outbound_observers):
+                        observer(stanza, data)
 
 
 @dataclass
