@@ -106,6 +106,7 @@ class XmppConfig:
     pep_max_nodes: int = 100
     pep_max_items: int = 256
     pep_max_item_size: int = 65536
+    pep_max_subscriptions: int = 1000
     pep_max_avatar_size: int = 262144
     #: private XML storage (XEP-0049): bytes of one stored element,
     #: elements per account
@@ -443,6 +444,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "pep_max_nodes": _positive_int,
     "pep_max_items": _positive_int,
     "pep_max_item_size": lambda k, v: _positive_int(k, v, 1024),
+    "pep_max_subscriptions": _positive_int,
     "pep_max_avatar_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_elements": _positive_int,

@@ -447,6 +447,21 @@ class IPepStore(Interface):
     def purge_pep_node(localpart: str, domain: str, node: str) -> None:
         """Delete every item of a node, keeping the node."""
 
+    def pep_subscriptions(localpart: str, domain: str) -> list[tuple[str, str]]:
+        """C{(node, subscribed JID)} of every explicit subscription to the
+        account's nodes (deleting a node deletes its subscriptions)."""
+
+    def subscribe_pep(localpart: str, domain: str, node: str, jid: str,
+                      max_subscriptions: int) -> bool:
+        """
+        Subscribe C{jid} to a node (already subscribed: nothing changes)
+        unless the node has C{max_subscriptions} (0: no limit); return
+        whether C{jid} is subscribed now.
+        """
+
+    def unsubscribe_pep(localpart: str, domain: str, node: str, jid: str) -> bool:
+        """Remove a subscription; return whether there was one."""
+
 
 class IPrivateStore(Interface):
     """Private XML storage (XEP-0049): one element per account, namespace

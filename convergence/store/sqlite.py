@@ -306,6 +306,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 14: explicit XEP-0060 subscriptions to PEP nodes (XEP-0163), by node;
+    # jid is the subscribed JID as given (bare or full).
+    (
+        """
+        CREATE TABLE pep_subscriptions (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            node TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain, node, jid)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -314,7 +327,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
                  "push_registrations", "vcards", "http_uploads", "last_activity",
                  "pep_nodes", "pep_items", "private_xml", "blocklist_items",
-                 "sm_held", "mam_messages", "mam_prefs")
+                 "sm_held", "mam_messages", "mam_prefs", "pep_subscriptions")
 
 _HEX = re.compile(r"[0-9a-f]+")
 
