@@ -246,3 +246,23 @@ class SubscriptionTests(PepFixture):
         self.assertEqual(config.get("type"), "result")
         self.assertIsNotNone(config.find(f".//{{jabber:x:data}}x"))
         self.assertIn(NODE_CONFIG, etree.tostring(config).decode())
+
+    def test_blocked_subscriber_gets_no_notification(self) -> None:
+        """XEP-0163 4.3.3: nobody the owner blocked is notified, explicit
+        or implied subscriber."""
+        self.sub(self.carol, OPEN)
+        self.wants(self.bob, PRIVATE)
+        self.carol.read()
+        self.bob.read()
+        self.iq(self.alice, "set", "<block xmlns='urn:xmpp:blocking'>"
+                "<item jid='carol@localhost'/><item jid='bob@localhost'/></block>")
+        self.carol.read()
+        self.bob.read()
+        self.publish(self.alice, OPEN, "<o xmlns='x'>2</o>", "second")
+        self.publish(self.alice, PRIVATE, "<p xmlns='x'>2</p>", "second")
+        self.assertEqual(item_events(self.carol.read(), OPEN), [])
+        self.assertEqual(item_events(self.bob.read(), PRIVATE), [])
+        self.wants(self.alice, OPEN)
+        self.alice.read()  # the last item
+        self.publish(self.alice, OPEN, "<o xmlns='x'>3</o>", "third")
+        self.assertEqual(item_events(self.last_read, OPEN), [("alice@localhost/phone", "third")])

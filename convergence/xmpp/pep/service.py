@@ -843,7 +843,18 @@ class PepService:
         container = etree.SubElement(event, f"{{{EVENT}}}{kind}", node=node)
         if child is not None:
             container.append(copy.deepcopy(child))
-        self.router.route(message)
+        blocking = getattr(self.server, "blocking", None)
+        if blocking is None or to.bare == owner:
+            self.router.route(message)
+            return
+
+        def checked(items: Any) -> None:
+            # XEP-0163 4.3.3: never to someone the owner blocked (nor when
+            # the blocklist cannot be read)
+            if items is not None and not _blocked(items, to):
+                self.router.route(message)
+
+        blocking.use(owner, checked)
 
     # The last published item (XEP-0163 4.3.2, send_last_published_item)
     def offer_last(self, stream: Any) -> None:
@@ -922,6 +933,11 @@ class PepService:
         """A resource went unavailable: next time it gets last items again."""
         self._sent.pop(stream, None)
         self._offered.pop(stream, None)
+
+
+def _blocked(items: Any, jid: JID) -> bool:
+    """Whether a blocklist covers C{jid} (XEP-0191 by way of XEP-0016 2.1)."""
+    return str(jid) in items or str(jid.bare) in items or jid.host in items
 
 
 def _check_name(name: str, what: str) -> None:
