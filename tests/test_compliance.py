@@ -127,7 +127,7 @@ class SuiteTests(SynchronousTestCase):
         rows = self.rows(builtin_features())
         self.assertEqual(rows[("Core", "Direct TLS")], "met")
         self.assertEqual(rows[("Core", "Feature discovery")], "met")
-        self.assertEqual(rows[("Core", "Feature broadcasts")], "partial")
+        self.assertEqual(rows[("Core", "Feature broadcasts")], "met")
         self.assertEqual(rows[("IM", "Core features")], "met")
         self.assertEqual(rows[("Core", "Server Extensibility")], "missing")
         self.assertEqual(self.rows(without("disco"))[("Core", "Feature discovery")],
