@@ -32,6 +32,10 @@ class ListenConfig:
     s2s_port: int = 5269
     sip_port: int = 5060
     http_port: int = 8080
+    #: HTTPS (TLS from the first byte) on the same site, with the
+    #: certificate of C{[tls]}; 0: off.  When on, upload slots and other
+    #: URLs the site makes are C{https://<first domain>:<port>}.
+    https_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -407,6 +411,7 @@ _LISTEN_FIELDS = {
     "s2s_port": _port,
     "sip_port": _port,
     "http_port": _port,
+    "https_port": _port,
 }
 _TLS_FIELDS = {"certificate": _string, "private_key": _string}
 _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
@@ -798,6 +803,7 @@ OVERRIDES = {
     "s2s_port": ("listen", "s2s_port"),
     "sip_port": ("listen", "sip_port"),
     "http_port": ("listen", "http_port"),
+    "https_port": ("listen", "https_port"),
 }
 
 

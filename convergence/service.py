@@ -42,7 +42,12 @@ from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_pep import SqlitePepStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.store.sqlite_upload import SqliteUploadStore
-from convergence.tls import ALPN_XMPP_CLIENT, ensure_certificate, server_tls_context
+from convergence.tls import (
+    ALPN_HTTP_1_1,
+    ALPN_XMPP_CLIENT,
+    ensure_certificate,
+    server_tls_context,
+)
 from convergence.upload.files import FileStore
 from convergence.upload.service import UploadService
 from convergence.upload.signing import Signer, load_secret
@@ -73,6 +78,8 @@ class Convergence:
     uploads: UploadService | None = None
     #: Event alerting at /api/alert, when a token is configured.
     alerts: AlertResource | None = None
+    #: The same site over HTTPS, when C{listen.https_port} is set.
+    https: HttpSite | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -132,8 +139,13 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         tls = server_tls_context(config.certificate_path, key)
         direct_tls = server_tls_context(config.certificate_path, key,
                                         alpn=(ALPN_XMPP_CLIENT,))
+        https_tls = server_tls_context(config.certificate_path, key,
+                                       alpn=(ALPN_HTTP_1_1,)) \
+            if config.listen.https_port else None
     except Exception as e:
-        raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}: {e}") from e
+        used = "c2s and HTTPS" if config.listen.https_port else "c2s"
+        raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}"
+                          f" (the certificate of {used}): {e}") from e
     store = SqliteAccountStore(config.database_path)
     accounts = Accounts(store, config.xmpp.scram_iterations)
     database = DatabaseThread(reactor)
@@ -152,11 +164,12 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
     http = build_http(config, container, reactor)
+    https = http.secure(https_tls) if https_tls is not None else None
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
     alerts = build_alerts(config, xmpp, http, reactor)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database, direct_tls, uploads, alerts)
+                       database, direct_tls, uploads, alerts, https)
 
 
 def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferred],
@@ -167,7 +180,8 @@ def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferre
     disabled or when nothing listens for HTTP.
     """
     settings = config.http_upload
-    if not settings.enabled or http is None or not config.listen.http_port:
+    if not settings.enabled or http is None \
+            or not (config.listen.http_port or config.listen.https_port):
         return None
     root = config.data_dir / "http_upload"
     try:
@@ -215,14 +229,18 @@ def build_alerts(config: Config, xmpp: XmppServer, http: HttpSite | None,
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
     """
     The HTTP site with the C{[http]} limits on every connection; its URLs
-    use the listening address (or the first domain).
+    use the listening address (or the first domain), or with HTTPS on,
+    C{https://} and the first domain (the name a certificate is for).
     """
     host = config.interface
     if host in ("0.0.0.0", "::"):
         host = config.domains[0]
+    if config.listen.https_port:
+        base = base_url(config.domains[0], config.listen.https_port, "https")
+    else:
+        base = base_url(host, config.listen.http_port)
     try:
-        return make_site(container, base=base_url(host, config.listen.http_port),
-                         limits=config.http, reactor=reactor)
+        return make_site(container, base=base, limits=config.http, reactor=reactor)
     except MountConflict as e:
         raise ConfigError(str(e)) from e
 
@@ -321,7 +339,7 @@ class ConvergenceService(service.MultiService):
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", c2s_tls=c.listen.c2s_tls_port or "off",
             sip=c.listen.sip_port or "off",
-            http=c.listen.http_port or "off",
+            http=(f"{c.listen.http_port or 'off'}, https {c.listen.https_port or 'off'}"),
             data_dir=str(c.data_dir),
         )
 
@@ -372,6 +390,11 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
     if config.listen.http_port and server.http is not None:
         HttpListener(
             config.listen.http_port, server.http, interface=config.interface,
+            grace=config.http.shutdown_grace, reactor=reactor,
+        ).setServiceParent(top)
+    if config.listen.https_port and server.https is not None:
+        HttpListener(
+            config.listen.https_port, server.https, interface=config.interface,
             grace=config.http.shutdown_grace, reactor=reactor,
         ).setServiceParent(top)
     if server.uploads is not None:
