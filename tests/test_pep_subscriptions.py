@@ -266,3 +266,16 @@ class SubscriptionTests(PepFixture):
         self.alice.read()  # the last item
         self.publish(self.alice, OPEN, "<o xmlns='x'>3</o>", "third")
         self.assertEqual(item_events(self.last_read, OPEN), [("alice@localhost/phone", "third")])
+
+    def test_removed_account_loses_its_subscriptions(self) -> None:
+        """An account removed in-band (account/removed) is no longer
+        subscribed anywhere, in memory or stored."""
+        from convergence.xmpp.events import AccountEvent
+
+        self.sub(self.carol, OPEN)
+        self.sub(self.carol, OPEN, "carol@localhost/tablet")
+        self.carol.read()
+        self.server.bus.fire("account/removed", AccountEvent("carol", "localhost"))
+        self.assertEqual(self.server.pep_store.pep_subscriptions("alice", "localhost"), [])
+        self.assertEqual(self.server.pep.subscribers(JID.parse("alice@localhost"), OPEN),
+                         set())

@@ -234,6 +234,14 @@ class IRosterStore(Interface):
         """(localpart, domain) of every user subscribed to C{contact}'s
         presence (subscription C{to} or C{both}), sorted."""
 
+    def cancel_subscriptions_of(contact: str) -> list[tuple[str, str]]:
+        """
+        The account C{contact} (a bare JID) is gone: every local roster
+        item of it loses its subscription, request and pre-approval (as
+        the unsubscribe and unsubscribed of XEP-0077 3.2 would do), each
+        changed roster's version goes up; return the rosters' owners.
+        """
+
 
 @dataclass(frozen=True)
 class OfflineMessage:
@@ -446,6 +454,10 @@ class IPepStore(Interface):
 
     def purge_pep_node(localpart: str, domain: str, node: str) -> None:
         """Delete every item of a node, keeping the node."""
+
+    def remove_subscriber(jid: str) -> int:
+        """Remove every subscription of the bare JID C{jid} and of its full
+        JIDs, to anyone's nodes (its account is gone); return how many."""
 
     def pep_subscriptions(localpart: str, domain: str) -> list[tuple[str, str]]:
         """C{(node, subscribed JID)} of every explicit subscription to the

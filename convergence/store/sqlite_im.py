@@ -90,6 +90,19 @@ class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
                        " AND contact = ?", (localpart, domain, contact))
             return self._bump(db, localpart, domain)
 
+    def cancel_subscriptions_of(self, contact: str) -> list[tuple[str, str]]:
+        with _transaction(self._db) as db:
+            owners = [(localpart, domain) for localpart, domain in db.execute(
+                "SELECT localpart, domain FROM roster_items WHERE contact = ? AND"
+                " (subscription != 'none' OR ask OR pending_in OR approved)"
+                " ORDER BY domain, localpart", (contact,))]
+            db.execute("UPDATE roster_items SET subscription = 'none', ask = 0,"
+                       " pending_in = 0, approved = 0, request = NULL WHERE contact = ?",
+                       (contact,))
+            for localpart, domain in owners:
+                self._bump(db, localpart, domain)
+        return owners
+
     @staticmethod
     def _bump(db, localpart: str, domain: str) -> int:
         db.execute("INSERT INTO roster_versions (localpart, domain, version)"

@@ -140,6 +140,13 @@ class SqlitePepStore:
                        " VALUES (?, ?, ?, ?)", (localpart, domain, node, jid))
         return True
 
+    def remove_subscriber(self, jid: str) -> int:
+        prefix = jid + "/"
+        cursor = self._db.execute(
+            "DELETE FROM pep_subscriptions WHERE jid = ? OR substr(jid, 1, ?) = ?",
+            (jid, len(prefix), prefix))
+        return cursor.rowcount
+
     def unsubscribe_pep(self, localpart: str, domain: str, node: str, jid: str) -> bool:
         cursor = self._db.execute(
             f"DELETE FROM pep_subscriptions WHERE {_NODE} AND jid = ?",

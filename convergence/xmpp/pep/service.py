@@ -233,9 +233,17 @@ class PepService:
         self._release(owner)
 
     def account_removed(self, owner: JID) -> None:
-        """The account is gone with its stored nodes: drop what is in memory."""
+        """The account is gone with its stored nodes: drop what is in memory,
+        and its explicit subscriptions to other accounts' nodes."""
         self._nodes.pop(owner, None)
         self._subscriptions.pop(owner, None)
+        for by_node in self._subscriptions.values():
+            for jids in by_node.values():
+                jids.difference_update([j for j in jids if j == str(owner)
+                                        or j.startswith(f"{owner}/")])
+        self.run_in_db(self.store.remove_subscriber, str(owner)).addErrback(
+            lambda f: log.failure("removing the PEP subscriptions of {jid} failed", f,
+                                  jid=str(owner)))
         for key in [k for k in self._volatile if k[0] == owner]:
             del self._volatile[key]
 
