@@ -8,7 +8,10 @@ from twisted.internet.defer import Deferred
 
 from convergence.xmpp.im import offline as offline_module
 from convergence.xmpp.jid import JID
+from lxml import etree
+
 from tests.imhelpers import C, ImFixture, of
+from tests.xmpphelpers import make_server
 
 
 def bodies(elements) -> list[str]:
@@ -261,3 +264,71 @@ class OfflineBatchTests(ImFixture):
         self.assertIsNotNone(errors[0].find(
             f"{C}error/{{urn:ietf:params:xml:ns:xmpp-stanzas}}internal-server-error"))
         self.flushLoggedErrors(RuntimeError)
+
+
+class OfflineStreamManagementTests(ImFixture):
+    """XEP-0198: a backlog larger than the unacknowledged queue goes in
+    parts, each after the client acknowledged the one before."""
+
+    def setUp(self) -> None:
+        self.server, self.clock = make_server(self.mktemp(), sm_max_queue=10,
+                                              sm_ack_every=5, sm_ack_interval=30.0)
+        self.server.accounts.add("carol@localhost", "carol-pw")
+        self.alice = self.client("alice", "secret", "phone")
+        self.bob = self.client("bob", "hunter2", "laptop")
+
+    def send(self, body: str) -> None:
+        self.alice.send(f"<message to='carol@localhost' type='chat' id='{body}'>"
+                        f"<body>{body}</body></message>")
+
+    def test_backlog_paced_by_acknowledgements(self) -> None:
+        from tests.test_sm import SM, sm
+
+        for n in range(25):
+            self.send(f"m{n}")
+        carol = self.client("carol", "carol-pw", "home")
+        carol.send(f"<enable xmlns='{SM}'/>")
+        carol.read()
+        carol.send("<presence/>")
+        got = carol.read()
+        # the queue takes 10: the presence echo and 9 messages
+        self.assertEqual(bodies(got), [f"m{n}" for n in range(9)])
+        self.assertTrue(sm(got, "r"))  # asked to acknowledge at once
+        self.assertEqual(of(got, "error"), [])  # no stream error
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 16)
+        self.send("late")  # to the bare JID meanwhile: stored behind the rest
+        self.assertEqual(bodies(carol.read()), [])
+        received = bodies(got)
+        stanzas = len(of(got, "presence")) + len(of(got, "message"))
+        for _ in range(10):
+            carol.send(f"<a xmlns='{SM}' h='{stanzas}'/>")
+            more = carol.read()
+            if not of(more, "message"):
+                break
+            received += bodies(more)
+            stanzas += len(of(more, "message"))
+        self.assertEqual(received, [f"m{n}" for n in range(25)] + ["late"])
+        self.assertEqual(self.server.im_store.count_messages("carol", "localhost"), 0)
+        self.assertNotIn(carol.stream.jid.bare, self.server.offline.flushing)
+        self.send("live")
+        self.assertEqual(bodies(carol.read()), ["live"])
+
+    def test_session_gone_while_waiting_keeps_the_rest(self) -> None:
+        from tests.test_sm import SM
+
+        for n in range(15):
+            self.send(f"m{n}")
+        carol = self.client("carol", "carol-pw", "home")
+        carol.send(f"<enable xmlns='{SM}'/>")
+        carol.read()
+        carol.send("<presence/>")
+        self.assertEqual(len(bodies(carol.read())), 9)
+        carol.stream.connectionLost(None)  # no resumption: the session ends
+        owner = JID.parse("carol@localhost")
+        self.assertNotIn(owner, self.server.offline.flushing)
+        stored = [etree.fromstring(m.stanza).findtext(f"{C}body")
+                  for m in self.server.im_store.messages("carol", "localhost", 50)]
+        # the 9 unacknowledged go back to storage (behind the 6 never sent:
+        # stream management keeps them with a new id), none is lost
+        self.assertEqual(sorted(stored, key=lambda b: int(b[1:])),
+                         [f"m{n}" for n in range(15)])

@@ -341,6 +341,24 @@ class StreamManagement:
             session.ack_deadline.cancel()
         session.ack_deadline = None
         self._maybe_request(session)
+        if delta:
+            # room in the queue again (offline delivery waits for it)
+            self.server.bus.fire("sm/acked", stream)
+
+    def room(self, stream: Any) -> int | None:
+        """How many more stanzas C{stream} may be sent before its
+        unacknowledged queue is full (C{None}: no stream management)."""
+        session = self.sessions.get(stream)
+        if session is None or session.ended:
+            return None
+        return max(0, self.config.sm_max_queue - len(session.queue))
+
+    def request_ack(self, stream: Any) -> None:
+        """Ask the client for an acknowledgement now, unless one is asked."""
+        session = self.sessions.get(stream)
+        if (session is not None and session.queue and not session.awaiting
+                and not session.ended and not stream.hibernating and not stream.closed):
+            self._request(session)
 
     @staticmethod
     def _too_high(stream: Any, session: SmSession, h: int) -> None:

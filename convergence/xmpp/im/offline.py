@@ -20,7 +20,11 @@ read; only then is the store read again, if it may hold more.  Messages
 to the bare JID that arrive while a flush is under way, or between the
 client's available presence and the start of its flush (the presence
 module may be waiting for the roster), are stored behind the others, so
-nothing overtakes an older message.
+nothing overtakes an older message.  To a stream with XEP-0198 stream
+management the flush sends at most what its unacknowledged queue still
+takes (C{xmpp.sm_max_queue}), asks for an acknowledgement and goes on
+once the client gave one (C{sm/acked}); what it has not sent stays
+stored, so a session that ends meanwhile loses nothing.
 """
 
 from __future__ import annotations
@@ -138,6 +142,12 @@ class OfflineMessages:
         #: messages handed to the store and not yet committed
         self.pending = 0
         self._writes = _WriteQueue(self)
+        #: flushes waiting for room in a stream management queue: owner by
+        #: stream; of those, streams whose delivered part is still being
+        #: removed, and those acknowledged meanwhile
+        self._waiting_room: dict[Any, JID] = {}
+        self._removing: set[Any] = set()
+        self._acked_early: set[Any] = set()
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -146,6 +156,7 @@ class OfflineMessages:
         hook("presence/outbound", self.on_own_presence, OUTBOUND_PRIORITY)
         hook("presence/available", self.flush)
         hook("c2s/unbound", self.on_unbound)
+        hook("sm/acked", self.on_acked)
 
     # Storing
     def on_offline(self, event: StanzaEvent) -> bool:
@@ -245,8 +256,23 @@ class OfflineMessages:
                 del self.awaiting[owner]
 
     def on_unbound(self, stream: Any) -> None:
+        owner = self._waiting_room.pop(stream, None)
+        self._removing.discard(stream)
+        self._acked_early.discard(stream)
+        if owner is not None:
+            self._done(owner)  # the rest stays stored for the next time
         if getattr(stream, "jid", None) is not None:
             self._not_awaiting(stream.jid.bare, stream)
+
+    def on_acked(self, stream: Any) -> None:
+        """The client acknowledged stanzas: a flush waiting for room goes on
+        (once what it delivered is removed)."""
+        if stream not in self._waiting_room:
+            return
+        if stream in self._removing:
+            self._acked_early.add(stream)
+            return
+        self._read(stream, self._waiting_room.pop(stream))
 
     def flush(self, stream: Any) -> None:
         """Deliver the stored messages to C{stream} (available, priority >= 0)."""
@@ -279,27 +305,48 @@ class OfflineMessages:
             else:
                 self._done(owner)
             return
+        # XEP-0198: never more than the unacknowledged queue takes; the
+        # rest once the client acknowledged what it got
+        sm = getattr(self.server, "sm", None)
+        room = sm.room(stream) if sm is not None else None
         stanzas = []
+        last = None
         for message in messages:
+            if room is not None and len(stanzas) >= room:
+                break
+            last = message.id
             try:
                 stanzas.append(etree.fromstring(message.stanza, _PARSER))
             except etree.XMLSyntaxError:
                 log.error("dropping an unreadable stored message {id} of {owner}",
                           id=message.id, owner=str(owner))
+        full = last != messages[-1].id
+        if full:
+            self._waiting_room[stream] = owner
+        if last is None:
+            sm.request_ack(stream)
+            return
         deliver_many = getattr(stream, "deliver_many", None)
         if deliver_many is not None:
             deliver_many(stanzas)
         else:
             for stanza in stanzas:
                 stream.deliver(stanza)
-        more = len(messages) >= self._limit()
-        if more:
+        if full:
+            self._removing.add(stream)
+            sm.request_ack(stream)
+        elif len(messages) >= self._limit():
             self.stored_during_flush.add(owner)
-        d = self.run_in_db(self.store.remove_messages_through, owner.user, owner.host,
-                           messages[-1].id)
+        d = self.run_in_db(self.store.remove_messages_through, owner.user, owner.host, last)
         d.addCallbacks(self._removed, self._failed, (stream, owner), None, (owner,))
 
     def _removed(self, _: Any, stream: Any, owner: JID) -> None:
+        self._removing.discard(stream)
+        if stream in self._waiting_room:
+            if stream in self._acked_early:
+                self._acked_early.discard(stream)
+                self._read(stream, self._waiting_room.pop(stream))
+            return  # else it goes on at the client's acknowledgement
         if owner in self.stored_during_flush:
             self.stored_during_flush.discard(owner)
             self._read(stream, owner)
