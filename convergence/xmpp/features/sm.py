@@ -31,6 +31,11 @@ L{OfflineMessages.keep_for} before C{c2s/closed} broadcasts unavailable
 presence; messages that must not be stored, and iq requests, bounce with
 C{recipient-unavailable}; carbon copies are dropped (their original
 reached its own recipient).
+
+Others may ask L{StreamManagement.room} how many more stanzas a stream's
+queue takes and L{StreamManagement.request_ack} for an acknowledgement;
+C{sm/acked} (the stream) fires when one acknowledged something (offline
+delivery paces a large backlog with them).
 """
 
 from __future__ import annotations
