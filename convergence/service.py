@@ -207,7 +207,8 @@ def build_alerts(config: Config, xmpp: XmppServer, http: HttpSite | None,
     C{CONVERGENCE_ALERT_TOKEN}); None otherwise (the path is then 404).
     """
     settings = config.alert
-    if not settings.tokens or http is None or not config.listen.http_port:
+    if not settings.tokens or http is None \
+            or not (config.listen.http_port or config.listen.https_port):
         return None
     tokens = Tokens(settings.tokens, settings.rate, settings.burst)
     resource = AlertResource(XmppAlerts(xmpp, settings), tokens,
