@@ -184,6 +184,9 @@ class SipConfig:
     request_burst_per_source: int = 400
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     rate_limit_max_sources: int = 65536
+    #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
+    websocket: bool = True
+    websocket_path: str = "/sip"
 
 
 @dataclass(frozen=True)
@@ -560,6 +563,8 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "request_burst_per_source": _positive_int,
     "rate_limit_exempt": lambda k, v: _networks(k, v),
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
+    "websocket": _bool,
+    "websocket_path": lambda k, v: _segment_path(k, v),
 }
 
 
@@ -697,6 +702,14 @@ def _context_path(key: str, value: Any) -> str | None:
             or "" in segments
             or any(c.isspace() or c in "?#%;" for c in value)):
         raise ConfigError(f"{key}: context path {value!r} must look like '/name'")
+    return value
+
+
+def _segment_path(key: str, value: Any) -> str:
+    """A path of one plain segment, like C{/sip}."""
+    _string(key, value)
+    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None:
+        raise ConfigError(f"{key}: {value!r} must be one path segment like '/sip'")
     return value
 
 

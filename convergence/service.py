@@ -29,11 +29,13 @@ from convergence.container.router import RoutingConflict
 from convergence.http.listener import HttpListener
 from convergence.http import upload as http_upload
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
+from convergence.http.wsupgrade import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
 from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
+from convergence.sip.ws import SipWebSocketFactory
 from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
@@ -152,6 +154,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
     http = build_http(config, container, reactor)
+    build_sip_websocket(config, reactor, sip, http)
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
     alerts = build_alerts(config, xmpp, http, reactor)
@@ -243,6 +246,24 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     return core
 
 
+def build_sip_websocket(config: Config, reactor: Any, sip: UserAgentCore,
+                        http: HttpSite | None) -> SipWebSocketFactory | None:
+    """
+    SIP over WebSocket (RFC 7118) at C{sip.websocket_path} of the HTTP
+    listener; None when disabled or when nothing listens for HTTP.
+    """
+    if not config.sip.websocket or http is None or not config.listen.http_port:
+        return None
+    factory = SipWebSocketFactory(sip.transport, reactor)
+    try:
+        http.root.mount_resource(config.sip.websocket_path.strip("/"),
+                                 WebSocketUpgrade(factory))
+    except MountConflict as e:
+        raise ConfigError(f"sip.websocket_path: {e}") from e
+    sip.transport.ws_port = config.listen.http_port
+    return factory
+
+
 class SipListener(service.Service):
     """
     Listens for SIP on UDP and TCP while running; on stop (SIGTERM) the UA
@@ -261,6 +282,11 @@ class SipListener(service.Service):
     def startService(self) -> None:
         super().startService()
         self.ports = self.core.transport.listen(self.port, self.interface)
+        if self.core.registrar is not None:
+            # WebSocket flows of an earlier run are gone, and their contacts
+            # with them (RFC 7118 5.3)
+            d = self.core.registrar.forget_flows()
+            d.addErrback(lambda f: log.failure("removing stale WebSocket bindings", f))
 
     def stopService(self) -> Any:
         super().stopService()
@@ -273,6 +299,7 @@ class SipListener(service.Service):
 
         d = self.core.shut_down(self.grace)
         d.addErrback(lambda f: log.failure("ending the SIP dialogs", f))
+        d.addCallback(lambda _: self.core.transport.close_flows())
         return d.addCallback(stop_listening)
 
 

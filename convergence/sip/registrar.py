@@ -188,3 +188,38 @@ class Registrar:
         """Deferred: the registered contact URIs of C{aor}, best first."""
         now = self.now()
         return self.run(lambda: [b.contact for b in self.locations.bindings(aor, now)])
+
+    def lookup_bindings(self, aor: str) -> Deferred:
+        """Deferred: C{(contact, received)} of C{aor}'s bindings, best first;
+        C{received} names the flow a contact was registered through."""
+        now = self.now()
+        return self.run(lambda: [(b.contact, b.received)
+                                 for b in self.locations.bindings(aor, now)])
+
+    def forget_flow(self, received: str) -> Deferred:
+        """
+        A connection-bound flow (a WebSocket, RFC 7118 5.3) closed: remove
+        every binding registered through it.  Deferred: how many.
+        """
+        def remove() -> int:
+            return self.locations.remove_received(received)
+
+        d = self.run(remove)
+        d.addCallback(self._forgotten, received)
+        return d
+
+    @staticmethod
+    def _forgotten(count: int, received: str) -> int:
+        if count:
+            log.info("flow {flow} closed: {n} binding(s) removed", flow=received, n=count)
+        return count
+
+    def forget_flows(self, transports: tuple[str, ...] = ("ws", "wss")) -> Deferred:
+        """
+        Remove the bindings of every connection-bound flow (at startup:
+        the connections of a previous run are gone).  Deferred: how many.
+        """
+        def remove() -> int:
+            return sum(self.locations.remove_received_prefix(f"{t}:") for t in transports)
+
+        return self.run(remove)
