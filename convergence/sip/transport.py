@@ -390,15 +390,15 @@ class SipTransportLayer:
         connection = self.ws_connections.get(token) if token else None
         if connection is None or not connection.connected:
             return None
-        return connection.peer
+        return connection.sip_peer
 
     def ws_connection_made(self, connection: Any) -> None:
-        """A SIP WebSocket connection opened (its C{peer} is set)."""
-        self.ws_connections[connection.peer.flow] = connection
+        """A SIP WebSocket connection opened (its C{sip_peer} is set)."""
+        self.ws_connections[connection.sip_peer.flow] = connection
 
     def ws_connection_lost(self, connection: Any) -> None:
         """A SIP WebSocket connection closed: its flow is gone."""
-        peer = connection.peer
+        peer = connection.sip_peer
         if self.ws_connections.get(peer.flow) is connection:
             del self.ws_connections[peer.flow]
         flow_closed = getattr(self.receiver, "flow_closed", None)

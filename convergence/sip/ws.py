@@ -45,7 +45,8 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
     """One SIP WebSocket connection (server side)."""
 
     layer: SipTransportLayer
-    peer: Peer | None = None
+    #: the flow (set when the connection opens; C{peer} is autobahn's)
+    sip_peer: Peer | None = None
 
     # Handshake
     def onConnect(self, request: Any) -> str:
@@ -61,30 +62,30 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
     def onOpen(self) -> None:
         address = self.transport.getPeer()
         secure = ISSLTransport.providedBy(self.transport)
-        self.peer = Peer("WSS" if secure else "WS", address.host, address.port,
+        self.sip_peer = Peer("WSS" if secure else "WS", address.host, address.port,
                          connection=self)
         self.layer.ws_connection_made(self)
 
-    # Messages
+    # Messages (C{connected} is Twisted's: true until the connection is lost)
     @property
-    def connected(self) -> bool:
-        """Whether SIP messages can still be sent on this connection."""
+    def can_send(self) -> bool:
+        """Whether SIP messages can still be sent (no closing handshake yet)."""
         return self.state == self.STATE_OPEN
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.peer is None:
+        if self.sip_peer is None:
             return
         if not payload.strip(b"\r\n"):
             if payload == b"\r\n\r\n":
                 self.sendMessage(b"\r\n")
             return
-        self.layer.message_received(payload, self.peer, exact_length=True)
+        self.layer.message_received(payload, self.sip_peer, exact_length=True)
 
     def send(self, data: bytes) -> None:
         """Send one SIP message: a text frame when it is UTF-8, else binary."""
-        if not self.connected:
+        if not self.can_send:
             log.info("dropped a SIP message for closed WebSocket {peer}",
-                     peer=str(self.peer))
+                     peer=str(self.sip_peer))
             return
         try:
             data.decode("utf-8")
@@ -95,14 +96,14 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
 
     # End
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.peer is not None:
-            log.debug("SIP WebSocket {peer} closed ({code})", peer=str(self.peer),
+        if self.sip_peer is not None:
+            log.debug("SIP WebSocket {peer} closed ({code})", peer=str(self.sip_peer),
                       code=code)
             self.layer.ws_connection_lost(self)
 
     def close(self) -> None:
         """Close the connection (the server is stopping)."""
-        if self.connected:
+        if self.can_send:
             self.sendClose(GOING_AWAY, "server shutting down")
 
 
@@ -120,8 +121,11 @@ class SipWebSocketFactory(WebSocketServerFactory):
         self.layer = layer
         # One SIP message per WebSocket message: the SIP size limit is the
         # message limit (larger ones: close code 1009, RFC 6455 7.4.1).
+        # A protocol error is answered with a close frame naming it (1002,
+        # 1007, 1009) before the TCP connection is dropped, not a bare drop.
         self.setProtocolOptions(maxMessagePayloadSize=layer.max_message_size,
-                                maxFramePayloadSize=layer.max_message_size)
+                                maxFramePayloadSize=layer.max_message_size,
+                                failByDrop=False)
 
     def buildProtocol(self, addr: Any) -> SipWebSocketProtocol:
         protocol = super().buildProtocol(addr)
