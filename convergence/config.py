@@ -187,6 +187,9 @@ class SipConfig:
     #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
     websocket: bool = True
     websocket_path: str = "/sip"
+    #: challenge order over WebSocket: JsSIP and SIP.js answer only the
+    #: last WWW-Authenticate, and only MD5
+    websocket_digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True)
@@ -565,6 +568,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
     "websocket": _bool,
     "websocket_path": lambda k, v: _segment_path(k, v),
+    "websocket_digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
 }
 
 

@@ -236,7 +236,7 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     sip = config.sip
     now = reactor.seconds
     authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
-                                  sip.digest_algorithms)
+                                  sip.digest_algorithms, sip.websocket_digest_algorithms)
     registrar = Registrar(locations, authenticator, sip, now, run_in_db)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)

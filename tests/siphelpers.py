@@ -269,8 +269,9 @@ class WsPeer(Peer):
 
     @classmethod
     def connect(cls, port: int, path: str = "/sip",
-                protocols: list[str] | None = None) -> "WsPeer":
-        """Connect to ws://127.0.0.1:port/path offering C{protocols} (["sip"])."""
+                protocols: list[str] | None = None, tls: bool = False) -> "WsPeer":
+        """Connect to ws://127.0.0.1:port/path (wss:// with C{tls}, not
+        verifying the certificate) offering C{protocols} (["sip"])."""
         from autobahn.twisted.websocket import (
             WebSocketClientFactory,
             WebSocketClientProtocol,
@@ -294,16 +295,29 @@ class WsPeer(Peer):
                     peer.closed.callback(code)
 
         factory = WebSocketClientFactory(
-            f"ws://127.0.0.1:{port}{path}",
+            f"{'wss' if tls else 'ws'}://127.0.0.1:{port}{path}",
             protocols=["sip"] if protocols is None else protocols)
         factory.protocol = Client
-        reactor.connectTCP("127.0.0.1", port, factory)
+        if tls:
+            from twisted.internet.ssl import CertificateOptions
+
+            reactor.connectSSL("127.0.0.1", port, factory, CertificateOptions(verify=False))
+        else:
+            reactor.connectTCP("127.0.0.1", port, factory)
         return peer
 
 
-def listen_http(server: Any) -> Any:
-    """Serve the server's HTTP site (with SIP over WebSocket) on a free port."""
-    port = reactor.listenTCP(0, server.http, interface="127.0.0.1")
+def listen_http(server: Any, tls: bool = False) -> Any:
+    """Serve the server's HTTP site (with SIP over WebSocket) on a free
+    port; with C{tls}, HTTPS with the server's certificate (Twisted's TLS)."""
+    if tls:
+        from twisted.internet.ssl import DefaultOpenSSLContextFactory
+
+        pem = str(server.config.certificate_path)  # key and certificate
+        options = DefaultOpenSSLContextFactory(pem, pem)
+        port = reactor.listenSSL(0, server.http, options, interface="127.0.0.1")
+    else:
+        port = reactor.listenTCP(0, server.http, interface="127.0.0.1")
     server.sip.transport.ws_port = port.getHost().port
     server.sip_ports.append(port)
     return port.getHost().port

@@ -401,6 +401,27 @@ class MessageTests(WsFixture):
         await self.ask(other, "OPTIONS", 200, "sip:localhost")
 
 
+class SecureTests(WsFixture):
+    def setUp(self) -> None:
+        super().setUp()
+        self.http_port = listen_http(self.server, tls=True)
+
+    async def test_wss_via_and_flow(self) -> None:
+        """Over TLS the flow is WSS: a REGISTER binds to a wss: flow, our
+        Via and Contact toward the client say WSS / transport=wss."""
+        peer = WsPeer.connect(self.http_port, tls=True)
+        await peer.opened
+        self.addCleanup(peer.close)
+        self.assertEqual((await self.register(peer)).status, 200)
+        [(contact, received)] = await self.bindings()
+        self.assertRegex(received, r"^wss:127\.0\.0\.1:\d+$")
+        [flow] = self.server.sip.transport.ws_connections.values()
+        self.assertEqual(flow.sip_peer.transport, "WSS")
+        reply = await self.ask(peer, "INVITE", 200, "sip:chatline@localhost",
+                               body=SEED_SDP, content_type="application/sdp")
+        self.assertIn(";transport=wss>", reply.header("contact"))
+
+
 class RegistrationTests(WsFixture):
     async def test_register_bound_to_connection_removed_on_close(self) -> None:
         """REGISTER over WS: the contact is bound to the connection's flow;

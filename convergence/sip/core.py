@@ -303,7 +303,8 @@ class UserAgentCore:
     # Initial requests
     def _initial(self, app: Any, request: Request, tx: Any, peer: Peer) -> None:
         if request.method == "INVITE" and self.challenge_invites and self.registrar:
-            d = self.registrar.authenticator.check(request, self._realm(request.from_.uri))
+            d = self.registrar.authenticator.check(request, self._realm(request.from_.uri),
+                                                   peer.connection_bound)
             d.addCallback(self._authenticated, app, request, tx, peer)
             d.addErrback(self._failed_reply, request, tx, "INVITE")
             return
@@ -481,7 +482,8 @@ class UserAgentCore:
             message.set_to_tag(sreq.transaction.to_tag)
         if sreq.method == "INVITE" and 100 < status < 300:
             user = getattr(sreq.message.uri, "user", None)
-            transport = sreq.message.top_via.transport
+            flow = sreq.session.flow if sreq.session is not None else None
+            transport = flow.transport if flow is not None else sreq.message.top_via.transport
             if transport not in ("TCP", *WS_TRANSPORTS):
                 transport = "UDP"
             message.headers.set("Contact", f"<{self.transport.contact_uri(user, transport)}>")
