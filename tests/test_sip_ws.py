@@ -296,6 +296,23 @@ class WsFixture(TestCase):
         return await self.server.sip.registrar.lookup_bindings("sip:romeo@localhost")
 
 
+class ChallengeOrderTests(WsFixture):
+    async def test_websocket_order(self) -> None:
+        """Over WebSocket the challenges come in sip.websocket_digest_algorithms
+        order (MD5 last, the one the JsSIP family reads); over UDP in
+        sip.digest_algorithms order."""
+        peer = await self.connect()
+        reply = await self.ask(peer, "REGISTER", 401, "sip:localhost",
+                               to="<sip:romeo@localhost>")
+        self.assertEqual([re.search(r"algorithm=([\w-]+)", v).group(1)
+                          for v in reply.all("www-authenticate")], ["SHA-256", "MD5"])
+        self.server.sip.registrar.authenticator.websocket_order = ("MD5", "SHA-256")
+        reply = await self.ask(peer, "REGISTER", 401, "sip:localhost",
+                               to="<sip:romeo@localhost>")
+        self.assertEqual([re.search(r"algorithm=([\w-]+)", v).group(1)
+                          for v in reply.all("www-authenticate")], ["MD5", "SHA-256"])
+
+
 class HandshakeTests(WsFixture):
     def raw_handshake(self, protocol: str | None) -> bytes:
         """The server's answer to a hand-written upgrade request."""
@@ -493,6 +510,29 @@ class DialogTests(WsFixture):
                 break
             await sleep(0.02)
         self.assertEqual(DialerServlet.responses, [(200, "INVITE"), (200, "BYE")])
+
+    async def test_no_retransmissions_on_a_reliable_flow(self) -> None:
+        """A WebSocket is reliable: the INVITE toward it is sent once (no
+        timer A), and our 200 to the client's INVITE is not retransmitted
+        while its ACK is awaited (RFC 3261 13.3.1.4, 17.1.1.2)."""
+        peer = await self.connect()
+        self.assertEqual((await self.register(peer)).status, 200)
+        udp = UdpPeer(self.udp_port)
+        self.addCleanup(udp.close)
+        udp.send(request("MESSAGE", f"sip:dialer@127.0.0.1:{self.udp_port}", udp.port,
+                         body="sip:romeo@localhost", content_type="text/plain"))
+        invite = await peer.wait(lambda m: m.method == "INVITE")
+        call_id = secrets.token_hex(6)
+        ok = await self.ask(peer, "INVITE", 200, "sip:chatline@localhost", call_id=call_id,
+                            body=SEED_SDP, content_type="application/sdp")
+        await sleep(8 * self.server.sip.timers.T1)  # UDP would have retransmitted thrice
+        self.assertEqual([m.method for m in peer.received].count("INVITE"), 1)
+        self.assertEqual(len([m for m in peer.received if m.status == 200
+                              and m.header("call-id") == call_id]), 1)
+        peer.send(self.answer(invite, 486))
+        to_tag = ok.header("to").split("tag=")[1]
+        peer.send(peer.request("ACK", "sip:chatline@localhost", call_id=call_id,
+                               to_tag=to_tag))
 
     @staticmethod
     def answer(message: Any, status: int, body: str = "", contact: str | None = None) -> str:
