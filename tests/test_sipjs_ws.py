@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -159,14 +160,28 @@ module = "tests.sipapps_dialer"
                 if data.startswith(b"SIP/2.0 ") and not data.startswith(b"SIP/2.0 1"):
                     return data
 
-    def test_register_invite_bye_close(self) -> None:
-        self.start_twistd()
+    def sipjs(self, app: str, scenario: str = "full") -> tuple[subprocess.Popen, Lines]:
+        """Run tests/clients/js/sipws.mjs as romeo against the server."""
         node = subprocess.Popen(
             ["node", "--no-warnings", str(SCRIPT), f"ws://127.0.0.1:{self.http_port}/sip",
-             "localhost", "romeo", "montague", "chatline"],
+             "localhost", "romeo", "montague", app, scenario],
             cwd=JS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.addCleanup(lambda: (node.poll() is None and node.kill(), node.wait(10)))
-        lines = Lines(node)
+        return node, Lines(node)
+
+    def offline_stanzas(self) -> list[str]:
+        db = sqlite3.connect(str(self.data / "convergence.sqlite3"), timeout=10)
+        try:
+            rows = db.execute("SELECT stanza FROM offline_messages WHERE localpart = 'romeo'"
+                              " ORDER BY id").fetchall()
+        finally:
+            db.close()
+        return [bytes(row[0]).decode() if isinstance(row[0], bytes) else row[0]
+                for row in rows]
+
+    def test_register_invite_bye_close(self) -> None:
+        self.start_twistd()
+        node, lines = self.sipjs("chatline")
 
         registered = lines.next("registered")
         contact = registered["contact"]
@@ -204,3 +219,31 @@ module = "tests.sipapps_dialer"
         log = self.log.read_text()
         self.assertIn("flow ws:127.0.0.1:", log)
         self.assertNotIn("Traceback", log)
+
+    def test_call_selfhelp_with_chat_offer(self) -> None:
+        """SIP.js calls the selfhelp bot over WebSocket with a jabber chat
+        offer (docs/sdp.md): 200 with the bot's a=jid and our thread; the
+        bot greets over XMPP in that thread (romeo is not online, so the
+        greeting waits in his offline store); our BYE gets 200 and the bot's
+        goodbye follows in the same thread."""
+        self.start_twistd()
+        node, lines = self.sipjs("selfhelp", "call")
+        call = lines.next("call")
+        self.assertEqual(call["status"], 200)
+        thread = re.search(r"a=thread:(\S+)", call["offer"]).group(1)
+        self.assertIn("m=message 5222 xmpp/tcp chat", call["answer"])
+        self.assertIn("a=jid:selfhelp@localhost", call["answer"])
+        self.assertIn(f"a=thread:{thread}", call["answer"])
+        self.assertEqual(lines.next("hungup")["status"], 200)
+        lines.next("closed")
+        self.assertEqual(node.wait(15), 0)
+        deadline = time.monotonic() + 10
+        while len(self.offline_stanzas()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stanzas = self.offline_stanzas()
+        self.assertEqual(len(stanzas), 2, stanzas)
+        for stanza in stanzas:
+            self.assertIn("from='selfhelp@localhost", stanza.replace('"', "'"))
+            self.assertIn(f"<thread>{thread}</thread>", stanza)
+        self.assertIn("Welcome to convergence self-help", stanzas[0])
+        self.assertIn("Goodbye", stanzas[1])

@@ -1,7 +1,10 @@
 // SIP.js over SIP/WebSocket (RFC 7118) against a real server
 // (tests/test_sipjs_ws.py drives it).
 //
-//   node sipws.mjs WS_URL DOMAIN USER PASSWORD APP
+//   node sipws.mjs WS_URL DOMAIN USER PASSWORD APP [SCENARIO]
+//
+// SCENARIO "full" (the default) is all of the below; "call" only connects
+// and calls APP (no REGISTER, no incoming INVITE), e.g. the selfhelp bot.
 //
 // Prints one JSON object a line, {"event": ...}, as things happen:
 //   registered    REGISTER over the WebSocket got its 200 (digest);
@@ -23,7 +26,7 @@ import { Inviter, Registerer, RegistererState, SessionState, UserAgent } from "s
 // SIP.js opens `new WebSocket(url, "sip")`; Node 20 has no global one.
 globalThis.WebSocket = WebSocket;
 
-const [url, domain, user, password, app] = process.argv.slice(2);
+const [url, domain, user, password, app, scenario = "full"] = process.argv.slice(2);
 const STEP = 10000;
 const say = (event, fields = {}) => console.log(JSON.stringify({ event, ...fields }));
 const die = (error) => { say("error", { message: String(error && error.stack || error) }); process.exit(1); };
@@ -94,32 +97,37 @@ function stateReached(session, wanted, what) {
   }), what);
 }
 
-await within(ua.start(), "WebSocket connect");
-const registerer = new Registerer(ua, { expires: 300 });
-const registered = within(new Promise((resolve, reject) => {
-  registerer.stateChange.addListener((state) => {
-    if (state === RegistererState.Registered) resolve();
-    if (state === RegistererState.Terminated) reject(new Error("registration terminated"));
+// 1. REGISTER, then an INVITE routed to our WS contact (the test has an app
+// place it): answered with a chat answer, ended by the caller's BYE.
+async function incomingCall() {
+  const registerer = new Registerer(ua, { expires: 300 });
+  const registered = within(new Promise((resolve, reject) => {
+    registerer.stateChange.addListener((state) => {
+      if (state === RegistererState.Registered) resolve();
+      if (state === RegistererState.Terminated) reject(new Error("registration terminated"));
+    });
+  }), "REGISTER");
+  await registerer.register({
+    requestDelegate: { onReject: (r) => die(`REGISTER rejected: ${r.message.statusCode}`) },
   });
-}), "REGISTER");
-await registerer.register({
-  requestDelegate: { onReject: (r) => die(`REGISTER rejected: ${r.message.statusCode}`) },
-});
-await registered;
-say("registered", { contact: String(ua.contact.uri) });
+  await registered;
+  say("registered", { contact: String(ua.contact.uri) });
 
-// 1. An INVITE routed to our WS contact (the test has an app place it).
-const invitation = await within(invited, "INVITE to our WebSocket contact", 30000);
-const request = invitation.request;
-say("invite", {
-  ruri: String(request.ruri), from: String(request.from.uri),
-  via: request.getHeader("via"), contact: request.getHeader("contact"),
-  offer: request.body,
-});
-await invitation.accept();
-await stateReached(invitation, SessionState.Established, "ACK for our 200");
-await stateReached(invitation, SessionState.Terminated, "BYE from the caller");
-say("ended");
+  const invitation = await within(invited, "INVITE to our WebSocket contact", 30000);
+  const request = invitation.request;
+  say("invite", {
+    ruri: String(request.ruri), from: String(request.from.uri),
+    via: request.getHeader("via"), contact: request.getHeader("contact"),
+    offer: request.body,
+  });
+  await invitation.accept();
+  await stateReached(invitation, SessionState.Established, "ACK for our 200");
+  await stateReached(invitation, SessionState.Terminated, "BYE from the caller");
+  say("ended");
+}
+
+await within(ua.start(), "WebSocket connect");
+if (scenario === "full") await incomingCall();
 
 // 2. Our own call to the app, with a chat offer; we hang up.
 const inviter = new Inviter(ua, UserAgent.makeURI(`sip:${app}@${domain}`));
@@ -132,7 +140,7 @@ await inviter.invite({
 });
 await stateReached(inviter, SessionState.Established, `200 from ${app}`);
 say("call", { status: answer.statusCode, answer: answer.body,
-              contact: answer.getHeader("contact") });
+              contact: answer.getHeader("contact"), offer: inviter.sessionDescriptionHandler.offerSent });
 const byeAnswered = new Promise((resolve) => {
   inviter.bye({ requestDelegate: { onAccept: (r) => resolve(r.message.statusCode),
                                    onReject: (r) => resolve(r.message.statusCode) } });
