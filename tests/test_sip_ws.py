@@ -23,8 +23,15 @@ from convergence.sip.registrar import Registrar
 from convergence.sip.transport import Peer, SipTransportLayer
 from convergence.store.dbthread import run_now
 from convergence.store.location import MemoryLocationStore
-from tests.siphelpers import SEED_SDP, UdpPeer, WsPeer, listen_http, request, start_server, \
-    stop_server
+from tests.siphelpers import (
+    SEED_SDP,
+    UdpPeer,
+    WsPeer,
+    listen_http,
+    request,
+    start_server,
+    stop_server,
+)
 from tests.test_sip_core import digest
 
 
@@ -430,7 +437,7 @@ class SecureTests(WsFixture):
         await peer.opened
         self.addCleanup(peer.close)
         self.assertEqual((await self.register(peer)).status, 200)
-        [(contact, received)] = await self.bindings()
+        [(_, received)] = await self.bindings()
         self.assertRegex(received, r"^wss:127\.0\.0\.1:\d+$")
         [flow] = self.server.sip.transport.ws_connections.values()
         self.assertEqual(flow.sip_peer.transport, "WSS")
