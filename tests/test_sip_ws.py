@@ -353,6 +353,7 @@ class HandshakeTests(WsFixture):
         self.assertTrue(answer.startswith(b"HTTP/1.1 101 "), answer)
         self.assertIn(b"Sec-WebSocket-Protocol: sip\r\n", answer)
         self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", answer)
+        self.assertNotIn(b"Autobahn", answer)  # no Server header naming the library
 
     async def test_wrong_subprotocol_refused(self) -> None:
         """A handshake without the sip subprotocol is refused before the
@@ -360,9 +361,29 @@ class HandshakeTests(WsFixture):
         for offered in ("xmpp", None):
             answer = await self.raw_handshake(offered)
             self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer)
+            self.assertIn(b"\r\nContent-Length: 0\r\n", answer)
         peer = WsPeer.connect(self.http_port, protocols=["xmpp"])
         with self.assertRaises(ConnectionError):
             await peer.opened
+
+    async def test_plain_get_is_426(self) -> None:
+        """A GET without the upgrade gets 426 naming websocket, not a page."""
+        def get() -> bytes:
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as s:
+                s.sendall(f"GET /sip HTTP/1.1\r\nHost: 127.0.0.1:{self.http_port}\r\n\r\n"
+                          .encode())
+                answer = b""
+                while chunk := s.recv(4096):
+                    answer += chunk
+                return answer
+
+        from twisted.internet.threads import deferToThread
+
+        answer = await deferToThread(get)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 426 "), answer)
+        self.assertIn(b"\r\nUpgrade: websocket\r\n", answer)
+        self.assertNotIn(b"Autobahn", answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\n"), answer)
 
     async def test_upgraded_connection_is_not_an_http_request(self) -> None:
         """The upgraded connection leaves the HTTP site's channels: stopping

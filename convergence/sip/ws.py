@@ -59,6 +59,17 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
                                  "The sip WebSocket subprotocol is required (RFC 7118)")
         return SUBPROTOCOL
 
+    def failHandshake(self, reason: str, code: int = 400,
+                      responseHeaders: Any = None) -> None:
+        """A refused handshake: autobahn's answer, made a complete HTTP
+        response (and a 426 names the protocol to upgrade to, RFC 9110 15.5.22)."""
+        headers = list(responseHeaders or [])
+        names = {name.lower() for name, _ in headers}
+        if code == 426 and "upgrade" not in names:
+            headers.append(("Upgrade", "websocket"))
+        headers += [("Content-Length", "0"), ("Connection", "close")]
+        super().failHandshake(reason, code, headers)
+
     def onOpen(self) -> None:
         address = self.transport.getPeer()
         secure = ISSLTransport.providedBy(self.transport)
@@ -117,7 +128,7 @@ class SipWebSocketFactory(WebSocketServerFactory):
     noisy = False
 
     def __init__(self, layer: SipTransportLayer, reactor: Any = None) -> None:
-        super().__init__(protocols=[SUBPROTOCOL], reactor=reactor)
+        super().__init__(protocols=[SUBPROTOCOL], reactor=reactor, server=None)
         self.layer = layer
         # One SIP message per WebSocket message: the SIP size limit is the
         # message limit (larger ones: close code 1009, RFC 6455 7.4.1).
@@ -125,7 +136,9 @@ class SipWebSocketFactory(WebSocketServerFactory):
         # 1007, 1009) before the TCP connection is dropped, not a bare drop.
         self.setProtocolOptions(maxMessagePayloadSize=layer.max_message_size,
                                 maxFramePayloadSize=layer.max_message_size,
-                                failByDrop=False)
+                                failByDrop=False,
+                                # a plain GET gets an error, not autobahn's status page
+                                webStatus=False)
 
     def buildProtocol(self, addr: Any) -> SipWebSocketProtocol:
         protocol = super().buildProtocol(addr)
