@@ -282,11 +282,6 @@ class SipListener(service.Service):
     def startService(self) -> None:
         super().startService()
         self.ports = self.core.transport.listen(self.port, self.interface)
-        if self.core.registrar is not None:
-            # WebSocket flows of an earlier run are gone, and their contacts
-            # with them (RFC 7118 5.3)
-            d = self.core.registrar.forget_flows()
-            d.addErrback(lambda f: log.failure("removing stale WebSocket bindings", f))
 
     def stopService(self) -> Any:
         super().stopService()
@@ -338,6 +333,12 @@ class ConvergenceService(service.MultiService):
         super().startService()
         if self.server.database is not None:
             self.server.database.start()
+        registrar = self.server.sip.registrar
+        if registrar is not None:
+            # WebSocket flows of an earlier run are gone, and the contacts
+            # registered through them with them (RFC 7118 5.3)
+            d = registrar.forget_flows()
+            d.addErrback(lambda f: log.failure("removing stale WebSocket bindings", f))
         self.server.xmpp.start()
         c = self.server.config
         log.info(

@@ -505,6 +505,31 @@ class RegistrationTests(WsFixture):
         self.assertIn((480, "MESSAGE"), CallerServlet.responses)
 
 
+class StartupTests(TestCase):
+    async def test_start_removes_websocket_bindings(self) -> None:
+        """At startup the WebSocket bindings of an earlier run are removed
+        (their connections are gone); the others stay."""
+        from convergence.service import ConvergenceService, build
+
+        root = self.mktemp()
+        config = load_config(None, {"data_dir": root})
+        server = build(config, reactor)
+        later = reactor.seconds() + 600
+        server.locations.register_binding("sip:a@localhost", "sip:a@x.invalid;transport=ws",
+                                          later, "c1", 1, received="ws:127.0.0.1:4000")
+        server.locations.register_binding("sip:a@localhost", "sip:a@127.0.0.1:5062",
+                                          later, "c2", 1, received="udp:127.0.0.1:5062")
+        service = ConvergenceService(server)
+        service.startService()
+        self.addCleanup(service.stopService)
+        for _ in range(100):
+            if len(await server.sip.registrar.lookup("sip:a@localhost")) == 1:
+                break
+            await sleep(0.02)
+        self.assertEqual(await server.sip.registrar.lookup("sip:a@localhost"),
+                         ["sip:a@127.0.0.1:5062"])
+
+
 class DialogTests(WsFixture):
     async def test_app_invite_routed_down_the_connection(self) -> None:
         """The dialer app INVITEs the AOR registered over WS: the INVITE, the
