@@ -187,6 +187,9 @@ class SipConfig:
     #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
     websocket: bool = True
     websocket_path: str = "/sip"
+    #: seconds between WebSocket pings, each to be answered within as many
+    #: (a dead connection ends, and its registrations with it); 0: none
+    websocket_ping_interval: float = 30.0
     #: challenge order over WebSocket: JsSIP and SIP.js answer only the
     #: last WWW-Authenticate, and only MD5
     websocket_digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
@@ -568,6 +571,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
     "websocket": _bool,
     "websocket_path": lambda k, v: _segment_path(k, v),
+    "websocket_ping_interval": lambda k, v: _ping_interval(k, v),
     "websocket_digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
 }
 
@@ -707,6 +711,15 @@ def _context_path(key: str, value: Any) -> str | None:
             or any(c.isspace() or c in "?#%;" for c in value)):
         raise ConfigError(f"{key}: context path {value!r} must look like '/name'")
     return value
+
+
+def _ping_interval(key: str, value: Any) -> float:
+    """0 (off), or at least 2 seconds (autobahn's timers have whole-second
+    buckets: a shorter timeout could fire before the pong)."""
+    seconds = _non_negative(key, value)
+    if 0 < seconds < 2:
+        raise ConfigError(f"{key}: 0 (off) or at least 2 seconds, not {value!r}")
+    return seconds
 
 
 def _segment_path(key: str, value: Any) -> str:

@@ -254,7 +254,7 @@ def build_sip_websocket(config: Config, reactor: Any, sip: UserAgentCore,
     """
     if not config.sip.websocket or http is None or not config.listen.http_port:
         return None
-    factory = SipWebSocketFactory(sip.transport, reactor)
+    factory = SipWebSocketFactory(sip.transport, reactor, config.sip.websocket_ping_interval)
     try:
         http.root.mount_resource(config.sip.websocket_path.strip("/"),
                                  WebSocketUpgrade(factory))

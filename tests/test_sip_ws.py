@@ -239,6 +239,12 @@ class ConfigTests(TestCase):
         config = self.load("")
         self.assertTrue(config.sip.websocket)
         self.assertEqual(config.sip.websocket_path, "/sip")
+        self.assertEqual(config.sip.websocket_ping_interval, 30.0)
+        self.assertEqual(config.sip.websocket_digest_algorithms, ("SHA-256", "MD5"))
+        with self.assertRaises(ConfigError):
+            self.load("[sip]\nwebsocket_ping_interval = 1\n")
+        with self.assertRaises(ConfigError):
+            self.load('[sip]\nwebsocket_digest_algorithms = ["SHA-1"]\n')
 
     def test_path_is_one_segment(self) -> None:
         self.assertEqual(self.load('[sip]\nwebsocket_path = "/ws-sip"\n').sip.websocket_path,
@@ -484,6 +490,33 @@ class RegistrationTests(WsFixture):
                 break
             await sleep(0.02)
         self.assertEqual(await self.bindings(), [])
+
+    async def test_silent_client_dropped_by_pings(self) -> None:
+        """A client that stops answering pings (it stopped reading) is
+        dropped after the ping timeout, and its registration goes."""
+        from convergence.sip.ws import SipWebSocketFactory
+        from convergence.http.wsupgrade import WebSocketUpgrade
+
+        # autobahn's timers have whole-second buckets: 2 s is the shortest
+        # interval whose timeout cannot fire before a loopback pong
+        factory = SipWebSocketFactory(self.server.sip.transport, reactor, ping_interval=2)
+        self.server.http.root.resources["sip-ping"] = WebSocketUpgrade(factory)
+        peer = WsPeer.connect(self.http_port, path="/sip-ping")
+        await peer.opened
+        self.addCleanup(peer.close)
+        self.assertEqual((await self.register(peer)).status, 200)
+        await sleep(2.5)  # a ping answered: still there
+        self.assertEqual(len(await self.bindings()), 1)
+        self.assertIsNotNone(peer.protocol.transport)
+        peer.protocol.transport.pauseProducing()  # reads nothing, answers no ping
+        for _ in range(300):
+            if not await self.bindings():
+                break
+            await sleep(0.02)
+        self.assertEqual(await self.bindings(), [])
+        self.assertEqual(self.server.sip.transport.ws_connections, {})
+        peer.protocol.transport.resumeProducing()
+        self.assertEqual(await peer.closed, 1006)  # dropped, no closing handshake
 
     async def test_dead_flow_is_not_a_target(self) -> None:
         """A WS binding whose connection is gone is never sent to: the

@@ -127,7 +127,13 @@ class SipWebSocketFactory(WebSocketServerFactory):
     protocol = SipWebSocketProtocol
     noisy = False
 
-    def __init__(self, layer: SipTransportLayer, reactor: Any = None) -> None:
+    def __init__(self, layer: SipTransportLayer, reactor: Any = None,
+                 ping_interval: float = 0.0) -> None:
+        """
+        @param ping_interval: seconds between WebSocket pings, each to be
+            answered within as many, else the connection is dropped (a
+            client gone without closing); 0: no pings.
+        """
         super().__init__(protocols=[SUBPROTOCOL], reactor=reactor, server=None)
         self.layer = layer
         # One SIP message per WebSocket message: the SIP size limit is the
@@ -139,6 +145,9 @@ class SipWebSocketFactory(WebSocketServerFactory):
                                 failByDrop=False,
                                 # a plain GET gets an error, not autobahn's status page
                                 webStatus=False)
+        if ping_interval:
+            self.setProtocolOptions(autoPingInterval=ping_interval,
+                                    autoPingTimeout=ping_interval)
 
     def buildProtocol(self, addr: Any) -> SipWebSocketProtocol:
         protocol = super().buildProtocol(addr)
