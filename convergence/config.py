@@ -184,6 +184,8 @@ class SipConfig:
     request_burst_per_source: int = 400
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     rate_limit_max_sources: int = 65536
+    #: proxy requests to registered users that no application serves
+    proxy: bool = True
     #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
     websocket: bool = True
     websocket_path: str = "/sip"
@@ -570,6 +572,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "rate_limit_exempt": lambda k, v: _networks(k, v),
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
     "websocket": _bool,
+    "proxy": _bool,
     "websocket_path": lambda k, v: _segment_path(k, v),
     "websocket_ping_interval": lambda k, v: _ping_interval(k, v),
     "websocket_digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),

@@ -241,7 +241,8 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,
-                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites)
+                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites,
+                         proxy=sip.proxy)
     container.factories["sip"] = SipFactory(core)
     return core
 
