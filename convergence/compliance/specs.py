@@ -50,8 +50,10 @@ CORE_SPECS: tuple[Spec, ...] = (
          note="SCRAM-SHA-256; no channel binding (-PLUS)"),
     Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),
     Spec("RFC 3261", "", "SIP", status="partial",
-         note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core;"
-              " no SIP over TLS, no proxying, no re-INVITE glare handling"),
+         note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core,"
+              " a stateful proxy to registered contacts; no SIP over TLS, no forking,"
+              " no re-INVITE glare handling"),
+    Spec("RFC 5658", "", "SIP", note="double Record-Route across transports"),
     Spec("RFC 3581", "", "SIP", note="rport"),
     Spec("RFC 6026", "", "SIP", note="the Accepted state of INVITE transactions"),
     Spec("RFC 7118", "", "SIP", status="partial",
