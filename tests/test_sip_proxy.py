@@ -185,3 +185,18 @@ class ProxiedCallTests(ProxyFixture):
         ok = await ws.wait(lambda m: m.status == 200 and "INVITE" in m.header("cseq"))
         self.assertEqual(ok.all("record-route"), rr)
         self.assertEqual(len(ok.all("via")), 1)
+
+
+class OutboundProxyRouteTests(ProxyFixture):
+    async def test_preloaded_route_to_us(self) -> None:
+        """A client using us as its outbound proxy (a Route to us on an
+        initial request for one of our apps) is served as without it."""
+        peer = UdpPeer(self.udp_port)
+        self.addCleanup(peer.close)
+        route = f"Route: <sip:127.0.0.1:{self.udp_port};lr>"
+        peer.send(request("INVITE", "sip:chatline@localhost", peer.port, body=SEED_SDP,
+                          content_type="application/sdp", extra=route))
+        ok = await peer.wait(peer.status(200, "INVITE"))
+        self.assertIn("a=jid:chatline@localhost", ok.body.decode())
+        peer.send(request("OPTIONS", "sip:localhost", peer.port, extra=route))
+        await peer.wait(peer.status(200, "OPTIONS"))

@@ -90,6 +90,10 @@ class Proxy:
                 and self.core.is_local(uri)
                 and (not uri.user or flow_of(uri) is not None))
 
+    def _for_us(self, uri: Any) -> bool:
+        """Whether a Request-URI names this server (a domain or address of ours)."""
+        return self.core.is_local(uri) or getattr(uri, "host", None) in self.core.domains
+
     # Initial requests to registered users
     def forward_initial(self, request: Request, tx: Any, peer: Peer,
                         bindings: list[tuple[str, str | None]]) -> None:
@@ -120,6 +124,8 @@ class Proxy:
         while out.routes and self.is_ours(out.routes[0].uri):
             flow = flow_of(out.routes[0].uri) or flow
             _pop_first(out, "Route")
+        if not out.routes and self._for_us(out.uri):
+            return False  # we were the only hop (an outbound proxy's Route): serve it
         target_uri = out.routes[0].uri if out.routes else out.uri
         from convergence.sip.core import _connection_bound, _hop
 
