@@ -189,6 +189,17 @@ class SipConfig:
     request_burst_per_source: int = 400
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     rate_limit_max_sources: int = 65536
+    #: proxy requests to registered users that no application serves
+    proxy: bool = True
+    #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
+    websocket: bool = True
+    websocket_path: str = "/sip"
+    #: seconds between WebSocket pings, each to be answered within as many
+    #: (a dead connection ends, and its registrations with it); 0: none
+    websocket_ping_interval: float = 30.0
+    #: challenge order over WebSocket: JsSIP and SIP.js answer only the
+    #: last WWW-Authenticate, and only MD5
+    websocket_digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True)
@@ -567,6 +578,11 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "request_burst_per_source": _positive_int,
     "rate_limit_exempt": lambda k, v: _networks(k, v),
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
+    "websocket": _bool,
+    "proxy": _bool,
+    "websocket_path": lambda k, v: _segment_path(k, v),
+    "websocket_ping_interval": lambda k, v: _ping_interval(k, v),
+    "websocket_digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
 }
 
 
@@ -704,6 +720,23 @@ def _context_path(key: str, value: Any) -> str | None:
             or "" in segments
             or any(c.isspace() or c in "?#%;" for c in value)):
         raise ConfigError(f"{key}: context path {value!r} must look like '/name'")
+    return value
+
+
+def _ping_interval(key: str, value: Any) -> float:
+    """0 (off), or at least 2 seconds (autobahn's timers have whole-second
+    buckets: a shorter timeout could fire before the pong)."""
+    seconds = _non_negative(key, value)
+    if 0 < seconds < 2:
+        raise ConfigError(f"{key}: 0 (off) or at least 2 seconds, not {value!r}")
+    return seconds
+
+
+def _segment_path(key: str, value: Any) -> str:
+    """A path of one plain segment, like C{/sip}."""
+    _string(key, value)
+    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None:
+        raise ConfigError(f"{key}: {value!r} must be one path segment like '/sip'")
     return value
 
 

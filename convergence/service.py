@@ -29,11 +29,13 @@ from convergence.container.router import RoutingConflict
 from convergence.http.listener import HttpListener
 from convergence.http import upload as http_upload
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
+from convergence.http.wsupgrade import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
 from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
+from convergence.sip.ws import SipWebSocketFactory
 from convergence.store.dbthread import DatabaseThread
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
@@ -165,6 +167,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
                     locations, database.run)
     http = build_http(config, container, reactor)
     https = http.secure(https_tls) if https_tls is not None else None
+    build_sip_websocket(config, reactor, sip, http)
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
     alerts = build_alerts(config, xmpp, http, reactor)
@@ -252,14 +255,33 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     sip = config.sip
     now = reactor.seconds
     authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
-                                  sip.digest_algorithms)
+                                  sip.digest_algorithms, sip.websocket_digest_algorithms)
     registrar = Registrar(locations, authenticator, sip, now, run_in_db)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,
-                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites)
+                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites,
+                         proxy=sip.proxy)
     container.factories["sip"] = SipFactory(core)
     return core
+
+
+def build_sip_websocket(config: Config, reactor: Any, sip: UserAgentCore,
+                        http: HttpSite | None) -> SipWebSocketFactory | None:
+    """
+    SIP over WebSocket (RFC 7118) at C{sip.websocket_path} of the HTTP
+    listener; None when disabled or when nothing listens for HTTP.
+    """
+    if not config.sip.websocket or http is None or not config.listen.http_port:
+        return None
+    factory = SipWebSocketFactory(sip.transport, reactor, config.sip.websocket_ping_interval)
+    try:
+        http.root.mount_resource(config.sip.websocket_path.strip("/"),
+                                 WebSocketUpgrade(factory))
+    except MountConflict as e:
+        raise ConfigError(f"sip.websocket_path: {e}") from e
+    sip.transport.ws_port = config.listen.http_port
+    return factory
 
 
 class SipListener(service.Service):
@@ -292,6 +314,7 @@ class SipListener(service.Service):
 
         d = self.core.shut_down(self.grace)
         d.addErrback(lambda f: log.failure("ending the SIP dialogs", f))
+        d.addCallback(lambda _: self.core.transport.close_flows())
         return d.addCallback(stop_listening)
 
 
@@ -330,6 +353,12 @@ class ConvergenceService(service.MultiService):
         super().startService()
         if self.server.database is not None:
             self.server.database.start()
+        registrar = self.server.sip.registrar
+        if registrar is not None:
+            # WebSocket flows of an earlier run are gone, and the contacts
+            # registered through them with them (RFC 7118 5.3)
+            d = registrar.forget_flows()
+            d.addErrback(lambda f: log.failure("removing stale WebSocket bindings", f))
         self.server.xmpp.start()
         c = self.server.config
         log.info(

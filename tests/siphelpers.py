@@ -233,3 +233,91 @@ def request(method: str, uri: str, port: int, *, transport: str = "UDP",
         lines.extend(extra.strip().split("\n"))
     lines.append(f"Content-Length: {len(body.encode())}")
     return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+class WsPeer(Peer):
+    """
+    A SIP WebSocket client (RFC 7118) on autobahn's client protocol: one
+    connection, one SIP message per WebSocket message.
+    """
+
+    def __init__(self) -> None:
+        Peer.__init__(self)
+        self.protocol: Any = None
+        self.opened: defer.Deferred = defer.Deferred()
+        self.closed: defer.Deferred = defer.Deferred()
+        self.close_code: int | None = None
+        #: the .invalid host of its Via and Contact, as JsSIP makes them
+        self.host = secrets.token_hex(6) + ".invalid"
+        self.port = 0  # what request() writes in the Via: no port
+
+    def send(self, data: bytes | str, binary: bool = False) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        self.protocol.sendMessage(data, isBinary=binary)
+
+    def request(self, method: str, uri: str, **kwargs: Any) -> str:
+        """A request as L{request} makes it, with this client's Via and Contact."""
+        text = request(method, uri, 0, transport="WS", **kwargs)
+        return (text.replace("127.0.0.1:0;", f"{self.host};")
+                .replace("<sip:romeo@127.0.0.1:0>", f"<sip:romeo@{self.host};transport=ws>"))
+
+    def close(self) -> defer.Deferred:
+        if self.protocol is not None and self.protocol.state == self.protocol.STATE_OPEN:
+            self.protocol.sendClose(1000)
+        return self.closed
+
+    @classmethod
+    def connect(cls, port: int, path: str = "/sip",
+                protocols: list[str] | None = None, tls: bool = False) -> "WsPeer":
+        """Connect to ws://127.0.0.1:port/path (wss:// with C{tls}, not
+        verifying the certificate) offering C{protocols} (["sip"])."""
+        from autobahn.twisted.websocket import (
+            WebSocketClientFactory,
+            WebSocketClientProtocol,
+        )
+
+        peer = cls()
+
+        class Client(WebSocketClientProtocol):
+            def onOpen(self) -> None:
+                peer.protocol = self
+                peer.opened.callback(peer)
+
+            def onMessage(self, payload: bytes, isBinary: bool) -> None:
+                peer.got(payload)
+
+            def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+                peer.close_code = code
+                if not peer.opened.called:
+                    peer.opened.errback(ConnectionError(reason or "handshake failed"))
+                if not peer.closed.called:
+                    peer.closed.callback(code)
+
+        factory = WebSocketClientFactory(
+            f"{'wss' if tls else 'ws'}://127.0.0.1:{port}{path}",
+            protocols=["sip"] if protocols is None else protocols)
+        factory.protocol = Client
+        if tls:
+            from twisted.internet.ssl import CertificateOptions
+
+            reactor.connectSSL("127.0.0.1", port, factory, CertificateOptions(verify=False))
+        else:
+            reactor.connectTCP("127.0.0.1", port, factory)
+        return peer
+
+
+def listen_http(server: Any, tls: bool = False) -> Any:
+    """Serve the server's HTTP site (with SIP over WebSocket) on a free
+    port; with C{tls}, HTTPS with the server's certificate (Twisted's TLS)."""
+    if tls:
+        from twisted.internet.ssl import DefaultOpenSSLContextFactory
+
+        pem = str(server.config.certificate_path)  # key and certificate
+        options = DefaultOpenSSLContextFactory(pem, pem)
+        port = reactor.listenSSL(0, server.http, options, interface="127.0.0.1")
+    else:
+        port = reactor.listenTCP(0, server.http, interface="127.0.0.1")
+    server.sip.transport.ws_port = port.getHost().port
+    server.sip_ports.append(port)
+    return port.getHost().port

@@ -218,6 +218,19 @@ class ChallengerTests(SynchronousTestCase):
         self.assertEqual(parsed[0][1]["nonce"], parsed[1][1]["nonce"])
         self.assertIn('qop="auth"', values[0])
 
+    def test_challenge_order(self) -> None:
+        """C{order} reorders the offered algorithms; unoffered ones are left
+        out and offered ones it does not name follow."""
+        def algorithms(values: list[str]) -> list[str]:
+            return [parse_credentials(v)[1]["algorithm"] for v in values]
+
+        self.assertEqual(algorithms(self.challenger.challenges(order=("MD5", "SHA-256"))),
+                         ["MD5", "SHA-256"])
+        self.assertEqual(algorithms(self.challenger.challenges(order=("MD5",))),
+                         ["MD5", "SHA-256"])
+        md5_only = DigestChallenger(REALM, self.clock.seconds, algorithms=("MD5",))
+        self.assertEqual(algorithms(md5_only.challenges(order=("SHA-256", "MD5"))), ["MD5"])
+
     def test_nonces_differ(self) -> None:
         """Every challenge has a fresh nonce."""
         nonces = {

@@ -318,7 +318,8 @@ class DigestChallenger:
 
     # Challenges
 
-    def challenges(self, stale: bool = False) -> list[str]:
+    def challenges(self, stale: bool = False,
+                   order: tuple[str, ...] | None = None) -> list[str]:
         """
         The C{WWW-Authenticate} (or C{Proxy-Authenticate}) values to send,
         one per algorithm, most preferred first (RFC 8760 section 2.4),
@@ -326,10 +327,16 @@ class DigestChallenger:
 
         @param stale: add C{stale=true} (after a L{DigestResult} with
             C{stale}).
+        @param order: the offered algorithms in this order instead (those
+            not offered are left out; the rest follow).
         """
         nonce = self.make_nonce()
         values = []
-        for algorithm in self.algorithms:
+        algorithms = self.algorithms
+        if order is not None:
+            algorithms = tuple(a for a in order if a in self.algorithms) + tuple(
+                a for a in self.algorithms if a not in order)
+        for algorithm in algorithms:
             params = [
                 f"realm={_quote(self.realm)}",
                 f"nonce={_quote(nonce)}",

@@ -50,10 +50,16 @@ CORE_SPECS: tuple[Spec, ...] = (
          note="SCRAM-SHA-256; no channel binding (-PLUS)"),
     Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),
     Spec("RFC 3261", "", "SIP", status="partial",
-         note="UDP and TCP, transactions, dialogs, registrar, UA core;"
-              " no SIP over TLS, no proxying, no re-INVITE glare handling"),
+         note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core,"
+              " a stateful proxy to registered contacts; no SIP over TLS, no forking,"
+              " no re-INVITE glare handling"),
+    Spec("RFC 5658", "", "SIP", note="double Record-Route across transports"),
     Spec("RFC 3581", "", "SIP", note="rport"),
     Spec("RFC 6026", "", "SIP", note="the Accepted state of INVITE transactions"),
+    Spec("RFC 7118", "", "SIP", status="partial",
+         note="SIP over WebSocket (ws/wss, sip subprotocol) on the HTTP listener;"
+              " registrations and dialogs bound to their connection, removed"
+              " when it closes; no Outbound (RFC 5626) reg-id/instance handling"),
     Spec("RFC 4566", "", "SIP", note="SDP parsing and serialization"),
     Spec("RFC 3264", "", "SIP", status="partial",
          note="offer/answer; no offers in reliable provisional responses"),
@@ -63,6 +69,7 @@ CORE_SPECS: tuple[Spec, ...] = (
          note="SIP-invited XMPP chat sessions (m=message xmpp/tcp chat)"),
     Spec("RFC 9110", "", "HTTP", note="twisted.web, with request limits"),
     Spec("RFC 9112", "", "HTTP"),
+    Spec("RFC 6455", "", "HTTP", note="WebSocket upgrades (autobahn)"),
 )
 
 

@@ -12,6 +12,12 @@ It keeps each dialog's offer/answer state: a 2xx to an INVITE without an
 offer must carry the app's offer, and an ACK without an answer to it ends
 the dialog with BYE.  L{UserAgentCore.shut_down} ends the dialogs on
 shutdown.
+
+Peers on WebSocket connections (RFC 7118) are reachable only through their
+connection (a flow): a dialog with one keeps its flow (L{SipSession.flow})
+and sends its requests down it, a request to an address-of-record
+registered over one goes down the flow its binding names, and when a flow
+closes its registrations are removed (L{flow_closed}).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -33,6 +39,7 @@ from convergence.sip.dialog import (
     new_tag,
 )
 from convergence.sip.message import Request, Response, SipParseError, make_request
+from convergence.sip.proxy import Proxy
 from convergence.sip.ratelimit import RateLimiter
 from convergence.sip.registrar import Registrar
 from convergence.sip.sdp import NotAcceptable, SdpError
@@ -47,7 +54,13 @@ from convergence.sip.servlet import (
 from convergence.sip.timers import Timers
 from convergence.sip.transaction_layer import TransactionLayer
 from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
-from convergence.sip.transport import Peer, ResponseChannel, SipTransportLayer, is_ip
+from convergence.sip.transport import (
+    WS_TRANSPORTS,
+    Peer,
+    ResponseChannel,
+    SipTransportLayer,
+    is_ip,
+)
 from convergence.sip.uri import NameAddr, SipUri
 
 log = Logger()
@@ -63,12 +76,22 @@ SERVER_ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER",
 SHUTDOWN_RETRY_AFTER = 30
 
 
+class Unreachable(Exception):
+    """A request's next hop cannot be reached: answer it C{status}."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 class UserAgentCore:
     """Transaction user of the SIP stack, and the container's SIP door."""
 
     def __init__(self, reactor: Any, container: Any, domains: list[str],
                  transport: SipTransportLayer, registrar: Registrar | None,
-                 timers: Timers = Timers(), challenge_invites: bool = False) -> None:
+                 timers: Timers = Timers(), challenge_invites: bool = False,
+                 proxy: bool = False) -> None:
         self.reactor = reactor
         self.container = container
         self.domains = set(domains)
@@ -77,6 +100,8 @@ class UserAgentCore:
         self.timers = timers
         self.challenge_invites = challenge_invites
         self.transactions = TransactionLayer(reactor, self, timers)
+        #: proxies requests to registered users no app serves (sip.proxy)
+        self.proxy = Proxy(self) if proxy and registrar is not None else None
         self.dialogs: dict[tuple, SipSession] = {}
         self._unacked: dict[tuple, IDelayedCall] = {}
         self._acks: dict[tuple, tuple[Request, Peer]] = {}
@@ -97,6 +122,13 @@ class UserAgentCore:
 
     def response_received(self, response: Response, peer: Peer) -> None:
         self.transactions.receive_response(response, peer)
+
+    def flow_closed(self, peer: Peer) -> None:
+        """A WebSocket connection closed: remove the registrations through it."""
+        if self.registrar is not None:
+            d = self.registrar.forget_flow(peer.flow)
+            d.addErrback(lambda f: log.failure("removing the registrations of {flow}",
+                                               f, flow=peer.flow))
 
     def shutdown(self) -> None:
         """Stop every timer: transactions and 2xx retransmissions."""
@@ -188,7 +220,7 @@ class UserAgentCore:
             return True
         port = uri.port or 5060
         return host in (self.transport.host, "127.0.0.1", "::1") and port in (
-            self.transport.udp_port, self.transport.tcp_port)
+            self.transport.udp_port, self.transport.tcp_port, self.transport.ws_port)
 
     # Transaction user
     def new_request(self, request: Request, tx: Any, peer: Peer) -> None:
@@ -223,6 +255,9 @@ class UserAgentCore:
         if getattr(uri, "scheme", None) not in ("sip", "sips"):
             self._reply(request, tx, 416)
             return
+        if self.proxy is not None and method != "CANCEL" and self.proxy.routed(
+                request, tx, peer):
+            return  # in a dialog we record-routed
         if method not in ("ACK", "CANCEL"):
             unsupported = [tag for tag in request.require if tag not in SUPPORTED]
             if unsupported:
@@ -253,16 +288,27 @@ class UserAgentCore:
         elif not local:
             self._reply(request, tx, 404, "Domain not served here")
         elif method == "REGISTER" and self.registrar is not None and not user:
-            received = f"{peer.transport.lower()}:{peer.host}:{peer.port}"
-            d = self.registrar.handle(request, self._realm(uri), received)
+            d = self.registrar.handle(request, self._realm(uri), peer.flow)
             d.addCallback(tx.send_response)
             d.addErrback(self._failed_reply, request, tx, "REGISTER")
         elif method == "OPTIONS" and not user:
             self._reply(request, tx, 200, headers=self.capabilities())
+        elif user and self.proxy is not None and method != "ACK":
+            aor = f"sip:{user}@{self._realm(uri)}"
+            d = self.registrar.lookup_bindings(aor)
+            d.addCallback(self._proxy_or_404, request, tx, peer)
+            d.addErrback(self._failed_reply, request, tx, method)
         elif user:
             self._reply(request, tx, 404)
         else:
             self._reply(request, tx, 405, headers={"Allow": "OPTIONS, REGISTER"})
+
+    def _proxy_or_404(self, bindings: list[tuple[str, str | None]], request: Request,
+                      tx: Any, peer: Peer) -> None:
+        if not bindings:
+            self._reply(request, tx, 404)
+        elif not tx.final_sent:
+            self.proxy.forward_initial(request, tx, peer, bindings)
 
     def _realm(self, uri: Any) -> str:
         host = getattr(uri, "host", None)
@@ -276,20 +322,21 @@ class UserAgentCore:
     # Initial requests
     def _initial(self, app: Any, request: Request, tx: Any, peer: Peer) -> None:
         if request.method == "INVITE" and self.challenge_invites and self.registrar:
-            d = self.registrar.authenticator.check(request, self._realm(request.from_.uri))
-            d.addCallback(self._authenticated, app, request, tx)
+            d = self.registrar.authenticator.check(request, self._realm(request.from_.uri),
+                                                   peer.connection_bound)
+            d.addCallback(self._authenticated, app, request, tx, peer)
             d.addErrback(self._failed_reply, request, tx, "INVITE")
             return
-        self._start(app, request, tx, None)
+        self._start(app, request, tx, None, peer)
 
     def _authenticated(self, auth: str | None | Response, app: Any, request: Request,
-                       tx: Any) -> None:
+                       tx: Any, peer: Peer) -> None:
         if tx.final_sent or tx.state == TX_TERMINATED:
             return  # CANCELled (487 sent) while the credentials were looked up
         if isinstance(auth, Response):
             tx.send_response(auth)
             return
-        self._start(app, request, tx, auth)
+        self._start(app, request, tx, auth, peer)
 
     def _failed_reply(self, failure: Failure, request: Request, tx: Any, what: str) -> None:
         if failure.check(SipParseError):
@@ -299,7 +346,8 @@ class UserAgentCore:
         log.failure("error handling {what}", failure, what=what)
         self._reply(request, tx, 500)
 
-    def _start(self, app: Any, request: Request, tx: Any, user: str | None) -> None:
+    def _start(self, app: Any, request: Request, tx: Any, user: str | None,
+               peer: Peer) -> None:
         """Give an initial request to its application, in a new session."""
         sreq = SipRequest(request, None, tx)  # type: ignore[arg-type]
         sreq.authenticated_user = user
@@ -314,6 +362,8 @@ class UserAgentCore:
         app_session = self.container.sessions.find_or_create(app, key)
         sreq.session = SipSession(app_session, self)
         sreq.session.remote_uri = str(request.from_.uri)
+        if peer.connection_bound:
+            sreq.session.flow = peer
         self._dispatch(app, sreq, None)
 
     def _dispatch(self, app: Any, request: SipRequest | None,
@@ -354,6 +404,8 @@ class UserAgentCore:
         except CSeqOutOfOrder:
             self._reply(request, tx, 500, "CSeq out of order")
             return
+        if peer.connection_bound:
+            session.flow = peer  # the peer's latest connection (RFC 5626 4.2.1)
         if request.method == "BYE":
             session.dialog.state = TERMINATED
             self.dialogs.pop(key, None)
@@ -365,6 +417,8 @@ class UserAgentCore:
 
     def ack_received(self, request: Request, source: Any) -> None:
         """An ACK to a 2xx: stop retransmitting it and tell the app."""
+        if self.proxy is not None and self.proxy.routed(request, None, source):
+            return  # an ACK to a 2xx in a dialog we record-routed
         key = (request.call_id, request.to.tag, request.from_.tag)
         session = self.dialogs.get(key)
         if session is None:
@@ -411,6 +465,8 @@ class UserAgentCore:
         if invite_tx is None:
             self._reply(request, tx, 481)
             return
+        if self.proxy is not None and self.proxy.cancel(request, invite_tx, tx):
+            return
         tx.to_tag = invite_tx.to_tag
         self._reply(request, tx, 200)
         if invite_tx.final_sent:
@@ -449,7 +505,10 @@ class UserAgentCore:
             message.set_to_tag(sreq.transaction.to_tag)
         if sreq.method == "INVITE" and 100 < status < 300:
             user = getattr(sreq.message.uri, "user", None)
-            transport = "TCP" if sreq.message.top_via.transport == "TCP" else "UDP"
+            flow = sreq.session.flow if sreq.session is not None else None
+            transport = flow.transport if flow is not None else sreq.message.top_via.transport
+            if transport not in ("TCP", *WS_TRANSPORTS):
+                transport = "UDP"
             message.headers.set("Contact", f"<{self.transport.contact_uri(user, transport)}>")
             for route in sreq.message.headers.get_lines("Record-Route"):
                 message.headers.add("Record-Route", route)
@@ -552,28 +611,56 @@ class UserAgentCore:
         if message.method == "BYE" and session.dialog is not None:
             self._end_dialog(session)
             session.ended = True
-        d = self._next_hop(message).addCallback(self._resolve)
+        d = self._next_hop(message, session).addCallback(self._resolve)
         d.addCallback(self._send_resolved, sreq)
         d.addErrback(self._send_failed, sreq)
 
-    def _next_hop(self, message: Request) -> Deferred:
-        """Deferred: (transport, host, port) to send C{message} to; a request
-        to a local address-of-record goes to its best registered contact."""
+    def _next_hop(self, message: Request, session: SipSession | None = None) -> Deferred:
+        """
+        Deferred: (transport, host, port) to send C{message} to, or the
+        L{Peer} of the flow it must go down.  A request to a local
+        address-of-record goes to its best reachable registered contact; one
+        to a peer reachable only over its WebSocket goes down the session's
+        flow.
+
+        @raise Unreachable: (in the Deferred) no way to the next hop.
+        """
         routes = message.routes
         uri = routes[0].uri if routes else message.uri
+        if _connection_bound(uri) and session is not None and session.flow is not None:
+            flow = self.transport.flow(session.flow.flow)
+            if flow is None:
+                return fail(Unreachable(430, "Flow Failed"))  # RFC 5626 11.6
+            return succeed(flow)
         if isinstance(uri, SipUri) and self.registrar is not None and not routes \
                 and uri.user and uri.host in self.domains:
-            return self.registrar.lookup(f"sip:{uri.user}@{uri.host}").addCallback(
+            return self.registrar.lookup_bindings(f"sip:{uri.user}@{uri.host}").addCallback(
                 self._to_contact, message)
         return succeed(_hop(uri))
 
-    @staticmethod
-    def _to_contact(contacts: list[str], message: Request) -> tuple[str, str, int]:
-        if contacts:
-            message.uri = SipUri.parse(contacts[0])
+    def _to_contact(self, bindings: list[tuple[str, str | None]],
+                    message: Request) -> tuple[str, str, int] | Peer:
+        """The best registered contact that can be reached (a live flow for
+        one registered over a WebSocket)."""
+        for contact, received in bindings:
+            uri = SipUri.parse(contact)
+            if received and received.split(":", 1)[0].upper() in WS_TRANSPORTS:
+                flow = self.transport.flow(received)
+                if flow is None:
+                    continue
+                message.uri = uri
+                return flow
+            if _connection_bound(uri):
+                continue
+            message.uri = uri
+            return _hop(uri)
+        if bindings:
+            raise Unreachable(480, "No registered contact reachable")
         return _hop(message.uri)
 
-    def _resolve(self, hop: tuple[str, str, int]) -> Deferred:
+    def _resolve(self, hop: tuple[str, str, int] | Peer) -> Deferred:
+        if isinstance(hop, Peer):
+            return succeed(hop)
         transport, host, port = hop
         if is_ip(host):
             return succeed(Peer(transport, host.strip("[]"), port))
@@ -583,6 +670,14 @@ class UserAgentCore:
     def _send_resolved(self, target: Peer, sreq: SipRequest) -> None:
         message = sreq.message
         message.set_top_via(self.transport.via(target.transport))
+        if target.connection_bound:
+            session = sreq.session
+            if session is not None and session.flow is None:
+                session.flow = target
+            if message.method == "INVITE" and sreq.outgoing and session.dialog is None:
+                user = getattr(message.from_.uri, "user", None)
+                message.headers.set(
+                    "Contact", f"<{self.transport.contact_uri(user, target.transport)}>")
         if message.method == "ACK":
             self.transport.send_request(message, target)
             return
@@ -595,7 +690,13 @@ class UserAgentCore:
     def _send_failed(self, failure: Failure, sreq: SipRequest) -> None:
         log.info("cannot send {method}: {why}", method=sreq.method,
                  why=failure.getErrorMessage())
-        self._deliver_response(sreq, sreq.message.create_response(503, "Cannot reach destination"))
+        if failure.check(Unreachable):
+            status, reason = failure.value.status, failure.value.reason
+        else:
+            status, reason = 503, "Cannot reach destination"
+        if sreq.method == "ACK":
+            return
+        self._deliver_response(sreq, sreq.message.create_response(status, reason))
 
     def _deliver_response(self, sreq: SipRequest, response: Response) -> None:
         if self._closing and response.status >= 200 and sreq in self._closing:
@@ -628,6 +729,15 @@ class UserAgentCore:
             self._end_dialog(session)
             session.ended = True
         self._deliver_response(sreq, response)
+
+
+def _connection_bound(uri: Any) -> bool:
+    """Whether a URI names a peer only reachable over its own connection:
+    C{transport=ws}/C{wss}, or a C{.invalid} host (RFC 7118 5.2)."""
+    if getattr(uri, "transport", None) in ("ws", "wss"):
+        return True
+    host = getattr(uri, "host", None) or ""
+    return host.lower().endswith(".invalid")
 
 
 def _hop(uri: Any) -> tuple[str, str, int]:

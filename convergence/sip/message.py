@@ -586,9 +586,10 @@ def _parse_mandatory(found: dict[str, list[str]]) -> dict[str, object]:
     }
 
 
-def _body(data: bytes, body_start: int,
-          lengths: list[str] | None) -> tuple[bytes, str | None]:
-    """The body as Content-Length says, and a problem if it cannot."""
+def _body(data: bytes, body_start: int, lengths: list[str] | None,
+          exact: bool = False) -> tuple[bytes, str | None]:
+    """The body as Content-Length says, and a problem if it cannot (with
+    C{exact}, also when bytes follow it)."""
     if not lengths:
         return data[body_start:], None
     if len(set(lengths)) != 1 or not (lengths[0].isascii()
@@ -599,17 +600,19 @@ def _body(data: bytes, body_start: int,
     if len(lengths[0].lstrip("0")) > 18:
         return data[body_start:], "Content-Length mismatch"
     length = int(lengths[0])
-    if len(data) - body_start < length:
+    left = len(data) - body_start
+    if left < length or (exact and left > length):
         return data[body_start:], "Content-Length mismatch"
     return data[body_start:body_start + length], None
 
 
-def parse_message(data: bytes) -> Request | Response:
+def parse_message(data: bytes, exact_length: bool = False) -> Request | Response:
     """Parse one complete SIP message (RFC 3261 section 7).
 
     A Content-Length longer than the data is an error ("Content-Length
-    mismatch"); bytes past it are dropped; without Content-Length the
-    rest of the data is the body (datagram rule).
+    mismatch"); bytes past it are dropped, or with C{exact_length} (a
+    WebSocket message, RFC 7118 section 5) are the same error; without
+    Content-Length the rest of the data is the body (datagram rule).
     """
     head, body_start = _split_head(data)
     problem = None
@@ -636,7 +639,7 @@ def parse_message(data: bytes) -> Request | Response:
         if name in _TRACKED:
             found.setdefault(name, []).append(value)
     message.body, body_problem = _body(data, body_start,
-                                       found.get("Content-Length"))
+                                       found.get("Content-Length"), exact_length)
     problem = problem or body_problem
     try:
         message._cache = _parse_mandatory(found)

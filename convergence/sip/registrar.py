@@ -33,30 +33,37 @@ class Authenticator:
 
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
                  nonce_lifetime: float,
-                 algorithms: tuple[str, ...] = ("MD5", "SHA-256")) -> None:
+                 algorithms: tuple[str, ...] = ("MD5", "SHA-256"),
+                 websocket_order: tuple[str, ...] | None = None) -> None:
         """
         @param accounts: an L{AccountLookup} (HA1 secrets as Deferreds).
         @param algorithms: one C{WWW-Authenticate} per algorithm, in this
             order (RFC 8760 8.2); MD5 first serves clients that read only
             the first challenge, SHA-256 clients pick theirs from any place.
+        @param websocket_order: the challenges' order for requests over a
+            WebSocket (JsSIP and SIP.js read only the last one, and know
+            only MD5); None: C{algorithms}.
         """
         self.accounts = accounts
+        self.websocket_order = websocket_order
         self.challengers = {
             d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms)
             for d in domains
         }
 
-    def check(self, request: Request, domain: str) -> Deferred:
+    def check(self, request: Request, domain: str, websocket: bool = False) -> Deferred:
         """
-        Deferred: the authenticated localpart, or the 401 response to send.
+        Deferred: the authenticated localpart, or the 401 response to send
+        (its challenges in the WebSocket order with C{websocket}).
         """
         values = request.headers.get_lines("Authorization")[:MAX_AUTHORIZATIONS]
         wanted = list(dict.fromkeys(key for key in map(ha1_key, values) if key is not None))
         d = self.accounts.digests(domain, wanted) if wanted else succeed({})
-        return d.addCallback(self._verify, request, domain, values)
+        return d.addCallback(self._verify, request, domain, values, websocket)
 
     def _verify(self, secrets: dict[tuple[str, str], str | None], request: Request,
-                domain: str, values: list[str]) -> str | None | Response:
+                domain: str, values: list[str],
+                websocket: bool = False) -> str | None | Response:
         challenger = self.challengers[domain]
         stale = False
         for value in values:
@@ -69,7 +76,8 @@ class Authenticator:
             log.info("digest authentication failed for {user}@{domain}: {reason}",
                      user=result.username, domain=domain, reason=result.reason)
         response = request.create_response(401)
-        for challenge in challenger.challenges(stale=stale):
+        order = self.websocket_order if websocket else None
+        for challenge in challenger.challenges(stale=stale, order=order):
             response.headers.add("WWW-Authenticate", challenge)
         return response
 
@@ -113,7 +121,9 @@ class Registrar:
             d = self.run(self._store, plan, now, received)
             return d.addCallback(self._answer, request, plan, now)
 
-        return self.authenticator.check(request, domain).addCallback(authenticated)
+        websocket = received.split(":", 1)[0] in ("ws", "wss")
+        return self.authenticator.check(request, domain, websocket).addCallback(
+            authenticated)
 
     def _plan(self, request: Request, domain: str, auth: str | None) -> Response | _Plan:
         """Validate a REGISTER: the changes it asks for, or the error to answer."""
@@ -188,3 +198,38 @@ class Registrar:
         """Deferred: the registered contact URIs of C{aor}, best first."""
         now = self.now()
         return self.run(lambda: [b.contact for b in self.locations.bindings(aor, now)])
+
+    def lookup_bindings(self, aor: str) -> Deferred:
+        """Deferred: C{(contact, received)} of C{aor}'s bindings, best first;
+        C{received} names the flow a contact was registered through."""
+        now = self.now()
+        return self.run(lambda: [(b.contact, b.received)
+                                 for b in self.locations.bindings(aor, now)])
+
+    def forget_flow(self, received: str) -> Deferred:
+        """
+        A connection-bound flow (a WebSocket, RFC 7118 5.3) closed: remove
+        every binding registered through it.  Deferred: how many.
+        """
+        def remove() -> int:
+            return self.locations.remove_received(received)
+
+        d = self.run(remove)
+        d.addCallback(self._forgotten, received)
+        return d
+
+    @staticmethod
+    def _forgotten(count: int, received: str) -> int:
+        if count:
+            log.info("flow {flow} closed: {n} binding(s) removed", flow=received, n=count)
+        return count
+
+    def forget_flows(self, transports: tuple[str, ...] = ("ws", "wss")) -> Deferred:
+        """
+        Remove the bindings of every connection-bound flow (at startup:
+        the connections of a previous run are gone).  Deferred: how many.
+        """
+        def remove() -> int:
+            return sum(self.locations.remove_received_prefix(f"{t}:") for t in transports)
+
+        return self.run(remove)

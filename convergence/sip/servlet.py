@@ -50,6 +50,9 @@ class SipSession(ProtocolSession):
         self.dialog: "Dialog | None" = None
         self.remote_uri: str | None = None
         self.ended = False
+        #: the WebSocket flow (a L{convergence.sip.transport.Peer}) the
+        #: remote party is reached through, if it is only reachable so
+        self.flow: Any = None
         super().__init__(application_session)
 
     def __repr__(self) -> str:

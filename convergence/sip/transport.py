@@ -1,11 +1,15 @@
 # -*- test-case-name: tests.test_sip_core -*-
 """
-SIP over UDP and TCP (RFC 3261 section 18, RFC 3581).
+SIP over UDP and TCP (RFC 3261 section 18, RFC 3581), and the flows of SIP
+over WebSocket (RFC 7118, L{convergence.sip.ws}).
 
 Bytes in, parsed messages up to the transaction layer; messages down, bytes
 out.  Requests get C{received}/C{rport} stamped on their top Via; responses
 go back where RFC 3261 18.2.2 and RFC 3581 say.  TCP connections, accepted
-or opened, are kept per remote address and reused.  Malformed input is
+or opened, are kept per remote address and reused.  WebSocket connections
+are only accepted (on the HTTP listener): each is a flow, named by its
+L{Peer.flow} token, that messages to its client must go down; when one
+closes, the receiver's C{flow_closed} is told.  Malformed input is
 answered with C{400} when it can be answered and dropped otherwise; it
 never takes down a listener.  With a L{RateLimiter}, requests over a
 source's rate are answered C{503} with C{Retry-After}, or dropped.
@@ -37,7 +41,7 @@ log = Logger()
 class Peer:
     """Where a message came from, or where one goes."""
 
-    transport: str  # "UDP" or "TCP"
+    transport: str  # "UDP", "TCP", "WS" or "WSS"
     host: str
     port: int
     connection: Any = None
@@ -54,8 +58,23 @@ class Peer:
     def reliable(self) -> bool:
         return self.transport != "UDP"
 
+    @property
+    def flow(self) -> str:
+        """The flow token of this peer (C{ws:host:port}), as the registrar
+        stores it in a binding's C{received}."""
+        return f"{self.transport.lower()}:{self.host}:{self.port}"
+
+    @property
+    def connection_bound(self) -> bool:
+        """Whether the peer is only reachable through its connection (WebSocket)."""
+        return self.transport in WS_TRANSPORTS
+
     def __str__(self) -> str:
         return f"{self.transport}:{self.host}:{self.port}"
+
+
+#: Transports whose peers can only be reached over the connection they opened.
+WS_TRANSPORTS = frozenset(("WS", "WSS"))
 
 
 class WireResponse(NamedTuple):
@@ -92,6 +111,9 @@ class MessageReceiver(Protocol):
         ...
 
     def response_received(self, response: Response, peer: Peer) -> None:
+        ...
+
+    def flow_closed(self, peer: Peer) -> None:
         ...
 
 
@@ -162,6 +184,10 @@ class SipTransportLayer:
         self.udp_port = 0
         self.tcp_port = 0
         self.connections: dict[tuple[str, int], SipStreamProtocol] = {}
+        #: the SIP WebSocket connections by flow token (L{Peer.flow})
+        self.ws_connections: dict[str, Any] = {}
+        #: the port of the HTTP listener serving SIP over WebSocket (0: none)
+        self.ws_port = 0
         #: IP addresses the UDP port's write() took (see _send_datagram)
         self._sendable: set[str] = set()
 
@@ -191,6 +217,8 @@ class SipTransportLayer:
         raise AssertionError("unreachable")
 
     def advertised_port(self, transport: str) -> int:
+        if transport in WS_TRANSPORTS:
+            return self.ws_port
         return self.tcp_port if transport != "UDP" else self.udp_port
 
     def via(self, transport: str, branch: str | None = None) -> str:
@@ -201,7 +229,7 @@ class SipTransportLayer:
     def contact_uri(self, user: str | None, transport: str = "UDP") -> str:
         """A Contact URI reaching this stack."""
         userinfo = f"{user}@" if user else ""
-        param = ";transport=tcp" if transport == "TCP" else ""
+        param = f";transport={transport.lower()}" if transport != "UDP" else ""
         return (f"sip:{userinfo}{self._host_for_header()}:"
                 f"{self.advertised_port(transport)}{param}")
 
@@ -210,8 +238,13 @@ class SipTransportLayer:
         return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
     # Incoming
-    def message_received(self, data: bytes, peer: Peer) -> None:
-        """Parse one complete message and pass it up."""
+    def message_received(self, data: bytes, peer: Peer, exact_length: bool = False) -> None:
+        """
+        Parse one complete message and pass it up.
+
+        @param exact_length: bytes past the Content-Length are an error
+            (a WebSocket message holds exactly one SIP message).
+        """
         verdict = ALLOW
         limiter = self.rate_limiter
         if limiter is not None:
@@ -221,7 +254,7 @@ class SipTransportLayer:
                 if verdict == DROP:
                     return
         try:
-            message = parse_message(data)
+            message = parse_message(data, exact_length)
         except SipParseError as e:
             self._bad_message(e, peer)
             return
@@ -291,7 +324,12 @@ class SipTransportLayer:
         if peer.reliable:
             connection = peer.connection
             if connection is not None and connection.connected:
-                connection.transport.write(data)
+                connection.send(data)
+                return None
+            if peer.connection_bound:
+                # RFC 7118 5.2: only the connection reaches the client
+                log.info("dropped a {status} for {peer}: its WebSocket is closed",
+                         status=response.status, peer=str(peer))
                 return None
             host = via.received or via.host
             self._send_stream(data, Peer("TCP", host, via.sent_by[1]))
@@ -306,7 +344,9 @@ class SipTransportLayer:
     def send_request(self, request: Request, target: Peer) -> None:
         """Send a request to C{target} (an IP address)."""
         data = request.serialize()
-        if target.reliable:
+        if target.connection_bound:
+            self._send_flow(data, target)
+        elif target.reliable:
             self._send_stream(data, target)
         else:
             self._send_datagram(data, target.host, target.port)
@@ -333,6 +373,46 @@ class SipTransportLayer:
         if getattr(transport, "socket", None) is not None:
             sendable.add(address[0])
 
+    def _send_flow(self, data: bytes, target: Peer) -> None:
+        """Down a WebSocket connection; its closing is a transport error."""
+        connection = target.connection
+        if connection is not None and connection.connected:
+            connection.send(data)
+            return
+        log.info("cannot send to {peer}: its WebSocket is closed", peer=str(target))
+        errors = target.errors or []
+        if errors:
+            # after the sender registered its error callback (Peer.on_error)
+            self.reactor.callLater(0, _call_all, list(errors))
+
+    def flow(self, token: str | None) -> Peer | None:
+        """The live WebSocket flow of a token (L{Peer.flow}), if any."""
+        connection = self.ws_connections.get(token) if token else None
+        if connection is None or not connection.connected:
+            return None
+        return connection.sip_peer
+
+    def ws_connection_made(self, connection: Any) -> None:
+        """A SIP WebSocket connection opened (its C{sip_peer} is set)."""
+        self.ws_connections[connection.sip_peer.flow] = connection
+
+    def ws_connection_lost(self, connection: Any) -> None:
+        """A SIP WebSocket connection closed: its flow is gone."""
+        peer = connection.sip_peer
+        if self.ws_connections.get(peer.flow) is connection:
+            del self.ws_connections[peer.flow]
+        flow_closed = getattr(self.receiver, "flow_closed", None)
+        if flow_closed is not None:
+            try:
+                flow_closed(peer)
+            except Exception:
+                log.failure("error handling the end of flow {peer}", peer=str(peer))
+
+    def close_flows(self) -> None:
+        """Close every WebSocket connection (the server is stopping)."""
+        for connection in list(self.ws_connections.values()):
+            connection.close()
+
     def _send_stream(self, data: bytes, target: Peer) -> None:
         key = (target.host.strip("[]"), target.port)
         connection = self.connections.get(key)
@@ -351,6 +431,11 @@ class SipTransportLayer:
         for key, value in list(self.connections.items()):
             if value is connection:
                 del self.connections[key]
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
 
 
 class SipDatagramProtocol(DatagramProtocol):

@@ -174,6 +174,16 @@ class ILocationStore(Interface):
     def remove_all(aor: str) -> int:
         """Remove every binding of C{aor} (C{Contact: *}); return how many."""
 
+    def remove_received(received: str) -> int:
+        """
+        Remove every binding whose C{received} is C{received} (the flow it
+        was registered through closed); return how many.
+        """
+
+    def remove_received_prefix(prefix: str) -> int:
+        """Remove every binding whose C{received} starts with C{prefix};
+        return how many."""
+
     def bindings(aor: str, now: float) -> list[Binding]:
         """
         The bindings of C{aor} expiring after C{now}, highest q first

@@ -7,7 +7,7 @@ keep registrations across restarts) and the checks every backend shares.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 from zope.interface import implementer
 
@@ -109,6 +109,24 @@ class MemoryLocationStore(LocationStoreBase):
 
     def remove_all(self, aor: str) -> int:
         return len(self._aors.pop(aor, {}))
+
+    def remove_received(self, received: str) -> int:
+        return self._remove_where(lambda b: b.received == received)
+
+    def remove_received_prefix(self, prefix: str) -> int:
+        return self._remove_where(
+            lambda b: b.received is not None and b.received.startswith(prefix))
+
+    def _remove_where(self, test: Callable[[Binding], bool]) -> int:
+        removed = 0
+        for aor, contacts in list(self._aors.items()):
+            for contact, binding in list(contacts.items()):
+                if test(binding):
+                    del contacts[contact]
+                    removed += 1
+            if not contacts:
+                del self._aors[aor]
+        return removed
 
     def bindings(self, aor: str, now: float) -> list[Binding]:
         contacts = self._aors.get(aor, {})

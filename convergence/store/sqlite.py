@@ -319,6 +319,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 15: SIP bindings by the flow they came through (a WebSocket's closing
+    # removes its registrations, RFC 7118 5.3).
+    ("CREATE INDEX sip_bindings_received ON sip_bindings (received)",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -638,6 +641,18 @@ class SqliteLocationStore(LocationStoreBase):
 
     def remove_all(self, aor: str) -> int:
         cursor = self._db.execute("DELETE FROM sip_bindings WHERE aor = ?", (aor,))
+        return cursor.rowcount
+
+    def remove_received(self, received: str) -> int:
+        cursor = self._db.execute("DELETE FROM sip_bindings WHERE received = ?",
+                                  (received,))
+        return cursor.rowcount
+
+    def remove_received_prefix(self, prefix: str) -> int:
+        # substr, not LIKE: a prefix holding % or _ means itself
+        cursor = self._db.execute(
+            "DELETE FROM sip_bindings WHERE substr(received, 1, ?) = ?",
+            (len(prefix), prefix))
         return cursor.rowcount
 
     def bindings(self, aor: str, now: float) -> list[Binding]:
