@@ -163,6 +163,15 @@ class XmppConfig:
     mam_max_page_size: int = 250
     mam_default_prefs: str = "always"
     mam_retention: int = 365
+    #: RFC 7395 XMPP over WebSocket on the HTTP listener: on/off, its path
+    #: (one segment), the public ws(s):// URL XEP-0156 advertises ("": from
+    #: the HTTP base URL), and which plain-HTTP WebSocket connections count
+    #: as encrypted ("loopback": those from a loopback address, i.e. a
+    #: local TLS-terminating proxy; "always"; "never")
+    websocket: bool = True
+    websocket_path: str = "/xmpp-websocket"
+    websocket_url: str = ""
+    websocket_secure: str = "loopback"
 
 
 @dataclass(frozen=True)
@@ -489,6 +498,10 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "mam_max_page_size": _positive_int,
     "mam_default_prefs": lambda k, v: _one_of(k, v, ("always", "roster", "never")),
     "mam_retention": lambda k, v: _positive_int(k, v, 0),
+    "websocket": _bool,
+    "websocket_path": lambda k, v: _segment_path(k, v),
+    "websocket_url": lambda k, v: _ws_url(k, v),
+    "websocket_secure": lambda k, v: _one_of(k, v, ("loopback", "always", "never")),
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -635,6 +648,34 @@ def _public_url(key: str, value: Any) -> str:
         raise ConfigError(f"{key}: expected an http:// or https:// URL without query,"
                           f" got {value!r}")
     return value.rstrip("/")
+
+
+def _segment_path(key: str, value: Any) -> str:
+    """A path of one plain segment, like C{/xmpp-websocket}."""
+    _string(key, value)
+    if not re.fullmatch(r"/[A-Za-z0-9._~-]+", value) or value in ("/.", "/.."):
+        raise ConfigError(f"{key}: expected one path segment like /xmpp-websocket,"
+                          f" got {value!r}")
+    return value
+
+
+def _ws_url(key: str, value: Any) -> str:
+    """An absolute ws:// or wss:// URL without query or fragment, or C{""}."""
+    _string(key, value)
+    if value == "":
+        return value
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ConfigError(f"{key}: not a URL: {value!r}") from None
+    if (parts.scheme not in ("ws", "wss") or not parts.hostname or parts.query
+            or parts.fragment or any(c.isspace() for c in value)):
+        raise ConfigError(f"{key}: expected a ws:// or wss:// URL without query,"
+                          f" got {value!r}")
+    return value
 
 
 _HTTP_UPLOAD_FIELDS: dict[str, Callable[[str, Any], Any]] = {

@@ -28,6 +28,7 @@ from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
 from convergence.http.listener import HttpListener
 from convergence.http import upload as http_upload
+from convergence.http import hostmeta
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
 from convergence.http.wsupgrade import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
@@ -55,6 +56,11 @@ from convergence.upload.service import UploadService
 from convergence.upload.signing import Signer, load_secret
 from convergence.xmpp.c2s import C2SFactory
 from convergence.xmpp.server import XmppServer
+from convergence.xmpp.websocket import (
+    ALT_CONNECTIONS_WEBSOCKET,
+    XmppWebSocketFactory,
+    websocket_url,
+)
 
 log = Logger()
 
@@ -171,6 +177,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
     alerts = build_alerts(config, xmpp, http, reactor)
+    build_xmpp_websocket(config, xmpp, http)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
                        database, direct_tls, uploads, alerts, https)
 
@@ -228,6 +235,33 @@ def build_alerts(config: Config, xmpp: XmppServer, http: HttpSite | None,
                      " guesses it posts alerts; use e.g. `openssl rand -hex 16`",
                      name=name, length=len(secret))
     return resource
+
+
+def build_xmpp_websocket(config: Config, xmpp: XmppServer, http: HttpSite | None) -> None:
+    """
+    XMPP over WebSocket (RFC 7395) at C{xmpp.websocket_path} of the HTTP
+    site, advertised by XEP-0156 host-meta; nothing when it is off or
+    nothing listens for HTTP.
+    """
+    settings = config.xmpp
+    if (not settings.websocket or http is None
+            or not (config.listen.http_port or config.listen.https_port)):
+        return
+    factory = XmppWebSocketFactory(xmpp, settings.websocket_secure)
+    segment = settings.websocket_path.lstrip("/")
+    base = http.root.container.factories["http"]
+
+    def links() -> list[tuple[str, str]]:
+        url = websocket_url(settings.websocket_url,
+                            config.http_upload.public_url or base.base_url,
+                            settings.websocket_path)
+        return [(ALT_CONNECTIONS_WEBSOCKET, url)]
+
+    try:
+        http.root.mount_resource(segment, WebSocketUpgrade(factory))
+        hostmeta.install(http, links)
+    except MountConflict as e:
+        raise ConfigError(f"xmpp.websocket_path: {e}") from e
 
 
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:

@@ -55,6 +55,9 @@ class C2SStream(XmlStreamServer):
     """One client's stream, from TCP accept to close."""
 
     content_namespace = ns.CLIENT
+    #: False where TLS belongs to the layer below (XMPP over WebSocket,
+    #: RFC 7395 3.8): STARTTLS is then never offered
+    starttls_possible = True
 
     def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         """
@@ -267,7 +270,8 @@ class C2SStream(XmlStreamServer):
         return self.login.tls == "required" and self.server.tls_context is not None
 
     def _tls_offered(self) -> bool:
-        return (not self.secure and self.login.tls != "disabled"
+        return (self.starttls_possible and not self.secure
+                and self.login.tls != "disabled"
                 and self.server.tls_context is not None)
 
     def _mechanisms(self) -> list[str]:

@@ -1,6 +1,8 @@
 """XML namespaces used by the XMPP service layer."""
 
 STREAMS = "http://etherx.jabber.org/streams"
+#: RFC 7395: the <open/> and <close/> of XMPP over WebSocket
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 CLIENT = "jabber:client"
 SERVER = "jabber:server"
 STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"

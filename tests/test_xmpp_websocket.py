@@ -1,0 +1,371 @@
+"""
+XMPP over WebSocket (RFC 7395) on the HTTP listener of a real server, over
+loopback sockets, with a raw autobahn client: the handshake (subprotocol),
+framing, login, routing to a TCP client, malformed messages, stream
+management resumption, the per-address limit, XEP-0156 host-meta.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from lxml import etree
+from twisted.internet import defer, protocol, reactor, task
+from twisted.trial.unittest import TestCase
+
+from convergence.config import load_config
+from convergence.service import build
+from tests import wshelpers
+from tests.wshelpers import CLOSE, FRAMING, OPEN, connect, login
+
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+STREAMS = "http://etherx.jabber.org/streams"
+ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+SM = "urn:xmpp:sm:3"
+
+
+class _Raw(protocol.Protocol):
+    """Collects the bytes of a raw HTTP exchange."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.done: defer.Deferred = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if b"\r\n\r\n" in self.data and not self.done.called:
+            self.done.callback(self.data)
+
+    def connectionLost(self, reason=None) -> None:
+        if not self.done.called:
+            self.done.callback(self.data)
+
+
+async def raw_http(port: int, request: bytes) -> bytes:
+    """Send C{request}, return the response head (bounded wait)."""
+    creator = protocol.ClientCreator(reactor, _Raw)
+    proto = await creator.connectTCP("127.0.0.1", port)
+    proto.transport.write(request)
+    proto.done.addTimeout(10, reactor)
+    data = await proto.done
+    proto.transport.loseConnection()
+    return data
+
+
+def upgrade(protocols: str | None, path: str = "/xmpp-websocket") -> bytes:
+    head = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n")
+    if protocols is not None:
+        head += f"Sec-WebSocket-Protocol: {protocols}\r\n"
+    return (head + "\r\n").encode()
+
+
+class WsCase(TestCase):
+    """A real server with its HTTP listener and a c2s port on loopback."""
+
+    timeout = 60
+
+    def build(self, **xmpp) -> None:
+        data = Path(self.mktemp())
+        config = load_config(overrides={"data_dir": str(data)})
+        config = replace(config, xmpp=replace(config.xmpp, auth_failure_delay=0.0,
+                                              **xmpp))
+        self.server = build(config, reactor)
+        for jid, password in (("alice@localhost", "wonderland"),
+                              ("bob@localhost", "builder")):
+            self.server.accounts.add(jid, password)
+        self.http = reactor.listenTCP(0, self.server.http, interface="127.0.0.1")
+        self.port = self.http.getHost().port
+        self.server.container.factories["http"].base_url = f"http://127.0.0.1:{self.port}"
+        self.c2s = reactor.listenTCP(0, self.server.c2s_factory(), interface="127.0.0.1")
+        self.addCleanup(self.c2s.stopListening)
+        self.addCleanup(self.http.stopListening)
+        self.addCleanup(self.server.close)
+        self.addCleanup(lambda: defer.ensureDeferred(self._close_clients()))
+        self.clients: list[wshelpers.RawWs] = []
+
+    async def _close_clients(self) -> None:
+        for ws in self.clients:
+            if not ws.closed.called:
+                ws.dropConnection(abort=True)
+                await ws.wait_closed()
+        # the server side notices too (bounded)
+        for _ in range(200):
+            if not self.server.xmpp.connections:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+
+    async def connect(self, **kw) -> wshelpers.RawWs:
+        ws = await connect(self.port, **kw)
+        self.clients.append(ws)
+        return ws
+
+    async def login(self, user: str, password: str, resource: str = "ws"):
+        ws, seen = await login(self.port, user, password, resource)
+        self.clients.append(ws)
+        return ws, seen
+
+    async def get(self, path: str) -> tuple[bytes, bytes]:
+        """GET C{path}: the response head and body."""
+        creator = protocol.ClientCreator(reactor, _Raw)
+        proto = await creator.connectTCP("127.0.0.1", self.port)
+        proto.transport.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Connection: close\r\n\r\n".encode())
+        lost: defer.Deferred = defer.Deferred()
+        proto.connectionLost = lambda reason=None: lost.callback(None)
+        lost.addTimeout(10, reactor)
+        await lost
+        head, _, body = proto.data.partition(b"\r\n\r\n")
+        return head, body
+
+
+class XmppWebSocketTests(WsCase):
+    def setUp(self) -> None:
+        self.build()
+
+    # Handshake
+    async def test_subprotocol_is_answered(self) -> None:
+        head = await raw_http(self.port, upgrade("xmpp"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        self.assertIn(b"sec-websocket-protocol: xmpp", head.lower())
+
+    async def test_missing_subprotocol_refused(self) -> None:
+        head = await raw_http(self.port, upgrade(None))
+        self.assertTrue(head.startswith(b"HTTP/1.1 400"), head)
+        self.assertNotIn(b"sec-websocket-protocol", head.lower())
+
+    async def test_wrong_subprotocol_refused(self) -> None:
+        head = await raw_http(self.port, upgrade("sip, mqtt"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 400"), head)
+
+    async def test_plain_get_is_not_a_websocket(self) -> None:
+        head = await raw_http(self.port, b"GET /xmpp-websocket HTTP/1.1\r\n"
+                                         b"Host: 127.0.0.1\r\n\r\n")
+        self.assertFalse(head.startswith(b"HTTP/1.1 101"), head)
+        self.assertTrue(head.startswith(b"HTTP/1.1 4"), head)
+
+    async def test_per_address_limit(self) -> None:
+        self.server.xmpp.config = replace(self.server.xmpp.config,
+                                          max_connections_per_ip=1)
+        ws = await self.connect()
+        ws.send(OPEN)
+        await ws.element()
+        head = await raw_http(self.port, upgrade("xmpp"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 503"), head)
+
+    # Framing and negotiation
+    async def test_open_features_without_starttls(self) -> None:
+        ws = await self.connect()
+        ws.send(OPEN)
+        opened = await ws.element()
+        self.assertEqual(opened.tag, f"{{{FRAMING}}}open")
+        self.assertEqual(opened.get("from"), "localhost")
+        self.assertEqual(opened.get("version"), "1.0")
+        self.assertTrue(opened.get("id"))
+        features = await ws.element()
+        self.assertEqual(features.tag, f"{{{STREAMS}}}features")
+        self.assertIsNone(features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls"))
+        mechs = [m.text for m in features.iter(f"{{{SASL}}}mechanism")]
+        # loopback counts as secure by default: PLAIN is offered
+        self.assertIn("SCRAM-SHA-256", mechs)
+        self.assertIn("PLAIN", mechs)
+
+    async def test_login_and_message_to_tcp_client(self) -> None:
+        ws, seen = await self.login("alice", "wonderland")
+        self.assertEqual(seen[2].tag, f"{{{SASL}}}success")
+        jid = seen[5].findtext(".//{urn:ietf:params:xml:ns:xmpp-bind}jid")
+        self.assertEqual(jid, "alice@localhost/ws")
+        # a second WebSocket user gets alice's message, routed by the
+        # same service layer
+        bob, _ = await self.login("bob", "builder", "web")
+        ws.send("<message xmlns='jabber:client' to='bob@localhost/web' type='chat'"
+                " id='m1'><body>hello over ws</body></message>")
+        message = await bob.element()
+        self.assertEqual(message.get("from"), "alice@localhost/ws")
+        self.assertEqual(message.findtext("{jabber:client}body"), "hello over ws")
+        self.assertEqual(message.nsmap.get(None), "jabber:client")
+
+    async def test_iq_ping_and_close_handshake(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.send("<iq xmlns='jabber:client' type='get' id='p1' to='localhost'>"
+                "<ping xmlns='urn:xmpp:ping'/></iq>")
+        pong = await ws.element()
+        self.assertEqual((pong.get("type"), pong.get("id")), ("result", "p1"))
+        ws.send(CLOSE)
+        closing = await ws.element()
+        self.assertEqual(closing.tag, f"{{{FRAMING}}}close")
+        self.assertEqual(await ws.wait_closed(), 1000)
+        self.assertEqual(len(self.server.xmpp.connections), 0)
+
+    async def test_bad_password(self) -> None:
+        ws = await self.connect()
+        ws.send(OPEN)
+        await ws.element()
+        await ws.element()
+        ws.send(f"<auth xmlns='{SASL}' mechanism='PLAIN'>AGFsaWNlAHdyb25n</auth>")
+        failure = await ws.element()
+        self.assertEqual(failure.tag, f"{{{SASL}}}failure")
+        self.assertIsNotNone(failure.find(f"{{{SASL}}}not-authorized"))
+
+    # Malformed input (RFC 7395 3.3.3, RFC 6455)
+    async def assert_stream_error(self, ws, condition: str, code: int = 1000) -> None:
+        error = await ws.element()
+        self.assertEqual(error.tag, f"{{{STREAMS}}}error")
+        self.assertIsNotNone(error.find(f"{{{ERRORS}}}{condition}"),
+                             etree.tostring(error))
+        closing = await ws.element()
+        self.assertEqual(closing.tag, f"{{{FRAMING}}}close")
+        ws.send(CLOSE)
+        self.assertEqual(await ws.wait_closed(), code)
+
+    async def test_binary_message(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.sendMessage(b"<presence xmlns='jabber:client'/>", True)
+        await self.assert_stream_error(ws, "bad-format", 1003)
+
+    async def test_bad_xml(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.send("<message xmlns='jabber:client'><body>x</bdy></message>")
+        await self.assert_stream_error(ws, "not-well-formed")
+
+    async def test_two_elements_in_one_message(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        bob, _ = await self.login("bob", "builder", "web")
+        ws.send("<message xmlns='jabber:client' to='bob@localhost/web'><body>1</body>"
+                "</message><message xmlns='jabber:client' to='bob@localhost/web'>"
+                "<body>2</body></message>")
+        await self.assert_stream_error(ws, "bad-format")
+
+    async def test_partial_element(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.send("<message xmlns='jabber:client' to='bob@localhost'><body>")
+        await self.assert_stream_error(ws, "not-well-formed")
+
+    async def test_stream_header_instead_of_open(self) -> None:
+        ws = await self.connect()
+        ws.send("<stream:stream xmlns='jabber:client' "
+                "xmlns:stream='http://etherx.jabber.org/streams' to='localhost'"
+                " version='1.0'>")
+        opened = await ws.element()  # RFC 7395 3.3.3: <open/> before the error
+        self.assertEqual(opened.tag, f"{{{FRAMING}}}open")
+        await self.assert_stream_error(ws, "not-well-formed")
+
+    async def test_stanza_before_open(self) -> None:
+        ws = await self.connect()
+        ws.send("<message xmlns='jabber:client' to='bob@localhost'/>")
+        await ws.element()
+        await self.assert_stream_error(ws, "invalid-namespace")
+
+    async def test_oversized_stanza(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        size = self.server.xmpp.config.max_stanza_size
+        ws.send("<message xmlns='jabber:client' to='bob@localhost'><body>"
+                + "x" * (size + 10) + "</body></message>")
+        await self.assert_stream_error(ws, "policy-violation")
+
+    async def test_dtd_refused(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.send("<!DOCTYPE x [<!ENTITY a 'b'>]><message xmlns='jabber:client'/>")
+        await self.assert_stream_error(ws, "restricted-xml")
+
+    # XEP-0198 over WebSocket
+    async def test_stream_management_resume(self) -> None:
+        ws, _ = await self.login("alice", "wonderland")
+        ws.send(f"<enable xmlns='{SM}' resume='true'/>")
+        enabled = await ws.element()
+        self.assertEqual(enabled.tag, f"{{{SM}}}enabled")
+        previd = enabled.get("id")
+        ws.send("<presence xmlns='jabber:client'/>")
+        await ws.element()  # own presence echoed back
+        ws.dropConnection(abort=True)  # the connection dies, no <close/>
+        await ws.wait_closed()
+        bob, _ = await self.login("bob", "builder", "web")
+        bob.send("<message xmlns='jabber:client' to='alice@localhost/ws' type='chat'>"
+                 "<body>while you were away</body></message>")
+        # alice comes back on a new WebSocket and resumes
+        again = await self.connect()
+        again.send(OPEN)
+        await again.element()
+        await again.element()
+        again.send(f"<auth xmlns='{SASL}' mechanism='PLAIN'>"
+                   "AGFsaWNlAHdvbmRlcmxhbmQ=</auth>")
+        await again.element()
+        again.send(OPEN)
+        await again.element()
+        features = await again.element()
+        self.assertIsNotNone(features.find(f"{{{SM}}}sm"))
+        again.send(f"<resume xmlns='{SM}' previd='{previd}' h='0'/>")
+        resumed = await again.element()
+        self.assertEqual(resumed.tag, f"{{{SM}}}resumed", etree.tostring(resumed))
+        bodies = []
+        while True:
+            element = await again.element()
+            if element.tag == "{jabber:client}message":
+                bodies.append(element.findtext("{jabber:client}body"))
+                break
+        self.assertEqual(bodies, ["while you were away"])
+        again.send("<iq xmlns='jabber:client' type='get' id='p2' to='localhost'>"
+                   "<ping xmlns='urn:xmpp:ping'/></iq>")
+        while True:
+            element = await again.element()
+            if element.get("id") == "p2":
+                break
+        self.assertEqual(element.get("type"), "result")
+
+    # XEP-0156
+    async def test_host_meta_xrd(self) -> None:
+        head, body = await self.get("/.well-known/host-meta")
+        self.assertIn(b"200", head.split(b"\r\n")[0])
+        self.assertIn(b"application/xrd+xml", head.lower())
+        self.assertIn(b"access-control-allow-origin: *", head.lower())
+        root = etree.fromstring(body)
+        links = [(link.get("rel"), link.get("href"))
+                 for link in root.iter("{http://docs.oasis-open.org/ns/xri/xrd-1.0}Link")]
+        self.assertEqual(links, [("urn:xmpp:alt-connections:websocket",
+                                  f"ws://127.0.0.1:{self.port}/xmpp-websocket")])
+
+    async def test_host_meta_json(self) -> None:
+        head, body = await self.get("/.well-known/host-meta.json")
+        self.assertIn(b"application/json", head.lower())
+        self.assertEqual(json.loads(body), {"links": [{
+            "rel": "urn:xmpp:alt-connections:websocket",
+            "href": f"ws://127.0.0.1:{self.port}/xmpp-websocket"}]})
+
+
+class ConfiguredWebSocketTests(WsCase):
+    """Configuration: another path, a public URL, off, remote policy."""
+
+    async def test_path_and_public_url(self) -> None:
+        self.build(websocket_path="/ws", websocket_url="wss://chat.example.com/ws")
+        head = await raw_http(self.port, upgrade("xmpp", "/ws"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        head = await raw_http(self.port, upgrade("xmpp"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), head)
+        _, body = await self.get("/.well-known/host-meta.json")
+        self.assertEqual(json.loads(body)["links"][0]["href"], "wss://chat.example.com/ws")
+
+    async def test_off(self) -> None:
+        self.build(websocket=False)
+        head = await raw_http(self.port, upgrade("xmpp"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), head)
+        head, _ = await self.get("/.well-known/host-meta")
+        self.assertIn(b"404", head.split(b"\r\n")[0])
+
+    async def test_not_secure_hides_plain(self) -> None:
+        self.build(websocket_secure="never", require_tls=False)
+        ws = await self.connect()
+        ws.send(OPEN)
+        await ws.element()
+        features = await ws.element()
+        mechs = [m.text for m in features.iter(f"{{{SASL}}}mechanism")]
+        self.assertNotIn("PLAIN", mechs)
+        self.assertIn("SCRAM-SHA-1", mechs)
+        self.assertIsNone(features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls"))
+
+    async def test_not_secure_refused_when_tls_required(self) -> None:
+        self.build(websocket_secure="never")
+        head = await raw_http(self.port, upgrade("xmpp"))
+        self.assertTrue(head.startswith(b"HTTP/1.1 403"), head)
