@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,31 @@ def figures(plan: Plan) -> list[Figure]:
         describe="as throughput, with XEP-0198 enabled (with resumption) by every "
                  "client and on both servers (Prosody: mod_smacks): the server asks "
                  "for an ack after 5 unacked stanzas, each client after 5 sent"))
+    ws = XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS, users=c,
+                      websocket=True)
+    result += [
+        Figure(
+            "login_ws", "logins/s, WebSocket (ws://), SCRAM-SHA-1, 10000 iter.",
+            "logins/s", "higher", "xmpp", "login", ws,
+            ("--mechanism", "SCRAM-SHA-1", *login), "logins_per_s",
+            describe=f"{c} clients each repeating a WebSocket handshake (subprotocol "
+                     "xmpp), <open/>, SCRAM-SHA-1, <open/>, bind, presence, <close/> "
+                     "(RFC 7395) on the HTTP port, plain ws:// on loopback counted as "
+                     "secure on both servers (Prosody: mod_websocket); the TCP rows "
+                     "above are the same logins over STARTTLS / plaintext"),
+        Figure(
+            "throughput_ws",
+            f"messages/s, {plan.pairs} pairs x window {plan.window}, WebSocket",
+            "msg/s", "higher", "xmpp", "throughput",
+            replace(ws, users=2 * plan.pairs),
+            ("--mechanism", "SCRAM-SHA-1", "--pairs", str(plan.pairs),
+             "--window", str(plan.window), "--duration", f"{plan.throughput_duration:g}"),
+            "messages_per_s",
+            extra_rows=(("latency_p99_ms", "  message latency p99, WebSocket", "ms",
+                         "lower"),),
+            describe="as throughput, every client over WebSocket (one message per "
+                     "WebSocket message, RFC 7395) instead of STARTTLS"),
+    ]
     for size in plan.idle_sizes:
         result.append(Figure(
             f"idle_{size}", f"RSS KiB/connection, {size} idle (TLS)", "KiB", "lower",
@@ -352,10 +377,11 @@ def figures(plan: Plan) -> list[Figure]:
 FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
     "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
-             "throughput_paced", "throughput_sm", "idle", "hibernating_1000",
-             "roster_login", "offline", "muc"),
+             "throughput_paced", "throughput_sm", "login_ws", "throughput_ws", "idle",
+             "hibernating_1000", "roster_login", "offline", "muc"),
     "im": ("roster_login", "offline", "idle_roster"),
     "sm": ("throughput_sm", "hibernating_1000"),
+    "websocket": ("login_ws", "throughput_ws"),
     "idle": ("idle",),
 }
 FIGURE_GROUPS["sip"] = tuple(
@@ -659,7 +685,10 @@ def measure_xmpp(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[st
                     if kind not in live:
                         live[kind] = make_server(kind, bench, figure.settings).start()
                     server = live[kind]
-                    report = run_xmppload(figure.mode, server, figure.load_args, timeout,
+                    load_args = figure.load_args
+                    if figure.settings.websocket:
+                        load_args = (*load_args, "--ws", server.websocket_url)
+                    report = run_xmppload(figure.mode, server, load_args, timeout,
                                           figure.script)
                     report["server_rss_end_kib"] = server.rss_kib()
                 except ServerError as e:

@@ -330,13 +330,19 @@ class XmppSettings:
     #: XEP-0045 on conference.<domain> (Prosody: a mod_muc component;
     #: convergence runs it by default)
     muc: bool = False
+    #: RFC 7395 XMPP over WebSocket on an HTTP port, plain ws:// on loopback
+    #: counted as secure (Prosody: mod_websocket, consider_websocket_secure;
+    #: convergence: its HTTP listener, xmpp.websocket_secure = "loopback")
+    websocket: bool = False
 
     def describe(self) -> str:
         tls = "STARTTLS required" if self.require_tls else "plaintext, PLAIN allowed"
         rosters = f", rosters {self.roster}" if self.roster else ""
         sm = ", stream management" if self.stream_management else ""
         muc = ", chat rooms" if self.muc else ""
-        return f"{tls}, {self.iterations} iterations, {self.users} users{rosters}{sm}{muc}"
+        ws = ", over WebSocket (ws:// on loopback)" if self.websocket else ""
+        return (f"{tls}, {self.iterations} iterations, {self.users} users"
+                f"{rosters}{sm}{muc}{ws}")
 
 
 def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
@@ -396,7 +402,8 @@ def lua_string(value: str | Path) -> str:
 
 
 def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
-                   key: Path, log_file: Path, pidfile: Path) -> str:
+                   key: Path, log_file: Path, pidfile: Path,
+                   http_port: int | None = None) -> str:
     """The Lua config of a Prosody for settings: loopback only, one c2s port,
     no s2s, a minimal module set, internal_hashed accounts, the bench
     certificate, warnings only in the log, no rate limits (mod_limits is
@@ -404,6 +411,15 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
     require = "true" if settings.require_tls else "false"
     plain = "false" if settings.require_tls else "true"
     names = PROSODY_MODULES + (("smacks",) if settings.stream_management else ())
+    http: list[str] = []
+    if settings.websocket:
+        # mod_websocket on mod_http's server: plain HTTP on loopback only,
+        # no HTTPS port; ws:// there counts as secure, as on convergence
+        names += ("http", "websocket")
+        http = [f"http_ports = {{ {http_port} }}",
+                f"http_interfaces = {{ {lua_string(LOOPBACK)} }}",
+                "https_ports = { }",
+                "consider_websocket_secure = true"]
     modules = "; ".join(lua_string(m) for m in names)
     disabled = "; ".join(lua_string(m) for m in PROSODY_DISABLED)
     return "\n".join([
@@ -437,6 +453,7 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         f"smacks_hibernation_time = {SM_HIBERNATION_S}",
         f"smacks_max_queue_size = {SM_MAX_QUEUE}",
         f"ssl = {{ certificate = {lua_string(cert)}; key = {lua_string(key)} }}",
+        *http,
         "",
         f"VirtualHost {lua_string(DOMAIN)}",
         "",
@@ -463,6 +480,8 @@ class Server:
         self.port = free_port()
         self.log_file = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: the HTTP port of XMPP over WebSocket (figures with websocket)
+        self.http_port: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -475,7 +494,13 @@ class Server:
         return dict(os.environ)
 
     def ready(self) -> bool:
-        return tcp_listening(self.port)
+        return tcp_listening(self.port) and (self.http_port is None
+                                             or tcp_listening(self.http_port))
+
+    @property
+    def websocket_url(self) -> str:
+        """Where XMPP over WebSocket is served (both servers' default path)."""
+        return f"ws://{LOOPBACK}:{self.http_port}/xmpp-websocket"
 
     def start(self) -> Self:
         raise_nofile()  # inherited by the server
@@ -550,6 +575,8 @@ class ConvergenceServer(Server):
         cert, key = bench.certificate()
         self.config = self.workdir / "convergence.toml"
         self.config.write_text(convergence_config(settings, cert, key))
+        if settings.websocket:
+            self.http_port = free_port()
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -563,7 +590,7 @@ class ConvergenceServer(Server):
     def command(self) -> list[str]:
         return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),
                 "--c2s-port", str(self.port), "--c2s-tls-port", "0",
-                "--sip-port", "0", "--http-port", "0"]
+                "--sip-port", "0", "--http-port", str(self.http_port or 0)]
 
 
 class ConvergenceSipServer(ConvergenceServer):
@@ -732,9 +759,12 @@ class ProsodyServer(Server):
         cert, key = bench.certificate()
         self.prosody_log = self.workdir / "prosody.log"
         self.config = self.workdir / "prosody.cfg.lua"
+        if settings.websocket:
+            self.http_port = free_port()
         self.config.write_text(prosody_config(
             settings, port=self.port, data=self.data, cert=cert, key=key,
-            log_file=self.prosody_log, pidfile=self.workdir / "prosody.pid"))
+            log_file=self.prosody_log, pidfile=self.workdir / "prosody.pid",
+            http_port=self.http_port))
 
     def command(self) -> list[str]:
         return ["prosody", "--config", str(self.config), "-F"]

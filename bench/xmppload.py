@@ -271,6 +271,8 @@ class Target:
     quickack: bool = False
     #: enable XEP-0198 stream management (with resumption) after binding
     sm: bool = False
+    #: XMPP over WebSocket (RFC 7395) at this ws:// URL instead of TCP
+    ws_url: str = ""
 
 
 class XmppClient:
@@ -364,8 +366,14 @@ class XmppClient:
         target = self.target
         local = (self.source, 0) if self.source else None
         async with asyncio.timeout(target.timeout):
-            self.reader, self.writer = await asyncio.open_connection(
-                target.host, target.port, local_addr=local)
+            if target.ws_url:
+                from wsclient import open_websocket  # bench/wsclient.py (autobahn)
+
+                self.reader, self.writer = await open_websocket(  # type: ignore[assignment]
+                    target.ws_url, local_addr=local)
+            else:
+                self.reader, self.writer = await asyncio.open_connection(
+                    target.host, target.port, local_addr=local)
         features = await self._open_stream()
         if target.tls:
             if features.find(f"{{{NS_TLS}}}starttls") is None:
@@ -846,7 +854,8 @@ class Throughput:
         head = (f"<message type='chat' to='{_xml_attr(pair.receiver.jid)}' id='m").encode()
         seq = 0
         assert client.writer is not None
-        writer = client.writer
+        writer: Any = client.writer
+        ws = bool(client.target.ws_url)
         began = time.monotonic()
         while self.sending:
             room = pair.window - pair.inflight
@@ -875,7 +884,10 @@ class Throughput:
             pair.written += room
             if client.target.sm:
                 parts.append(client.sm_sent(room))
-            writer.write(b"".join(parts))
+            if ws:
+                writer.write_parts(parts)  # one WebSocket message per element
+            else:
+                writer.write(b"".join(parts))
             await writer.drain()
 
     async def reader(self, pair: Pair, client: XmppClient, is_receiver: bool) -> None:
@@ -1163,8 +1175,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hibernate", action="store_true",
                         help="idle --sm: then reset every connection and report the"
                              " server's RSS per hibernating session")
+    parser.add_argument("--ws", default="", metavar="URL",
+                        help="XMPP over WebSocket (RFC 7395) at this ws:// URL instead of"
+                             " TCP to --host/--port (needs autobahn; implies --no-tls)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
+    if args.ws:
+        if not args.ws.startswith("ws://"):
+            parser.error("--ws takes a ws:// URL")
+        args.tls = False
     if args.hibernate and not (args.sm and args.mode == "idle"):
         parser.error("--hibernate is for idle --sm")
     for name in ("concurrency", "pairs", "window", "connections", "max_logins",
@@ -1229,6 +1248,8 @@ def build_report(args: argparse.Namespace, pid: int | None, results: dict[str, A
         params["quickack"] = True
     if args.sm:
         params["sm"] = True
+    if args.ws:
+        params["ws"] = args.ws
     if interrupted:
         results = {**results, "interrupted": True}
     return {
@@ -1289,7 +1310,7 @@ async def run_mode(args: argparse.Namespace, pid: int | None) -> tuple[dict[str,
         tls=args.tls, mechanism=args.mechanism, timeout=args.timeout,
         ssl_context=context or insecure_context(),
         sources=[s.strip() for s in args.source_addresses.split(",") if s.strip()],
-        quickack=args.quickack, sm=args.sm)
+        quickack=args.quickack, sm=args.sm, ws_url=args.ws)
     run = Run(target, args, stop, pid)
     results = await MODES[args.mode](run)
     return results, stop.is_set()
