@@ -58,6 +58,9 @@ class C2SStream(XmlStreamServer):
     #: False where TLS belongs to the layer below (XMPP over WebSocket,
     #: RFC 7395 3.8): STARTTLS is then never offered
     starttls_possible = True
+    #: what the log says of the connection instead of " over TLS" (set for
+    #: XMPP over WebSocket)
+    transport_note: str | None = None
 
     def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         """
@@ -229,6 +232,12 @@ class C2SStream(XmlStreamServer):
 
     def default_from(self) -> str:
         return self.host or self.server.default_host
+
+    def security_note(self) -> str:
+        """How the connection is protected, for the log (" over TLS" …)."""
+        if self.transport_note is not None:
+            return self.transport_note
+        return " over TLS" if self.secure else ""
 
     # Stream header (RFC 6120 4.7)
     def stream_opened(self, root: etree._Element) -> None:
@@ -439,7 +448,7 @@ class C2SStream(XmlStreamServer):
         self.mechanism = None
         self.log.info("{jid} authenticated with {mechanism} from {peer}{tls}",
                       jid=result.jid, mechanism=self.mechanism_name,
-                      peer=self.peer_name(), tls=" over TLS" if self.secure else "")
+                      peer=self.peer_name(), tls=self.security_note())
         self.parser.reset()
         self.state = OPENING
 

@@ -187,6 +187,9 @@ class XmppWebSocketProtocol(WebSocketServerProtocol):
         stream = C2SStream(server)
         stream.starttls_possible = False
         stream.secure = self._secure()
+        tls = ISSLTransport.providedBy(self.transport)
+        stream.transport_note = " over WebSocket" + (
+            " (TLS)" if tls else " (counted as secure)" if stream.secure else "")
         stream.parser = FramedStreamParser(
             stream._on_stream_start, stream._on_element, stream._on_stream_end,
             max_stanza_size=server.config.max_stanza_size)
