@@ -42,6 +42,12 @@ CORE_SPECS: tuple[Spec, ...] = (
     Spec("XEP-0368", "1.1.0", "XMPP",
          note="direct TLS for clients on listen.c2s_tls_port (default 5223),"
               " ALPN xmpp-client; SRV records are the operator's"),
+    Spec("RFC 7395", "", "XMPP",
+         note="XMPP over WebSocket on the HTTP listener (xmpp.websocket_path), the"
+              " same c2s service layer as TCP; wss:// through a TLS-terminating proxy"),
+    Spec("XEP-0156", "1.4.0", "XMPP",
+         note="HTTP lookup: /.well-known/host-meta and host-meta.json advertise the"
+              " WebSocket endpoint; no BOSH to advertise"),
     Spec("RFC 4422", "", "SASL"),
     Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
     Spec("RFC 5802", "", "SASL", status="partial",
