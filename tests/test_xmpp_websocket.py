@@ -233,7 +233,7 @@ class XmppWebSocketTests(WsCase):
 
     async def test_two_elements_in_one_message(self) -> None:
         ws, _ = await self.login("alice", "wonderland")
-        bob, _ = await self.login("bob", "builder", "web")
+        await self.login("bob", "builder", "web")
         ws.send("<message xmlns='jabber:client' to='bob@localhost/web'><body>1</body>"
                 "</message><message xmlns='jabber:client' to='bob@localhost/web'>"
                 "<body>2</body></message>")
@@ -314,6 +314,42 @@ class XmppWebSocketTests(WsCase):
             if element.get("id") == "p2":
                 break
         self.assertEqual(element.get("type"), "result")
+
+    async def test_csi_carbons_and_mam_over_websocket(self) -> None:
+        """Nonzas and the IM features work as over TCP: CSI, carbons, MAM."""
+        ws, _ = await self.login("alice", "wonderland")
+        other, _ = await self.login("alice", "wonderland", "second")
+        bob, _ = await self.login("bob", "builder", "web")
+        for client in (ws, other):
+            client.send("<iq xmlns='jabber:client' type='set' id='c1'>"
+                        "<enable xmlns='urn:xmpp:carbons:2'/></iq>")
+            self.assertEqual((await client.element()).get("type"), "result")
+        other.send("<presence xmlns='jabber:client'/>")
+        ws.send("<inactive xmlns='urn:xmpp:csi:0'/>")  # a nonza, no stream error
+        ws.send("<message xmlns='jabber:client' to='bob@localhost/web' type='chat'"
+                " id='m2'><body>archived and carbon-copied</body></message>")
+        got = await bob.element()
+        self.assertEqual(got.findtext("{jabber:client}body"), "archived and carbon-copied")
+        # the other resource gets the carbon copy of what ws sent
+        while True:
+            element = await other.element()
+            if element.find("{urn:xmpp:carbons:2}sent") is not None:
+                break
+        forwarded = element.find(".//{jabber:client}message")
+        self.assertEqual(forwarded.get("from"), "alice@localhost/ws")
+        ws.send("<active xmlns='urn:xmpp:csi:0'/>")
+        ws.send("<iq xmlns='jabber:client' type='set' id='q1'>"
+                "<query xmlns='urn:xmpp:mam:2' queryid='f1'/></iq>")
+        bodies = []
+        while True:
+            element = await ws.element()
+            result = element.find("{urn:xmpp:mam:2}result")
+            if result is not None:
+                bodies.append(result.findtext(".//{jabber:client}body"))
+            if element.get("id") == "q1":
+                break
+        self.assertEqual(element.get("type"), "result", etree.tostring(element))
+        self.assertIn("archived and carbon-copied", bodies)
 
     # XEP-0156
     async def test_host_meta_xrd(self) -> None:

@@ -106,7 +106,7 @@ class FrameTransport:
     one text message (after L{frame}); the rest is the socket's.
     """
 
-    def __init__(self, ws: "XmppWebSocketProtocol") -> None:
+    def __init__(self, ws: XmppWebSocketProtocol) -> None:
         self.ws = ws
         self.connected = True
         self.disconnecting = False
@@ -234,10 +234,8 @@ def forget_timers(ws: Any) -> None:
         call = getattr(ws, name, None)
         if call is not None:
             setattr(ws, name, None)
-            try:
+            if getattr(call, "active", lambda: True)():
                 call.cancel()
-            except Exception:  # already called: nothing to forget
-                pass
 
 
 class PlainTimers:
@@ -250,7 +248,7 @@ class PlainTimers:
     def __init__(self, clock: Any) -> None:
         self.clock = clock
 
-    def call_later(self, delay: float, func: Any, *args: Any, **kwargs: Any) -> "_Timer":
+    def call_later(self, delay: float, func: Any, *args: Any, **kwargs: Any) -> _Timer:
         return _Timer(self.clock.callLater(delay, func, *args, **kwargs))
 
 
@@ -268,7 +266,7 @@ class XmppWebSocketFactory(WebSocketServerFactory):
 
     protocol = XmppWebSocketProtocol
 
-    def __init__(self, server: "XmppServer", secure_policy: str = "loopback") -> None:
+    def __init__(self, server: XmppServer, secure_policy: str = "loopback") -> None:
         super().__init__(protocols=[SUBPROTOCOL])
         #: (not C{server}: autobahn's factory sends that as its Server header)
         self.xmpp = server
