@@ -390,6 +390,30 @@ class ConfiguredWebSocketTests(WsCase):
         head, _ = await self.get("/.well-known/host-meta")
         self.assertIn(b"404", head.split(b"\r\n")[0])
 
+    async def test_read_rate_pauses_the_socket(self) -> None:
+        """xmpp.max_read_rate holds a WebSocket back as it does a TCP stream:
+        the socket is paused, what was read is still processed."""
+        self.build(max_read_rate=1000, read_burst=4096)
+        ws, _ = await login(self.port, "alice", "wonderland")
+        self.clients.append(ws)
+        [stream] = list(self.server.xmpp.connections)
+        for n in range(3):
+            ws.send(f"<iq xmlns='jabber:client' type='get' id='r{n}' to='localhost'>"
+                    "<ping xmlns='urn:xmpp:ping'/></iq>")
+            ws.send("<message xmlns='jabber:client' to='alice@localhost/ws'><body>"
+                    + "x" * 2000 + "</body></message>")
+        for _ in range(200):
+            if stream.read_rate.paused:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        self.assertTrue(stream.read_rate.paused)
+        ids = set()
+        while len(ids) < 3:
+            element = await ws.element()
+            if element.get("id"):
+                ids.add(element.get("id"))
+        self.assertEqual(ids, {"r0", "r1", "r2"})
+
     async def test_not_secure_hides_plain(self) -> None:
         self.build(websocket_secure="never", require_tls=False)
         ws = await self.connect()
