@@ -172,6 +172,9 @@ class XmppConfig:
     websocket_path: str = "/xmpp-websocket"
     websocket_url: str = ""
     websocket_secure: str = "loopback"
+    #: proxies whose X-Forwarded-For names a WebSocket client's address
+    #: (per-address limits and logs then use the client's, not the proxy's)
+    websocket_trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -502,6 +505,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "websocket_path": lambda k, v: _segment_path(k, v),
     "websocket_url": lambda k, v: _ws_url(k, v),
     "websocket_secure": lambda k, v: _one_of(k, v, ("loopback", "always", "never")),
+    "websocket_trusted_proxies": lambda k, v: _networks(k, v),
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the

@@ -156,6 +156,17 @@ class XmppWebSocketTests(WsCase):
         head = await raw_http(self.port, upgrade("xmpp"))
         self.assertTrue(head.startswith(b"HTTP/1.1 503"), head)
 
+    async def test_forwarded_for_from_a_trusted_proxy(self) -> None:
+        """Behind a proxy on loopback, per-address accounting and the log
+        use the client's address from X-Forwarded-For."""
+        ws = await self.connect(headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.5"})
+        ws.send(OPEN)
+        await ws.element()
+        [stream] = list(self.server.xmpp.connections)
+        self.assertEqual(stream.peer_ip(), "203.0.113.5")
+        self.assertEqual(self.server.xmpp._per_ip["203.0.113.5"], 1)
+        self.assertTrue(stream.secure)  # the proxy's connection is on loopback
+
     # Framing and negotiation
     async def test_open_features_without_starttls(self) -> None:
         ws = await self.connect()
@@ -413,6 +424,14 @@ class ConfiguredWebSocketTests(WsCase):
             if element.get("id"):
                 ids.add(element.get("id"))
         self.assertEqual(ids, {"r0", "r1", "r2"})
+
+    async def test_forwarded_for_from_an_untrusted_peer_is_ignored(self) -> None:
+        self.build(websocket_trusted_proxies=("192.0.2.0/24",))
+        ws = await self.connect(headers={"X-Forwarded-For": "203.0.113.5"})
+        ws.send(OPEN)
+        await ws.element()
+        [stream] = list(self.server.xmpp.connections)
+        self.assertEqual(stream.peer_ip(), "127.0.0.1")
 
     async def test_not_secure_hides_plain(self) -> None:
         self.build(websocket_secure="never", require_tls=False)

@@ -92,10 +92,11 @@ class RawWs(WebSocketClientProtocol):
 
 
 async def connect(port: int, protocols: list[str] | None = ("xmpp",),
-                  path: str = "/xmpp-websocket") -> RawWs:
+                  path: str = "/xmpp-websocket",
+                  headers: dict[str, str] | None = None) -> RawWs:
     """A connected client (raises if the handshake fails)."""
     factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}{path}",
-                                     protocols=list(protocols or []))
+                                     protocols=list(protocols or []), headers=headers)
     factory.protocol = RawWs
     factory._batched_timer = PlainTimers(reactor)
     factory.opened = defer.Deferred()
