@@ -211,6 +211,19 @@ class XmppWebSocketTests(WsCase):
         self.assertEqual(await ws.wait_closed(), 1000)
         self.assertEqual(len(self.server.xmpp.connections), 0)
 
+    async def test_shutdown_and_http_drain(self) -> None:
+        """The upgraded connection leaves the HTTP site (its drain does not
+        wait for it); the XMPP shutdown ends the stream per RFC 7395."""
+        ws, _ = await self.login("alice", "wonderland")
+        self.assertEqual(self.server.http.channels, set())
+        drained = self.server.http.drain(grace=5)
+        self.assertTrue(drained.called)
+        self.server.xmpp.shutdown()
+        error = await ws.element()
+        self.assertIsNotNone(error.find(f"{{{ERRORS}}}system-shutdown"))
+        self.assertEqual((await ws.element()).tag, f"{{{FRAMING}}}close")
+        self.assertEqual(await ws.wait_closed(), 1000)
+
     async def test_bad_password(self) -> None:
         ws = await self.connect()
         ws.send(OPEN)
