@@ -242,6 +242,22 @@ class ConfigTests(SynchronousTestCase):
         for module in ("limits", "smacks", "offline"):
             self.assertNotIn(f'"{module}"', enabled)
 
+    def test_prosody_config_websocket(self) -> None:
+        """A WebSocket figure loads mod_http and mod_websocket on a loopback
+        HTTP port, no HTTPS, ws:// counted as secure; the others do not."""
+        tmp = Path("/tmp/bench-x")
+        text = prosody_config(
+            XmppSettings(users=5, websocket=True), port=25222, data=tmp / "data",
+            cert=tmp / "c.pem", key=tmp / "k.pem", log_file=tmp / "p.log",
+            pidfile=tmp / "p.pid", http_port=25280)
+        enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
+        self.assertIn('"http"; "websocket"', enabled)
+        for line in ("http_ports = { 25280 }", 'http_interfaces = { "127.0.0.1" }',
+                     "https_ports = { }", "consider_websocket_secure = true"):
+            self.assertIn(line + "\n", text)
+        self.assertNotIn("websocket", self.prosody(True))
+        self.assertNotIn("http_ports", self.prosody(True))
+
     def test_prosody_config_stream_management(self) -> None:
         """A stream management figure loads mod_smacks with the settings
         convergence gets too."""
