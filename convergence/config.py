@@ -654,15 +654,6 @@ def _public_url(key: str, value: Any) -> str:
     return value.rstrip("/")
 
 
-def _segment_path(key: str, value: Any) -> str:
-    """A path of one plain segment, like C{/xmpp-websocket}."""
-    _string(key, value)
-    if not re.fullmatch(r"/[A-Za-z0-9._~-]+", value) or value in ("/.", "/.."):
-        raise ConfigError(f"{key}: expected one path segment like /xmpp-websocket,"
-                          f" got {value!r}")
-    return value
-
-
 def _ws_url(key: str, value: Any) -> str:
     """An absolute ws:// or wss:// URL without query or fragment, or C{""}."""
     _string(key, value)
@@ -778,9 +769,9 @@ def _ping_interval(key: str, value: Any) -> float:
 
 
 def _segment_path(key: str, value: Any) -> str:
-    """A path of one plain segment, like C{/sip}."""
+    """A path of one plain segment, like C{/sip} or C{/xmpp-websocket}."""
     _string(key, value)
-    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None:
+    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None or value in ("/.", "/.."):
         raise ConfigError(f"{key}: {value!r} must be one path segment like '/sip'")
     return value
 

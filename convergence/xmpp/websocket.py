@@ -305,7 +305,8 @@ class XmppWebSocketFactory(WebSocketServerFactory):
     protocol = XmppWebSocketProtocol
 
     def __init__(self, server: XmppServer, secure_policy: str = "loopback") -> None:
-        super().__init__(protocols=[SUBPROTOCOL])
+        # server=None: no Server header naming the WebSocket library
+        super().__init__(protocols=[SUBPROTOCOL], server=None)
         #: (not C{server}: autobahn's factory sends that as its Server header)
         self.xmpp = server
         self.secure_policy = secure_policy
