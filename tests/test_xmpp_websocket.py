@@ -70,7 +70,9 @@ class WsCase(TestCase):
 
     def build(self, **xmpp) -> None:
         data = Path(self.mktemp())
-        config = load_config(overrides={"data_dir": str(data)})
+        # listen.https_port set so that the HTTPS twin of the site is built
+        # (the tests listen on port 0 themselves)
+        config = load_config(overrides={"data_dir": str(data), "https_port": 1})
         config = replace(config, xmpp=replace(config.xmpp, auth_failure_delay=0.0,
                                               **xmpp))
         self.server = build(config, reactor)
@@ -456,6 +458,33 @@ class ConfiguredWebSocketTests(WsCase):
         self.assertNotIn("PLAIN", mechs)
         self.assertIn("SCRAM-SHA-1", mechs)
         self.assertIsNone(features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls"))
+
+    async def test_wss_on_the_https_listener(self) -> None:
+        """Over listen.https_port the WebSocket is TLS itself: secure
+        whatever websocket_secure says, PLAIN offered, the log says TLS."""
+        self.build(websocket_secure="never")
+        https = reactor.listenTCP(0, self.server.https, interface="127.0.0.1")
+        self.addCleanup(https.stopListening)
+        ws = await connect(https.getHost().port, tls=True)
+        self.clients.append(ws)
+        ws.send(OPEN)
+        await ws.element()
+        features = await ws.element()
+        mechs = [m.text for m in features.iter(f"{{{SASL}}}mechanism")]
+        self.assertIn("PLAIN", mechs)
+        [stream] = list(self.server.xmpp.connections)
+        self.assertTrue(stream.secure)
+        self.assertEqual(stream.transport_note, " over WebSocket (TLS)")
+
+    async def test_sip_websocket_upgrades_over_https_too(self) -> None:
+        """The shared upgrade (convergence/http/wsupgrade.py) works over the
+        HTTPS listener's TLS for SIP as for XMPP."""
+        self.build()
+        https = reactor.listenTCP(0, self.server.https, interface="127.0.0.1")
+        self.addCleanup(https.stopListening)
+        ws = await connect(https.getHost().port, protocols=["sip"], path="/sip", tls=True)
+        self.clients.append(ws)
+        self.assertEqual(ws.websocket_protocol_in_use, "sip")
 
     async def test_not_secure_refused_when_tls_required(self) -> None:
         self.build(websocket_secure="never")

@@ -44,7 +44,7 @@ CORE_SPECS: tuple[Spec, ...] = (
               " ALPN xmpp-client; SRV records are the operator's"),
     Spec("RFC 7395", "", "XMPP",
          note="XMPP over WebSocket on the HTTP listener (xmpp.websocket_path), the"
-              " same c2s service layer as TCP; wss:// through a TLS-terminating proxy"),
+              " same c2s service layer as TCP; wss:// on listen.https_port or a proxy"),
     Spec("XEP-0156", "1.4.0", "XMPP",
          note="HTTP lookup: /.well-known/host-meta and host-meta.json advertise the"
               " WebSocket endpoint; no BOSH to advertise"),
