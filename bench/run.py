@@ -56,6 +56,7 @@ from bench.servers import (
 RESULTS_DIR = ROOT / "bench" / "results"
 XMPPLOAD = ROOT / "bench" / "xmppload.py"
 IMLOAD = ROOT / "bench" / "imload.py"
+MUCLOAD = ROOT / "bench" / "mucload.py"
 SERVER_KINDS = ("convergence", "reference")
 
 log = logging.getLogger("bench")
@@ -111,6 +112,12 @@ class Plan:
     sip_refine: int = 1
     #: the INVITE->200 latency row's rate (the issue's "p99 at 1,000 calls/s")
     sip_latency_rate: int = 1000
+    #: MUC fan-out: occupants of the room, how many send, messages in
+    #: flight per sender, seconds measured
+    muc_occupants: int = 50
+    muc_senders: int = 5
+    muc_window: int = 10
+    muc_duration: float = 8.0
     #: registrations: users cycled through, registrations in flight, seconds
     sip_register_users: int = 1000
     sip_register_concurrency: int = 50
@@ -121,7 +128,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(runs=1, login_duration=3.0, throughput_duration=3.0,
+        return cls(runs=1, login_duration=3.0, throughput_duration=3.0, muc_duration=3.0,
                    idle_sizes=(1000,), sip_duration=3.0, sip_refine=0,
                    sip_register_duration=3.0, sip_contacts=(2000,), sip_dialogs=(2000,))
 
@@ -278,6 +285,26 @@ def figures(plan: Plan) -> list[Figure]:
                      f"each user with {size} contacts (all of them online, subscription "
                      "both) and its roster fetched; server RSS growth / connections"),
     ]
+    occupants = plan.muc_occupants
+    result.append(Figure(
+        "muc", f"groupchat messages delivered/s, {occupants}-occupant room", "msg/s",
+        "higher", "xmpp", "muc",
+        XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS, users=occupants,
+                     muc=True),
+        ("--tls", "--mechanism", "SCRAM-SHA-1", "--occupants", str(occupants),
+         "--senders", str(plan.muc_senders), "--window", str(plan.muc_window),
+         "--duration", f"{plan.muc_duration:g}"),
+        "delivered_per_s", script=MUCLOAD,
+        extra_rows=(("sent_per_s", "  groupchat messages sent/s", "msg/s", "higher"),
+                    ("fanout_p50_ms", f"  fan-out latency p50 (to all {occupants})", "ms",
+                     "lower"),
+                    ("fanout_p99_ms", f"  fan-out latency p99 (to all {occupants})", "ms",
+                     "lower")),
+        describe=f"{occupants} users over STARTTLS in one room on conference.localhost "
+                 f"(Prosody: mod_muc), {plan.muc_senders} of them each keeping "
+                 f"{plan.muc_window} groupchat messages in flight (until reflected); "
+                 f"every copy to every occupant counts; fan-out latency from the send "
+                 "to the last occupant's copy"))
     size = plan.idle_sizes[0]
     result.append(Figure(
         f"hibernating_{size}", f"RSS KiB/hibernating session, {size} (TLS)", "KiB",
@@ -351,7 +378,7 @@ FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
     "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
              "throughput_paced", "throughput_sm", "login_ws", "throughput_ws", "idle",
-             "hibernating_1000", "roster_login", "offline"),
+             "hibernating_1000", "roster_login", "offline", "muc"),
     "im": ("roster_login", "offline", "idle_roster"),
     "sm": ("throughput_sm", "hibernating_1000"),
     "websocket": ("login_ws", "throughput_ws"),
@@ -632,6 +659,8 @@ def xmpp_timeout(figure: Figure, plan: Plan) -> float:
         return plan.throughput_duration + 120.0
     if figure.mode == "offline":
         return 120.0 + plan.offline_messages / 50.0
+    if figure.mode == "muc":
+        return plan.muc_duration + 180.0
     return plan.login_duration + 120.0
 
 
@@ -873,7 +902,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="short runs, 1 run per figure, 1,000 idle connections only")
     parser.add_argument("--only", default=None,
                         help="comma-separated figures or groups (login, xmpp, im, idle, "
-                             "idle_roster, sip, sip_calls, sip_register, sip_memory)")
+                             "idle_roster, muc, sip, sip_calls, sip_register, sip_memory)")
     parser.add_argument("--servers", default="convergence,reference",
                         help="convergence, reference, or both")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")

@@ -49,6 +49,8 @@ from tests.sipp_harness import free_port, port_bound  # noqa: E402
 VENV_BIN = ROOT / ".venv" / "bin"
 LOOPBACK = "127.0.0.1"
 DOMAIN = "localhost"
+#: the chat service of DOMAIN (both servers' default name)
+MUC_DOMAIN = f"conference.{DOMAIN}"
 USERS_PREFIX = "user"
 PASSWORD = "pw"
 #: what Prosody 0.12 uses (mod_auth_internal_hashed's default_iteration_count)
@@ -325,6 +327,9 @@ class XmppSettings:
     roster: str = ""  # a bench/rosters.py topology (hub:C:K, ring:K); "": empty rosters
     #: XEP-0198 on the server (Prosody: mod_smacks; convergence has it built in)
     stream_management: bool = False
+    #: XEP-0045 on conference.<domain> (Prosody: a mod_muc component;
+    #: convergence runs it by default)
+    muc: bool = False
     #: RFC 7395 XMPP over WebSocket on an HTTP port, plain ws:// on loopback
     #: counted as secure (Prosody: mod_websocket, consider_websocket_secure;
     #: convergence: its HTTP listener, xmpp.websocket_secure = "loopback")
@@ -334,8 +339,10 @@ class XmppSettings:
         tls = "STARTTLS required" if self.require_tls else "plaintext, PLAIN allowed"
         rosters = f", rosters {self.roster}" if self.roster else ""
         sm = ", stream management" if self.stream_management else ""
+        muc = ", chat rooms" if self.muc else ""
         ws = ", over WebSocket (ws:// on loopback)" if self.websocket else ""
-        return f"{tls}, {self.iterations} iterations, {self.users} users{rosters}{sm}{ws}"
+        return (f"{tls}, {self.iterations} iterations, {self.users} users"
+                f"{rosters}{sm}{muc}{ws}")
 
 
 def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
@@ -361,6 +368,8 @@ def convergence_config(settings: XmppSettings, cert: Path, key: Path) -> str:
         f"sm_ack_every = {SM_ACK_EVERY}",
         f"sm_resume_max = {SM_HIBERNATION_S}",
         f"sm_max_queue = {SM_MAX_QUEUE}",
+        "# Prosody's mod_muc runs without mod_muc_limits: no flood limit in rooms",
+        "muc_occupant_rate = 0",
         "",
         "[sip]",
         "# the bench drives thousands of calls/s from one address: no per-source",
@@ -448,6 +457,12 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         "",
         f"VirtualHost {lua_string(DOMAIN)}",
         "",
+        *([f"Component {lua_string(MUC_DOMAIN)} \"muc\"",
+           "-- convergence keeps 20 messages of history per room too, and archives",
+           "-- every room's groupchat (xmpp.muc_archive): so does mod_muc_mam here",
+           "max_history_messages = 20",
+           f"modules_enabled = {{ {lua_string('muc_mam')} }}",
+           ""] if settings.muc else []),
     ])
 
 

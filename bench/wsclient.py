@@ -78,7 +78,7 @@ def with_namespace(element: bytes) -> bytes:
 
 
 class _Protocol(WebSocketClientProtocol):
-    connection: "WsConnection"
+    connection: WsConnection
 
     def onOpen(self) -> None:
         if not self.connection.opened.done():
@@ -179,10 +179,7 @@ class WsConnection:
         """The WebSocket closing handshake (after our ``<close/>``)."""
         proto = self.protocol
         if proto is not None and not self.at_eof:
-            try:
-                proto.sendClose(1000)
-            except Exception:
-                proto.transport.close()
+            proto.sendClose(1000)
 
     async def wait_closed(self) -> None:
         await self.closed

@@ -1153,6 +1153,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="roster_login (bench/imload.py): contacts of each login user")
     parser.add_argument("--messages", type=int, default=1000,
                         help="offline (bench/imload.py): messages stored, then delivered")
+    parser.add_argument("--occupants", type=int, default=50,
+                        help="muc (bench/mucload.py): users in the room")
+    parser.add_argument("--senders", type=int, default=5,
+                        help="muc (bench/mucload.py): occupants sending, --window each")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
     parser.add_argument("--source-addresses", default="",
                         help="comma-separated local addresses to connect from (round robin),"
@@ -1182,7 +1186,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.tls = False
     if args.hibernate and not (args.sm and args.mode == "idle"):
         parser.error("--hibernate is for idle --sm")
-    for name in ("concurrency", "pairs", "window", "connections", "max_logins"):
+    for name in ("concurrency", "pairs", "window", "connections", "max_logins",
+                 "occupants", "senders"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.rate < 0:

@@ -9,6 +9,7 @@ starts half-configured.  The keys are documented in C{docs/configuration.md}.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -31,6 +32,10 @@ class ListenConfig:
     s2s_port: int = 5269
     sip_port: int = 5060
     http_port: int = 8080
+    #: HTTPS (TLS from the first byte) on the same site, with the
+    #: certificate of C{[tls]}; 0: off.  When on, upload slots and other
+    #: URLs the site makes are C{https://<first domain>:<port>}.
+    https_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class XmppConfig:
     pep_max_nodes: int = 100
     pep_max_items: int = 256
     pep_max_item_size: int = 65536
+    pep_max_subscriptions: int = 1000
     pep_max_avatar_size: int = 262144
     #: private XML storage (XEP-0049): bytes of one stored element,
     #: elements per account
@@ -168,6 +174,9 @@ class XmppConfig:
     websocket_path: str = "/xmpp-websocket"
     websocket_url: str = ""
     websocket_secure: str = "loopback"
+    #: proxies whose X-Forwarded-For names a WebSocket client's address
+    #: (per-address limits and logs then use the client's, not the proxy's)
+    websocket_trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,8 @@ class SipConfig:
     request_burst_per_source: int = 400
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     rate_limit_max_sources: int = 65536
+    #: proxy requests to registered users that no application serves
+    proxy: bool = True
     #: SIP over WebSocket (RFC 7118) on the HTTP listener, at this path
     websocket: bool = True
     websocket_path: str = "/sip"
@@ -246,6 +257,32 @@ class HttpUploadConfig:
 
 
 @dataclass(frozen=True)
+class AlertConfig:
+    """
+    Event alerting over HTTP (C{POST /api/alert}, see docs/alerts.md):
+    off while no token is configured.
+    """
+
+    #: (name, secret) bearer tokens; the name is what the log shows
+    tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: an alert to a room that does not exist creates it (else 404)
+    create_rooms: bool = False
+    #: the nickname alerts come from in a room (a request's from_nick replaces it)
+    nick: str = "alert"
+    #: bytes of one request body; larger: 413 (never above http.max_body_size)
+    max_body_size: int = 16384
+    #: alerts per second one token may post on average (0: no limit), and at once
+    rate: float = 1.0
+    burst: int = 10
+
+
+#: the environment variable whose value is one more alert token, named
+#: L{ENV_ALERT_TOKEN_NAME} (C{CONVERGENCE_ALERT_TOKEN=... make run})
+ENV_ALERT_TOKEN = "CONVERGENCE_ALERT_TOKEN"
+ENV_ALERT_TOKEN_NAME = "env"
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
@@ -270,6 +307,7 @@ class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
     http_upload: HttpUploadConfig = HttpUploadConfig()
+    alert: AlertConfig = AlertConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
@@ -398,6 +436,7 @@ _LISTEN_FIELDS = {
     "s2s_port": _port,
     "sip_port": _port,
     "http_port": _port,
+    "https_port": _port,
 }
 _TLS_FIELDS = {"certificate": _string, "private_key": _string}
 _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
@@ -436,6 +475,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "pep_max_nodes": _positive_int,
     "pep_max_items": _positive_int,
     "pep_max_item_size": lambda k, v: _positive_int(k, v, 1024),
+    "pep_max_subscriptions": _positive_int,
     "pep_max_avatar_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_size": lambda k, v: _positive_int(k, v, 1024),
     "private_max_elements": _positive_int,
@@ -468,6 +508,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "websocket_path": lambda k, v: _segment_path(k, v),
     "websocket_url": lambda k, v: _ws_url(k, v),
     "websocket_secure": lambda k, v: _one_of(k, v, ("loopback", "always", "never")),
+    "websocket_trusted_proxies": lambda k, v: _networks(k, v),
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -558,6 +599,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "rate_limit_exempt": lambda k, v: _networks(k, v),
     "rate_limit_max_sources": lambda k, v: _positive_int(k, v, 16),
     "websocket": _bool,
+    "proxy": _bool,
     "websocket_path": lambda k, v: _segment_path(k, v),
     "websocket_ping_interval": lambda k, v: _ping_interval(k, v),
     "websocket_digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
@@ -615,15 +657,6 @@ def _public_url(key: str, value: Any) -> str:
     return value.rstrip("/")
 
 
-def _segment_path(key: str, value: Any) -> str:
-    """A path of one plain segment, like C{/xmpp-websocket}."""
-    _string(key, value)
-    if not re.fullmatch(r"/[A-Za-z0-9._~-]+", value) or value in ("/.", "/.."):
-        raise ConfigError(f"{key}: expected one path segment like /xmpp-websocket,"
-                          f" got {value!r}")
-    return value
-
-
 def _ws_url(key: str, value: Any) -> str:
     """An absolute ws:// or wss:// URL without query or fragment, or C{""}."""
     _string(key, value)
@@ -654,6 +687,68 @@ _HTTP_UPLOAD_FIELDS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _alert_token(key: str, name: str, secret: Any) -> tuple[str, str]:
+    """One alert token; the messages never show the secret."""
+    if not isinstance(name, str) or not _TOKEN_NAME.fullmatch(name):
+        raise ConfigError(f"{key}: a token name is 1-64 letters, digits, '_', '.' or '-'")
+    if not isinstance(secret, str) or not secret or any(c.isspace() for c in secret) \
+            or not secret.isprintable():
+        raise ConfigError(f"{key}: the secret of token {name!r} must be a non-empty"
+                          " string without spaces")
+    return name, secret
+
+
+def _alert_tokens(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """C{["name:secret", …]} or a table C{{name = "secret"}}."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or ":" not in item:
+                raise ConfigError(f"{key}[{i}]: expected \"name:secret\"")
+            pairs.append(tuple(item.split(":", 1)))
+    else:
+        raise ConfigError(f"{key}: expected a list of \"name:secret\" or a table")
+    tokens: dict[str, str] = {}
+    for name, secret in pairs:
+        name, secret = _alert_token(key, name, secret)
+        if name in tokens:
+            raise ConfigError(f"{key}: token {name!r} is defined twice")
+        tokens[name] = secret
+    return tuple(tokens.items())
+
+
+_ALERT_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "tokens": _alert_tokens,
+    "create_rooms": _bool,
+    "nick": lambda k, v: _alert_nick(k, v),
+    "max_body_size": lambda k, v: _positive_int(k, v, 256),
+    "rate": _non_negative,
+    "burst": _positive_int,
+}
+
+
+def _alert_nick(key: str, value: Any) -> str:
+    _string(key, value)
+    if not value.strip() or not value.isprintable() or len(value) > 64:
+        raise ConfigError(f"{key}: expected a printable nickname of 1-64 characters")
+    return value
+
+
+def _with_env_token(config: Config, environ: Mapping[str, str]) -> Config:
+    """C{config} with the token of L{ENV_ALERT_TOKEN}, if it is set."""
+    secret = environ.get(ENV_ALERT_TOKEN)
+    if not secret:
+        return config
+    name, secret = _alert_token(ENV_ALERT_TOKEN, ENV_ALERT_TOKEN_NAME, secret)
+    tokens = tuple(t for t in config.alert.tokens if t[0] != name) + ((name, secret),)
+    return dataclasses.replace(config, alert=dataclasses.replace(config.alert, tokens=tokens))
+
+
 def _context_path(key: str, value: Any) -> str | None:
     """An HTTP context path like C{/selfhelp} (one or more plain segments)."""
     if value is None:
@@ -677,9 +772,9 @@ def _ping_interval(key: str, value: Any) -> float:
 
 
 def _segment_path(key: str, value: Any) -> str:
-    """A path of one plain segment, like C{/sip}."""
+    """A path of one plain segment, like C{/sip} or C{/xmpp-websocket}."""
     _string(key, value)
-    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None:
+    if re.fullmatch(r"/[A-Za-z0-9._~-]+", value) is None or value in ("/.", "/.."):
         raise ConfigError(f"{key}: {value!r} must be one path segment like '/sip'")
     return value
 
@@ -741,6 +836,8 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
         elif name == "http_upload":
             kwargs["http_upload"] = HttpUploadConfig(
                 **_section(name, value, _HTTP_UPLOAD_FIELDS))
+        elif name == "alert":
+            kwargs["alert"] = AlertConfig(**_section(name, value, _ALERT_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:
@@ -778,6 +875,7 @@ OVERRIDES = {
     "s2s_port": ("listen", "s2s_port"),
     "sip_port": ("listen", "sip_port"),
     "http_port": ("listen", "http_port"),
+    "https_port": ("listen", "https_port"),
 }
 
 
@@ -793,12 +891,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """
     Build the configuration from defaults, an optional TOML file and overrides.
 
     @param overrides: keys of L{OVERRIDES}; values of C{None} are ignored.
+    @param environ: the environment (twistd passes C{os.environ}): its
+        L{ENV_ALERT_TOKEN} adds an alert token named L{ENV_ALERT_TOKEN_NAME}.
     """
     raw: dict[str, Any] = read_toml(path) if path is not None else {}
     for name, value in (overrides or {}).items():
@@ -813,4 +914,5 @@ def load_config(
             if not isinstance(table, dict):
                 raise ConfigError(f"{parent}: expected a table")
         table[leaf] = value
-    return _from_mapping(raw)
+    config = _from_mapping(raw)
+    return _with_env_token(config, environ) if environ is not None else config

@@ -18,6 +18,8 @@ from convergence.auth.accounts import Accounts
 from convergence.config import Config, ConfigError, load_config
 from convergence.store.errors import AccountExists, NoSuchAccount, StoreError
 from convergence.store.sqlite import SqliteAccountStore
+from convergence.store.sqlite_im import SqliteImStore
+from convergence.store.sqlite_pep import SqlitePepStore
 
 __all__ = ["main"]
 
@@ -102,9 +104,26 @@ def _passwd(args: argparse.Namespace, config: Config, accounts: Accounts) -> Non
 
 
 def _deluser(args: argparse.Namespace, config: Config, accounts: Accounts) -> None:
+    """
+    Delete the account with everything stored for it (the store's delete),
+    and, as in-band removal does through C{account/removed} (XEP-0077 3.2),
+    what other local accounts hold of it: their roster items of it lose
+    their subscriptions, their PEP nodes its explicit subscriptions.  A
+    running server does not hear of it: contacts online keep what their
+    rosters cached until they log in again, and remote contacts are not
+    told (no presence can be sent from here).
+    """
     localpart, domain = _account(args, config)
     jid = f"{localpart}@{domain}"
     accounts.remove(jid)
+    im = SqliteImStore(config.database_path)
+    pep = SqlitePepStore(config.database_path)
+    try:
+        im.cancel_subscriptions_of(jid)
+        pep.remove_subscriber(jid)
+    finally:
+        im.close()
+        pep.close()
     _out(f"deleted {jid}")
 
 

@@ -5,6 +5,7 @@ The C{twistd convergence} command line: options and service maker.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -36,6 +37,7 @@ class Options(usage.Options):
          " nothing listens on it, the value is only checked."],
         ["sip-port", None, None, "SIP port (default 5060, 0 disables)."],
         ["http-port", None, None, "HTTP port (default 8080, 0 disables)."],
+        ["https-port", None, None, "HTTPS port (default 0: off)."],
         ["data-dir", None, None, "Data directory (default ./convergence-data)."],
     ]
 
@@ -54,7 +56,8 @@ class Options(usage.Options):
             "interface": self["interface"],
             "data_dir": self["data-dir"],
         }
-        for name in ("c2s-port", "c2s-tls-port", "s2s-port", "sip-port", "http-port"):
+        for name in ("c2s-port", "c2s-tls-port", "s2s-port", "sip-port", "http-port",
+                     "https-port"):
             value = self[name]
             key = name.replace("-", "_")
             if value is not None:
@@ -78,7 +81,7 @@ class ConvergenceServiceMaker:
         from convergence.service import freeze_startup_objects, make_service
 
         try:
-            config = load_config(options["config"], options.overrides())
+            config = load_config(options["config"], options.overrides(), os.environ)
             service = make_service(config)
         except ConfigError as e:
             sys.stderr.write(f"convergence: configuration error: {e}\n")

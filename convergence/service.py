@@ -16,6 +16,10 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
+from convergence.alert import resource as alert_resource
+from convergence.alert.poster import XmppAlerts
+from convergence.alert.resource import AlertResource
+from convergence.alert.tokens import Tokens
 from convergence.auth.accounts import AccountLookup, Accounts
 from convergence.config import Config, ConfigError
 from convergence.container.application import ApplicationLoadError, load_application
@@ -26,7 +30,7 @@ from convergence.http.listener import HttpListener
 from convergence.http import upload as http_upload
 from convergence.http import hostmeta
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
-from convergence.http.websocket import WebSocketUpgrade
+from convergence.http.wsupgrade import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
 from convergence.sip.registrar import Authenticator, Registrar
 from convergence.sip.servlet import SipFactory
@@ -41,7 +45,12 @@ from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_pep import SqlitePepStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.store.sqlite_upload import SqliteUploadStore
-from convergence.tls import ALPN_XMPP_CLIENT, ensure_certificate, server_tls_context
+from convergence.tls import (
+    ALPN_HTTP_1_1,
+    ALPN_XMPP_CLIENT,
+    ensure_certificate,
+    server_tls_context,
+)
 from convergence.upload.files import FileStore
 from convergence.upload.service import UploadService
 from convergence.upload.signing import Signer, load_secret
@@ -75,6 +84,10 @@ class Convergence:
     direct_tls: Any = None
     #: HTTP File Upload (XEP-0363), when the HTTP listener is on.
     uploads: UploadService | None = None
+    #: Event alerting at /api/alert, when a token is configured.
+    alerts: AlertResource | None = None
+    #: The same site over HTTPS, when C{listen.https_port} is set.
+    https: HttpSite | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -134,8 +147,13 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         tls = server_tls_context(config.certificate_path, key)
         direct_tls = server_tls_context(config.certificate_path, key,
                                         alpn=(ALPN_XMPP_CLIENT,))
+        https_tls = server_tls_context(config.certificate_path, key,
+                                       alpn=(ALPN_HTTP_1_1,)) \
+            if config.listen.https_port else None
     except Exception as e:
-        raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}: {e}") from e
+        used = "c2s and HTTPS" if config.listen.https_port else "c2s"
+        raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}"
+                          f" (the certificate of {used}): {e}") from e
     store = SqliteAccountStore(config.database_path)
     accounts = Accounts(store, config.xmpp.scram_iterations)
     database = DatabaseThread(reactor)
@@ -154,12 +172,14 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
     http = build_http(config, container, reactor)
+    https = http.secure(https_tls) if https_tls is not None else None
     build_sip_websocket(config, reactor, sip, http)
     uploads = build_uploads(config, reactor, database.run, http)
     xmpp.http_upload = uploads
+    alerts = build_alerts(config, xmpp, http, reactor)
     build_xmpp_websocket(config, xmpp, http)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database, direct_tls, uploads)
+                       database, direct_tls, uploads, alerts, https)
 
 
 def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferred],
@@ -170,7 +190,8 @@ def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferre
     disabled or when nothing listens for HTTP.
     """
     settings = config.http_upload
-    if not settings.enabled or http is None or not config.listen.http_port:
+    if not settings.enabled or http is None \
+            or not (config.listen.http_port or config.listen.https_port):
         return None
     root = config.data_dir / "http_upload"
     try:
@@ -188,6 +209,34 @@ def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferre
     return uploads
 
 
+def build_alerts(config: Config, xmpp: XmppServer, http: HttpSite | None,
+                 reactor: Any) -> AlertResource | None:
+    """
+    Event alerting at C{/api/alert} of the HTTP listener (C{[alert]}),
+    when at least one token is configured (the file's, or
+    C{CONVERGENCE_ALERT_TOKEN}); None otherwise (the path is then 404).
+    """
+    settings = config.alert
+    if not settings.tokens or http is None \
+            or not (config.listen.http_port or config.listen.https_port):
+        return None
+    tokens = Tokens(settings.tokens, settings.rate, settings.burst)
+    resource = AlertResource(XmppAlerts(xmpp, settings), tokens,
+                             min(settings.max_body_size, config.http.max_body_size), reactor)
+    try:
+        alert_resource.install(http, resource)
+    except MountConflict as e:
+        raise ConfigError(f"alert: {e}") from e
+    log.info("alerts accepted at POST /api/alert for the tokens {names}",
+             names=", ".join(tokens.names()))
+    for name, secret in settings.tokens:
+        if len(secret) < 16:
+            log.warn("alert token {name} is short ({length} characters): anyone who"
+                     " guesses it posts alerts; use e.g. `openssl rand -hex 16`",
+                     name=name, length=len(secret))
+    return resource
+
+
 def build_xmpp_websocket(config: Config, xmpp: XmppServer, http: HttpSite | None) -> None:
     """
     XMPP over WebSocket (RFC 7395) at C{xmpp.websocket_path} of the HTTP
@@ -195,7 +244,8 @@ def build_xmpp_websocket(config: Config, xmpp: XmppServer, http: HttpSite | None
     nothing listens for HTTP.
     """
     settings = config.xmpp
-    if not settings.websocket or http is None or not config.listen.http_port:
+    if (not settings.websocket or http is None
+            or not (config.listen.http_port or config.listen.https_port)):
         return
     factory = XmppWebSocketFactory(xmpp, settings.websocket_secure)
     segment = settings.websocket_path.lstrip("/")
@@ -217,14 +267,18 @@ def build_xmpp_websocket(config: Config, xmpp: XmppServer, http: HttpSite | None
 def build_http(config: Config, container: Container, reactor: Any = None) -> HttpSite:
     """
     The HTTP site with the C{[http]} limits on every connection; its URLs
-    use the listening address (or the first domain).
+    use the listening address (or the first domain), or with HTTPS on,
+    C{https://} and the first domain (the name a certificate is for).
     """
     host = config.interface
     if host in ("0.0.0.0", "::"):
         host = config.domains[0]
+    if config.listen.https_port:
+        base = base_url(config.domains[0], config.listen.https_port, "https")
+    else:
+        base = base_url(host, config.listen.http_port)
     try:
-        return make_site(container, base=base_url(host, config.listen.http_port),
-                         limits=config.http, reactor=reactor)
+        return make_site(container, base=base, limits=config.http, reactor=reactor)
     except MountConflict as e:
         raise ConfigError(str(e)) from e
 
@@ -240,7 +294,8 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,
-                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites)
+                         Timers(sip.t1, sip.t2, sip.t4), sip.challenge_invites,
+                         proxy=sip.proxy)
     container.factories["sip"] = SipFactory(core)
     return core
 
@@ -348,7 +403,7 @@ class ConvergenceService(service.MultiService):
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", c2s_tls=c.listen.c2s_tls_port or "off",
             sip=c.listen.sip_port or "off",
-            http=c.listen.http_port or "off",
+            http=(f"{c.listen.http_port or 'off'}, https {c.listen.https_port or 'off'}"),
             data_dir=str(c.data_dir),
         )
 
@@ -399,6 +454,11 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
     if config.listen.http_port and server.http is not None:
         HttpListener(
             config.listen.http_port, server.http, interface=config.interface,
+            grace=config.http.shutdown_grace, reactor=reactor,
+        ).setServiceParent(top)
+    if config.listen.https_port and server.https is not None:
+        HttpListener(
+            config.listen.https_port, server.https, interface=config.interface,
             grace=config.http.shutdown_grace, reactor=reactor,
         ).setServiceParent(top)
     if server.uploads is not None:

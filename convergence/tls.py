@@ -67,6 +67,8 @@ def ensure_certificate(path: Path, domains: Sequence[str]) -> None:
 
 #: ALPN protocol of XMPP client streams over direct TLS (XEP-0368)
 ALPN_XMPP_CLIENT = "xmpp-client"
+#: ALPN of the HTTPS port (RFC 7301; HTTP/2 is not offered)
+ALPN_HTTP_1_1 = "http/1.1"
 
 
 def server_tls_context(certificate: Path, private_key: Path | None = None,

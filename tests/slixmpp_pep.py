@@ -8,7 +8,9 @@ Run as a subprocess by tests/test_slixmpp_pep.py:
 alice and bob subscribe to each other; alice publishes an avatar
 (XEP-0084 data and metadata); bob, whose client advertises the metadata
 node's +notify in its XEP-0115 caps, should be notified and fetch the data; carol, not
-subscribed, should be refused.  Then bookmarks: a XEP-0402 publish read
+subscribed, should be refused.  carol's explicit XEP-0060 subscription
+to the presence node is refused; to an open node it is accepted, she
+gets the last item and the next, then unsubscribes.  Then bookmarks: a XEP-0402 publish read
 through XEP-0048 private storage, and a XEP-0048 private-storage write
 read as XEP-0402 items.  Prints one JSON object; every wait is bounded.
 """
@@ -35,6 +37,7 @@ BOOKMARKS = "urn:xmpp:bookmarks:1"
 PUBSUB_ERRORS = "http://jabber.org/protocol/pubsub#errors"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 IMAGE = bytes(range(256)) * 4
+STATUS = "urn:x:status"
 
 
 class User(slixmpp.ClientXMPP):
@@ -50,14 +53,21 @@ class User(slixmpp.ClientXMPP):
         self.auto_subscribe = True
         self.started = asyncio.get_event_loop().create_future()
         self.metadata_events: list[tuple[str, str]] = []
+        #: (from, node, item id) of every pubsub item notification
+        self.item_events: list[tuple[str, str, str]] = []
         self.add_event_handler("session_start", self._start)
         self.add_event_handler("avatar_metadata_publish", self._metadata)
+        self.add_event_handler("pubsub_publish", self._item)
 
     async def _start(self, event) -> None:
         await self.get_roster(timeout=TIMEOUT)
         self.send_presence()
         if not self.started.done():
             self.started.set_result(True)
+
+    def _item(self, message) -> None:
+        items = message["pubsub_event"]["items"]
+        self.item_events.append((str(message["from"]), items["node"], items["item"]["id"]))
 
     def _metadata(self, message) -> None:
         item = message["pubsub_event"]["items"]["item"]
@@ -84,6 +94,16 @@ def refusal(error: IqError) -> list[str | None]:
         if child.tag.startswith(f"{{{PUBSUB_ERRORS}}}"):
             pubsub = child.tag.split("}")[1]
     return [error.condition, pubsub]
+
+
+def open_options(user: User):
+    form = user.plugin["xep_0004"].stanza.Form()
+    form["type"] = "submit"
+    form.add_field(var="FORM_TYPE", ftype="hidden",
+                   value="http://jabber.org/protocol/pubsub#publish-options")
+    form.add_field(var="pubsub#access_model", value="open")
+    form.add_field(var="pubsub#max_items", value="10")
+    return form
 
 
 def private_options(user: User):
@@ -138,6 +158,36 @@ async def main(port: int, cafile: str) -> dict:
     except IqError as e:
         result["carol_data_refused"] = refusal(e)
     result["carol_events"] = carol.metadata_events
+
+    # explicit XEP-0060 subscriptions: carol, without a presence
+    # subscription, is refused on the presence node and follows an open one
+    try:
+        await carol.plugin["xep_0060"].subscribe("alice@localhost", AVATAR_META,
+                                                 timeout=TIMEOUT)
+        result["carol_subscribe_refused"] = None
+    except IqError as e:
+        result["carol_subscribe_refused"] = refusal(e)
+    await alice.plugin["xep_0060"].publish(
+        None, STATUS, id="s1", payload=ET.Element(f"{{{STATUS}}}status"),
+        options=open_options(alice), timeout=TIMEOUT)
+    answer = await carol.plugin["xep_0060"].subscribe("alice@localhost", STATUS,
+                                                      timeout=TIMEOUT)
+    sub = answer["pubsub"]["subscription"]
+    result["carol_subscription"] = [sub["node"], str(sub["jid"]), sub["subscription"]]
+    await until(lambda: bool(carol.item_events))  # the last item, at once
+    await alice.plugin["xep_0060"].publish(
+        None, STATUS, id="s2", payload=ET.Element(f"{{{STATUS}}}status"), timeout=TIMEOUT)
+    await until(lambda: len(carol.item_events) >= 2)
+    result["carol_items"] = [list(e) for e in carol.item_events]
+    mine = await carol.plugin["xep_0060"].get_subscriptions("alice@localhost",
+                                                            timeout=TIMEOUT)
+    result["carol_subscriptions"] = [[s["node"], str(s["jid"])]
+                                     for s in mine["pubsub"]["subscriptions"]]
+    await carol.plugin["xep_0060"].unsubscribe("alice@localhost", STATUS, timeout=TIMEOUT)
+    await alice.plugin["xep_0060"].publish(
+        None, STATUS, id="s3", payload=ET.Element(f"{{{STATUS}}}status"), timeout=TIMEOUT)
+    await asyncio.sleep(0.3)  # bounded: s3 must not come
+    result["carol_items_after"] = [list(e) for e in carol.item_events]
 
     # XEP-0402 publish, read through XEP-0048 private storage
     conference = ET.Element(f"{{{BOOKMARKS}}}conference", name="Coven", autojoin="true")

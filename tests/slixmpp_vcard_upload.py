@@ -34,6 +34,8 @@ from slixmpp.exceptions import IqError
 
 TIMEOUT = 15.0
 UPLOAD = "urn:xmpp:http:upload:0"
+#: HTTPS uploads are verified against the test's certificate (argv[2])
+HTTPS_CONTEXT: ssl.SSLContext | None = None
 
 
 class User(slixmpp.ClientXMPP):
@@ -63,7 +65,8 @@ def http(method: str, url: str, data: bytes | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=TIMEOUT,
+                                    context=HTTPS_CONTEXT) as response:
             return response.status, dict(response.headers.items()), response.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers.items()), e.read()
@@ -151,6 +154,7 @@ async def main(port: int, cafile: str) -> dict:
 
 
 if __name__ == "__main__":
+    HTTPS_CONTEXT = ssl.create_default_context(cafile=sys.argv[2])
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     out = loop.run_until_complete(asyncio.wait_for(main(int(sys.argv[1]), sys.argv[2]), 90))

@@ -242,6 +242,22 @@ class ConfigTests(SynchronousTestCase):
         for module in ("limits", "smacks", "offline"):
             self.assertNotIn(f'"{module}"', enabled)
 
+    def test_prosody_config_websocket(self) -> None:
+        """A WebSocket figure loads mod_http and mod_websocket on a loopback
+        HTTP port, no HTTPS, ws:// counted as secure; the others do not."""
+        tmp = Path("/tmp/bench-x")
+        text = prosody_config(
+            XmppSettings(users=5, websocket=True), port=25222, data=tmp / "data",
+            cert=tmp / "c.pem", key=tmp / "k.pem", log_file=tmp / "p.log",
+            pidfile=tmp / "p.pid", http_port=25280)
+        enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
+        self.assertIn('"http"; "websocket"', enabled)
+        for line in ("http_ports = { 25280 }", 'http_interfaces = { "127.0.0.1" }',
+                     "https_ports = { }", "consider_websocket_secure = true"):
+            self.assertIn(line + "\n", text)
+        self.assertNotIn("websocket", self.prosody(True))
+        self.assertNotIn("http_ports", self.prosody(True))
+
     def test_prosody_config_stream_management(self) -> None:
         """A stream management figure loads mod_smacks with the settings
         convergence gets too."""
@@ -265,6 +281,40 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual([f.name for f in sm], ["throughput_sm", "hibernating_1000"])
         self.assertTrue(all(f.settings.stream_management and "--sm" in f.load_args
                             for f in sm))
+
+    def test_muc_figure(self) -> None:
+        """--only muc: the room fan-out row, driven by mucload on both
+        servers; Prosody gets a mod_muc component, convergence no flood
+        limit (Prosody has no mod_muc_limits)."""
+        every = run.figures(run.Plan())
+        [muc] = run.select(every, "muc")
+        self.assertEqual((muc.name, muc.script, muc.mode, muc.metric),
+                         ("muc", run.MUCLOAD, "muc", "delivered_per_s"))
+        self.assertTrue(muc.reference and muc.settings.muc)
+        self.assertEqual(muc.settings.users, 50)
+        self.assertIn("--occupants", muc.load_args)
+        self.assertIn(muc, run.select(every, "xmpp"))
+        tmp = Path("/tmp/bench-x")
+        for settings, present in ((muc.settings, True), (XmppSettings(users=5), False)):
+            text = prosody_config(settings, port=25222, data=tmp / "data",
+                                  cert=tmp / "c.pem", key=tmp / "k.pem",
+                                  log_file=tmp / "p.log", pidfile=tmp / "p.pid")
+            self.assertEqual('Component "conference.localhost" "muc"\n' in text, present)
+            # the component comes after the VirtualHost's options
+            if present:
+                self.assertLess(text.index('VirtualHost "localhost"'),
+                                text.index("Component"))
+                # the room archives, as convergence's rooms do (xmpp.muc_archive)
+                self.assertIn('modules_enabled = { "muc_mam" }',
+                              text[text.index("Component"):])
+        path = Path(self.mktemp())
+        path.write_text(convergence_config(muc.settings, Path("/tmp/c.pem"),
+                                           Path("/tmp/k.pem")))
+        config = load_config(path)
+        self.assertEqual(config.xmpp.muc_occupant_rate, 0)
+        self.assertTrue(config.xmpp.muc_enabled)
+        self.assertEqual(config.xmpp.muc_subdomain + "." + servers.DOMAIN,
+                         servers.MUC_DOMAIN)
 
     def test_prosody_config_plaintext(self) -> None:
         text = self.prosody(False)

@@ -28,6 +28,7 @@ from bench.xmppload import ScramClient, StreamFramer, XmppError
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "xmppload.py"
 IMLOAD = ROOT / "bench" / "imload.py"
+MUCLOAD = ROOT / "bench" / "mucload.py"
 BIN = Path(sys.executable).parent
 USERS = 7
 #: two login users with five contacts each (bench/rosters.py)
@@ -175,28 +176,39 @@ class AgainstConvergenceTests(TestCase):
         rosters.write_convergence(self.data / "convergence.sqlite3", ROSTERS, USERS,
                                   "user", "localhost")
         self.port = free_port()
+        self.http_port = free_port()
         self.start_server()
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.server.poll() is not None or time.monotonic() > deadline:
-                    self.fail(f"server did not start: {self.server_log()}")
-                await task.deferLater(reactor, 0.05)
+        for port in (self.port, self.http_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if self.server.poll() is not None or time.monotonic() > deadline:
+                        self.fail(f"server did not start: {self.server_log()}")
+                    await task.deferLater(reactor, 0.05)
         self.assertTrue((self.data / "tls" / "localhost.pem").exists())
 
     def start_server(self) -> None:
-        """twistd -n convergence on a free c2s port, SIP and HTTP off; log to a file."""
+        """twistd -n convergence on free c2s and HTTP ports (XMPP over
+        WebSocket there), SIP off; log to a file."""
         self.log = (self.root / "twistd.log").open("wb")
         self.addCleanup(self.log.close)
         self.server = subprocess.Popen(
             [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
-             "--data-dir", str(self.data), "--c2s-port", str(self.port),
-             "--c2s-tls-port", "0", "--sip-port", "0", "--http-port", "0"],
+             "--data-dir", str(self.data), "--config", str(self.config()),
+             "--c2s-port", str(self.port),
+             "--c2s-tls-port", "0", "--sip-port", "0", "--http-port", str(self.http_port)],
             cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop_server)
+
+    def config(self) -> Path:
+        """The server's config: no flood limit in rooms (the muc mode sends
+        as fast as the room takes it, as the bench's servers allow)."""
+        path = self.root / "convergence.toml"
+        path.write_text("[xmpp]\nmuc_occupant_rate = 0\n")
+        return path
 
     def stop_server(self) -> None:
         """SIGTERM, then wait (kill if it will not go)."""
@@ -287,6 +299,35 @@ class AgainstConvergenceTests(TestCase):
         self.assertLessEqual(results["latency_p50_ms"], results["latency_p99_ms"])
         self.assertLessEqual(results["latency_p99_ms"], results["latency_max_ms"])
 
+    async def test_login_over_websocket(self) -> None:
+        """--ws: the same logins over XMPP over WebSocket (RFC 7395)."""
+        url = f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"
+        report = await self.load("login", "--ws", url, "--mechanism", "SCRAM-SHA-1",
+                                 "--concurrency", "2", "--duration", "1.5")
+        results = report["results"]
+        self.assertEqual(report["params"]["ws"], url)
+        self.assertFalse(report["params"]["tls"])
+        self.assertGreater(results["logins"], 0)
+        self.assertEqual(results["failures"], 0, results["failure_reasons"])
+        self.assertEqual(results["unclean_closes"], 0)
+        self.assertIn("over WebSocket (counted as secure)", self.server_log_all())
+
+    async def test_throughput_over_websocket(self) -> None:
+        """--ws: messages delivered end to end over WebSocket, none lost."""
+        report = await self.load("throughput", "--ws",
+                                 f"ws://127.0.0.1:{self.http_port}/xmpp-websocket",
+                                 "--pairs", "2", "--window", "10", "--duration", "1.5",
+                                 "--warmup", "0.5")
+        results = report["results"]
+        self.assertGreater(results["delivered"], 0)
+        self.assertEqual(results["lost"], 0)
+        self.assertEqual(results["errors"], 0, results)
+        self.assertEqual(results["sent"], results["received"])
+
+    def server_log_all(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
     async def test_paced_throughput(self) -> None:
         """--rate: an open loop at the asked pace, whatever the server's speed."""
         report = await self.load("throughput", "--pairs", "2", "--window", "100",
@@ -351,6 +392,22 @@ class AgainstConvergenceTests(TestCase):
         # per login: 5 probe answers in, available + unavailable to 5 contacts
         self.assertGreaterEqual(results["presence_delivered"], 5 * results["logins"])
         self.assertGreater(results["presence_per_s"], 0)
+
+    async def test_muc(self) -> None:
+        """mucload: five occupants in one room, two sending; every message
+        reaches all five, none is refused."""
+        report = await self.load("muc", "--occupants", "5", "--senders", "2", "--window", "3",
+                                 "--duration", "1.5", "--warmup", "0.3", script=MUCLOAD)
+        results = report["results"]
+        self.assertEqual((results["occupants"], results["senders"]), (5, 2))
+        self.assertEqual(results["errors"], 0, results)
+        self.assertGreater(results["delivered"], 0)
+        # one copy per occupant of what was sent (± the window at the edges)
+        sent = results["sent_per_s"] * results["elapsed_s"]
+        self.assertLessEqual(abs(results["delivered"] / 5 - sent), 2 * 3 + 1, results)
+        self.assertGreater(results["fanout_p50_ms"], 0)
+        self.assertLessEqual(results["fanout_p50_ms"], results["fanout_p99_ms"])
+        self.assertEqual(report["params"]["occupants"], 5)
 
     async def test_offline(self) -> None:
         """imload: messages to an offline user, all delivered at login, in order."""

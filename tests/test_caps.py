@@ -172,6 +172,10 @@ class ServerCapsTests(SynchronousTestCase):
         info = parse_info(answer.find(f"{{{ns.DISCO_INFO}}}query"))
         self.assertEqual(c.get("ver"), ver(info))
         self.assertIn(ns.PING, info.features)
+        # section 7: supporting caps is advertised; the optional caps
+        # optimization (8.4) is not done, so not advertised either
+        self.assertIn(ns.CAPS, info.features)
+        self.assertNotIn(f"{ns.CAPS}#optimize", info.features)
 
     def test_caps_node_answers_the_same(self) -> None:
         """disco#info to node#ver answers with that node and the same data;

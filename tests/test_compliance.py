@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.compliance.__main__ import main
 from convergence.compliance.generate import outputs
-from convergence.compliance.render import DOAP, RDF, XMPP_DOAP
+from convergence.compliance.render import DOAP, RDF, XMPP_DOAP, markdown
 from convergence.compliance.specs import CORE_SPECS, Spec, implemented
 from convergence.compliance.suites import (
     ADVANCED_SERVER,
@@ -127,7 +127,7 @@ class SuiteTests(SynchronousTestCase):
         rows = self.rows(builtin_features())
         self.assertEqual(rows[("Core", "Direct TLS")], "met")
         self.assertEqual(rows[("Core", "Feature discovery")], "met")
-        self.assertEqual(rows[("Core", "Feature broadcasts")], "partial")
+        self.assertEqual(rows[("Core", "Feature broadcasts")], "met")
         self.assertEqual(rows[("IM", "Core features")], "met")
         self.assertEqual(rows[("Core", "Server Extensibility")], "missing")
         self.assertEqual(self.rows(without("disco"))[("Core", "Feature discovery")],
@@ -152,3 +152,13 @@ class SuiteTests(SynchronousTestCase):
                      requirements=[req])
         self.assertEqual(a.status, "partial")
         self.assertEqual(assess(have, level=SERVER, requirements=[req]), [])
+
+    def test_suite_headings_do_not_count_partial_as_met(self) -> None:
+        """A suite's heading counts met, partial and missing rows apart."""
+        reqs = [Requirement("Core", name, (ADVANCED_SERVER,), ((spec,),))
+                for name, spec in (("A", "XEP-0001"), ("B", "XEP-0002"), ("C", "XEP-0003"))]
+        have = [Spec("XEP-0001", "1", "XMPP"), Spec("XEP-0002", "1", "XMPP", "partial")]
+        text = markdown(have, assess(have, requirements=reqs))
+        self.assertIn("### Core: 1 of 3 met, 1 partial, 1 missing", text)
+        text = markdown(have[:1], assess(have[:1], requirements=reqs[:1]))
+        self.assertIn("### Core: 1 of 1 met\n", text)

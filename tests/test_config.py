@@ -137,6 +137,26 @@ class UploadAndVCardConfigTests(SynchronousTestCase):
         self.assertEqual(load_config().http_upload.max_file_size, 10485760)
         self.assertEqual(load_config().xmpp.vcard_max_size, 65536)
 
+    def test_websocket_keys(self) -> None:
+        x = load_config().xmpp
+        self.assertEqual((x.websocket, x.websocket_path, x.websocket_url,
+                          x.websocket_secure), (True, "/xmpp-websocket", "", "loopback"))
+        x = load_config(self.write(
+            '[xmpp]\nwebsocket = false\nwebsocket_path = "/ws"\n'
+            'websocket_url = "wss://chat.example.com/ws"\nwebsocket_secure = "always"\n')).xmpp
+        self.assertEqual((x.websocket, x.websocket_path, x.websocket_url,
+                          x.websocket_secure),
+                         (False, "/ws", "wss://chat.example.com/ws", "always"))
+        for text in ('websocket_path = "ws"', 'websocket_path = "/a/b"',
+                     'websocket_path = "/"', 'websocket_path = "/.."',
+                     'websocket_url = "https://x.example/ws"',
+                     'websocket_url = "wss://x.example/ws?a=b"',
+                     'websocket_secure = "sometimes"', 'websocket = "yes"'):
+            with self.assertRaises(ConfigError) as caught:
+                load_config(self.write(f"[xmpp]\n{text}\n"))
+            key = "xmpp." + text.split(" ")[0]
+            self.assertTrue(str(caught.exception).startswith(key), (text, caught.exception))
+
     def test_http_upload_errors_name_the_key(self) -> None:
         for text, key in [
                 ('[http_upload]\nmax_file_size = 0\n', "http_upload.max_file_size"),

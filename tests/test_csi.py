@@ -3,6 +3,8 @@ an inactive client gets at once and what waits, the flushes."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from lxml import etree
 
 from convergence.xmpp.features.csi import important
@@ -167,3 +169,52 @@ class ConfigTests(ImFixture):
         for bad in ("csi_max_held = 0", "max_blocklist_items = 0", "csi_max_held = 'x'"):
             path.write_text(f"[xmpp]\n{bad}\n")
             self.assertRaises(ConfigError, load_config, str(path))
+
+
+class StreamManagementTests(ImFixture):
+    """What CSI holds joins XEP-0198's unacknowledged queue when the
+    connection goes or the session ends, so nothing held is lost."""
+
+    def setUp(self) -> None:
+        from tests.test_sm import SM, sm
+
+        super().setUp()
+        self.subscribe_both()
+        self.alice.available()
+        self.bob.available()
+        self.alice.read()
+        self.bob.read()
+        self.alice.send(f"<enable xmlns='{SM}' resume='true'/>")
+        self.previd = sm(self.alice.read(), "enabled")[0].get("id")
+        self.alice.send(INACTIVE)
+
+    def receipt(self, n: int) -> None:
+        self.bob.send(f"<message to='alice@localhost' type='chat' id='r{n}'>"
+                      f"<received xmlns='urn:xmpp:receipts' id='x{n}'/></message>")
+
+    def test_held_stanzas_are_resent_on_resumption(self) -> None:
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        from tests.test_sm import SM, authenticate, sm
+
+        self.receipt(1)
+        self.assertEqual(of(self.alice.read(), "message"), [])  # held
+        session = self.alice.stream
+        self.assertEqual(self.server.sm.sessions[session].queue, deque())
+        session.connectionLost(Failure(ConnectionLost()))  # hibernates
+        self.assertEqual(len(self.server.sm.sessions[session].queue), 1)
+        again = Client(self.server)
+        authenticate(again, "alice", "secret")
+        again.send(f"<resume xmlns='{SM}' previd='{self.previd}' h='0'/>")
+        got = again.read()
+        self.assertEqual(len(sm(got, "resumed")), 1)
+        self.assertEqual([m.get("id") for m in of(got, "message")], ["r1"])
+
+    def test_held_message_stored_offline_when_the_session_ends(self) -> None:
+        self.receipt(2)
+        self.alice.send("</stream:stream>")  # a clean close: the session ends
+        self.alice.stream.connectionLost(None)
+        stored = [etree.fromstring(m.stanza).get("id")
+                  for m in self.server.im_store.messages("alice", "localhost", 10)]
+        self.assertEqual(stored, ["r2"])

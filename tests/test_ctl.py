@@ -161,6 +161,50 @@ class CtlTests(TestCase):
         self.assertEqual(code, 1)
         self.assertIn("no such account", err)
 
+    def test_deluser_removes_what_others_hold_of_it(self) -> None:
+        """As in-band removal does (XEP-0077 3.2, account/removed): the
+        account's own data goes, other local rosters' items of it lose
+        their subscriptions (their versions move), other accounts' PEP
+        nodes lose its explicit subscriptions."""
+        from convergence.store.interfaces import RosterItem
+        from convergence.store.sqlite_im import SqliteImStore
+        from convergence.store.sqlite_pep import SqlitePepStore
+
+        for jid in ("juliet@example.com", "romeo@example.com", "nurse@example.com"):
+            self.run_ctl("adduser", jid, "--password", "pw")
+        path = self.data_dir / "convergence.sqlite3"
+        im, pep = SqliteImStore(path), SqlitePepStore(path)
+        self.addCleanup(im.close)
+        self.addCleanup(pep.close)
+        im.put_item("romeo", "example.com", RosterItem(
+            "juliet@example.com", subscription="both", name="J", groups=("Verona",)))
+        im.put_item("nurse", "example.com", RosterItem(
+            "juliet@example.com", ask=True, pending_in=True))
+        im.put_item("nurse", "example.com", RosterItem("romeo@example.com",
+                                                       subscription="to"))
+        im.put_item("juliet", "example.com", RosterItem("romeo@example.com",
+                                                        subscription="both"))
+        im.store_message("juliet", "example.com", 1, b"<message/>", 0)
+        pep.create_pep_node("romeo", "example.com", "urn:x", {}, 0)
+        pep.subscribe_pep("romeo", "example.com", "urn:x", "juliet@example.com/balcony", 0)
+        pep.subscribe_pep("romeo", "example.com", "urn:x", "juliet@example.com", 0)
+        pep.subscribe_pep("romeo", "example.com", "urn:x", "juliet@example.comx", 0)
+        before = im.roster("romeo", "example.com")[0]
+        code, _, _ = self.run_ctl("deluser", "juliet@example.com")
+        self.assertEqual(code, 0)
+        version, [item] = im.roster("romeo", "example.com")
+        self.assertEqual((item.contact, item.subscription, item.name, item.groups),
+                         ("juliet@example.com", "none", "J", ("Verona",)))
+        self.assertGreater(version, before)
+        items = {i.contact: i for i in im.roster("nurse", "example.com")[1]}
+        self.assertEqual((items["juliet@example.com"].ask,
+                          items["juliet@example.com"].pending_in), (False, False))
+        self.assertEqual(items["romeo@example.com"].subscription, "to")
+        self.assertEqual(im.roster("juliet", "example.com"), (0, []))
+        self.assertEqual(im.count_messages("juliet", "example.com"), 0)
+        self.assertEqual(pep.pep_subscriptions("romeo", "example.com"),
+                         [("urn:x", "juliet@example.comx")])
+
     def test_listusers(self) -> None:
         """listusers prints sorted bare JIDs, optionally of one domain."""
         for jid in ("romeo@example.net", "juliet@example.com", "benvolio@example.net"):

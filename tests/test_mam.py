@@ -183,6 +183,27 @@ class ArchivingTests(MamFixture):
         self.assertEqual(alice.results[0].get("to"), "alice@localhost/phone")
         self.assertEqual(alice.results[0].find(f"{{{MAM}}}result").get("queryid"), "q1")
 
+    def test_sent_carbon_names_the_senders_archive_id(self) -> None:
+        """XEP-0313 with XEP-0280: the sent carbon's forwarded message
+        carries the stanza-id alice's archive gave her copy, so her other
+        client can match it with a later archive query."""
+        laptop = self.client("alice", "secret", "laptop")
+        laptop.available()
+        for client in (self.alice, laptop):
+            client.send("<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+            client.read()
+        self.chat(self.alice, "bob@localhost", "synced")
+        [carbon] = of(laptop.read(), "message")
+        inner = carbon.find("{urn:xmpp:carbons:2}sent/{urn:xmpp:forward:0}forwarded"
+                            "/{jabber:client}message")
+        [(by, id_)] = stanza_ids(inner)
+        self.assertEqual(by, "alice@localhost")
+        self.assertEqual(self.query(self.alice).ids, [id_])
+        # bob's copy names bob's archive only
+        [(bob_by, bob_id)] = stanza_ids(self.messages(self.bob)[0])
+        self.assertEqual(bob_by, "bob@localhost")
+        self.assertNotEqual(bob_id, id_)
+
     def test_normal_with_body_and_chat_with_receipt_are_kept(self) -> None:
         self.chat(self.alice, "bob@localhost", "plain", type_=None)
         self.chat(self.alice, "bob@localhost", None,

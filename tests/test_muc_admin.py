@@ -208,6 +208,56 @@ class RoomTypeTests(MucFixture):
         self.configure(self.alice, {"muc#roomconfig_roomname": "Cave"})
         self.assertEqual(codes(of(self.bob.read(), "message")[0]), {"104"})
 
+    def test_owner_and_admin_lists_in_the_form(self) -> None:
+        """10.1.3's roomowners/roomadmins: shown, and a submitted list adds
+        the JIDs new on it and makes those taken off it members; the last
+        owner stays; a bad JID is jid-malformed with nothing changed."""
+        self.room_with((self.alice, "Alice"), (self.bob, "Bob"))
+        result = self.configure(self.alice, {"muc#roomconfig_roomadmins": "bob@localhost",
+                                             "muc#roomconfig_roomowners":
+                                             ["alice@localhost", "carol@localhost"]})
+        self.assertEqual(result.get("type"), "result", etree.tostring(result))
+        room = self.server.muc.room(ROOM)
+        self.assertEqual(room.affiliations, {"alice@localhost": "owner",
+                                             "bob@localhost": "admin",
+                                             "carol@localhost": "owner"})
+        # bob, in the room, sees his new affiliation
+        changed = [p for p in of(self.bob.read(), "presence") if "110" in codes(p)]
+        self.assertEqual(item(changed[-1])["affiliation"], "admin")
+        form = self.iq(self.alice, "get", f"<query xmlns='{OWNER}'/>")
+        fields = {f.get("var"): [v.text for v in f.findall(f"{{{XDATA}}}value")]
+                  for f in form.iter(f"{{{XDATA}}}field")}
+        self.assertEqual(fields["muc#roomconfig_roomowners"],
+                         ["alice@localhost", "carol@localhost"])
+        self.assertEqual(fields["muc#roomconfig_roomadmins"], ["bob@localhost"])
+        self.configure(self.alice, {"muc#roomconfig_roomowners": "alice@localhost",
+                                    "muc#roomconfig_roomadmins": []})
+        self.assertEqual(room.affiliations, {"alice@localhost": "owner",
+                                             "bob@localhost": "member",
+                                             "carol@localhost": "member"})
+        self.assertEqual(error(self.configure(self.alice, {"muc#roomconfig_roomowners": []})),
+                         "conflict")
+        self.assertEqual(error(self.configure(self.alice, {
+            "muc#roomconfig_roomadmins": "not a jid@", "muc#roomconfig_roomname": "X"})),
+            "jid-malformed")
+        self.assertEqual(room.config.name, "")
+        self.assertEqual(room.owners(), ["alice@localhost"])
+
+    def test_logging_status_codes(self) -> None:
+        """170 on entering an archived room; 170/171 when archiving is
+        turned on or off (10.2.1)."""
+        self.room_with((self.alice, "Alice"))
+        got = self.join(self.bob, "Bob")
+        self_presence = [p for p in of(got, "presence") if "110" in codes(p)][0]
+        self.assertIn("170", codes(self_presence))
+        self.configure(self.alice, {"muc#roomconfig_enablearchiving": "0"})
+        self.assertEqual(codes(of(self.bob.read(), "message")[0]), {"104", "171"})
+        got = self.join(self.carol, "Carol")
+        self_presence = [p for p in of(got, "presence") if "110" in codes(p)][0]
+        self.assertNotIn("170", codes(self_presence))
+        self.configure(self.alice, {"muc#roomconfig_enablearchiving": "1"})
+        self.assertEqual(codes(of(self.bob.read(), "message")[0]), {"104", "170"})
+
     def test_cancel_new_room(self) -> None:
         self.join(self.alice, "Alice")
         result = self.iq(self.alice, "set", f"<query xmlns='{OWNER}'><x xmlns='{XDATA}'"

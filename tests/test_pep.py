@@ -131,13 +131,13 @@ class PublishTests(PepFixture):
         self.assertEqual(error_of(empty)[1], "bad-request")
 
     def test_unsupported_requests(self) -> None:
-        subscribe = self.iq(self.bob, "set", f"<pubsub xmlns='{PUBSUB}'><subscribe node='{TUNE}'"
-                            " jid='bob@localhost'/></pubsub>", to="alice@localhost")
-        self.assertEqual(error_of(subscribe), ("cancel", "feature-not-implemented",
-                                               "unsupported"))
-        unsupported = subscribe.find(".//{http://jabber.org/protocol/pubsub#errors}"
-                                     "unsupported")
-        self.assertEqual(unsupported.get("feature"), "subscribe")
+        options = self.iq(self.bob, "get", f"<pubsub xmlns='{PUBSUB}'><options node='{TUNE}'"
+                          " jid='bob@localhost'/></pubsub>", to="alice@localhost")
+        self.assertEqual(error_of(options), ("cancel", "feature-not-implemented",
+                                             "unsupported"))
+        unsupported = options.find(".//{http://jabber.org/protocol/pubsub#errors}"
+                                   "unsupported")
+        self.assertEqual(unsupported.get("feature"), "subscription-options")
 
     def test_unknown_account(self) -> None:
         answer = self.items(self.bob, TUNE, to="nobody@localhost")
@@ -504,8 +504,15 @@ class BadInputTests(PepFixture):
              "nodeid-required"),
             ("get", f"<pubsub xmlns='{PUBSUB}'><items node='a'/><items node='b'/></pubsub>",
              "bad-request", None),
-            ("get", f"<pubsub xmlns='{PUBSUB}'><subscriptions/></pubsub>",
+            ("get", f"<pubsub xmlns='{PUBSUB}'><options node='{TUNE}'/></pubsub>",
              "feature-not-implemented", "unsupported"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><subscribe jid='alice@localhost'/></pubsub>",
+             "bad-request", "nodeid-required"),
+            ("set", f"<pubsub xmlns='{PUBSUB}'><subscribe node='{TUNE}' jid='@@'/></pubsub>",
+             "bad-request", "invalid-jid"),
+            ("set", f"<pubsub xmlns='{OWNER}'><subscriptions node='{TUNE}'>"
+                    "<subscription jid='bob@localhost' subscription='pending'/>"
+                    "</subscriptions></pubsub>", "not-acceptable", None),
             ("set", f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}'/></pubsub>",
              "bad-request", "item-required"),
             ("set", f"<pubsub xmlns='{PUBSUB}'><retract><item id='x'/></retract></pubsub>",

@@ -92,6 +92,25 @@ class BookmarksTests(PepFixture):
         self.assertEqual(len(self.legacy(self.alice)), 0)
         self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), [])
 
+    def test_url_bookmarks_kept(self) -> None:
+        """XEP-0048's <url/> bookmarks have no XEP-0402 item: they are kept
+        beside the node, come back after the conferences (also through the
+        storage:bookmarks PEP node), and go when a set leaves them out."""
+        url = "<url name='Docs' url='https://example.org/'/>"
+        answer = self.set_legacy(self.alice, f"<conference jid='r@c.localhost' name='R'/>{url}")
+        self.assertEqual(answer.get("type"), "result", etree.tostring(answer))
+        storage = self.legacy(self.alice)
+        self.assertEqual([etree.QName(c).localname for c in storage], ["conference", "url"])
+        self.assertEqual(storage.find(f"{{{LEGACY}}}url").get("url"), "https://example.org/")
+        self.assertEqual(self.item_ids(self.items(self.alice, BOOKMARKS)), ["r@c.localhost"])
+        pep_view = self.items(self.alice, LEGACY)
+        self.assertEqual([u.get("name") for u in pep_view.iter(f"{{{LEGACY}}}url")], ["Docs"])
+        self.assertEqual(self.items(self.bob, LEGACY, to="alice@localhost").get("type"),
+                         "error")
+        self.set_legacy(self.alice, "<conference jid='r@c.localhost' name='R'/>")
+        self.assertEqual([etree.QName(c).localname for c in self.legacy(self.alice)],
+                         ["conference"])
+
     def test_bookmarks_node_private_without_publish_options(self) -> None:
         """A client that forgets publish-options still gets a private node."""
         self.publish(self.alice, BOOKMARKS,

@@ -16,6 +16,7 @@ from convergence.store.interfaces import IPushStore, PushRegistration
 from convergence.store.sqlite import SqliteAccountStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.xmpp.features.push import MAX_BODY, REPLY_TIMEOUT, is_important
+from convergence.xmpp.jid import JID
 from convergence.xmpp.stanza import split_tag
 from tests.imhelpers import C, of
 from tests.pushapp import PushService
@@ -588,3 +589,55 @@ class ConfigTests(SynchronousTestCase):
             with self.assertRaises(ConfigError) as e:
                 load_config(path)
             self.assertIn("xmpp.", str(e.exception))
+
+
+class ResumedSessionTests(PushFixture):
+    """XEP-0198 resumption keeps the stream push was enabled on."""
+
+    xmpp: ClassVar[dict[str, Any]] = {"push_min_interval": 0}
+
+    def test_push_survives_hibernation_and_resumption(self) -> None:
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        from tests.test_sm import SM, authenticate, sm
+
+        carol = self.client("carol", "carol-pw", "phone")
+        carol.available()
+        carol.send(f"<enable xmlns='{SM}' resume='true'/>")
+        previd = sm(carol.read(), "enabled")[0].get("id")
+        self.assertEqual(self.enable(carol).get("type"), "result")
+        carol.stream.connectionLost(Failure(ConnectionLost()))  # hibernates
+        self.message()
+        self.assertEqual(len(self.service.publishes), 1)
+        again = Client(self.server)
+        authenticate(again, "carol", "carol-pw")
+        again.send(f"<resume xmlns='{SM}' previd='{previd}' h='0'/>")
+        self.assertEqual(len(sm(again.read(), "resumed")), 1)
+        self.message()  # live and active: read, not pushed
+        self.assertEqual(len(self.service.publishes), 1)
+        session = self.server.registry.get(JID.parse("carol@localhost/phone"))
+        session.client_state = "inactive"
+        self.message()
+        self.assertEqual(len(self.service.publishes), 2)
+        self.assertEqual(self.service.publishes[-1]["summary"]["message-count"], "1")
+
+    def test_push_survives_resumption_over_a_live_connection(self) -> None:
+        """Resumed while the old connection still looked open (closed with
+        conflict): the registration stays on the session."""
+        from tests.test_sm import SM, authenticate, sm
+
+        carol = self.client("carol", "carol-pw", "phone")
+        carol.available()
+        carol.send(f"<enable xmlns='{SM}' resume='true'/>")
+        previd = sm(carol.read(), "enabled")[0].get("id")
+        self.assertEqual(self.enable(carol).get("type"), "result")
+        again = Client(self.server)
+        authenticate(again, "carol", "carol-pw")
+        again.send(f"<resume xmlns='{SM}' previd='{previd}' h='0'/>")
+        self.assertEqual(len(sm(again.read(), "resumed")), 1)
+        self.assertTrue(carol.transport.disconnecting)  # the old one: conflict
+        session = self.server.registry.get(JID.parse("carol@localhost/phone"))
+        session.client_state = "inactive"
+        self.message()
+        self.assertEqual(len(self.service.publishes), 1)

@@ -495,7 +495,7 @@ class RegistrationTests(WsFixture):
         """A client that stops answering pings (it stopped reading) is
         dropped after the ping timeout, and its registration goes."""
         from convergence.sip.ws import SipWebSocketFactory
-        from convergence.http.websocket import WebSocketUpgrade
+        from convergence.http.wsupgrade import WebSocketUpgrade
 
         # autobahn's timers have whole-second buckets: 2 s is the shortest
         # interval whose timeout cannot fire before a loopback pong

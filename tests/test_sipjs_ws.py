@@ -4,7 +4,8 @@ convergence``: SIP.js (npm, under Node with the ``ws`` package;
 tests/clients/js/sipws.mjs) registers over ws://…/sip, receives an INVITE
 that the dialer app places to its address-of-record (asked over UDP by
 this test, so a UDP request ends in a call down the WebSocket), answers
-it, gets the app's BYE; then calls the chatline app with a chat offer and
+it, gets the app's BYE; answers a UDP phone's INVITE proxied to it and
+hangs up on the phone through the proxy; then calls the chatline app with a chat offer and
 hangs up itself; then closes the connection without un-REGISTERing, and
 the registration is gone from the registrar's store.
 """
@@ -29,7 +30,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.auth.accounts import Accounts
 from convergence.store.sqlite import SqliteAccountStore
-from tests.siphelpers import request
+from tests.siphelpers import Parsed, request
 from tests.test_service import BIN, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +180,44 @@ module = "tests.sipapps_dialer"
         return [bytes(row[0]).decode() if isinstance(row[0], bytes) else row[0]
                 for row in rows]
 
+    def phone_calls_romeo(self) -> dict:
+        """A UDP phone INVITEs romeo (SIP.js, answering), ACKs along the
+        Record-Route, and answers the BYE that comes back through the proxy."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            udp.settimeout(10)
+            port = udp.getsockname()[1]
+            server = ("127.0.0.1", self.sip_port)
+            call_id = secrets.token_hex(8)
+            offer = ("v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                     "t=0 0\r\nm=message 5222 xmpp/tcp chat\r\na=jid:phone@localhost\r\n"
+                     "a=thread:phone-1\r\n")
+            udp.sendto(request("INVITE", "sip:romeo@localhost", port, call_id=call_id,
+                               from_tag="phone", body=offer,
+                               content_type="application/sdp").encode(), server)
+            while True:
+                ok = Parsed(udp.recvfrom(65536)[0])
+                if ok.status is not None and ok.status >= 200:
+                    break
+            self.assertEqual(ok.status, 200, ok.start)
+            record_route = ok.all("record-route")
+            contact = re.search(r"<([^>]+)>", ok.header("contact")).group(1)
+            to_tag = ok.header("to").split("tag=")[1]
+            routes = "\n".join(f"Route: {r}" for r in reversed(record_route))
+            udp.sendto(request("ACK", contact, port, call_id=call_id, from_tag="phone",
+                               to_tag=to_tag, to="<sip:romeo@localhost>",
+                               extra=routes).encode(), server)
+            while True:
+                bye = Parsed(udp.recvfrom(65536)[0])
+                if bye.method == "BYE":
+                    break
+            answer = ["SIP/2.0 200 OK", *[f"Via: {v}" for v in bye.all("via")],
+                      f"From: {bye.header('from')}", f"To: {bye.header('to')}",
+                      f"Call-ID: {bye.header('call-id')}", f"CSeq: {bye.header('cseq')}",
+                      "Content-Length: 0"]
+            udp.sendto(("\r\n".join(answer) + "\r\n\r\n").encode(), server)
+            return {"record_route": record_route, "bye_vias": bye.all("via")}
+
     def test_register_invite_bye_close(self) -> None:
         self.start_twistd()
         node, lines = self.sipjs("chatline")
@@ -201,6 +240,18 @@ module = "tests.sipapps_dialer"
         self.assertIn(f":{self.http_port};transport=ws>", invite["contact"])
         self.assertIn("m=message 5222 xmpp/tcp chat", invite["offer"])
         lines.next("ended")  # SIP.js answered 200, the core ACKed, the app sent BYE
+
+        # A UDP phone calls romeo: through the proxy, down the WebSocket.
+        proxied = self.phone_calls_romeo()
+        self.assertEqual(len(proxied["record_route"]), 2)
+        self.assertIn(";transport=ws;lr>", proxied["record_route"][0])
+        # SIP.js's BYE came through the proxy: its Via under ours
+        [ours, theirs] = proxied["bye_vias"]
+        self.assertTrue(ours.startswith(f"SIP/2.0/UDP 127.0.0.1:{self.sip_port};"), ours)
+        self.assertIn(".invalid", theirs)
+        event = lines.next("proxied")
+        self.assertEqual(event["status"], 200)
+        self.assertEqual(len(event["recordRoute"]), 2)
 
         # Our call to chatline over the same connection, and our BYE.
         call = lines.next("call")

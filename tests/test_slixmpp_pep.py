@@ -63,6 +63,17 @@ class SlixmppPepTests(TestCase):
         self.assertEqual(result["legacy_read"], [["coven@chat.localhost", "Coven", "al", True]])
         self.assertEqual(result["pep_read"], [["council@chat.localhost", "Council", "puck"]])
         self.assertEqual(result["bob_bookmarks_refused"], ["not-allowed", "closed-node"])
+        # explicit subscriptions (XEP-0060 6.1, 6.2, 5.6 on PEP)
+        self.assertEqual(result["carol_subscribe_refused"],
+                         ["not-authorized", "presence-subscription-required"])
+        self.assertEqual(result["carol_subscription"],
+                         ["urn:x:status", "carol@localhost", "subscribed"])
+        self.assertEqual(result["carol_items"],
+                         [["alice@localhost", "urn:x:status", "s1"],
+                          ["alice@localhost", "urn:x:status", "s2"]])
+        self.assertEqual(result["carol_subscriptions"],
+                         [["urn:x:status", "carol@localhost"]])
+        self.assertEqual(result["carol_items_after"], result["carol_items"])
         store = self.server.xmpp.pep_store
         self.assertEqual([i for i, _ in store.pep_items("alice", "localhost",
                                                         "urn:xmpp:avatar:data")],

@@ -37,6 +37,9 @@ def wait_for_ports(ports: list[int], proc: subprocess.Popen, limit: float = 30.0
 
 
 class SlixmppVCardUploadTests(SynchronousTestCase):
+    #: the HTTPS port's command-line option, if the run serves HTTPS
+    https = False
+
     def setUp(self) -> None:
         self.work = Path(self.mktemp())
         self.work.mkdir(parents=True)
@@ -51,13 +54,17 @@ class SlixmppVCardUploadTests(SynchronousTestCase):
             f"[http]\nmax_body_size = 4096\n"
             f"[http_upload]\nmax_file_size = {MAX_FILE_SIZE}\n")
         self.c2s, self.http_port = free_port(), free_port()
+        self.https_port = free_port() if self.https else 0
         self.proc = subprocess.Popen(
             [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
              "--config", "convergence.toml", "--c2s-port", str(self.c2s),
-             "--sip-port", str(free_port()), "--http-port", str(self.http_port)],
+             "--c2s-tls-port", str(free_port()),
+             "--sip-port", str(free_port()), "--http-port", str(self.http_port),
+             "--https-port", str(self.https_port)],
             cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(self._stop)
-        wait_for_ports([self.c2s, self.http_port], self.proc)
+        wait_for_ports([self.c2s, self.http_port, *([self.https_port] if self.https else [])],
+                       self.proc)
 
     def _stop(self) -> None:
         if self.proc.poll() is None:
@@ -89,7 +96,8 @@ class SlixmppVCardUploadTests(SynchronousTestCase):
         self.assertEqual(result["service"], "upload.localhost")
         self.assertEqual(result["max_file_size"], str(MAX_FILE_SIZE))
         put, get = result["urls"]
-        base = f"http://127.0.0.1:{self.http_port}/upload/"
+        base = (f"https://localhost:{self.https_port}/upload/" if self.https
+                else f"http://127.0.0.1:{self.http_port}/upload/")
         self.assertTrue(get.startswith(base) and get.endswith("/tr%C3%A8s%20cool.bin"), get)
         self.assertTrue(put.startswith(get + "?"), put)
         self.assertEqual(result["put"], 201)
@@ -104,3 +112,29 @@ class SlixmppVCardUploadTests(SynchronousTestCase):
         stored = list((self.data / "http_upload" / "files").iterdir())
         self.assertEqual([p.name for p in stored], [get.split("/")[-2]])
         self.assertEqual(stored[0].stat().st_size, size)
+
+
+class SlixmppHttpsUploadTests(SlixmppVCardUploadTests):
+    """The same run with listen.https_port: the slots are https:// URLs
+    on the first domain, the PUT and the GET go over TLS, verified by the
+    client against the server's certificate; plain HTTP clients that do
+    not trust it are refused in the handshake."""
+
+    https = True
+
+    def test_untrusted_client_is_refused(self) -> None:
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        context = ssl.create_default_context()  # the system's CAs only
+        with self.assertRaises(urllib.error.URLError) as caught:
+            urllib.request.urlopen(f"https://localhost:{self.https_port}/upload/x/y",
+                                   timeout=10, context=context)
+        self.assertIsInstance(caught.exception.reason, ssl.SSLCertVerificationError)
+        trusted = ssl.create_default_context(
+            cafile=str(self.data / "tls" / "localhost.pem"))
+        with self.assertRaises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"https://localhost:{self.https_port}/upload/x/y",
+                                   timeout=10, context=trusted)
+        self.assertEqual(missing.exception.code, 404)

@@ -58,6 +58,33 @@ class ImStoreTests(SynchronousTestCase):
                          [b"m2", b"any"])
         self.assertEqual(self.store.count_messages("alice", "localhost"), 2)
 
+    def test_offline_batch_counts_the_quota_per_user(self) -> None:
+        """A batch is stored in order in one call; the quota counts the
+        messages already stored and those earlier in the batch, per user."""
+        self.assertTrue(self.store.store_message("alice", "localhost", 0, b"a0", 2))
+        got = self.store.store_messages(
+            [("alice", "localhost", 1, b"a1"), ("bob", "localhost", 1, b"b1"),
+             ("alice", "localhost", 2, b"a2"), ("bob", "localhost", 2, b"b2"),
+             ("bob", "localhost", 3, b"b3")], 2)
+        self.assertEqual(got, [True, True, False, True, False])
+        self.assertEqual([m.stanza for m in self.store.messages("alice", "localhost", 9)],
+                         [b"a0", b"a1"])
+        self.assertEqual([m.stanza for m in self.store.messages("bob", "localhost", 9)],
+                         [b"b1", b"b2"])
+        self.assertEqual(self.store.store_messages([], 2), [])
+
+    def test_offline_remove_through(self) -> None:
+        """Removing through an id takes that user's messages up to it, not
+        later ones nor another user's."""
+        for n in range(4):
+            self.store.store_message("alice", "localhost", n, b"a%d" % n, 0)
+            self.store.store_message("bob", "localhost", n, b"b%d" % n, 0)
+        read = self.store.messages("alice", "localhost", 2)
+        self.store.remove_messages_through("alice", "localhost", read[-1].id)
+        self.assertEqual([m.stanza for m in self.store.messages("alice", "localhost", 9)],
+                         [b"a2", b"a3"])
+        self.assertEqual(self.store.count_messages("bob", "localhost"), 4)
+
     def test_account_deletion_removes_im_data(self) -> None:
         """Deleting an account deletes its roster and stored messages."""
         self.store.put_item("alice", "localhost", RosterItem("bob@localhost"))

@@ -75,11 +75,29 @@ class PepStoreTests(SynchronousTestCase):
             *A, [("urn:x", "a", b"<a/>"), ("urn:x", "b", b"<b/>")], 2))
         self.assertIsNone(self.store.private_data(*A, "urn:x", "a"))
 
+    def test_subscriptions(self) -> None:
+        self.store.create_pep_node(*A, "n", {}, 0)
+        self.store.create_pep_node(*A, "m", {}, 0)
+        self.assertTrue(self.store.subscribe_pep(*A, "n", "bob@localhost", 2))
+        self.assertTrue(self.store.subscribe_pep(*A, "n", "bob@localhost", 2))  # again
+        self.assertTrue(self.store.subscribe_pep(*A, "n", "carol@localhost/x", 2))
+        self.assertFalse(self.store.subscribe_pep(*A, "n", "dave@localhost", 2))
+        self.assertTrue(self.store.subscribe_pep(*A, "m", "dave@localhost", 0))
+        self.assertEqual(self.store.pep_subscriptions(*A),
+                         [("m", "dave@localhost"), ("n", "bob@localhost"),
+                          ("n", "carol@localhost/x")])
+        self.assertTrue(self.store.unsubscribe_pep(*A, "n", "bob@localhost"))
+        self.assertFalse(self.store.unsubscribe_pep(*A, "n", "bob@localhost"))
+        self.store.delete_pep_node(*A, "m")
+        self.assertEqual(self.store.pep_subscriptions(*A), [("n", "carol@localhost/x")])
+
     def test_account_delete_removes_everything(self) -> None:
         self.store.create_pep_node(*A, "n", {}, 0)
         self.store.put_pep_item(*A, "n", "i", b"<x/>", 1)
         self.store.set_private_data(*A, [("urn:x", "p", b"<p/>")], 0)
+        self.store.subscribe_pep(*A, "n", "bob@localhost", 0)
         self.accounts_store.delete(*A)
+        self.assertEqual(self.store.pep_subscriptions(*A), [])
         self.assertEqual(self.store.pep_nodes(*A), [])
         self.assertEqual(self.store.pep_items(*A, "n"), [])
         self.assertIsNone(self.store.private_data(*A, "urn:x", "p"))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from lxml import etree
+from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.xmpp import ns
 from convergence.xmpp.parser import StreamParseError
+from convergence.xmpp.websocket import client_address, counts_as_secure, websocket_url
 from convergence.xmpp.wsframing import CLOSE_FRAME, FramedStreamParser, frame
 
 OPEN = (f"<open xmlns='{ns.FRAMING}' to='localhost' version='1.0'"
@@ -184,3 +188,49 @@ class FrameTests(SynchronousTestCase):
 
     def test_element_as_is(self) -> None:
         self.assertEqual(frame(MESSAGE), [MESSAGE])
+
+
+class AddressTests(SynchronousTestCase):
+    """X-Forwarded-For, the secure policy, the advertised URL."""
+
+    trusted = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"),
+               ipaddress.ip_network("10.0.0.0/8"))
+
+    def address(self, peer: str, header: str | None) -> str:
+        return client_address(IPv4Address("TCP", peer, 1234), header, self.trusted).host
+
+    def test_untrusted_peer_keeps_its_address(self) -> None:
+        self.assertEqual(self.address("192.0.2.1", "203.0.113.5"), "192.0.2.1")
+
+    def test_no_header(self) -> None:
+        self.assertEqual(self.address("127.0.0.1", None), "127.0.0.1")
+
+    def test_rightmost_untrusted_entry(self) -> None:
+        # the client wrote 198.51.100.7 itself; 203.0.113.5 is what the
+        # first trusted proxy saw; 10.1.1.1 is a second, trusted, proxy
+        self.assertEqual(self.address("127.0.0.1", "198.51.100.7, 203.0.113.5, 10.1.1.1"),
+                         "203.0.113.5")
+
+    def test_ipv6_and_brackets(self) -> None:
+        self.assertEqual(self.address("127.0.0.1", "[2001:db8::1]"), "2001:db8::1")
+
+    def test_garbage_stops_the_walk(self) -> None:
+        self.assertEqual(self.address("127.0.0.1", "nonsense"), "127.0.0.1")
+        self.assertEqual(self.address("127.0.0.1", "203.0.113.5, nonsense, 10.0.0.2"),
+                         "10.0.0.2")
+
+    def test_secure_policy(self) -> None:
+        self.assertTrue(counts_as_secure("loopback", "127.0.0.1", False))
+        self.assertTrue(counts_as_secure("loopback", "::1", False))
+        self.assertFalse(counts_as_secure("loopback", "192.0.2.1", False))
+        self.assertTrue(counts_as_secure("loopback", "192.0.2.1", True))
+        self.assertTrue(counts_as_secure("always", "192.0.2.1", False))
+        self.assertFalse(counts_as_secure("never", "127.0.0.1", False))
+
+    def test_url(self) -> None:
+        self.assertEqual(websocket_url("", "http://127.0.0.1:8080", "/xmpp-websocket"),
+                         "ws://127.0.0.1:8080/xmpp-websocket")
+        self.assertEqual(websocket_url("", "https://chat.example.com/", "/ws"),
+                         "wss://chat.example.com/ws")
+        self.assertEqual(websocket_url("wss://x.example/y", "http://a:1", "/ws"),
+                         "wss://x.example/y")

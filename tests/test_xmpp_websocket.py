@@ -70,7 +70,9 @@ class WsCase(TestCase):
 
     def build(self, **xmpp) -> None:
         data = Path(self.mktemp())
-        config = load_config(overrides={"data_dir": str(data)})
+        # listen.https_port set so that the HTTPS twin of the site is built
+        # (the tests listen on port 0 themselves)
+        config = load_config(overrides={"data_dir": str(data), "https_port": 1})
         config = replace(config, xmpp=replace(config.xmpp, auth_failure_delay=0.0,
                                               **xmpp))
         self.server = build(config, reactor)
@@ -145,7 +147,7 @@ class XmppWebSocketTests(WsCase):
         head = await raw_http(self.port, b"GET /xmpp-websocket HTTP/1.1\r\n"
                                          b"Host: 127.0.0.1\r\n\r\n")
         self.assertFalse(head.startswith(b"HTTP/1.1 101"), head)
-        self.assertTrue(head.startswith(b"HTTP/1.1 4"), head)
+        self.assertTrue(head.startswith(b"HTTP/1.1 426"), head)
 
     async def test_per_address_limit(self) -> None:
         self.server.xmpp.config = replace(self.server.xmpp.config,
@@ -155,6 +157,17 @@ class XmppWebSocketTests(WsCase):
         await ws.element()
         head = await raw_http(self.port, upgrade("xmpp"))
         self.assertTrue(head.startswith(b"HTTP/1.1 503"), head)
+
+    async def test_forwarded_for_from_a_trusted_proxy(self) -> None:
+        """Behind a proxy on loopback, per-address accounting and the log
+        use the client's address from X-Forwarded-For."""
+        ws = await self.connect(headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.5"})
+        ws.send(OPEN)
+        await ws.element()
+        [stream] = list(self.server.xmpp.connections)
+        self.assertEqual(stream.peer_ip(), "203.0.113.5")
+        self.assertEqual(self.server.xmpp._per_ip["203.0.113.5"], 1)
+        self.assertTrue(stream.secure)  # the proxy's connection is on loopback
 
     # Framing and negotiation
     async def test_open_features_without_starttls(self) -> None:
@@ -200,6 +213,19 @@ class XmppWebSocketTests(WsCase):
         self.assertEqual(await ws.wait_closed(), 1000)
         self.assertEqual(len(self.server.xmpp.connections), 0)
 
+    async def test_shutdown_and_http_drain(self) -> None:
+        """The upgraded connection leaves the HTTP site (its drain does not
+        wait for it); the XMPP shutdown ends the stream per RFC 7395."""
+        ws, _ = await self.login("alice", "wonderland")
+        self.assertEqual(self.server.http.channels, set())
+        drained = self.server.http.drain(grace=5)
+        self.assertTrue(drained.called)
+        self.server.xmpp.shutdown()
+        error = await ws.element()
+        self.assertIsNotNone(error.find(f"{{{ERRORS}}}system-shutdown"))
+        self.assertEqual((await ws.element()).tag, f"{{{FRAMING}}}close")
+        self.assertEqual(await ws.wait_closed(), 1000)
+
     async def test_bad_password(self) -> None:
         ws = await self.connect()
         ws.send(OPEN)
@@ -233,7 +259,7 @@ class XmppWebSocketTests(WsCase):
 
     async def test_two_elements_in_one_message(self) -> None:
         ws, _ = await self.login("alice", "wonderland")
-        bob, _ = await self.login("bob", "builder", "web")
+        await self.login("bob", "builder", "web")
         ws.send("<message xmlns='jabber:client' to='bob@localhost/web'><body>1</body>"
                 "</message><message xmlns='jabber:client' to='bob@localhost/web'>"
                 "<body>2</body></message>")
@@ -315,6 +341,42 @@ class XmppWebSocketTests(WsCase):
                 break
         self.assertEqual(element.get("type"), "result")
 
+    async def test_csi_carbons_and_mam_over_websocket(self) -> None:
+        """Nonzas and the IM features work as over TCP: CSI, carbons, MAM."""
+        ws, _ = await self.login("alice", "wonderland")
+        other, _ = await self.login("alice", "wonderland", "second")
+        bob, _ = await self.login("bob", "builder", "web")
+        for client in (ws, other):
+            client.send("<iq xmlns='jabber:client' type='set' id='c1'>"
+                        "<enable xmlns='urn:xmpp:carbons:2'/></iq>")
+            self.assertEqual((await client.element()).get("type"), "result")
+        other.send("<presence xmlns='jabber:client'/>")
+        ws.send("<inactive xmlns='urn:xmpp:csi:0'/>")  # a nonza, no stream error
+        ws.send("<message xmlns='jabber:client' to='bob@localhost/web' type='chat'"
+                " id='m2'><body>archived and carbon-copied</body></message>")
+        got = await bob.element()
+        self.assertEqual(got.findtext("{jabber:client}body"), "archived and carbon-copied")
+        # the other resource gets the carbon copy of what ws sent
+        while True:
+            element = await other.element()
+            if element.find("{urn:xmpp:carbons:2}sent") is not None:
+                break
+        forwarded = element.find(".//{jabber:client}message")
+        self.assertEqual(forwarded.get("from"), "alice@localhost/ws")
+        ws.send("<active xmlns='urn:xmpp:csi:0'/>")
+        ws.send("<iq xmlns='jabber:client' type='set' id='q1'>"
+                "<query xmlns='urn:xmpp:mam:2' queryid='f1'/></iq>")
+        bodies = []
+        while True:
+            element = await ws.element()
+            result = element.find("{urn:xmpp:mam:2}result")
+            if result is not None:
+                bodies.append(result.findtext(".//{jabber:client}body"))
+            if element.get("id") == "q1":
+                break
+        self.assertEqual(element.get("type"), "result", etree.tostring(element))
+        self.assertIn("archived and carbon-copied", bodies)
+
     # XEP-0156
     async def test_host_meta_xrd(self) -> None:
         head, body = await self.get("/.well-known/host-meta")
@@ -354,6 +416,38 @@ class ConfiguredWebSocketTests(WsCase):
         head, _ = await self.get("/.well-known/host-meta")
         self.assertIn(b"404", head.split(b"\r\n")[0])
 
+    async def test_read_rate_pauses_the_socket(self) -> None:
+        """xmpp.max_read_rate holds a WebSocket back as it does a TCP stream:
+        the socket is paused, what was read is still processed."""
+        self.build(max_read_rate=1000, read_burst=4096)
+        ws, _ = await login(self.port, "alice", "wonderland")
+        self.clients.append(ws)
+        [stream] = list(self.server.xmpp.connections)
+        for n in range(3):
+            ws.send(f"<iq xmlns='jabber:client' type='get' id='r{n}' to='localhost'>"
+                    "<ping xmlns='urn:xmpp:ping'/></iq>")
+            ws.send("<message xmlns='jabber:client' to='alice@localhost/ws'><body>"
+                    + "x" * 2000 + "</body></message>")
+        for _ in range(200):
+            if stream.read_rate.paused:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        self.assertTrue(stream.read_rate.paused)
+        ids = set()
+        while len(ids) < 3:
+            element = await ws.element()
+            if element.get("id"):
+                ids.add(element.get("id"))
+        self.assertEqual(ids, {"r0", "r1", "r2"})
+
+    async def test_forwarded_for_from_an_untrusted_peer_is_ignored(self) -> None:
+        self.build(websocket_trusted_proxies=("192.0.2.0/24",))
+        ws = await self.connect(headers={"X-Forwarded-For": "203.0.113.5"})
+        ws.send(OPEN)
+        await ws.element()
+        [stream] = list(self.server.xmpp.connections)
+        self.assertEqual(stream.peer_ip(), "127.0.0.1")
+
     async def test_not_secure_hides_plain(self) -> None:
         self.build(websocket_secure="never", require_tls=False)
         ws = await self.connect()
@@ -364,6 +458,33 @@ class ConfiguredWebSocketTests(WsCase):
         self.assertNotIn("PLAIN", mechs)
         self.assertIn("SCRAM-SHA-1", mechs)
         self.assertIsNone(features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls"))
+
+    async def test_wss_on_the_https_listener(self) -> None:
+        """Over listen.https_port the WebSocket is TLS itself: secure
+        whatever websocket_secure says, PLAIN offered, the log says TLS."""
+        self.build(websocket_secure="never")
+        https = reactor.listenTCP(0, self.server.https, interface="127.0.0.1")
+        self.addCleanup(https.stopListening)
+        ws = await connect(https.getHost().port, tls=True)
+        self.clients.append(ws)
+        ws.send(OPEN)
+        await ws.element()
+        features = await ws.element()
+        mechs = [m.text for m in features.iter(f"{{{SASL}}}mechanism")]
+        self.assertIn("PLAIN", mechs)
+        [stream] = list(self.server.xmpp.connections)
+        self.assertTrue(stream.secure)
+        self.assertEqual(stream.transport_note, " over WebSocket (TLS)")
+
+    async def test_sip_websocket_upgrades_over_https_too(self) -> None:
+        """The shared upgrade (convergence/http/wsupgrade.py) works over the
+        HTTPS listener's TLS for SIP as for XMPP."""
+        self.build()
+        https = reactor.listenTCP(0, self.server.https, interface="127.0.0.1")
+        self.addCleanup(https.stopListening)
+        ws = await connect(https.getHost().port, protocols=["sip"], path="/sip", tls=True)
+        self.clients.append(ws)
+        self.assertEqual(ws.websocket_protocol_in_use, "sip")
 
     async def test_not_secure_refused_when_tls_required(self) -> None:
         self.build(websocket_secure="never")

@@ -92,14 +92,22 @@ class RawWs(WebSocketClientProtocol):
 
 
 async def connect(port: int, protocols: list[str] | None = ("xmpp",),
-                  path: str = "/xmpp-websocket") -> RawWs:
-    """A connected client (raises if the handshake fails)."""
-    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}{path}",
-                                     protocols=list(protocols or []))
+                  path: str = "/xmpp-websocket",
+                  headers: dict[str, str] | None = None, tls: bool = False) -> RawWs:
+    """A connected client (raises if the handshake fails); C{tls}: wss://
+    without certificate checks (the test certificate is self-signed)."""
+    scheme = "wss" if tls else "ws"
+    factory = WebSocketClientFactory(f"{scheme}://127.0.0.1:{port}{path}",
+                                     protocols=list(protocols or []), headers=headers)
     factory.protocol = RawWs
     factory._batched_timer = PlainTimers(reactor)
     factory.opened = defer.Deferred()
-    connectWS(factory)
+    if tls:
+        from twisted.internet.ssl import CertificateOptions
+
+        connectWS(factory, CertificateOptions(verify=False))
+    else:
+        connectWS(factory)
     factory.opened.addTimeout(WAIT, reactor)
     return await factory.opened
 

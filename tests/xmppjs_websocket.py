@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import slixmpp
-
 from slixmpp_common import TIMEOUT, until
 
 JS = Path(__file__).with_name("clients") / "js"
@@ -114,7 +113,7 @@ async def main(url: str, port: int, cafile: str, log: Path, password: str) -> di
         result["resumed"] = await node.event("resumed")
         got = await node.event("message", body="while you were away")
         result["queued_got"] = got and [got["from"], got["body"]]
-        node.command(f"send wsbob@localhost/slix back again")
+        node.command("send wsbob@localhost/slix back again")
         await until(lambda: any(b == "back again" for _, b in bob.bodies))
         result["after_resume"] = any(b == "back again" for _, b in bob.bodies)
         result["errors"] = [e for e in node.events if e.get("event") == "error"]

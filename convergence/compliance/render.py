@@ -94,8 +94,7 @@ def markdown(specs: Iterable[Spec], assessments: Iterable[Assessment]) -> str:
     ]
     for suite in SUITES:
         rows = [a for a in assessments if a.requirement.suite == suite]
-        met = sum(a.status != "missing" for a in rows)
-        out += [f"### {suite}: {met} of {len(rows)} met", "",
+        out += [f"### {suite}: {_tally(rows)}", "",
                 "| feature | providers | status | note |", "|---|---|---|---|"]
         for a in rows:
             providers = ", ".join(" or ".join(choice) for choice in a.requirement.providers)
@@ -143,3 +142,14 @@ def doap(specs: Iterable[Spec]) -> str:
     add(release, "revision", convergence.__version__)
     etree.indent(rdf, "  ")
     return etree.tostring(rdf, xml_declaration=True, encoding="UTF-8").decode() + "\n"
+
+
+def _tally(rows: list[Assessment]) -> str:
+    """"4 of 7 met, 2 partial, 1 missing": partial is not counted as met."""
+    counts = {status: sum(a.status == status for a in rows)
+              for status in ("met", "partial", "missing")}
+    text = f"{counts['met']} of {len(rows)} met"
+    for status in ("partial", "missing"):
+        if counts[status]:
+            text += f", {counts[status]} {status}"
+    return text

@@ -42,6 +42,12 @@ CORE_SPECS: tuple[Spec, ...] = (
     Spec("XEP-0368", "1.1.0", "XMPP",
          note="direct TLS for clients on listen.c2s_tls_port (default 5223),"
               " ALPN xmpp-client; SRV records are the operator's"),
+    Spec("RFC 7395", "", "XMPP",
+         note="XMPP over WebSocket on the HTTP listener (xmpp.websocket_path), the"
+              " same c2s service layer as TCP; wss:// on listen.https_port or a proxy"),
+    Spec("XEP-0156", "1.4.0", "XMPP",
+         note="HTTP lookup: /.well-known/host-meta and host-meta.json advertise the"
+              " WebSocket endpoint; no BOSH to advertise"),
     Spec("RFC 4422", "", "SASL"),
     Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
     Spec("RFC 5802", "", "SASL", status="partial",
@@ -50,8 +56,10 @@ CORE_SPECS: tuple[Spec, ...] = (
          note="SCRAM-SHA-256; no channel binding (-PLUS)"),
     Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),
     Spec("RFC 3261", "", "SIP", status="partial",
-         note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core;"
-              " no SIP over TLS, no proxying, no re-INVITE glare handling"),
+         note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core,"
+              " a stateful proxy to registered contacts; no SIP over TLS, no forking,"
+              " no re-INVITE glare handling"),
+    Spec("RFC 5658", "", "SIP", note="double Record-Route across transports"),
     Spec("RFC 3581", "", "SIP", note="rport"),
     Spec("RFC 6026", "", "SIP", note="the Accepted state of INVITE transactions"),
     Spec("RFC 7118", "", "SIP", status="partial",

@@ -37,6 +37,8 @@ import re
 from typing import Any, Callable
 
 from twisted.logger import Logger
+
+from convergence.starttls import start_tls
 from twisted.web.http import (
     HTTPChannel,
     _ChunkedTransferDecoder,
@@ -159,6 +161,9 @@ class HttpChannel(HTTPChannel):
     site: Any = None
     #: Set when the server shuts down: finish the request in progress, then close.
     draining = False
+    #: An C{ssl.SSLContext}: HTTPS, TLS from the first byte (set by an
+    #: L{HttpSite} built with one).
+    tls_context: Any = None
 
     _head_timer: Any = None
     _rejected = False
@@ -167,6 +172,10 @@ class HttpChannel(HTTPChannel):
     # -- connection ------------------------------------------------------
 
     def connectionMade(self) -> None:
+        if self.tls_context is not None:
+            # the handshake first; requests are read from the TLS layer,
+            # and twisted.web sees an ISSLTransport (request.isSecure())
+            start_tls(self, self.tls_context)
         super().connectionMade()
         opened = getattr(self.site, "channel_opened", None)
         if opened is not None:

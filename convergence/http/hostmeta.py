@@ -11,7 +11,8 @@ client on another origin can read them (XEP-0156 section 3.3).
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 from twisted.web.resource import Resource

@@ -44,14 +44,14 @@ def context_path_of(app: Any) -> str | None:
     return getattr(app, "http_path", None) or app.descriptor.http
 
 
-def base_url(host: str, port: int) -> str:
-    """C{http://host:port}, with IPv6 addresses in brackets."""
+def base_url(host: str, port: int, scheme: str = "http") -> str:
+    """C{http://host:port} (or another scheme), IPv6 addresses in brackets."""
     try:
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
     except ValueError:
         pass
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 class LimitedBody:
@@ -267,8 +267,14 @@ class HttpSite(Site):
     protocol = HttpChannel  # type: ignore[assignment]
 
     def __init__(self, root: HttpRoot, limits: HttpConfig | None = None,
-                 reactor: Any = None, **kwargs: Any) -> None:
+                 reactor: Any = None, tls_context: Any = None, **kwargs: Any) -> None:
+        """
+        @param tls_context: an C{ssl.SSLContext}: serve HTTPS (TLS from
+            the first byte) instead of HTTP.
+        """
         limits = limits or HttpConfig()
+        self.tls_context = tls_context
+        self._reactor = reactor
         super().__init__(root, logPath=None, timeout=limits.idle_timeout,
                          reactor=reactor, parsePOSTFormSubmission=False, **kwargs)
         self.root = root
@@ -296,7 +302,17 @@ class HttpSite(Site):
         channel.maxHeaders = self.limits.max_headers
         channel.totalHeadersSize = self.limits.max_header_size
         channel.MAX_LENGTH = self.limits.max_header_size
+        channel.tls_context = self.tls_context
         return channel
+
+    def secure(self, tls_context: Any) -> "HttpSite":
+        """The same resources and limits served over HTTPS: a second site
+        (with its own connections and drain) on this site's root and body
+        routes."""
+        twin = HttpSite(self.root, self.limits, reactor=self._reactor,
+                        tls_context=tls_context)
+        twin.body_routes = self.body_routes
+        return twin
 
     def channel_opened(self, channel: HttpChannel) -> None:
         """Called by a channel when its connection is made."""

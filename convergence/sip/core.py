@@ -39,6 +39,7 @@ from convergence.sip.dialog import (
     new_tag,
 )
 from convergence.sip.message import Request, Response, SipParseError, make_request
+from convergence.sip.proxy import Proxy
 from convergence.sip.ratelimit import RateLimiter
 from convergence.sip.registrar import Registrar
 from convergence.sip.sdp import NotAcceptable, SdpError
@@ -89,7 +90,8 @@ class UserAgentCore:
 
     def __init__(self, reactor: Any, container: Any, domains: list[str],
                  transport: SipTransportLayer, registrar: Registrar | None,
-                 timers: Timers = Timers(), challenge_invites: bool = False) -> None:
+                 timers: Timers = Timers(), challenge_invites: bool = False,
+                 proxy: bool = False) -> None:
         self.reactor = reactor
         self.container = container
         self.domains = set(domains)
@@ -98,6 +100,8 @@ class UserAgentCore:
         self.timers = timers
         self.challenge_invites = challenge_invites
         self.transactions = TransactionLayer(reactor, self, timers)
+        #: proxies requests to registered users no app serves (sip.proxy)
+        self.proxy = Proxy(self) if proxy and registrar is not None else None
         self.dialogs: dict[tuple, SipSession] = {}
         self._unacked: dict[tuple, IDelayedCall] = {}
         self._acks: dict[tuple, tuple[Request, Peer]] = {}
@@ -251,6 +255,9 @@ class UserAgentCore:
         if getattr(uri, "scheme", None) not in ("sip", "sips"):
             self._reply(request, tx, 416)
             return
+        if self.proxy is not None and method != "CANCEL" and self.proxy.routed(
+                request, tx, peer):
+            return  # in a dialog we record-routed
         if method not in ("ACK", "CANCEL"):
             unsupported = [tag for tag in request.require if tag not in SUPPORTED]
             if unsupported:
@@ -286,10 +293,22 @@ class UserAgentCore:
             d.addErrback(self._failed_reply, request, tx, "REGISTER")
         elif method == "OPTIONS" and not user:
             self._reply(request, tx, 200, headers=self.capabilities())
+        elif user and self.proxy is not None and method != "ACK":
+            aor = f"sip:{user}@{self._realm(uri)}"
+            d = self.registrar.lookup_bindings(aor)
+            d.addCallback(self._proxy_or_404, request, tx, peer)
+            d.addErrback(self._failed_reply, request, tx, method)
         elif user:
             self._reply(request, tx, 404)
         else:
             self._reply(request, tx, 405, headers={"Allow": "OPTIONS, REGISTER"})
+
+    def _proxy_or_404(self, bindings: list[tuple[str, str | None]], request: Request,
+                      tx: Any, peer: Peer) -> None:
+        if not bindings:
+            self._reply(request, tx, 404)
+        elif not tx.final_sent:
+            self.proxy.forward_initial(request, tx, peer, bindings)
 
     def _realm(self, uri: Any) -> str:
         host = getattr(uri, "host", None)
@@ -398,6 +417,8 @@ class UserAgentCore:
 
     def ack_received(self, request: Request, source: Any) -> None:
         """An ACK to a 2xx: stop retransmitting it and tell the app."""
+        if self.proxy is not None and self.proxy.routed(request, None, source):
+            return  # an ACK to a 2xx in a dialog we record-routed
         key = (request.call_id, request.to.tag, request.from_.tag)
         session = self.dialogs.get(key)
         if session is None:
@@ -443,6 +464,8 @@ class UserAgentCore:
         invite_tx = self.transactions.invite_transaction_for(request)
         if invite_tx is None:
             self._reply(request, tx, 481)
+            return
+        if self.proxy is not None and self.proxy.cancel(request, invite_tx, tx):
             return
         tx.to_tag = invite_tx.to_tag
         self._reply(request, tx, 200)

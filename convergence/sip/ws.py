@@ -121,7 +121,7 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
 class SipWebSocketFactory(WebSocketServerFactory):
     """
     Builds the SIP WebSocket connections of one stack (mounted on the HTTP
-    listener by L{convergence.http.websocket.WebSocketUpgrade}).
+    listener by L{convergence.http.wsupgrade.WebSocketUpgrade}).
     """
 
     protocol = SipWebSocketProtocol

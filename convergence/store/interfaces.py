@@ -244,6 +244,14 @@ class IRosterStore(Interface):
         """(localpart, domain) of every user subscribed to C{contact}'s
         presence (subscription C{to} or C{both}), sorted."""
 
+    def cancel_subscriptions_of(contact: str) -> list[tuple[str, str]]:
+        """
+        The account C{contact} (a bare JID) is gone: every local roster
+        item of it loses its subscription, request and pre-approval (as
+        the unsubscribe and unsubscribed of XEP-0077 3.2 would do), each
+        changed roster's version goes up; return the rosters' owners.
+        """
+
 
 @dataclass(frozen=True)
 class OfflineMessage:
@@ -264,11 +272,24 @@ class IOfflineStore(Interface):
         (0: no limit); return whether it was stored.
         """
 
+    def store_messages(items: Sequence[tuple[str, str, float, bytes]],
+                       quota: int) -> list[bool]:
+        """
+        Store C{(localpart, domain, stamp, stanza)} items in order and
+        commit them together, each one unless its user already has
+        C{quota} (0: no limit) counting the items before it; return, per
+        item, whether it was stored.
+        """
+
     def messages(localpart: str, domain: str, limit: int) -> list[OfflineMessage]:
         """Up to C{limit} stored messages of the user, oldest first."""
 
     def remove_messages(localpart: str, domain: str, ids: Sequence[int]) -> None:
         """Delete the messages with these ids (delivered)."""
+
+    def remove_messages_through(localpart: str, domain: str, last: int) -> None:
+        """Delete the user's messages up to and including the id C{last}
+        (ids grow: a message stored later has a larger one)."""
 
     def count_messages(localpart: str, domain: str) -> int:
         """How many messages are stored for the user."""
@@ -443,6 +464,25 @@ class IPepStore(Interface):
 
     def purge_pep_node(localpart: str, domain: str, node: str) -> None:
         """Delete every item of a node, keeping the node."""
+
+    def remove_subscriber(jid: str) -> int:
+        """Remove every subscription of the bare JID C{jid} and of its full
+        JIDs, to anyone's nodes (its account is gone); return how many."""
+
+    def pep_subscriptions(localpart: str, domain: str) -> list[tuple[str, str]]:
+        """C{(node, subscribed JID)} of every explicit subscription to the
+        account's nodes (deleting a node deletes its subscriptions)."""
+
+    def subscribe_pep(localpart: str, domain: str, node: str, jid: str,
+                      max_subscriptions: int) -> bool:
+        """
+        Subscribe C{jid} to a node (already subscribed: nothing changes)
+        unless the node has C{max_subscriptions} (0: no limit); return
+        whether C{jid} is subscribed now.
+        """
+
+    def unsubscribe_pep(localpart: str, domain: str, node: str, jid: str) -> bool:
+        """Remove a subscription; return whether there was one."""
 
 
 class IPrivateStore(Interface):

@@ -306,7 +306,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
-    # SIP bindings by the flow they came through (a WebSocket's closing
+    # 14: explicit XEP-0060 subscriptions to PEP nodes (XEP-0163), by node;
+    # jid is the subscribed JID as given (bare or full).
+    (
+        """
+        CREATE TABLE pep_subscriptions (
+            localpart TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            node TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            PRIMARY KEY (localpart, domain, node, jid)
+        )
+        """,
+    ),
+    # 15: SIP bindings by the flow they came through (a WebSocket's closing
     # removes its registrations, RFC 7118 5.3).
     ("CREATE INDEX sip_bindings_received ON sip_bindings (received)",),
 )
@@ -317,7 +330,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _ACCOUNT_DATA = ("roster_items", "roster_versions", "offline_messages",
                  "push_registrations", "vcards", "http_uploads", "last_activity",
                  "pep_nodes", "pep_items", "private_xml", "blocklist_items",
-                 "sm_held", "mam_messages", "mam_prefs")
+                 "sm_held", "mam_messages", "mam_prefs", "pep_subscriptions")
 
 _HEX = re.compile(r"[0-9a-f]+")
 

@@ -90,6 +90,19 @@ class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
                        " AND contact = ?", (localpart, domain, contact))
             return self._bump(db, localpart, domain)
 
+    def cancel_subscriptions_of(self, contact: str) -> list[tuple[str, str]]:
+        with _transaction(self._db) as db:
+            owners = [(localpart, domain) for localpart, domain in db.execute(
+                "SELECT localpart, domain FROM roster_items WHERE contact = ? AND"
+                " (subscription != 'none' OR ask OR pending_in OR approved)"
+                " ORDER BY domain, localpart", (contact,))]
+            db.execute("UPDATE roster_items SET subscription = 'none', ask = 0,"
+                       " pending_in = 0, approved = 0, request = NULL WHERE contact = ?",
+                       (contact,))
+            for localpart, domain in owners:
+                self._bump(db, localpart, domain)
+        return owners
+
     @staticmethod
     def _bump(db, localpart: str, domain: str) -> int:
         db.execute("INSERT INTO roster_versions (localpart, domain, version)"
@@ -101,16 +114,32 @@ class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
     # IOfflineStore
     def store_message(self, localpart: str, domain: str, stamp: float, stanza: bytes,
                       quota: int) -> bool:
+        return self.store_messages([(localpart, domain, stamp, stanza)], quota)[0]
+
+    def store_messages(self, items: Sequence[tuple[str, str, float, bytes]],
+                       quota: int) -> list[bool]:
+        results: list[bool] = []
+        rows: list[tuple[str, str, float, bytes]] = []
+        counts: dict[tuple[str, str], int] = {}
         with _transaction(self._db) as db:
-            if quota:
-                (count,) = db.execute(
-                    "SELECT COUNT(*) FROM offline_messages WHERE localpart = ?"
-                    " AND domain = ?", (localpart, domain)).fetchone()
-                if count >= quota:
-                    return False
-            db.execute("INSERT INTO offline_messages (localpart, domain, stamp, stanza)"
-                       " VALUES (?, ?, ?, ?)", (localpart, domain, stamp, stanza))
-        return True
+            for localpart, domain, stamp, stanza in items:
+                if quota:
+                    key = (localpart, domain)
+                    count = counts.get(key)
+                    if count is None:
+                        (count,) = db.execute(
+                            "SELECT COUNT(*) FROM offline_messages WHERE localpart = ?"
+                            " AND domain = ?", key).fetchone()
+                    if count >= quota:
+                        counts[key] = count
+                        results.append(False)
+                        continue
+                    counts[key] = count + 1
+                rows.append((localpart, domain, stamp, stanza))
+                results.append(True)
+            db.executemany("INSERT INTO offline_messages (localpart, domain, stamp, stanza)"
+                           " VALUES (?, ?, ?, ?)", rows)
+        return results
 
     def messages(self, localpart: str, domain: str, limit: int) -> list[OfflineMessage]:
         rows = self._db.execute(
@@ -122,6 +151,10 @@ class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
         with _transaction(self._db) as db:
             db.executemany("DELETE FROM offline_messages WHERE id = ? AND localpart = ?"
                            " AND domain = ?", [(i, localpart, domain) for i in ids])
+
+    def remove_messages_through(self, localpart: str, domain: str, last: int) -> None:
+        self._db.execute("DELETE FROM offline_messages WHERE localpart = ? AND domain = ?"
+                         " AND id <= ?", (localpart, domain, last))
 
     def count_messages(self, localpart: str, domain: str) -> int:
         (count,) = self._db.execute(

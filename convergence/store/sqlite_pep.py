@@ -74,6 +74,8 @@ class SqlitePepStore:
     def delete_pep_node(self, localpart: str, domain: str, node: str) -> None:
         with _transaction(self._db) as db:
             db.execute(f"DELETE FROM pep_items WHERE {_NODE}", (localpart, domain, node))
+            db.execute(f"DELETE FROM pep_subscriptions WHERE {_NODE}",
+                       (localpart, domain, node))
             db.execute(f"DELETE FROM pep_nodes WHERE {_NODE}", (localpart, domain, node))
 
     def put_pep_item(self, localpart: str, domain: str, node: str, item_id: str,
@@ -116,6 +118,40 @@ class SqlitePepStore:
 
     def purge_pep_node(self, localpart: str, domain: str, node: str) -> None:
         self._db.execute(f"DELETE FROM pep_items WHERE {_NODE}", (localpart, domain, node))
+
+    def pep_subscriptions(self, localpart: str, domain: str) -> list[tuple[str, str]]:
+        rows = self._db.execute(f"SELECT node, jid FROM pep_subscriptions WHERE {_USER}"
+                                " ORDER BY node, jid", (localpart, domain))
+        return [(node, jid) for node, jid in rows]
+
+    def subscribe_pep(self, localpart: str, domain: str, node: str, jid: str,
+                      max_subscriptions: int) -> bool:
+        with _transaction(self._db) as db:
+            if db.execute(f"SELECT 1 FROM pep_subscriptions WHERE {_NODE} AND jid = ?",
+                          (localpart, domain, node, jid)).fetchone():
+                return True
+            if max_subscriptions:
+                (count,) = db.execute(
+                    f"SELECT COUNT(*) FROM pep_subscriptions WHERE {_NODE}",
+                    (localpart, domain, node)).fetchone()
+                if count >= max_subscriptions:
+                    return False
+            db.execute("INSERT INTO pep_subscriptions (localpart, domain, node, jid)"
+                       " VALUES (?, ?, ?, ?)", (localpart, domain, node, jid))
+        return True
+
+    def remove_subscriber(self, jid: str) -> int:
+        prefix = jid + "/"
+        cursor = self._db.execute(
+            "DELETE FROM pep_subscriptions WHERE jid = ? OR substr(jid, 1, ?) = ?",
+            (jid, len(prefix), prefix))
+        return cursor.rowcount
+
+    def unsubscribe_pep(self, localpart: str, domain: str, node: str, jid: str) -> bool:
+        cursor = self._db.execute(
+            f"DELETE FROM pep_subscriptions WHERE {_NODE} AND jid = ?",
+            (localpart, domain, node, jid))
+        return cursor.rowcount > 0
 
     # IPrivateStore
     def private_data(self, localpart: str, domain: str, namespace: str,

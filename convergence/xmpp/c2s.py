@@ -11,7 +11,7 @@ import base64
 import binascii
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from lxml import etree
 from twisted.internet.defer import maybeDeferred
@@ -58,6 +58,9 @@ class C2SStream(XmlStreamServer):
     #: False where TLS belongs to the layer below (XMPP over WebSocket,
     #: RFC 7395 3.8): STARTTLS is then never offered
     starttls_possible = True
+    #: what the log says of the connection instead of " over TLS" (set for
+    #: XMPP over WebSocket)
+    transport_note: str | None = None
 
     def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         """
@@ -229,6 +232,12 @@ class C2SStream(XmlStreamServer):
 
     def default_from(self) -> str:
         return self.host or self.server.default_host
+
+    def security_note(self) -> str:
+        """How the connection is protected, for the log (" over TLS" …)."""
+        if self.transport_note is not None:
+            return self.transport_note
+        return " over TLS" if self.secure else ""
 
     # Stream header (RFC 6120 4.7)
     def stream_opened(self, root: etree._Element) -> None:
@@ -439,7 +448,7 @@ class C2SStream(XmlStreamServer):
         self.mechanism = None
         self.log.info("{jid} authenticated with {mechanism} from {peer}{tls}",
                       jid=result.jid, mechanism=self.mechanism_name,
-                      peer=self.peer_name(), tls=" over TLS" if self.secure else "")
+                      peer=self.peer_name(), tls=self.security_note())
         self.parser.reset()
         self.state = OPENING
 
@@ -617,6 +626,27 @@ class C2SStream(XmlStreamServer):
             if stanza is None:
                 return
         self.send(stanza)
+
+    def deliver_many(self, stanzas: Iterable[etree._Element]) -> None:
+        """
+        L{deliver} each of C{stanzas}, in order.  Without filters they go
+        out in one write, each shown to the outbound observers after it
+        as L{send} does; a filter may write what it held before passing
+        a stanza (CSI), so with filters each is delivered on its own.
+        """
+        if self.filters:
+            for stanza in stanzas:
+                self.deliver(stanza)
+            return
+        sent = [(stanza, etree.tostring(stanza)) for stanza in stanzas]
+        if not sent:
+            return
+        self._write(b"".join([data for _, data in sent]))
+        if self.outbound_observers:
+            for stanza, data in sent:
+                if stanza.tag in STANZA_KINDS:
+                    for observer in tuple(self.outbound_observers):
+                        observer(stanza, data)
 
 
 @dataclass

@@ -21,7 +21,7 @@ so that L{convergence.xmpp.c2s.C2SStream} runs unchanged:
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from lxml import etree
 

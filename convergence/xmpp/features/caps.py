@@ -20,9 +20,10 @@ The server's side of caps, both ways:
 
 The cache lives in memory (C{xmpp.caps_cache_size} entries, least recently
 used dropped first) and starts empty on each run: a client is asked once
-per C{ver} per run.  Not offered: the server optimization of section 8 (the
-server does not strip or re-add annotations, so its disco#info does not
-list the caps feature), and the legacy format (no C{hash}): ignored.
+per C{ver} per run.  The server's disco#info lists the caps feature
+(section 7).  Not offered: the caps optimization of section 8.4 (optional:
+the server does not strip annotations, so it does not list
+C{caps#optimize}), and the legacy format (no C{hash}): ignored.
 """
 
 from __future__ import annotations
@@ -349,8 +350,9 @@ def install(server: Any) -> None:
 
 FEATURE = Feature(
     name="caps", spec="XEP-0115", version="1.6.0", install=install,
-    status="partial",
+    # section 7: an entity supporting caps says so in its disco#info
+    disco_features=(ns.CAPS,),
     note="the server's own caps as a stream feature; clients' caps verified"
-         " and cached in memory by ver; no server optimization (section 8),"
-         " no legacy format",
+         " and cached in memory by ver; no caps optimization (section 8.4, optional),"
+         " the legacy format (no hash) is ignored",
 )

@@ -18,7 +18,12 @@ does not need at once and lets important stanzas through:
     important messages.
 
 C{<active/>} flushes what was held, in order, and so does reaching
-C{xmpp.csi_max_held} held stanzas.  Held messages and presence get an
+C{xmpp.csi_max_held} held stanzas, and so does the connection's loss, the
+session's end and the server's shutdown, ahead of stream management: held
+stanzas are not sent, so they are not in XEP-0198's count until then;
+flushed into a connection that is gone, they join its unacknowledged
+queue (resent on resumption, stored offline or bounced at the end, as
+its other stanzas).  Held messages and presence get an
 XEP-0203 C{<delay/>} with the time they arrived.
 """
 
@@ -109,8 +114,26 @@ class ClientState:
 
     def install(self) -> None:
         self.server.stream_features.append((CSI, "csi"))
-        self.server.bus.hook(f"nonza/{CSI}", self.on_nonza)
-        self.server.bus.hook("c2s/unbound", self.forget)
+        hook = self.server.bus.hook
+        hook(f"nonza/{CSI}", self.on_nonza)
+        hook("c2s/unbound", self.forget)
+        # What is held goes out before stream management decides about
+        # the session (hibernation at c2s/lost, its queue kept at
+        # c2s/closed priority 100, everything at shutdown): held stanzas
+        # then are in its unacknowledged queue, resent on resumption or
+        # stored offline at the end, never lost with the filter.
+        hook("c2s/lost", self.on_leaving, 10)
+        hook("c2s/closed", self.on_leaving, 110)
+        hook("xmpp/shutdown", self.on_shutdown, 10)
+
+    def on_leaving(self, stream: Any) -> bool:
+        self.flush(stream)
+        return False
+
+    def on_shutdown(self, server: Any) -> bool:
+        for stream in list(self._held):
+            self.flush(stream)
+        return False
 
     def on_nonza(self, event: NonzaEvent) -> bool:
         name = split_tag(event.element.tag)[1]

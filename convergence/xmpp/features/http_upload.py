@@ -171,8 +171,7 @@ def install(server: Any) -> None:
 
 FEATURE = Feature(
     name="http_upload", spec="XEP-0363", version="1.2.0", install=install,
-    status="partial",
-    note="The upload service is upload.<domain> on the HTTP listener, which has no TLS"
-         " of its own (XEP-0363 requires HTTPS): put a TLS proxy in front and set"
-         " http_upload.public_url. No upload purposes (1.2.0, optional).",
+    note="upload.<domain> on the HTTP site; HTTPS (XEP-0363 requires it) on"
+         " listen.https_port, off by default (or a TLS proxy and http_upload.public_url)."
+         " No upload purposes (1.2.0, optional).",
 )

@@ -31,6 +31,11 @@ L{OfflineMessages.keep_for} before C{c2s/closed} broadcasts unavailable
 presence; messages that must not be stored, and iq requests, bounce with
 C{recipient-unavailable}; carbon copies are dropped (their original
 reached its own recipient).
+
+Others may ask L{StreamManagement.room} how many more stanzas a stream's
+queue takes and L{StreamManagement.request_ack} for an acknowledgement;
+C{sm/acked} (the stream) fires when one acknowledged something (offline
+delivery paces a large backlog with them).
 """
 
 from __future__ import annotations
@@ -341,6 +346,24 @@ class StreamManagement:
             session.ack_deadline.cancel()
         session.ack_deadline = None
         self._maybe_request(session)
+        if delta:
+            # room in the queue again (offline delivery waits for it)
+            self.server.bus.fire("sm/acked", stream)
+
+    def room(self, stream: Any) -> int | None:
+        """How many more stanzas C{stream} may be sent before its
+        unacknowledged queue is full (C{None}: no stream management)."""
+        session = self.sessions.get(stream)
+        if session is None or session.ended:
+            return None
+        return max(0, self.config.sm_max_queue - len(session.queue))
+
+    def request_ack(self, stream: Any) -> None:
+        """Ask the client for an acknowledgement now, unless one is asked."""
+        session = self.sessions.get(stream)
+        if (session is not None and session.queue and not session.awaiting
+                and not session.ended and not stream.hibernating and not stream.closed):
+            self._request(session)
 
     @staticmethod
     def _too_high(stream: Any, session: SmSession, h: int) -> None:

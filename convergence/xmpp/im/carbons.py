@@ -47,6 +47,7 @@ CARBONS = "urn:xmpp:carbons:2"
 #: the copying rules of XEP-0280 section 6 (advertised as implemented)
 CARBONS_RULES = "urn:xmpp:carbons:rules:0"
 FORWARD = "urn:xmpp:forward:0"
+SID = "urn:xmpp:sid:0"
 HINTS = "urn:xmpp:hints"
 MUC_USER = "http://jabber.org/protocol/muc#user"
 CHATSTATES = "http://jabber.org/protocol/chatstates"
@@ -169,7 +170,15 @@ class Carbons:
             return False
         targets = self._copies_to(owner, (stream,))
         if targets:
-            self._send(wrap(event.stanza, "sent", owner), targets)
+            carbon = wrap(event.stanza, "sent", owner)
+            archiver = getattr(self.server, "archiver", None)
+            archived = archiver.sent_id(event.stanza) if archiver is not None else None
+            if archived is not None and archived[0] == owner:
+                # XEP-0313: the copy says where the sender's archive keeps it
+                forwarded = carbon[0][0][0]
+                etree.SubElement(forwarded, f"{{{SID}}}stanza-id", nsmap={None: SID},
+                                 by=str(owner), id=archived[1])
+            self._send(carbon, targets)
         return False
 
     # Received carbons (sections 6 and 7)

@@ -54,8 +54,7 @@ FEATURE = Feature(
     # also on the domain, as Prosody's mod_mam does: clients such as
     # profanity 0.13 look for archiving there before they query their own
     disco_features=(MAM,),
-    note="one-to-one messages of local users; no groupchat messages in user archives;"
-    " sent Carbons copies carry no archive id",
+    note="one-to-one messages of local users; no groupchat messages in user archives",
 )
 
 #: the specifications MAM brings along, declared for the compliance table

@@ -130,6 +130,9 @@ class Archiver:
         self._sent: OrderedDict[int, etree._Element] = OrderedDict()
         #: preferences being applied (waiting for a roster), by owner
         self._latest: dict[JID, ArchivePrefs] = {}
+        #: the archive id of the sender's copy of recent messages, by
+        #: id() of the message (its sent Carbons copy names it)
+        self._sent_ids: OrderedDict[int, tuple[etree._Element, JID, str]] = OrderedDict()
 
     def install(self) -> None:
         hook = self.server.bus.hook
@@ -358,6 +361,18 @@ class Archiver:
         self._writes.add(copy.owner.user, copy.owner.host, message)
         if copy.incoming and stanza is not None:
             add_stanza_id(stanza, copy.owner, id_)
+        elif stanza is not None:
+            self._sent_ids[id(stanza)] = (stanza, copy.owner, id_)
+            if len(self._sent_ids) > RECENT_IDS:
+                self._sent_ids.popitem(last=False)
+
+    def sent_id(self, stanza: etree._Element) -> tuple[JID, str] | None:
+        """(owner, archive id) of the sender's archived copy of C{stanza},
+        if it was just archived (for its sent Carbons copy)."""
+        found = self._sent_ids.get(id(stanza))
+        if found is None or found[0] is not stanza:
+            return None
+        return found[1], found[2]
 
     def _in_roster(self, copy: _Copy, context: _Context) -> bool:
         rosters = getattr(self.server, "rosters", None)

@@ -40,9 +40,8 @@ def install(server: Any) -> None:
 
 FEATURE = Feature(
     name="muc", spec="XEP-0045", version="1.35.5", install=install,
-    status="partial",
-    note="no muc#roomconfig_roomowners/roomadmins in the configuration form"
-    " (the muc#admin lists set them), no room logging (170)",
+    note="the room log is its XEP-0313 archive (status 170), no public HTML logs;"
+    " registrations are taken at once (no owner approval)",
 )
 
 #: rooms' archives (L{convergence.xmpp.muc.archive}), installed with the service

@@ -22,7 +22,7 @@ from convergence.xmpp.muc.affiliations import (
 from convergence.xmpp.muc.forms import FormError
 from convergence.xmpp.muc.nick import BadNick, prepare_nick
 from convergence.xmpp.muc.ns import MUC_ADMIN, MUC_OWNER
-from convergence.xmpp.muc.roomconfig import apply_form, config_form
+from convergence.xmpp.muc.roomconfig import affiliation_lists, apply_form, config_form
 from convergence.xmpp.ns import DATA_FORMS
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.stanza import iq_result
@@ -180,7 +180,10 @@ def owner_query(room: Room, event: StanzaEvent) -> None:
     if event.type == "get":
         result = iq_result(event.stanza)
         answer = etree.SubElement(result, f"{{{MUC_OWNER}}}query", nsmap={None: MUC_OWNER})
-        answer.append(config_form(room.config, service.max_occupants, service.history_max))
+        answer.append(config_form(
+            room.config, service.max_occupants, service.history_max,
+            owners=tuple(room.owners()),
+            admins=tuple(j for j, a in room.affiliations.items() if a == "admin")))
         event.reply(result)
         return
     destroy = query.find(f"{{{MUC_OWNER}}}destroy")
@@ -207,8 +210,31 @@ def owner_query(room: Room, event: StanzaEvent) -> None:
         return
     try:
         config = apply_form(room.config, x, service.max_occupants, service.history_max)
-    except FormError as e:
+        changes = _list_changes(room, affiliation_lists(x))
+    except (FormError, _Refused) as e:
         event.reply_error(e.condition, e.text)
         return
     event.reply(iq_result(event.stanza))
+    actor = room.by_jid.get(event.sender)
+    for bare, affiliation in changes.items():
+        room.set_affiliation(bare, affiliation, actor, None, None)
     room.reconfigure(config)
+
+
+def _list_changes(room: Room, lists: dict[str, set[str]]) -> dict[str, str]:
+    """The affiliation changes the form's owner and admin lists make: a JID
+    new on a list gets its affiliation; one taken off a list it was on
+    becomes a member (10.6, 10.8: never thrown out by the form)."""
+    changes: dict[str, str] = {}
+    for affiliation, wanted in lists.items():
+        for bare in wanted:
+            if room.affiliations.get(bare) != affiliation:
+                changes[bare] = affiliation
+        for bare, current in room.affiliations.items():
+            if current == affiliation and bare not in wanted and bare not in changes:
+                changes[bare] = "member"
+    owners = {j for j in room.owners() if changes.get(j, "owner") == "owner"}
+    owners |= {j for j, a in changes.items() if a == "owner"}
+    if not owners and room.owners():
+        raise _Refused("conflict", "A room keeps at least one owner")
+    return changes

@@ -11,6 +11,9 @@ like any stanza to its addresses, C{do_message} and C{on_presence}.  A
 groupchat reflected back, or replayed from history (it carries a XEP-0203
 C{<delay/>}), arrives too: a bot looks at L{is_own} and L{is_history}
 before it answers.
+
+The server itself posts into rooms without entering them (L{announce}:
+the HTTP alerts of L{convergence.alert}).
 """
 
 from __future__ import annotations
@@ -19,14 +22,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
+from twisted.internet.defer import Deferred, succeed
 
-from convergence.xmpp.jid import JID
+from convergence.xmpp.jid import JID, InvalidJID
+from convergence.xmpp.muc.nick import BadNick, fold, prepare_nick
 from convergence.xmpp.muc.ns import CLIENT, DELAY, MUC
 
 if TYPE_CHECKING:
     from convergence.xmpp.muc.service import MucService
 
-__all__ = ["Rooms"]
+__all__ = ["NickInUse", "Rooms"]
+
+
+class NickInUse(ValueError):
+    """L{Rooms.announce}: an occupant holds the nickname, or an account reserved it."""
 
 
 class Rooms:
@@ -95,6 +104,67 @@ class Rooms:
         if body is not None:
             etree.SubElement(message, f"{{{CLIENT}}}body").text = body
         self._service.route(message)
+        return message
+
+    def ready(self) -> Deferred:
+        """Fires once the persistent rooms are read from the store (the
+        service reads them on first use): before that L{exists} and
+        L{announce} may not know a stored room."""
+        service = self._service
+        if service.loaded:
+            return succeed(None)
+        d: Deferred = Deferred()
+        service._on_loaded.append(d)
+        service.load()
+        return d
+
+    def exists(self, room: str) -> bool:
+        """Whether C{room} (a bare room JID) is a room one may enter now
+        (it exists and is not locked awaiting its configuration)."""
+        r = self._service.room(room)
+        return r is not None and not r.locked
+
+    def announce(self, room: str, nick: str, body: str, subject: str | None = None,
+                 stanza_id: str | None = None) -> etree._Element:
+        """
+        A groupchat message into C{room} from C{room/nick} without
+        entering it: every occupant gets it and it goes into the history
+        like any other.  With C{subject} the room's subject changes too,
+        in a second message from the same nickname.  Voice and
+        members-only rules do not apply: this is the server speaking.
+
+        @return: the message as the occupants get it (without C{to}).
+        @raise LookupError: no such room, or a locked one.
+        @raise ValueError: a bad nickname; L{NickInUse} for one that an
+            occupant holds or an account reserved (the alert would pass
+            for theirs).
+        """
+        r = self._service.room(room)
+        if r is None or r.locked:
+            raise LookupError(f"{room}: no such room")
+        try:
+            nick = prepare_nick(nick, self._service.max_nick_length)
+            JID.parse(f"{r.address}/{nick}")
+        except (BadNick, InvalidJID) as e:
+            raise ValueError(f"bad nickname: {e}") from None
+        if fold(nick) in r._folded or r.reserved_by(nick) is not None:
+            raise NickInUse(f"the nickname {nick} belongs to someone in the room")
+        message = etree.Element(f"{{{CLIENT}}}message", nsmap={None: CLIENT})
+        message.set("type", "groupchat")
+        if stanza_id is not None:
+            message.set("id", stanza_id)
+        etree.SubElement(message, f"{{{CLIENT}}}body").text = body
+        with r.batch():
+            r.groupchat(message, nick)
+            if subject is not None:
+                change = etree.Element(f"{{{CLIENT}}}message", nsmap={None: CLIENT})
+                if stanza_id is not None:
+                    change.set("id", f"{stanza_id}-subject")
+                etree.SubElement(change, f"{{{CLIENT}}}subject").text = subject
+                r.subject, r.subject_from = subject, nick
+                self._service.save(r)
+                r.groupchat(change, nick, history=False)
+        message.set("from", f"{r.address}/{nick}")
         return message
 
     def occupants(self, room: str) -> list[str]:

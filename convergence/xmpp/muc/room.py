@@ -357,6 +357,8 @@ class Room:
         self.by_jid[sender] = occupant
         self.service.entered(self, sender)
         codes = ["100"] if self.config.non_anonymous else []
+        if self.config.archive:  # 7.2.12: the discussion is kept (XEP-0313)
+            codes.append("170")
         if created:
             codes.append("201")
         if nick != raw:
@@ -550,7 +552,8 @@ class Room:
 
     def reconfigure(self, config: RoomConfig) -> None:
         """An owner submitted a configuration (10.2): apply it and tell the
-        occupants what changed (104, 172, 173; 322 to those now left out)."""
+        occupants what changed (104, 170, 171, 172, 173; 322 to those now
+        left out)."""
         old = self.config
         self.config = config
         self.locked = False
@@ -560,10 +563,13 @@ class Room:
             for occupant in list(self.occupants.values()):
                 if rank(self.affiliation(occupant.jid)) < rank("member"):
                     self.remove(occupant, ("322",))
+        codes = []
+        if config.archive != old.archive:
+            codes.append("170" if config.archive else "171")
         if config.non_anonymous != old.non_anonymous:
-            self.status_message(("104", "172" if config.non_anonymous else "173"))
-        elif config != old:
-            self.status_message(("104",))
+            codes.append("172" if config.non_anonymous else "173")
+        if codes or config != old:
+            self.status_message(("104", *codes))
         self.service.save(self, was_persistent=old.persistent)
         self.service.maybe_drop(self)
 

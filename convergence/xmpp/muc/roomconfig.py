@@ -19,9 +19,10 @@ from convergence.xmpp.muc.forms import (
     parse_boolean,
     submitted,
 )
+from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.muc.ns import ROOMCONFIG
 
-__all__ = ["RoomConfig", "apply_form", "config_form"]
+__all__ = ["RoomConfig", "apply_form", "config_form", "affiliation_lists"]
 
 _P = "muc#roomconfig_"
 WHOIS = ("moderators", "anyone")
@@ -74,8 +75,10 @@ class RoomConfig:
         return replace(defaults, **good)
 
 
-def config_form(config: RoomConfig, max_users: int, max_history: int) -> etree._Element:
-    """The C{muc#roomconfig} form an owner fills in (10.1.3, 10.2)."""
+def config_form(config: RoomConfig, max_users: int, max_history: int,
+                owners: tuple[str, ...] = (), admins: tuple[str, ...] = ()) -> etree._Element:
+    """The C{muc#roomconfig} form an owner fills in (10.1.3, 10.2), with
+    the room's C{owners} and C{admins} (bare JIDs)."""
     x = form(None, "form", ROOMCONFIG, "Room configuration")
     add_field(x, _P + "roomname", (config.name,), "text-single", "Name")
     add_field(x, _P + "roomdesc", (config.description,), "text-single", "Description")
@@ -104,7 +107,35 @@ def config_form(config: RoomConfig, max_users: int, max_history: int) -> etree._
               f"Messages of history sent on entering (at most {max_history})")
     add_field(x, _P + "enablearchiving", (_b(config.archive),), "boolean",
               "Archive messages (message archive, XEP-0313)")
+    add_field(x, _P + "roomadmins", tuple(sorted(admins)), "jid-multi", "Room admins")
+    add_field(x, _P + "roomowners", tuple(sorted(owners)), "jid-multi", "Room owners")
     return x
+
+
+def affiliation_lists(x: etree._Element) -> dict[str, set[str]]:
+    """The owners and admins a submitted form sets (C{"owner"}/C{"admin"}
+    -> bare JIDs), for the lists it carries; a JID in both is an owner.
+
+    @raise FormError: a value is not a JID (C{jid-malformed}).
+    """
+    values = submitted(x, ROOMCONFIG)
+    lists: dict[str, set[str]] = {}
+    for var, affiliation in ((_P + "roomowners", "owner"), (_P + "roomadmins", "admin")):
+        if var not in values:
+            continue
+        jids = set()
+        for value in values[var]:
+            if not value.strip():
+                continue
+            try:
+                jid = JID.parse(value.strip())
+            except InvalidJID:
+                raise FormError("jid-malformed", f"{var}: {value!r} is not a JID") from None
+            jids.add(str(jid.bare))
+        lists[affiliation] = jids
+    if "owner" in lists and "admin" in lists:
+        lists["admin"] -= lists["owner"]
+    return lists
 
 
 def _b(value: bool) -> str:

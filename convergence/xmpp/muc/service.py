@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import DeferredList
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -74,6 +74,8 @@ class MucService:
         self.loaded = False
         self._loading = False
         self._waiting: list[StanzaEvent] = []
+        #: fired once the persistent rooms are read (L{Rooms.ready})
+        self._on_loaded: list[Deferred] = []
 
     def install(self) -> None:
         bus = self.server.bus
@@ -137,6 +139,9 @@ class MucService:
             if not ok:
                 log.failure("loading rooms failed", value)
         self.loaded = True
+        loaded, self._on_loaded = self._on_loaded, []
+        for d in loaded:
+            d.callback(None)
         waiting, self._waiting = self._waiting, []
         for event in waiting:
             self.on_stanza(event)

@@ -11,7 +11,10 @@ as XEP-0048 conferences; a set publishes the conferences that are new or
 changed (an unchanged one keeps its item, extensions included) and
 retracts, with notifications, the rooms no longer listed.  So an old
 client and a new one see the same bookmarks, and every change reaches
-the new clients as PEP notifications.  XEP-0048 version 1.1's PEP node
+the new clients as PEP notifications.  What XEP-0402 cannot hold, the
+XEP-0048 C{<url/>} bookmarks (and any other non-conference child), is
+kept in the account's private XML storage under the same key and given
+back after the conferences.  XEP-0048 version 1.1's PEP node
 C{storage:bookmarks} (the whole list as item C{current}, the
 C{#compat-pep} feature) is served from the same node the same way, and
 resources that want C{storage:bookmarks+notify} get the whole list after
@@ -20,6 +23,7 @@ every change (one notification per XEP-0048 write).
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 from lxml import etree
@@ -42,6 +46,7 @@ __all__ = [
     "LEGACY_FEATURE",
     "Bookmarks",
     "from_legacy",
+    "legacy_rest",
     "to_legacy",
 ]
 
@@ -92,9 +97,20 @@ def to_legacy(items: list[tuple[str, etree._Element]]) -> etree._Element:
     return storage
 
 
+def legacy_rest(storage: etree._Element) -> etree._Element | None:
+    """The children of a XEP-0048 C{<storage/>} that are not conferences
+    (C{<url/>} bookmarks, extensions), as a C{<storage/>}; None if none."""
+    rest = etree.Element(f"{{{LEGACY}}}storage", nsmap={None: LEGACY})
+    for child in storage:
+        if isinstance(child.tag, str) and child.tag != _LEGACY_CONFERENCE:
+            rest.append(deepcopy(child))
+    return rest if len(rest) else None
+
+
 def from_legacy(storage: etree._Element) -> dict[str, etree._Element]:
     """Room JID -> XEP-0402 C{<conference/>} of a XEP-0048 C{<storage/>}
-    (conferences without a valid room JID are left out; URLs too)."""
+    (conferences without a valid room JID are left out; the rest is
+    L{legacy_rest}'s)."""
     out: dict[str, etree._Element] = {}
     for conference in storage.findall(_LEGACY_CONFERENCE):
         try:
@@ -150,15 +166,38 @@ class Bookmarks:
         if not streams:
             return
 
-        def send(items: list[tuple[str, etree._Element]]) -> None:
+        def send(storage: etree._Element) -> None:
             item = etree.Element(f"{{{EVENT}}}item", id="current")
-            item.append(to_legacy(items))
+            item.append(storage)
             for stream in streams:
                 if stream.jid is not None:
                     self.pep.send_event(owner, stream.jid, LEGACY, "items", item)
 
-        self.pep.items(owner, BOOKMARKS).addCallbacks(
+        self.legacy_storage(owner).addCallbacks(
             send, lambda f: log.failure("legacy bookmarks notification failed", f))
+
+    def legacy_storage(self, owner: JID) -> Deferred:
+        """The owner's bookmarks as one XEP-0048 C{<storage/>}: the PEP
+        node's conferences, then the kept non-conference children."""
+        store = self.server.private.store
+        rest = self.server.run_in_db(store.private_data, owner.user, owner.host,
+                                     LEGACY, "storage")
+
+        def combine(data: bytes | None,
+                    items: list[tuple[str, etree._Element]]) -> etree._Element:
+            storage = to_legacy(items)
+            if data:
+                try:
+                    kept = etree.fromstring(data)
+                except etree.XMLSyntaxError:
+                    log.error("unreadable kept XEP-0048 bookmarks of {owner}",
+                              owner=str(owner))
+                else:
+                    storage.extend(list(kept))
+            return storage
+
+        return rest.addCallback(lambda data: self.pep.items(owner, BOOKMARKS).addCallback(
+            lambda items: combine(data, items)))
 
     # XEP-0048 version 1.1: the whole list as one item of a PEP node
     def on_legacy_set(self, event: StanzaEvent) -> bool:
@@ -192,26 +231,26 @@ class Bookmarks:
             self.server.router.bounce(event.stanza, self.pep.refusal("whitelist"))
             return True
 
-        def answer(found: list[tuple[str, etree._Element]]) -> None:
+        def answer(storage: etree._Element) -> None:
             result = iq_result(event.stanza)
             pubsub = etree.SubElement(result, f"{{{PUBSUB}}}pubsub", nsmap={None: PUBSUB})
             out = etree.SubElement(pubsub, f"{{{PUBSUB}}}items", node=LEGACY)
-            etree.SubElement(out, f"{{{PUBSUB}}}item", id="current").append(to_legacy(found))
+            etree.SubElement(out, f"{{{PUBSUB}}}item", id="current").append(storage)
             event.reply(result)
 
-        self.pep.items(event.to.bare, BOOKMARKS).addCallbacks(
+        self.legacy_storage(event.to.bare).addCallbacks(
             answer, self._failed, errbackArgs=(event,))
         return True
 
     def on_private(self, event: StanzaEvent, element: etree._Element) -> None:
         owner = event.to.bare
         if event.type == "get":
-            d = self.pep.items(owner, BOOKMARKS)
+            d = self.legacy_storage(owner)
 
-            def answer(items: list[tuple[str, etree._Element]]) -> None:
+            def answer(storage: etree._Element) -> None:
                 result = iq_result(event.stanza)
                 query = etree.SubElement(result, f"{{{PRIVATE}}}query", nsmap={None: PRIVATE})
-                query.append(to_legacy(items))
+                query.append(storage)
                 event.reply(result)
         else:
             d = self.store_legacy(owner, element)
@@ -222,12 +261,19 @@ class Bookmarks:
         d.addCallbacks(answer, self._failed, errbackArgs=(event,))
 
     def store_legacy(self, owner: JID, storage: etree._Element) -> Deferred:
-        """Make the PEP node hold exactly the conferences of C{storage}."""
+        """Make the PEP node hold exactly the conferences of C{storage}, and
+        keep the rest (L{legacy_rest}) in private storage."""
         wanted = from_legacy(storage)
         config = node_config(self.server.config.pep_max_items)
         if len(wanted) > config.max_items:
             return fail(PubsubError("not-acceptable",
                                     text=f"at most {config.max_items} bookmarks"))
+        rest = legacy_rest(storage)
+        data = etree.tostring(rest) if rest is not None else None
+        limits = self.server.config
+        if data is not None and len(data) > limits.private_max_size:
+            return fail(PubsubError("not-acceptable", text=f"bookmarks other than rooms"
+                                    f" take at most {limits.private_max_size} bytes"))
         self._syncing.add(owner)
 
         def synced(result: Any) -> Any:
@@ -235,7 +281,17 @@ class Bookmarks:
             self.legacy_broadcast(owner)
             return result
 
-        d = self.pep.ensure(owner, BOOKMARKS, config)
+        d = self.server.run_in_db(self.server.private.store.set_private_data, owner.user,
+                                  owner.host, [(LEGACY, "storage", data)],
+                                  limits.private_max_elements)
+
+        def kept(ok: bool) -> Deferred:
+            if not ok:
+                raise PubsubError("resource-constraint",
+                                  text="the account holds too many private elements")
+            return self.pep.ensure(owner, BOOKMARKS, config)
+
+        d.addCallback(kept)
         d.addCallback(lambda _: self.pep.items(owner, BOOKMARKS))
 
         def apply(current_items: list[tuple[str, etree._Element]]) -> Deferred:
@@ -276,7 +332,7 @@ FEATURE = Feature(
 
 #: XEP-0048 through private XML storage (served from the XEP-0402 node)
 LEGACY_FEATURE = Feature(
-    name="bookmarks-legacy", spec="XEP-0048", version="1.2", status="partial",
-    note="served from the XEP-0402 node through XEP-0049 private storage and the"
-         " storage:bookmarks PEP node",
+    name="bookmarks-legacy", spec="XEP-0048", version="1.2",
+    note="conferences served from the XEP-0402 node through XEP-0049 private storage"
+         " and the storage:bookmarks PEP node; URL bookmarks kept in private storage",
 )

@@ -13,11 +13,12 @@ from convergence.xmpp.router import StanzaEvent
 #: XEP-0060 features of the service (section 10), as account features
 PUBSUB_FEATURES = tuple(f"{PUBSUB}#{name}" for name in (
     "access-open", "access-presence", "access-roster", "access-whitelist",
-    "auto-create", "config-node", "create-and-configure", "create-nodes",
-    "delete-items", "delete-nodes", "filtered-notifications", "item-ids",
-    "last-published", "persistent-items", "presence-notifications",
-    "publish", "publish-options", "purge-nodes", "retrieve-default",
-    "retrieve-items",
+    "auto-create", "auto-subscribe", "config-node", "create-and-configure",
+    "create-nodes", "delete-items", "delete-nodes", "filtered-notifications",
+    "item-ids", "last-published", "manage-subscriptions", "persistent-items",
+    "presence-notifications", "publish", "publish-options", "purge-nodes",
+    "retrieve-affiliations", "retrieve-default", "retrieve-items",
+    "retrieve-subscriptions", "subscribe",
 ))
 
 
@@ -55,16 +56,18 @@ FEATURE = Feature(
     account_features=(PUBSUB, *PUBSUB_FEATURES),
     account_identities=(("pubsub", "pep"),),
     install=install, status="partial",
-    note="implied (presence + caps) subscriptions only, no explicit XEP-0060"
-         " subscriptions or affiliations; contacts on other servers are not"
-         " notified (no server-to-server yet)",
+    note="implied (presence + caps) and explicit XEP-0060 subscriptions, access"
+         " models enforced; contacts on other servers are notified only through"
+         " explicit subscriptions (their caps are not tracked)",
 )
 
 #: the XEP-0060 subset PEP stands on (declared for the compliance table)
 PUBSUB_FEATURE = Feature(
     name="pubsub-pep", spec="XEP-0060", version="1.26.0", status="partial",
-    note="as PEP needs it: publish, retract, items, create, configure, delete, purge;"
-         " no explicit subscriptions, affiliations or collections",
+    note="as PEP needs it: publish, retract, items, create, configure, delete, purge,"
+         " subscribe, unsubscribe, subscriptions and affiliations retrieval, managing"
+         " subscriptions; no subscription options, no changing affiliations, no"
+         " collections",
 )
 
 #: publish-options with persist_items and whitelist access, preconditions

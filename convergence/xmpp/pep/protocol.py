@@ -1,10 +1,13 @@
 # -*- test-case-name: tests.test_pep -*-
 """
 The XEP-0060 requests PEP answers on an account's bare JID: publish (with
-publish-options), retract, create, items; as owner configure, default,
-delete, purge; disco#info of a node and disco#items of the account or of
-a node.  Everything else of XEP-0060 gets C{feature-not-implemented} with
-its C{<unsupported feature=…/>}.
+publish-options), retract, create, items, subscribe, unsubscribe, the
+requester's subscriptions and affiliations; as owner configure, default,
+delete, purge, a node's subscriptions (get and set) and affiliations
+(get); disco#info of a node and disco#items of the account or of a node.
+Everything else of XEP-0060 (subscription options, changing
+affiliations) gets C{feature-not-implemented} with its
+C{<unsupported feature=…/>}.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from twisted.python.failure import Failure
 
 from convergence.xmpp import ns
 from convergence.xmpp.delivery import lookup_failed
+from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.pep.forms import DATA, FormError, parse_submit
 from convergence.xmpp.pep.nodeconfig import NODE_CONFIG, PUBLISH_OPTIONS
 from convergence.xmpp.pep.service import PUBSUB, PepService, PubsubError, log
@@ -27,12 +31,8 @@ __all__ = ["OWNER", "PepProtocol"]
 OWNER = "http://jabber.org/protocol/pubsub#owner"
 _X = f"{{{DATA}}}x"
 #: XEP-0060 requests this service does not do, by element: the feature
-_UNSUPPORTED = {
-    "subscribe": "subscribe", "unsubscribe": "subscribe", "options": "subscription-options",
-    "subscriptions": "retrieve-subscriptions", "affiliations": "retrieve-affiliations",
-}
-_OWNER_UNSUPPORTED = {"subscriptions": "manage-subscriptions",
-                      "affiliations": "modify-affiliations"}
+_UNSUPPORTED = {"options": "subscription-options"}
+_OWNER_SET_UNSUPPORTED = {"affiliations": "modify-affiliations"}
 
 
 def _true(value: str | None) -> bool:
@@ -111,6 +111,9 @@ class PepProtocol:
         actions = [c for c in pubsub if isinstance(c.tag, str)
                    and etree.QName(c).namespace == PUBSUB
                    and etree.QName(c).localname not in ("publish-options", "configure")]
+        if len(actions) == 2 and {etree.QName(c).localname for c in actions} \
+                == {"subscribe", "options"}:
+            return self._unsupported(event, "subscription-options")  # 6.3.7
         if len(actions) != 1:
             event.reply_error("bad-request", "one pubsub action expected")
             return True
@@ -119,7 +122,8 @@ class PepProtocol:
         if local in _UNSUPPORTED:
             return self._unsupported(event, _UNSUPPORTED[local])
         handler = {"publish": self._publish, "retract": self._retract,
-                   "create": self._create}.get(local)
+                   "create": self._create, "subscribe": self._subscribe,
+                   "unsubscribe": self._unsubscribe}.get(local)
         if handler is None:
             event.reply_error("bad-request", "unknown pubsub request")
             return True
@@ -208,6 +212,62 @@ class PepProtocol:
         self._answer(event, self.service.create(event.to.bare, node, options,
                                                 actor=event.sender))
 
+    def _subscription_target(self, event: StanzaEvent,
+                             request: etree._Element) -> tuple[str, JID] | None:
+        node = request.get("node")
+        if not node:
+            self._refuse(event, PubsubError("bad-request", "nodeid-required"))
+            return None
+        try:
+            jid = JID.parse(request.get("jid") or "")
+        except InvalidJID:
+            self._refuse(event, PubsubError("bad-request", "invalid-jid"))
+            return None
+        return node, jid
+
+    def _subscribe(self, event: StanzaEvent, pubsub: etree._Element,
+                   subscribe: etree._Element) -> None:
+        target = self._subscription_target(event, subscribe)
+        if target is None:
+            return
+        node, jid = target
+
+        def build(_: Any) -> etree._Element:
+            out, element = self._pubsub("subscription")
+            element.set("node", node)
+            element.set("jid", str(jid))
+            element.set("subscription", "subscribed")
+            return out
+
+        self._answer(event, self.service.subscribe(event.to.bare, node, jid, event.sender),
+                     build)
+
+    def _unsubscribe(self, event: StanzaEvent, pubsub: etree._Element,
+                     unsubscribe: etree._Element) -> None:
+        target = self._subscription_target(event, unsubscribe)
+        if target is None:
+            return
+        node, jid = target
+        self._answer(event, self.service.unsubscribe(event.to.bare, node, jid,
+                                                     event.sender))
+
+    def _listed(self, event: StanzaEvent, request: etree._Element,
+                make: Callable[[], Any], namespace: str = PUBSUB) -> bool:
+        """Answer with C{<subscriptions/>} or C{<affiliations/>}: one child
+        per attribute mapping C{make()}'s Deferred gives."""
+        local = etree.QName(request).localname
+        node = request.get("node")
+
+        def build(entries: list[dict[str, str]]) -> etree._Element:
+            out, element = self._pubsub(local, namespace)
+            if node:
+                element.set("node", node)
+            for attributes in entries:
+                etree.SubElement(element, f"{{{namespace}}}{local[:-1]}", attributes)
+            return out
+
+        return self._known(event, lambda: self._answer(event, make(), build))
+
     def on_get(self, event: StanzaEvent) -> bool:
         pubsub = event.stanza[0]
         children = list(pubsub)
@@ -218,6 +278,15 @@ class PepProtocol:
         local = etree.QName(request).localname
         if local in _UNSUPPORTED:
             return self._unsupported(event, _UNSUPPORTED[local])
+        owner, node = event.to.bare, request.get("node") or None
+        if local == "subscriptions":
+            return self._listed(event, request, lambda: self.service.subscriptions(
+                owner, event.sender, node).addCallback(lambda pairs: [
+                    {"node": n, "jid": j, "subscription": "subscribed"} for n, j in pairs]))
+        if local == "affiliations":
+            return self._listed(event, request, lambda: self.service.affiliations(
+                owner, event.sender, node).addCallback(lambda pairs: [
+                    {"node": n, "affiliation": a} for n, a in pairs]))
         if local != "items":
             event.reply_error("bad-request", "unknown pubsub request")
             return True
@@ -263,13 +332,28 @@ class PepProtocol:
         local = etree.QName(request).localname
         node = request.get("node")
         owner = event.to.bare
-        if local in _OWNER_UNSUPPORTED:
-            return self._unsupported(event, _OWNER_UNSUPPORTED[local])
-        if local not in ("configure", "delete", "purge"):
+        if local in _OWNER_SET_UNSUPPORTED:
+            return self._unsupported(event, _OWNER_SET_UNSUPPORTED[local])
+        if local not in ("configure", "delete", "purge", "subscriptions"):
             event.reply_error("bad-request", "unknown pubsub#owner request")
             return True
         if not node:
             return self._refuse(event, PubsubError("bad-request", "nodeid-required"))
+        if local == "subscriptions":
+            changes = []
+            for entry in request.iterchildren(f"{{{OWNER}}}subscription"):
+                state = entry.get("subscription")
+                try:
+                    jid = JID.parse(entry.get("jid") or "")
+                except InvalidJID:
+                    return self._refuse(event, PubsubError("bad-request", "invalid-jid"))
+                if state not in ("none", "subscribed"):
+                    event.reply_error("not-acceptable",
+                                      "a subscription is set to none or subscribed")
+                    return True
+                changes.append((jid, state))
+            return self._known(event, lambda: self._answer(
+                event, self.service.set_subscriptions(owner, node, changes, event.sender)))
         if local == "delete":
             return self._known(event, lambda: self._answer(
                 event, self.service.delete(owner, node, event.sender)))
@@ -299,14 +383,21 @@ class PepProtocol:
         if request is None:
             return True
         local = etree.QName(request).localname
-        if local in _OWNER_UNSUPPORTED:
-            return self._unsupported(event, "retrieve-" + local)
-        if local not in ("configure", "default"):
+        if local not in ("configure", "default", "subscriptions", "affiliations"):
             event.reply_error("bad-request", "unknown pubsub#owner request")
             return True
-        node = request.get("node") if local == "configure" else None
-        if local == "configure" and not node:
+        node = request.get("node") if local != "default" else None
+        if local != "default" and not node:
             return self._refuse(event, PubsubError("bad-request", "nodeid-required"))
+        owner = event.to.bare
+        if local == "subscriptions":
+            return self._listed(event, request, lambda: self.service.node_subscriptions(
+                owner, node, event.sender).addCallback(lambda jids: [
+                    {"jid": j, "subscription": "subscribed"} for j in jids]), OWNER)
+        if local == "affiliations":
+            return self._listed(event, request, lambda: self.service.configuration(
+                owner, node, event.sender).addCallback(lambda _: [
+                    {"jid": str(owner), "affiliation": "owner"}]), OWNER)
 
         def build(config: Any) -> etree._Element:
             out, element = self._pubsub(local, OWNER)

@@ -13,8 +13,14 @@ Who gets notified: the owner's available resources and those of contacts
 the node's access model allows (C{presence}: subscription C{from} or
 C{both}), in each case only resources whose client advertised
 C{<node>+notify} (XEP-0115 features in C{stream.client_features}; a
-stream without known features gets none).  Contacts of other domains are
-not notified (no caps of remote resources yet).
+stream without known features gets none): the implied subscriptions.
+Contacts of other domains are not notified that way (no caps of remote
+resources yet).  Besides, explicit XEP-0060 subscribers (subscribe,
+unsubscribe, the requester's subscriptions and affiliations, the owner's
+list and change of a node's subscriptions) are notified as XEP-0163
+4.3.2 says, each once, if the access model still allows them when a
+notification goes out; one it no longer allows loses its subscription.
+Subscriptions have no options and no subids (one per JID and node).
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ class PubsubError(StanzaError):
     """A stanza error with XEP-0060's application condition (section 7)."""
 
     def __init__(self, condition: str, pubsub_condition: str | None = None,
-                 text: str | None = None, feature: str | None = None) -> None:
-        super().__init__(condition, text)
+                 text: str | None = None, feature: str | None = None,
+                 type: str | None = None) -> None:
+        super().__init__(condition, text, type=type)
         self.pubsub_condition = pubsub_condition
         self.feature = feature
 
@@ -126,6 +133,9 @@ class PepService:
         #: when a client forgets its publish-options
         self.node_defaults: dict[str, NodeConfig] = {}
         self._nodes: dict[JID, dict[str, NodeConfig]] = {}
+        #: explicit subscriptions of the accounts whose nodes are in
+        #: memory: node -> the subscribed JIDs (as given, bare or full)
+        self._subscriptions: dict[JID, dict[str, set[str]]] = {}
         #: items of nodes with persist_items false, in memory, oldest first
         self._volatile: dict[tuple[JID, str], list[tuple[str, bytes]]] = {}
         self._tails: dict[JID, Deferred] = {}
@@ -192,25 +202,48 @@ class PepService:
         nodes = self._nodes.get(owner)
         if nodes is not None:
             return succeed(nodes)
+        store = self.store
 
-        def loaded(rows: list[tuple[str, dict]]) -> dict[str, NodeConfig]:
+        def read() -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+            return (store.pep_nodes(owner.user, owner.host),
+                    store.pep_subscriptions(owner.user, owner.host))
+
+        def loaded(result: tuple[list[tuple[str, dict]], list[tuple[str, str]]]
+                   ) -> dict[str, NodeConfig]:
+            if owner in self._nodes:
+                return self._nodes[owner]
+            rows, subscriptions = result
+            by_node: dict[str, set[str]] = {}
+            for node, jid in subscriptions:
+                by_node.setdefault(node, set()).add(jid)
+            self._subscriptions[owner] = by_node
             return self._nodes.setdefault(
                 owner, {name: NodeConfig.from_dict(c) for name, c in rows})
 
-        return self.run_in_db(self.store.pep_nodes, owner.user, owner.host).addCallback(loaded)
+        return self.run_in_db(read).addCallback(loaded)
 
     def _release(self, owner: JID) -> None:
         """Forget the cached nodes of an owner with no resource bound."""
         if owner not in self._tails and not self.registry.resources(owner):
             self._nodes.pop(owner, None)
+            self._subscriptions.pop(owner, None)
 
     def forget(self, owner: JID) -> None:
         """Called when the owner's last resource is gone."""
         self._release(owner)
 
     def account_removed(self, owner: JID) -> None:
-        """The account is gone with its stored nodes: drop what is in memory."""
+        """The account is gone with its stored nodes: drop what is in memory,
+        and its explicit subscriptions to other accounts' nodes."""
         self._nodes.pop(owner, None)
+        self._subscriptions.pop(owner, None)
+        for by_node in self._subscriptions.values():
+            for jids in by_node.values():
+                jids.difference_update([j for j in jids if j == str(owner)
+                                        or j.startswith(f"{owner}/")])
+        self.run_in_db(self.store.remove_subscriber, str(owner)).addErrback(
+            lambda f: log.failure("removing the PEP subscriptions of {jid} failed", f,
+                                  jid=str(owner)))
         for key in [k for k in self._volatile if k[0] == owner]:
             del self._volatile[key]
 
@@ -221,23 +254,29 @@ class PepService:
         return d
 
     def may_read(self, owner: JID, actor: JID | None, config: NodeConfig) -> Deferred:
-        """Deferred: C{None} if C{actor} may retrieve the node's items,
-        else the access model that refuses it."""
+        """Deferred: C{None} if C{actor} may retrieve the node's items (or
+        subscribe to it), else the access model that refuses it."""
         if actor is None or actor.bare == owner or config.access_model == "open":
             return succeed(None)
         if config.access_model == "whitelist":
             return succeed("whitelist")
+        return self._roster(owner).addCallback(
+            lambda roster: None if self._allowed(owner, actor, config, roster)
+            else config.access_model)
 
-        def decide(roster: Any) -> str | None:
-            item = roster.items.get(str(actor.bare)) if roster is not None else None
-            if config.access_model == "presence":
-                ok = item is not None and item.subscription in _SEES_OWNER
-            else:  # roster
-                ok = (item is not None and item.listed
-                      and bool(set(item.groups) & set(config.roster_groups_allowed)))
-            return None if ok else config.access_model
-
-        return self._roster(owner).addCallback(decide)
+    @staticmethod
+    def _allowed(owner: JID, actor: JID, config: NodeConfig, roster: Any) -> bool:
+        """Whether the access model lets C{actor} see the node, given the
+        owner's roster."""
+        if actor.bare == owner or config.access_model == "open":
+            return True
+        if config.access_model == "whitelist":
+            return False  # the owner is the only member of its whitelist
+        item = roster.items.get(str(actor.bare)) if roster is not None else None
+        if config.access_model == "presence":
+            return item is not None and item.subscription in _SEES_OWNER
+        return (item is not None and item.listed  # roster
+                and bool(set(item.groups) & set(config.roster_groups_allowed)))
 
     @staticmethod
     def refusal(model: str) -> PubsubError:
@@ -290,12 +329,14 @@ class PepService:
             new_id = item_id or ("current" if config.max_items == 1
                                  else secrets.token_hex(8))
             d.addCallback(lambda _: self._put(owner, node, config, new_id, payload))
-            d.addCallback(lambda _: (new_id, config))
+            # the subscribers now: the nodes may be out of memory once the
+            # work is over (the owner is offline)
+            d.addCallback(lambda _: (new_id, config, sorted(self.subscribers(owner, node))))
             return d
 
-        def published(result: tuple[str, NodeConfig]) -> str:
-            new_id, config = result
-            self._notify_items(owner, node, config, new_id, item)
+        def published(result: tuple[str, NodeConfig, list[str]]) -> str:
+            new_id, config, subscribed = result
+            self._notify_items(owner, node, config, new_id, item, subscribed)
             self.server.bus.fire("pep/published", PepPublished(owner, node, new_id, item))
             return new_id
 
@@ -438,12 +479,166 @@ class PepService:
 
             def done(_: Any) -> None:
                 self._volatile.pop((owner, node), None)
+                self._notify(owner, node, config, kind, None)
                 if kind == "delete":
                     nodes.pop(node, None)
-                self._notify(owner, node, config, kind, None)
+                    self._subscriptions.get(owner, {}).pop(node, None)
                 self.server.bus.fire(f"pep/{kind}d", PepChanged(owner, node))
 
             return self.run_in_db(call, owner.user, owner.host, node).addCallback(done)
+
+        return self.run(owner, work)
+
+    # Explicit subscriptions (XEP-0060 6.1, 6.2, 5.6, 8.8)
+    def subscribers(self, owner: JID, node: str) -> set[str]:
+        """The JIDs explicitly subscribed to C{owner}'s C{node} (the nodes
+        must be in memory, as within L{run})."""
+        return self._subscriptions.setdefault(owner, {}).setdefault(node, set())
+
+    def subscribe(self, owner: JID, node: str, jid: JID, actor: JID) -> Deferred:
+        """
+        Subscribe C{jid} (the requester's own bare or full JID) to a node
+        its access model lets it see.  A new subscriber gets the node's
+        last item unless the node says never.  Deferred: C{None}.
+        """
+        if jid.bare != actor.bare:
+            return fail(PubsubError("bad-request", "invalid-jid",
+                                    "a subscription is for the requester's own JID"))
+
+        def work(nodes: dict[str, NodeConfig]) -> Deferred:
+            config = nodes.get(node)
+            if config is None:
+                raise PubsubError("item-not-found", text="no such node")
+
+            def allowed(refused: str | None) -> Any:
+                if refused is not None:
+                    raise self.refusal(refused)
+                if str(jid) in self.subscribers(owner, node):
+                    return None
+                return self.run_in_db(self.store.subscribe_pep, owner.user, owner.host,
+                                      node, str(jid), self.config.pep_max_subscriptions
+                                      ).addCallback(stored, config)
+
+            def stored(ok: bool, config: NodeConfig) -> Any:
+                if not ok:
+                    raise PubsubError("policy-violation",
+                                      text="the node has too many subscriptions")
+                self.subscribers(owner, node).add(str(jid))
+                if config.send_last_published_item == "never":
+                    return None
+                return self._items(owner, node, config, 1, None).addCallback(
+                    self._send_last, owner, node, jid)
+
+            return self.may_read(owner, actor, config).addCallback(allowed)
+
+        return self.run(owner, work)
+
+    def _send_last(self, items: list[tuple[str, bytes]], owner: JID, node: str,
+                   to: JID) -> None:
+        if not items:
+            return
+        item_id, payload = items[-1]
+        item = etree.Element(f"{{{EVENT}}}item", id=item_id)
+        item.append(etree.fromstring(payload, _PARSER))
+        self.send_event(owner, to, node, "items", item)
+
+    def unsubscribe(self, owner: JID, node: str, jid: JID, actor: JID) -> Deferred:
+        """End C{jid}'s subscription: the subscriber itself or the owner
+        may.  Deferred: C{None}."""
+        if jid.bare != actor.bare and actor.bare != owner:
+            return fail(PubsubError("forbidden", text="not your subscription"))
+
+        def work(nodes: dict[str, NodeConfig]) -> Deferred:
+            if node not in nodes:
+                raise PubsubError("item-not-found", text="no such node")
+            if str(jid) not in self.subscribers(owner, node):
+                raise PubsubError("unexpected-request", "not-subscribed", type="cancel")
+            return self._cancel(owner, node, str(jid))
+
+        return self.run(owner, work)
+
+    def _cancel(self, owner: JID, node: str, jid: str) -> Deferred:
+        self.subscribers(owner, node).discard(jid)
+        return self.run_in_db(self.store.unsubscribe_pep, owner.user, owner.host, node,
+                              jid).addCallback(lambda _: None)
+
+    def subscriptions(self, owner: JID, actor: JID, node: str | None = None) -> Deferred:
+        """Deferred: C{[(node, jid)]} of the requester's own subscriptions
+        (of its bare JID and of any of its full JIDs), on C{node} or on all
+        nodes."""
+
+        def work(nodes: dict[str, NodeConfig]) -> list[tuple[str, str]]:
+            if node is not None and node not in nodes:
+                raise PubsubError("item-not-found", text="no such node")
+            found = []
+            for name in sorted(nodes) if node is None else [node]:
+                for text in sorted(self.subscribers(owner, name)):
+                    try:
+                        if JID.parse(text).bare == actor.bare:
+                            found.append((name, text))
+                    except InvalidJID:
+                        continue
+            return found
+
+        return self.run(owner, work)
+
+    def node_subscriptions(self, owner: JID, node: str, actor: JID | None = None) -> Deferred:
+        """As the owner: Deferred C{[jid]} subscribed to C{node}."""
+        try:
+            self._own(owner, actor)
+        except PubsubError as e:
+            return fail(e)
+
+        def work(nodes: dict[str, NodeConfig]) -> list[str]:
+            if node not in nodes:
+                raise PubsubError("item-not-found", text="no such node")
+            return sorted(self.subscribers(owner, node))
+
+        return self.run(owner, work)
+
+    def set_subscriptions(self, owner: JID, node: str, changes: list[tuple[JID, str]],
+                          actor: JID | None = None) -> Deferred:
+        """As the owner: subscribe (C{subscribed}) or unsubscribe
+        (C{none}) JIDs, whatever the access model."""
+        try:
+            self._own(owner, actor)
+        except PubsubError as e:
+            return fail(e)
+
+        def work(nodes: dict[str, NodeConfig]) -> Deferred:
+            if node not in nodes:
+                raise PubsubError("item-not-found", text="no such node")
+            d = succeed(None)
+            for jid, state in changes:
+                text = str(jid)
+                if state == "none":
+                    if text in self.subscribers(owner, node):
+                        d.addCallback(lambda _, t=text: self._cancel(owner, node, t))
+                elif text not in self.subscribers(owner, node):
+                    d.addCallback(lambda _, t=text: self.run_in_db(
+                        self.store.subscribe_pep, owner.user, owner.host, node, t,
+                        self.config.pep_max_subscriptions))
+                    d.addCallback(lambda ok, t=text: self._added(owner, node, t, ok))
+            return d
+
+        return self.run(owner, work)
+
+    def _added(self, owner: JID, node: str, jid: str, ok: bool) -> None:
+        if not ok:
+            raise PubsubError("policy-violation", text="the node has too many subscriptions")
+        self.subscribers(owner, node).add(jid)
+
+    def affiliations(self, owner: JID, actor: JID, node: str | None = None) -> Deferred:
+        """Deferred: C{[(node, affiliation)]} of the requester: the owner
+        owns every node; anyone else has none (what a contact may do
+        follows from the access model, not from an affiliation)."""
+
+        def work(nodes: dict[str, NodeConfig]) -> list[tuple[str, str]]:
+            if node is not None and node not in nodes:
+                raise PubsubError("item-not-found", text="no such node")
+            if actor.bare != owner:
+                return []
+            return [(name, "owner") for name in (sorted(nodes) if node is None else [node])]
 
         return self.run(owner, work)
 
@@ -543,24 +738,78 @@ class PepService:
 
     # Notifications
     def _notify_items(self, owner: JID, node: str, config: NodeConfig, item_id: str,
-                      payload: etree._Element) -> None:
+                      payload: etree._Element, subscribed: list[str]) -> None:
         item = etree.Element(f"{{{EVENT}}}item", id=item_id)
         item.append(copy.deepcopy(payload))
-        self._notify(owner, node, config, "items", item)
+        self._notify(owner, node, config, "items", item, subscribed)
 
     def _notify(self, owner: JID, node: str, config: NodeConfig, kind: str,
-                child: etree._Element | None) -> None:
+                child: etree._Element | None, subscribed: list[str] | None = None) -> None:
         """Send C{<event><kind node>child</kind></event>} to every
-        interested resource allowed to see the node."""
+        interested resource allowed to see the node, and to its explicit
+        subscribers (C{subscribed}, by default those in memory: called
+        within the owner's work) the access model still allows."""
+        if subscribed is None:
+            subscribed = sorted(self._subscriptions.get(owner, {}).get(node, ()))
 
-        def send(streams: list[Any]) -> None:
+        def send(streams: list[Any]) -> Deferred:
+            done = set()
             for stream in streams:
                 self._sent.setdefault(stream, set()).add((owner, node))
                 self.send_event(owner, stream.jid, node, kind, child)
+                done.add(stream.jid)
+            if not subscribed:
+                return succeed(None)
+            return self._roster(owner).addCallback(
+                lambda roster: self._notify_subscribers(owner, node, config, kind, child,
+                                                        subscribed, roster, done))
 
         self.recipients(owner, node, config).addCallback(send).addErrback(
             lambda f: log.failure("PEP notification of {owner} {node} failed", f,
                                   owner=str(owner), node=node))
+
+    def _notify_subscribers(self, owner: JID, node: str, config: NodeConfig, kind: str,
+                            child: etree._Element | None, subscribed: list[str],
+                            roster: Any, done: set[JID]) -> None:
+        """
+        The explicit subscribers (XEP-0163 4.3.2): a full JID gets one
+        notification; a local bare JID one per available resource with a
+        non-negative priority that wants the node (C{+notify}), or one to
+        the bare JID when none does, as a remote bare JID does.  A
+        subscriber the access model no longer allows (the roster changed)
+        loses its subscription instead (XEP-0163 8.1).
+        """
+        for text in subscribed:
+            try:
+                jid = JID.parse(text)
+            except InvalidJID:
+                continue
+            if not self._allowed(owner, jid, config, roster):
+                self._cancel(owner, node, text).addErrback(
+                    lambda f: log.failure("cancelling a PEP subscription failed", f))
+                self._send_cancelled(owner, node, jid)
+                continue
+            if jid.resource is None and self.router.is_local(jid.host):
+                targets = [s.jid for s in self.registry.present(jid)
+                           if s.priority >= 0 and _interested(s, node)] or [jid]
+            else:
+                targets = [jid]
+            for target in targets:
+                if target not in done:
+                    done.add(target)
+                    self.send_event(owner, target, node, kind, child)
+
+    def _send_cancelled(self, owner: JID, node: str, jid: JID) -> None:
+        """Tell a former subscriber its subscription was cancelled (XEP-0060
+        "Notification of Subscription Denial or Cancellation")."""
+        message = etree.Element(f"{{{ns.CLIENT}}}message", nsmap={None: ns.CLIENT},
+                                id=secrets.token_hex(6))
+        message.set("from", str(owner))
+        message.set("to", str(jid))
+        event = etree.SubElement(message, f"{{{EVENT}}}event", nsmap={None: EVENT})
+        etree.SubElement(event, f"{{{EVENT}}}subscription", node=node, jid=str(jid),
+                         subscription="none")
+        self.router.route(message)
 
     def recipients(self, owner: JID, node: str, config: NodeConfig) -> Deferred:
         """Deferred: the available streams to notify of C{node}'s changes."""
@@ -602,7 +851,18 @@ class PepService:
         container = etree.SubElement(event, f"{{{EVENT}}}{kind}", node=node)
         if child is not None:
             container.append(copy.deepcopy(child))
-        self.router.route(message)
+        blocking = getattr(self.server, "blocking", None)
+        if blocking is None or to.bare == owner:
+            self.router.route(message)
+            return
+
+        def checked(items: Any) -> None:
+            # XEP-0163 4.3.3: never to someone the owner blocked (nor when
+            # the blocklist cannot be read)
+            if items is not None and not _blocked(items, to):
+                self.router.route(message)
+
+        blocking.use(owner, checked)
 
     # The last published item (XEP-0163 4.3.2, send_last_published_item)
     def offer_last(self, stream: Any) -> None:
@@ -681,6 +941,11 @@ class PepService:
         """A resource went unavailable: next time it gets last items again."""
         self._sent.pop(stream, None)
         self._offered.pop(stream, None)
+
+
+def _blocked(items: Any, jid: JID) -> bool:
+    """Whether a blocklist covers C{jid} (XEP-0191 by way of XEP-0016 2.1)."""
+    return str(jid) in items or str(jid.bare) in items or jid.host in items
 
 
 def _check_name(name: str, what: str) -> None:

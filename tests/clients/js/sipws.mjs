@@ -11,6 +11,9 @@
 //   invite        an INVITE came down the connection (the test makes an
 //                 app place it); it is answered 200 with a chat answer;
 //   ended         the other side's BYE ended that call;
+//   proxied       a second INVITE (a UDP phone's, through the server's
+//                 proxy) was answered and ACKed, and our BYE to the phone
+//                 got this status;
 //   call          our own INVITE to APP (a chat offer, draft-sparks) was
 //                 answered; then we send BYE;
 //   hungup        the BYE got its answer;
@@ -77,8 +80,16 @@ class ChatDescriptionHandler {
   sendDtmf() { return false; }
 }
 
-let incoming = null;
-const invited = new Promise((resolve) => { incoming = resolve; });
+// Incoming INVITEs, in order; nextInvitation() waits for the next one.
+const invitations = [];
+let waiting = null;
+function incoming(invitation) {
+  if (waiting) { const w = waiting; waiting = null; w(invitation); } else invitations.push(invitation);
+}
+function nextInvitation() {
+  if (invitations.length) return Promise.resolve(invitations.shift());
+  return new Promise((resolve) => { waiting = resolve; });
+}
 
 const ua = new UserAgent({
   uri: UserAgent.makeURI(`sip:${user}@${domain}`),
@@ -113,7 +124,7 @@ async function incomingCall() {
   await registered;
   say("registered", { contact: String(ua.contact.uri) });
 
-  const invitation = await within(invited, "INVITE to our WebSocket contact", 30000);
+  const invitation = await within(nextInvitation(), "INVITE to our WebSocket contact", 30000);
   const request = invitation.request;
   say("invite", {
     ruri: String(request.ruri), from: String(request.from.uri),
@@ -124,6 +135,17 @@ async function incomingCall() {
   await stateReached(invitation, SessionState.Established, "ACK for our 200");
   await stateReached(invitation, SessionState.Terminated, "BYE from the caller");
   say("ended");
+
+  // A phone calls us through the proxy (Record-Route); we answer and hang up.
+  const proxied = await within(nextInvitation(), "INVITE through the proxy", 30000);
+  await proxied.accept();
+  await stateReached(proxied, SessionState.Established, "the phone's ACK");
+  const answered = new Promise((resolve) => {
+    proxied.bye({ requestDelegate: { onAccept: (r) => resolve(r.message.statusCode),
+                                     onReject: (r) => resolve(r.message.statusCode) } });
+  });
+  say("proxied", { status: await within(answered, "answer to our BYE to the phone"),
+                   recordRoute: proxied.request.getHeaders("record-route") });
 }
 
 await within(ua.start(), "WebSocket connect");
