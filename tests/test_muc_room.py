@@ -25,7 +25,7 @@ class EnterTests(MucFixture):
         self.instant(self.alice)
         got = self.join(self.bob, "Bob")
         own = of(got, "presence", from_=f"{ROOM}/Bob")[0]
-        self.assertEqual(codes(own), {"110"})
+        self.assertEqual(codes(own), {"110", "170"})
         self.assertEqual(item(own)["role"], "participant")
         alice = of(got, "presence", from_=f"{ROOM}/Alice")[0]
         self.assertEqual(item(alice)["affiliation"], "owner")
