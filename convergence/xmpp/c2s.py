@@ -116,6 +116,12 @@ class C2SStream(XmlStreamServer):
         self.mechanism_name = ""
         self._timeout = None
 
+    @property
+    def transport_label(self) -> str:
+        """The kind of connection, as the metrics name it: C{"tls"} on the
+        direct TLS port, C{"tcp"} on the STARTTLS port."""
+        return "tls" if self.direct_tls is not None else "tcp"
+
     def __repr__(self) -> str:
         return f"<C2SStream {self.jid or self.authenticated or '-'} {self.state}>"
 
@@ -369,6 +375,8 @@ class C2SStream(XmlStreamServer):
         elif self.state == BIND and self._nonza(element):
             pass
         elif tag == _SASL_AUTH and self.state == TLS:
+            self.server.stats.sasl_failure(element.get("mechanism", ""),
+                                           "encryption-required")
             self._send_sasl_failure("encryption-required")
         elif tag in STANZA_KINDS or self.state in (TLS, AUTH):
             raise StreamError("not-authorized", "authenticate first")
@@ -398,14 +406,15 @@ class C2SStream(XmlStreamServer):
             return
         name = element.get("mechanism", "")
         if name not in self._mechanisms():
+            self.server.stats.sasl_failure(name, "invalid-mechanism")
             self._send_sasl_failure("invalid-mechanism")
             return
+        self.mechanism_name = name
         try:
             initial = _decode_sasl(element.text)
         except SaslError as e:
             self._sasl_failed(e)
             return
-        self.mechanism_name = name
         self.mechanism = create_mechanism(
             name, self.host, self.server.account_lookup, self.server.run_in_thread,
             self.server.config.scram_iterations)
@@ -446,6 +455,7 @@ class C2SStream(XmlStreamServer):
         self.send(success)
         self.authenticated = result.jid
         self.mechanism = None
+        self.server.stats.login(self.mechanism_name)
         self.log.info("{jid} authenticated with {mechanism} from {peer}{tls}",
                       jid=result.jid, mechanism=self.mechanism_name,
                       peer=self.peer_name(), tls=self.security_note())
@@ -474,6 +484,7 @@ class C2SStream(XmlStreamServer):
         self.mechanism = None
         self.state = AUTH
         self.failures += 1
+        self.server.stats.sasl_failure(self.mechanism_name, error.condition)
         self.log.info("authentication failure {n} from {peer}: {condition}",
                       n=self.failures, peer=self.peer_name(),
                       condition=error.condition)
@@ -537,7 +548,7 @@ class C2SStream(XmlStreamServer):
         out = etree.SubElement(result, f"{{{ns.BIND}}}bind", nsmap={None: ns.BIND})
         etree.SubElement(out, f"{{{ns.BIND}}}jid").text = str(jid)
         self.send(result)
-        self.log.info("bound {jid}", jid=jid)
+        self.log.debug("bound {jid}", jid=jid)
         self.server.bus.fire("c2s/bound", self)
 
     def _nonza(self, element: etree._Element) -> bool:

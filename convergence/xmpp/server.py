@@ -25,6 +25,7 @@ from convergence.xmpp.limits import AuthFailureLimits, ReadRate
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
 from convergence.xmpp.sessions import SessionRegistry
+from convergence.xmpp.stats import XmppStats
 
 
 class XmppServer:
@@ -122,6 +123,8 @@ class XmppServer:
         #: feature modules: C{() -> disco.Form | None} (XEP-0157 …)
         self.disco_forms: list[Callable[[], Any]] = []
         self.connections: set[Any] = set()
+        #: counters for the metrics endpoint (read when it is scraped)
+        self.stats = XmppStats()
         self._per_ip: Counter[str] = Counter()
         self.auth_limits = AuthFailureLimits(
             clock, config.auth_failures_per_ip,
@@ -185,6 +188,7 @@ class XmppServer:
     def connection_opened(self, stream: Any) -> None:
         self.connections.add(stream)
         self._per_ip[_peer_host(stream)] += 1
+        self.stats.connection_accepted(stream.transport_label)
 
     def connection_released(self, stream: Any) -> bool:
         """
