@@ -6,8 +6,9 @@ configured level, written where twistd would write its log (standard
 output with C{-n}, else C{--logfile} or C{twistd.log}).
 
 The JSON lines are L{twisted.logger.eventAsJSON} (every field of the event,
-C{log_failure} as structured data) plus C{level} and C{text}, the event's
-level name and formatted message, for tools that want plain strings.
+C{log_failure} as structured data; fields JSON has no type for, such as a
+JID, as their text) plus C{level} and C{text}, the event's level name and
+formatted message, for tools that want plain strings.
 """
 
 from __future__ import annotations
@@ -45,12 +46,20 @@ def level_predicate(name: str) -> Callable[[dict[str, Any]], PredicateResult]:
     return predicate
 
 
+_JSON_TYPES = (str, int, float, bool, type(None), list, tuple, dict)
+
+
 def json_line(event: dict[str, Any]) -> str:
     """One event as a line of JSON (with C{level} and C{text} added)."""
     record = dict(event)
     # the Logger and the object that logged: not data, and not serialisable
     record.pop("log_logger", None)
     record.pop("log_source", None)
+    # the event's own fields as text when JSON has no type for them (a
+    # JID, an address): eventAsJSON would write {"unpersistable": true}
+    for key, value in event.items():
+        if not key.startswith("log_") and not isinstance(value, _JSON_TYPES):
+            record[key] = str(value)
     record["level"] = getattr(event.get("log_level"), "name", None)
     record["text"] = eventAsText(event, includeTraceback=True, includeTimestamp=False,
                                  includeSystem=False)
