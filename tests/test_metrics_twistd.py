@@ -21,7 +21,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
