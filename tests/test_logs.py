@@ -90,3 +90,26 @@ class LogConfigTests(SynchronousTestCase):
             with self.assertRaises(ConfigError) as e:
                 load_config(None, overrides)
             self.assertIn(message, str(e.exception))
+
+
+class ApplicationObserverTests(SynchronousTestCase):
+    def test_twistd_application_gets_the_observer(self) -> None:
+        """The service hands its [log] observer to the twistd application
+        it joins (twistd reads ILogObserver from there); a plain parent
+        gets nothing."""
+        from twisted.application.service import Application, MultiService
+        from twisted.logger import ILogObserver
+
+        from convergence.service import make_service
+
+        config = load_config(None, {"data_dir": self.mktemp(), "c2s_port": 0,
+                                    "c2s_tls_port": 0, "sip_port": 0, "http_port": 0})
+        top = make_service(config)
+        self.addCleanup(top.server.close)
+        observer = make_observer(io.StringIO(), "json")
+        top.log_observer = lambda: observer
+        application = Application("convergence")
+        top.setServiceParent(application)
+        self.assertIs(application.getComponent(ILogObserver), observer)
+        top.disownServiceParent()
+        top.setServiceParent(MultiService())  # no components: no error
