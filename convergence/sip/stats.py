@@ -32,16 +32,15 @@ class TransactionStats:
         #: retransmissions absorbed by the transaction layer
         self.retransmissions_received = 0
 
-    @staticmethod
-    def _count(table: dict[tuple[str, int], int], method: str, status: int) -> None:
-        key = (method if method in METHODS else "other", status // 100)
+    def server_ended(self, method: str, final_status: int) -> None:
+        key = (method if method in METHODS else "other", final_status // 100)
+        table = self.server
         table[key] = table.get(key, 0) + 1
 
-    def server_ended(self, method: str, final_status: int) -> None:
-        self._count(self.server, method, final_status)
-
     def client_ended(self, method: str, final_status: int) -> None:
-        self._count(self.client, method, final_status)
+        key = (method if method in METHODS else "other", final_status // 100)
+        table = self.client
+        table[key] = table.get(key, 0) + 1
 
 
 #: Where transactions built outside a layer (unit tests) count.
