@@ -548,7 +548,7 @@ class C2SStream(XmlStreamServer):
         out = etree.SubElement(result, f"{{{ns.BIND}}}bind", nsmap={None: ns.BIND})
         etree.SubElement(out, f"{{{ns.BIND}}}jid").text = str(jid)
         self.send(result)
-        self.log.debug("bound {jid}", jid=jid)
+        self.log.info("bound {jid}", jid=jid)
         self.server.bus.fire("c2s/bound", self)
 
     def _nonza(self, element: etree._Element) -> bool:
