@@ -874,9 +874,9 @@ def _check_metrics(config: "Config") -> None:
         raise ConfigError("metrics.token: set token or token_file, not both")
     has_token = bool(metrics.token or metrics.token_file)
     if metrics.on_http:
-        if not config.listen.http_port:
+        if not (config.listen.http_port or config.listen.https_port):
             raise ConfigError('metrics.listen: "http" needs the HTTP listener'
-                              " (listen.http_port is 0)")
+                              " (listen.http_port and listen.https_port are 0)")
         if not has_token:
             raise ConfigError('metrics.token: required when metrics.listen = "http"'
                               " (the HTTP listener is public); or give the metrics a"
@@ -889,7 +889,7 @@ def _check_metrics(config: "Config") -> None:
                           " metrics.token (or metrics.allow_unauthenticated = true"
                           " behind a firewall)")
     listen = config.listen
-    for name in ("c2s_port", "c2s_tls_port", "sip_port", "http_port"):
+    for name in ("c2s_port", "c2s_tls_port", "sip_port", "http_port", "https_port"):
         if getattr(listen, name) == port and _overlap(host, config.interface):
             raise ConfigError(f"metrics.listen: port {port} is listen.{name} already")
 

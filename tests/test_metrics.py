@@ -186,6 +186,21 @@ class CollectorTests(SynchronousTestCase):
         self.assertEqual(value(r, "convergence_connections_open",
                                protocol="http", transport="tcp"), 2)
 
+    def test_https_site(self) -> None:
+        """The HTTPS twin of the site counts its own connections (transport
+        tls); responses of both add up by code."""
+        self.collector.server.https = https = self.http.secure(None)
+        for site in (self.http, https):
+            channel = site.buildProtocol(None)
+            channel.makeConnection(StringTransport())
+            channel.dataReceived(b"GET /nothing-here HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        r = self.registry
+        self.assertEqual(value(r, "convergence_connections_accepted_total",
+                               protocol="http", transport="tls"), 1)
+        self.assertEqual(value(r, "convergence_connections_accepted_total",
+                               protocol="http", transport="tcp"), 1)
+        self.assertEqual(value(r, "convergence_http_responses_total", code="404"), 2)
+
     def test_application_sessions(self) -> None:
         """Live, created and invalidated ApplicationSessions per application."""
         manager = self.xmpp.container.sessions

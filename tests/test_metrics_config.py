@@ -44,7 +44,9 @@ class MetricsConfigTests(SynchronousTestCase):
         config = self.load(f'[metrics]\nenabled = true\nlisten = "http"\ntoken = "{TOKEN}"\n')
         self.assertTrue(config.metrics.on_http)
         self.refused(f'[listen]\nhttp_port = 0\n[metrics]\nenabled = true\nlisten = "http"\n'
-                     f'token = "{TOKEN}"\n', "metrics.listen", "http_port is 0")
+                     f'token = "{TOKEN}"\n', "metrics.listen", "https_port are 0")
+        self.load(f'[listen]\nhttp_port = 0\nhttps_port = 8443\n[metrics]\nenabled = true\n'
+                  f'listen = "http"\ntoken = "{TOKEN}"\n')
 
     def test_public_address_needs_a_token(self) -> None:
         """A non-loopback listener without a token is refused, unless the

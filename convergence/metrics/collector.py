@@ -97,10 +97,9 @@ class ConvergenceCollector(Collector):
         transport = self.server.sip.transport
         open_.add_metric(["sip", "tcp"], len({id(c) for c in transport.connections.values()}))
         accepted.add_metric(["sip", "tcp"], transport.tcp_accepted)
-        http = self.server.http
-        if http is not None:
-            open_.add_metric(["http", "tcp"], len(http.channels))
-            accepted.add_metric(["http", "tcp"], http.accepted)
+        for label, site in self._http_sites():
+            open_.add_metric(["http", label], len(site.channels))
+            accepted.add_metric(["http", label], site.accepted)
         yield open_
         yield accepted
 
@@ -194,14 +193,23 @@ class ConvergenceCollector(Collector):
                                 value=len(sip.dialogs))
 
     # HTTP
+    def _http_sites(self) -> list[tuple[str, Any]]:
+        """(transport label, site) of the HTTP listener and the HTTPS one."""
+        sites = [("tcp", self.server.http), ("tls", getattr(self.server, "https", None))]
+        return [(label, site) for label, site in sites if site is not None]
+
     def _http(self) -> Iterator[Metric]:
-        http = self.server.http
-        if http is None:
+        sites = self._http_sites()
+        if not sites:
             return
+        counts: dict[int, int] = {}
+        for _, site in sites:
+            for code, n in site.responses.items():
+                counts[code] = counts.get(code, 0) + n
         requests = CounterMetricFamily(
-            "convergence_http_responses", "HTTP responses sent, by status code.",
-            labels=["code"])
-        for code, n in sorted(http.responses.items()):
+            "convergence_http_responses",
+            "HTTP responses sent (HTTP and HTTPS), by status code.", labels=["code"])
+        for code, n in sorted(counts.items()):
             requests.add_metric([str(code)], n)
         yield requests
 
