@@ -37,6 +37,7 @@ from convergence.sip.transport import Peer, SipTransportLayer
 from convergence.xmpp.stats import XmppStats
 from tests.siphelpers import request as sip_request
 from tests.test_sip_transaction import Core, Req, Resp, Source
+from tests.test_sip_ws import FakeConnection, ws_request
 from tests.xmpphelpers import HEADER, Client, make_app, make_server, run_now
 
 
@@ -152,6 +153,24 @@ class CollectorTests(SynchronousTestCase):
                                transport="tcp"), 0)
         self.assertEqual(value(r, "convergence_sip_messages_dropped_total",
                                reason="unparseable"), 1)
+
+    def test_sip_websocket(self) -> None:
+        """SIP over WebSocket: its connections (open, accepted) and its
+        messages, labelled ws."""
+        connection = FakeConnection()
+        self.sip.transport.ws_connection_made(connection)
+        self.sip.transport.message_received(ws_request(), connection.sip_peer,
+                                            exact_length=True)
+        r = self.registry
+        self.assertEqual(value(r, "convergence_connections_open",
+                               protocol="sip", transport="ws"), 1)
+        self.assertEqual(value(r, "convergence_sip_messages_received_total",
+                               transport="ws"), 1)
+        self.sip.transport.ws_connection_lost(connection)
+        self.assertEqual(value(r, "convergence_connections_open",
+                               protocol="sip", transport="ws"), 0)
+        self.assertEqual(value(r, "convergence_connections_accepted_total",
+                               protocol="sip", transport="ws"), 1)
 
     def test_sip_transactions(self) -> None:
         """Ended transactions by side, method and status class, live

@@ -97,6 +97,13 @@ class ConvergenceCollector(Collector):
         transport = self.server.sip.transport
         open_.add_metric(["sip", "tcp"], len({id(c) for c in transport.connections.values()}))
         accepted.add_metric(["sip", "tcp"], transport.tcp_accepted)
+        ws_open: dict[str, int] = dict.fromkeys(getattr(transport, "ws_accepted", {}), 0)
+        for connection in list(getattr(transport, "ws_connections", {}).values()):
+            kind = connection.sip_peer.transport
+            ws_open[kind] = ws_open.get(kind, 0) + 1
+        for kind in sorted(ws_open):
+            open_.add_metric(["sip", kind.lower()], ws_open[kind])
+            accepted.add_metric(["sip", kind.lower()], transport.ws_accepted.get(kind, 0))
         for label, site in self._http_sites():
             open_.add_metric(["http", label], len(site.channels))
             accepted.add_metric(["http", label], site.accepted)

@@ -195,6 +195,8 @@ class SipTransportLayer:
         self.received: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         self.tcp_accepted = 0
+        #: WebSocket connections opened, by transport ("WS", "WSS")
+        self.ws_accepted: dict[str, int] = {}
 
     # Listening
     def listen(self, port: int, interface: str) -> list[Any]:
@@ -412,6 +414,8 @@ class SipTransportLayer:
     def ws_connection_made(self, connection: Any) -> None:
         """A SIP WebSocket connection opened (its C{sip_peer} is set)."""
         self.ws_connections[connection.sip_peer.flow] = connection
+        kind = connection.sip_peer.transport
+        self.ws_accepted[kind] = self.ws_accepted.get(kind, 0) + 1
 
     def ws_connection_lost(self, connection: Any) -> None:
         """A SIP WebSocket connection closed: its flow is gone."""
