@@ -38,6 +38,7 @@ from convergence.xmpp.stats import XmppStats
 from tests.siphelpers import request as sip_request
 from tests.test_sip_transaction import Core, Req, Resp, Source
 from tests.test_sip_ws import FakeConnection, ws_request
+from tests.test_xmpp_websocket import WsCase
 from tests.xmpphelpers import HEADER, Client, make_app, make_server, run_now
 
 
@@ -397,3 +398,24 @@ class LagTests(SynchronousTestCase):
         self.assertEqual(lag.counts[1], 1)
         self.assertEqual(lag.counts[len(BUCKETS)], 1)
         self.assertEqual(lag.cumulative()[-1], ("+Inf", 4))
+
+
+class WebSocketCountsTests(WsCase):
+    """XMPP over WebSocket (a real server on loopback): its connections
+    are counted as c2s/ws, its login with the others."""
+
+    def setUp(self) -> None:
+        self.build()
+
+    async def test_websocket_login_counted(self) -> None:
+        collector = ConvergenceCollector(self.server)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        await self.login("alice", "wonderland")
+        self.assertEqual(value(registry, "convergence_connections_open",
+                               protocol="c2s", transport="ws"), 1)
+        self.assertEqual(value(registry, "convergence_connections_accepted_total",
+                               protocol="c2s", transport="ws"), 1)
+        self.assertEqual(value(registry, "convergence_connections_open",
+                               protocol="c2s", transport="tcp"), 0)
+        self.assertEqual(value(registry, "convergence_xmpp_logins_total", mechanism="PLAIN"), 1)

@@ -61,6 +61,9 @@ class C2SStream(XmlStreamServer):
     #: what the log says of the connection instead of " over TLS" (set for
     #: XMPP over WebSocket)
     transport_note: str | None = None
+    #: the kind of connection, as the metrics name it: C{"tcp"} (the
+    #: STARTTLS port), C{"tls"} (direct TLS), C{"ws"}/C{"wss"} (WebSocket)
+    transport_label = "tcp"
 
     def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         """
@@ -74,6 +77,8 @@ class C2SStream(XmlStreamServer):
         self.host: str | None = None
         self.login: Any = None
         self.direct_tls = direct_tls
+        if direct_tls is not None:
+            self.transport_label = "tls"
         #: whether the stream is encrypted (STARTTLS done, or direct TLS)
         self.secure = False
         self.authenticated: JID | None = None
@@ -115,12 +120,6 @@ class C2SStream(XmlStreamServer):
         self.mechanism: Any = None
         self.mechanism_name = ""
         self._timeout = None
-
-    @property
-    def transport_label(self) -> str:
-        """The kind of connection, as the metrics name it: C{"tls"} on the
-        direct TLS port, C{"tcp"} on the STARTTLS port."""
-        return "tls" if self.direct_tls is not None else "tcp"
 
     def __repr__(self) -> str:
         return f"<C2SStream {self.jid or self.authenticated or '-'} {self.state}>"
