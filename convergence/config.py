@@ -283,6 +283,51 @@ ENV_ALERT_TOKEN_NAME = "env"
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """
+    The OpenMetrics endpoint (see docs/operations.md): off unless enabled;
+    on a listener of its own (loopback by default), or at C{path} on the
+    HTTP listener (C{listen = "http"}), where a bearer token is required.
+    """
+
+    enabled: bool = False
+    #: C{"host:port"} of a listener of its own, or C{"http"}
+    listen: str = "127.0.0.1:9090"
+    path: str = "/metrics"
+    #: bearer token scrapers must send (C{Authorization: Bearer <token>});
+    #: "": none (allowed only on a loopback listener of its own, or with
+    #: C{allow_unauthenticated})
+    token: str = ""
+    #: a file holding the token (first line), instead of C{token}
+    token_file: str = ""
+    #: serve a listener on a non-loopback address without a token
+    allow_unauthenticated: bool = False
+    #: seconds between two measurements of the reactor's scheduling delay
+    reactor_lag_interval: float = 1.0
+
+    @property
+    def on_http(self) -> bool:
+        """Whether the endpoint is on the HTTP listener."""
+        return self.listen == "http"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of the endpoint's own listener."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """The server's log (twistd's log file, or standard output with -n)."""
+
+    #: C{"text"} (twistd's lines) or C{"json"} (one JSON object per line)
+    format: str = "text"
+    #: the lowest level written: debug, info, warn, error, critical
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """One deployed application: where its code is and what it serves."""
 
@@ -308,6 +353,8 @@ class Config:
     http: HttpConfig = HttpConfig()
     http_upload: HttpUploadConfig = HttpUploadConfig()
     alert: AlertConfig = AlertConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
@@ -749,6 +796,113 @@ def _with_env_token(config: Config, environ: Mapping[str, str]) -> Config:
     return dataclasses.replace(config, alert=dataclasses.replace(config.alert, tokens=tokens))
 
 
+def _listen_address(key: str, value: Any) -> str:
+    """C{"http"}, or C{"host:port"} with an IP address (IPv6 in brackets)."""
+    _string(key, value)
+    if value == "http":
+        return value
+    host, sep, port = value.rpartition(":")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        if not sep or ":" in bare and not host.startswith("["):
+            raise ValueError
+        ipaddress.ip_address(bare)
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{key}: expected \"http\" or \"host:port\" with an IP address"
+                          f" (e.g. \"127.0.0.1:9090\"), got {value!r}") from None
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"{key}: port must be 1..65535, got {number}")
+    return value
+
+
+def _metrics_path(key: str, value: Any) -> str:
+    _string(key, value)
+    if (not re.fullmatch(r"/[A-Za-z0-9._~-]+", value)):
+        raise ConfigError(f"{key}: expected one path segment like '/metrics', got {value!r}")
+    return value
+
+
+def _token(key: str, value: Any) -> str:
+    _string(key, value)
+    if value and (len(value) < MIN_TOKEN_LENGTH or not value.isprintable()
+                  or any(c.isspace() for c in value)):
+        raise ConfigError(f"{key}: a token must be at least {MIN_TOKEN_LENGTH} printable"
+                          " characters without spaces")
+    return value
+
+
+#: The shortest bearer token accepted for the metrics endpoint.
+MIN_TOKEN_LENGTH = 16
+
+_METRICS_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "enabled": _bool,
+    "listen": _listen_address,
+    "path": _metrics_path,
+    "token": _token,
+    "token_file": _string,
+    "allow_unauthenticated": _bool,
+    "reactor_lag_interval": _positive_float,
+}
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+_LOG_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "format": lambda k, v: _one_of(k, v, LOG_FORMATS),
+    "level": lambda k, v: _one_of(k, v, LOG_LEVELS),
+}
+
+
+def read_token_file(key: str, path: str) -> str:
+    """The token in the first line of C{path} (C{metrics.token_file})."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.readline().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{key}: cannot read {path}: {getattr(e, 'strerror', e)}") from None
+    return _token(key, token) or _missing_token(key, path)
+
+
+def _missing_token(key: str, path: str) -> str:
+    raise ConfigError(f"{key}: {path} holds no token")
+
+
+def _check_metrics(config: "Config") -> None:
+    """The placement policy of the metrics endpoint (docs/operations.md)."""
+    metrics = config.metrics
+    if not metrics.enabled:
+        return
+    if metrics.token and metrics.token_file:
+        raise ConfigError("metrics.token: set token or token_file, not both")
+    has_token = bool(metrics.token or metrics.token_file)
+    if metrics.on_http:
+        if not (config.listen.http_port or config.listen.https_port):
+            raise ConfigError('metrics.listen: "http" needs the HTTP listener'
+                              " (listen.http_port and listen.https_port are 0)")
+        if not has_token:
+            raise ConfigError('metrics.token: required when metrics.listen = "http"'
+                              " (the HTTP listener is public); or give the metrics a"
+                              ' listener of their own, e.g. listen = "127.0.0.1:9090"')
+        return
+    host, port = metrics.address
+    if not ipaddress.ip_address(host).is_loopback and not has_token \
+            and not metrics.allow_unauthenticated:
+        raise ConfigError(f"metrics.listen: {host} is not a loopback address; set"
+                          " metrics.token (or metrics.allow_unauthenticated = true"
+                          " behind a firewall)")
+    listen = config.listen
+    for name in ("c2s_port", "c2s_tls_port", "sip_port", "http_port", "https_port"):
+        if getattr(listen, name) == port and _overlap(host, config.interface):
+            raise ConfigError(f"metrics.listen: port {port} is listen.{name} already")
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether listeners on addresses C{a} and C{b} share a port space."""
+    wildcard = ("0.0.0.0", "::")
+    return a == b or a in wildcard or b in wildcard
+
+
 def _context_path(key: str, value: Any) -> str | None:
     """An HTTP context path like C{/selfhelp} (one or more plain segments)."""
     if value is None:
@@ -838,6 +992,10 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
                 **_section(name, value, _HTTP_UPLOAD_FIELDS))
         elif name == "alert":
             kwargs["alert"] = AlertConfig(**_section(name, value, _ALERT_FIELDS))
+        elif name == "metrics":
+            kwargs["metrics"] = MetricsConfig(**_section(name, value, _METRICS_FIELDS))
+        elif name == "log":
+            kwargs["log"] = LogConfig(**_section(name, value, _LOG_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:
@@ -858,6 +1016,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
     if config.xmpp.mam_default_page_size > config.xmpp.mam_max_page_size:
         raise ConfigError(
             "xmpp.mam_default_page_size: must not be larger than xmpp.mam_max_page_size")
+    _check_metrics(config)
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"
@@ -876,6 +1035,8 @@ OVERRIDES = {
     "sip_port": ("listen", "sip_port"),
     "http_port": ("listen", "http_port"),
     "https_port": ("listen", "https_port"),
+    "log_format": ("log", "format"),
+    "log_level": ("log", "level"),
 }
 
 

@@ -16,6 +16,7 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from convergence.config import ConfigError, load_config
+from convergence.logs import make_observer, twistd_log_file
 
 
 class Options(usage.Options):
@@ -39,6 +40,10 @@ class Options(usage.Options):
         ["http-port", None, None, "HTTP port (default 8080, 0 disables)."],
         ["https-port", None, None, "HTTPS port (default 0: off)."],
         ["data-dir", None, None, "Data directory (default ./convergence-data)."],
+        ["log-format", None, None,
+         "Log lines as 'text' (default) or 'json' (one JSON object per event)."],
+        ["log-level", None, None,
+         "Lowest level logged: debug, info (default), warn, error, critical."],
     ]
 
     def __init__(self) -> None:
@@ -55,6 +60,8 @@ class Options(usage.Options):
             "domains": self["domains"] or None,
             "interface": self["interface"],
             "data_dir": self["data-dir"],
+            "log_format": self["log-format"],
+            "log_level": self["log-level"],
         }
         for name in ("c2s-port", "c2s-tls-port", "s2s-port", "sip-port", "http-port",
                      "https-port"):
@@ -93,4 +100,10 @@ class ConvergenceServiceMaker:
                 "--s2s-port {port}: federation is not implemented yet;"
                 " nothing listens on that port", port=options["s2s-port"])
         reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
+        twistd = getattr(options, "parent", None)
+        if twistd is None or not twistd.get("syslog"):
+            # twistd asks the application for its ILogObserver (unless
+            # --logger names one): the [log] format and level
+            service.log_observer = lambda: make_observer(
+                twistd_log_file(twistd), config.log.format, config.log.level)
         return service

@@ -382,6 +382,20 @@ class ConvergenceService(service.MultiService):
     def __init__(self, server: Convergence) -> None:
         super().__init__()
         self.server = server
+        #: the metrics (L{convergence.metrics.setup.Metrics}) when enabled
+        self.metrics: Any = None
+        #: makes the log observer installed on the twistd application
+        #: this service joins (set by the twistd plugin, from C{[log]})
+        self.log_observer: Callable[[], Any] | None = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        """Join C{parent}; a twistd application gets the C{[log]} observer
+        (twistd reads it when it starts logging, unless --logger is given)."""
+        super().setServiceParent(parent)
+        if self.log_observer is not None and hasattr(parent, "setComponent"):
+            from twisted.logger import ILogObserver
+
+            parent.setComponent(ILogObserver, self.log_observer())
 
     def startService(self) -> None:
         super().startService()
@@ -398,12 +412,15 @@ class ConvergenceService(service.MultiService):
         log.info(
             "convergence serving {domains} on {interface}"
             " (c2s {c2s}, c2s direct TLS {c2s_tls}, sip {sip}, http {http},"
-            " data in {data_dir});"
+            " metrics {metrics}, data in {data_dir});"
             " s2s: federation is not implemented yet, nothing listens",
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", c2s_tls=c.listen.c2s_tls_port or "off",
             sip=c.listen.sip_port or "off",
             http=(f"{c.listen.http_port or 'off'}, https {c.listen.https_port or 'off'}"),
+            metrics=(("on the HTTP listener at " + c.metrics.path if c.metrics.on_http
+                      else f"{c.metrics.listen}{c.metrics.path}")
+                     if c.metrics.enabled else "off"),
             data_dir=str(c.data_dir),
         )
 
@@ -463,4 +480,8 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
         ).setServiceParent(top)
     if server.uploads is not None:
         UploadPurger(server.uploads, reactor).setServiceParent(top)
+    if config.metrics.enabled:
+        from convergence.metrics.setup import install_metrics
+
+        top.metrics = install_metrics(server, config.metrics, top, reactor)
     return top

@@ -189,6 +189,10 @@ class SessionManager:
         self._sessions: dict[str, ApplicationSession] = {}
         self._listeners: dict[str, list[Any]] = {}
         self._by_key: dict[tuple[str, Hashable], ApplicationSession] = {}
+        #: sessions created and invalidated, by application name (the
+        #: metrics; the difference is the live sessions)
+        self.created: dict[str, int] = {}
+        self.invalidated: dict[str, int] = {}
 
     def add_listener(self, application_name: str, listener: Any) -> None:
         """Register an L{IApplicationSessionListener} for one application."""
@@ -200,6 +204,8 @@ class SessionManager:
             self, application, application.descriptor.session_timeout
         )
         self._sessions[session.id] = session
+        name = application.name
+        self.created[name] = self.created.get(name, 0) + 1
         if key is not None:
             self.bind_key(session, key)
         self.notify("session_created", session)
@@ -238,8 +244,9 @@ class SessionManager:
 
     def remove(self, session: ApplicationSession) -> None:
         """Forget an invalidated session and its application keys."""
-        self._sessions.pop(session.id, None)
         name = session.application.name
+        if self._sessions.pop(session.id, None) is not None:
+            self.invalidated[name] = self.invalidated.get(name, 0) + 1
         for key in session.keys:
             if self._by_key.get((name, key)) is session:
                 del self._by_key[(name, key)]

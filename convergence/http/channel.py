@@ -292,6 +292,7 @@ class HttpChannel(HTTPChannel):
         super().writeHeaders(version, code, reason, headers)
 
     def _respondToBadRequestAndDisconnect(self) -> None:
+        self._count(400)
         self._rejected = True
         self._cancel_head_timer()
         super()._respondToBadRequestAndDisconnect()
@@ -323,7 +324,14 @@ class HttpChannel(HTTPChannel):
         if wait is not None and self._abortingCall is None:
             self._abortingCall = self.callLater(wait, self.forceAbortClient)
 
+    def _count(self, status: int) -> None:
+        """Count an answer the channel writes itself (the metrics)."""
+        count = getattr(self.site, "count_response", None)
+        if count is not None:
+            count(status)
+
     def _write_error(self, status: int, message: str) -> None:
+        self._count(status)
         body = (message + "\n").encode("utf-8")
         head = (f"HTTP/1.1 {status} {REASONS[status]}\r\n"
                 "Content-Type: text/plain; charset=utf-8\r\n"

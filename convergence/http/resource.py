@@ -287,6 +287,11 @@ class HttpSite(Site):
         self.draining = False
         self._drained: list[Deferred] = []
         self._grace_call: Any = None
+        #: counters for the metrics endpoint: connections accepted,
+        #: responses by status (requests answered, and those the channel
+        #: refused itself)
+        self.accepted = 0
+        self.responses: dict[int, int] = {}
 
     @property
     def max_body_size(self) -> int:
@@ -317,6 +322,7 @@ class HttpSite(Site):
     def channel_opened(self, channel: HttpChannel) -> None:
         """Called by a channel when its connection is made."""
         self.channels.add(channel)
+        self.accepted += 1
         if self.draining:
             channel.drain()
 
@@ -388,8 +394,14 @@ class HttpSite(Site):
         """Where twisted.web stores a request body: capped at L{max_body_size}."""
         return LimitedBody(length, self.max_body_size)
 
+    def count_response(self, status: int) -> None:
+        """One response with C{status} went out (the metrics)."""
+        self.responses[status] = self.responses.get(status, 0) + 1
+
     def log(self, request: Any) -> None:
-        """One debug event per request instead of a combined-log line."""
+        """One debug event per request instead of a combined-log line,
+        and the response counted by status."""
+        self.count_response(request.code)
         log.debug("{client} {method} {uri} {code}",
                   client=getattr(request.getClientAddress(), "host", "-"),
                   method=request.method.decode("ascii", "replace"),

@@ -186,7 +186,7 @@ class Registrar:
                 now: float) -> Response:
         if bindings is None:
             return request.create_response(500, "Out-of-order REGISTER")
-        log.info("REGISTER {aor}: {n} binding(s) now", aor=plan.aor, n=len(bindings))
+        log.debug("REGISTER {aor}: {n} binding(s) now", aor=plan.aor, n=len(bindings))
         response = request.create_response(200)
         for binding in bindings:
             left = max(0, int(binding.expires_at - now))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from convergence.sip.stats import UNCOUNTED, TransactionStats
 from convergence.sip.timers import RunningTimers, Timers
 
 CALLING = "Calling"
@@ -47,7 +48,8 @@ class ClientTransaction:
 
     def __init__(self, key: Any, request: Any, send: Send, reliable: bool,
                  clock: IReactorTime, timers: Timers, user: ClientTransactionUser,
-                 on_terminated: Callable[["ClientTransaction"], None]) -> None:
+                 on_terminated: Callable[["ClientTransaction"], None],
+                 stats: TransactionStats = UNCOUNTED) -> None:
         self.key = key
         self.request = request
         self.method = request.method
@@ -59,6 +61,9 @@ class ClientTransaction:
         self._on_terminated = on_terminated
         self.state = ""
         self._timers = RunningTimers(clock)
+        #: the status of the final response received (0: none yet)
+        self.final_status = 0
+        self._stats = stats
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
@@ -90,6 +95,7 @@ class ClientTransaction:
     def _timeout(self) -> None:
         if self.state == TERMINATED:
             return
+        self._stats.timers["B" if self.method == "INVITE" else "F"] += 1
         self.terminate()
         self.user.timed_out(self)
 
@@ -116,6 +122,7 @@ class InviteClientTransaction(ClientTransaction):
     def _timer_a(self) -> None:
         if self.state != CALLING:
             return
+        self._stats.timers["A"] += 1
         self._transmit(self.request)
         self._a_interval *= 2
         self._timers.start("A", self._a_interval, self._timer_a)
@@ -134,11 +141,13 @@ class InviteClientTransaction(ClientTransaction):
                 self.user.response_received(self, response)
             elif status < 300:
                 self._timers.cancel("B")
+                self.final_status = status
                 self.state = ACCEPTED
                 self._timers.start("M", self.timers.M, self.terminate)
                 self.user.response_received(self, response)
             else:
                 self._timers.cancel("B")
+                self.final_status = status
                 self.state = COMPLETED
                 self._ack = self._build_ack(self.request, response)
                 self._transmit(self._ack)
@@ -174,6 +183,7 @@ class NonInviteClientTransaction(ClientTransaction):
     def _timer_e(self) -> None:
         if self.state not in (TRYING, PROCEEDING):
             return
+        self._stats.timers["E"] += 1
         self._transmit(self.request)
         if self.state == PROCEEDING:
             self._e_interval = self.timers.T2
@@ -190,6 +200,7 @@ class NonInviteClientTransaction(ClientTransaction):
             return
         self._timers.cancel("E")
         self._timers.cancel("F")
+        self.final_status = response.status
         self.state = COMPLETED
         delay = self.timers.K(self.reliable)
         if delay:

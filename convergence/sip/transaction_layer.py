@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from convergence.sip.stats import TransactionStats
 from convergence.sip.timers import Timers, Waits
 from convergence.sip.transaction_client import (
     ClientTransaction,
@@ -78,6 +79,8 @@ class TransactionLayer:
         self.server: dict[tuple, ServerTransaction] = {}
         self.client: dict[tuple, ClientTransaction] = {}
         self.waits = Waits(clock)
+        #: counters for the metrics endpoint
+        self.stats = TransactionStats()
         # bound once: every transaction holds the same callables
         self._on_server_terminated = self._server_terminated
         self._on_server_timeout = user.server_timed_out
@@ -92,6 +95,8 @@ class TransactionLayer:
         key = server_key(request)
         tx = self.server.get(key)
         if tx is not None:
+            if request.method != "ACK":
+                self.stats.retransmissions_received += 1
             ack = tx.receive_request(request)
             if ack is not None:
                 self.user.ack_received(ack, source)
@@ -103,7 +108,8 @@ class TransactionLayer:
         cls = InviteServerTransaction if request.method == "INVITE" \
             else NonInviteServerTransaction
         tx = cls(key, request, send, source.reliable, self.clock, self.timers,
-                 self._on_server_terminated, self._on_server_timeout, self.waits)
+                 self._on_server_terminated, self._on_server_timeout, self.waits,
+                 self.stats)
         self.server[key] = tx
         self.user.new_request(request, tx, source)
 
@@ -131,9 +137,9 @@ class TransactionLayer:
         tx: ClientTransaction
         if request.method == "INVITE":
             assert build_ack is not None
-            tx = InviteClientTransaction(*args, build_ack=build_ack)
+            tx = InviteClientTransaction(*args, build_ack=build_ack, stats=self.stats)
         else:
-            tx = NonInviteClientTransaction(*args)
+            tx = NonInviteClientTransaction(*args, stats=self.stats)
         self.client[key] = tx
         tx.start()  # type: ignore[attr-defined]
         return tx
@@ -147,7 +153,9 @@ class TransactionLayer:
     def _server_terminated(self, tx: ServerTransaction) -> None:
         if self.server.get(tx.key) is tx:
             del self.server[tx.key]
+        self.stats.server_ended(tx.method, tx.final_status)
 
     def _client_terminated(self, tx: ClientTransaction) -> None:
         if self.client.get(tx.key) is tx:
             del self.client[tx.key]
+        self.stats.client_ended(tx.method, tx.final_status)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from convergence.sip.stats import UNCOUNTED, TransactionStats
 from convergence.sip.timers import RunningTimers, Timers, Waits
 
 PROCEEDING = "Proceeding"
@@ -40,13 +41,14 @@ class ServerTransaction:
     kind = "server"
     __slots__ = ("key", "request", "method", "_send", "reliable", "clock", "timers",
                  "_on_terminated", "_on_timeout", "last_response", "final_status",
-                 "to_tag", "application_request", "state", "_timers", "_waits")
+                 "to_tag", "application_request", "state", "_timers", "_waits", "_stats")
 
     def __init__(self, key: Any, request: Any, send: Send, reliable: bool,
                  clock: IReactorTime, timers: Timers,
                  on_terminated: Callable[["ServerTransaction"], None],
                  on_timeout: Callable[["ServerTransaction"], None] | None = None,
-                 waits: Waits | None = None) -> None:
+                 waits: Waits | None = None,
+                 stats: TransactionStats = UNCOUNTED) -> None:
         self.key = key
         self.request = request
         self.method = request.method
@@ -63,6 +65,7 @@ class ServerTransaction:
         self.state = ""
         self._timers: RunningTimers | None = None  # made when first needed
         self._waits = waits if waits is not None else Waits(clock)
+        self._stats = stats
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
@@ -182,12 +185,15 @@ class InviteServerTransaction(ServerTransaction):
     def _timer_g(self) -> None:
         if self.state != COMPLETED:
             return
+        self._stats.timers["G"] += 1
         self._transmit(self.last_response)
         self._g_interval = min(2 * self._g_interval, self.timers.T2)
         self._running.start("G", self._g_interval, self._timer_g)
 
     def _timer_h(self) -> None:
-        self.log.info("{tx!r}: no ACK for the final response (Timer H)", tx=self)
+        self._stats.timers["H"] += 1
+        # the UA core logs the timeout (at info); counted in the metrics
+        self.log.debug("{tx!r}: no ACK for the final response (Timer H)", tx=self)
         if self._on_timeout is not None:
             self._on_timeout(self)
         self.terminate()

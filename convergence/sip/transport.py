@@ -190,6 +190,13 @@ class SipTransportLayer:
         self.ws_port = 0
         #: IP addresses the UDP port's write() took (see _send_datagram)
         self._sendable: set[str] = set()
+        #: counters for the metrics endpoint: messages received by
+        #: transport, messages dropped or refused by reason, TCP accepts
+        self.received: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+        self.tcp_accepted = 0
+        #: WebSocket connections opened, by transport ("WS", "WSS")
+        self.ws_accepted: dict[str, int] = {}
 
     # Listening
     def listen(self, port: int, interface: str) -> list[Any]:
@@ -245,6 +252,8 @@ class SipTransportLayer:
         @param exact_length: bytes past the Content-Length are an error
             (a WebSocket message holds exactly one SIP message).
         """
+        received = self.received
+        received[peer.transport] = received.get(peer.transport, 0) + 1
         verdict = ALLOW
         limiter = self.rate_limiter
         if limiter is not None:
@@ -252,6 +261,7 @@ class SipTransportLayer:
             if start != b"SIP/" and start != b"ACK ":  # a request, not an ACK
                 verdict = limiter.admit(peer.host)
                 if verdict == DROP:
+                    self.count_dropped("rate_limited")
                     return
         try:
             message = parse_message(data, exact_length)
@@ -270,16 +280,24 @@ class SipTransportLayer:
         except Exception:
             log.failure("error handling a SIP message from {peer}", peer=str(peer))
 
+    def count_dropped(self, reason: str) -> None:
+        """One message dropped or refused for C{reason} (the metrics)."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
     def _bad_message(self, error: SipParseError, peer: Peer) -> None:
+        # Per message, so at debug level (a flood must not flood the log);
+        # counted in convergence_sip_messages_dropped_total.
         request = error.partial
         if request is None:
-            log.info("dropped an unparseable SIP message from {peer}: {reason}",
-                     peer=str(peer), reason=error.reason)
+            self.count_dropped("unparseable")
+            log.debug("dropped an unparseable SIP message from {peer}: {reason}",
+                      peer=str(peer), reason=error.reason)
             return
+        self.count_dropped("malformed")
         if request.method == "ACK":
             return
-        log.info("answering {status} {reason} to {peer}", status=error.status,
-                 reason=error.reason, peer=str(peer))
+        log.debug("answering {status} {reason} to {peer}", status=error.status,
+                  reason=error.reason, peer=str(peer))
         try:
             self._stamp_via(request, peer)
             self.send_response(request.create_response(error.status, error.reason), peer)
@@ -289,6 +307,7 @@ class SipTransportLayer:
     def _refuse(self, request: Request, peer: Peer) -> None:
         """A request over its source's rate: 503 with Retry-After."""
         assert self.rate_limiter is not None
+        self.count_dropped("rate_limited")
         self._stamp_via(request, peer)
         response = request.create_response(503)
         response.headers.add("Retry-After", str(self.rate_limiter.retry_after(peer.host)))
@@ -395,6 +414,8 @@ class SipTransportLayer:
     def ws_connection_made(self, connection: Any) -> None:
         """A SIP WebSocket connection opened (its C{sip_peer} is set)."""
         self.ws_connections[connection.sip_peer.flow] = connection
+        kind = connection.sip_peer.transport
+        self.ws_accepted[kind] = self.ws_accepted.get(kind, 0) + 1
 
     def ws_connection_lost(self, connection: Any) -> None:
         """A SIP WebSocket connection closed: its flow is gone."""
@@ -446,8 +467,9 @@ class SipDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) > self.layer.max_message_size:
-            log.info("dropped a {size}-byte datagram from {host}:{port} (over the limit)",
-                     size=len(data), host=addr[0], port=addr[1])
+            self.layer.count_dropped("too_large")
+            log.debug("dropped a {size}-byte datagram from {host}:{port} (over the limit)",
+                      size=len(data), host=addr[0], port=addr[1])
             return
         if not data.strip(b"\r\n"):
             return  # keepalive
@@ -519,6 +541,7 @@ class SipStreamFactory(Factory):
         self.layer = layer
 
     def buildProtocol(self, addr: Any) -> SipStreamProtocol:
+        self.layer.tcp_accepted += 1
         return SipStreamProtocol(self.layer)
 
 

@@ -294,6 +294,9 @@ class IOfflineStore(Interface):
     def count_messages(localpart: str, domain: str) -> int:
         """How many messages are stored for the user."""
 
+    def count_all_messages() -> int:
+        """How many messages are stored, for every user (the metrics)."""
+
 
 @dataclass(frozen=True)
 class PushRegistration:

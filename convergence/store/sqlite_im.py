@@ -162,6 +162,10 @@ class SqliteImStore(SqliteBlockingStore, SqliteHeldStanzaStore):
             (localpart, domain)).fetchone()
         return count
 
+    def count_all_messages(self) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM offline_messages").fetchone()
+        return count
+
     # IVCardStore
     def get_vcard(self, localpart: str, domain: str) -> bytes | None:
         row = self._db.execute("SELECT vcard FROM vcards WHERE localpart = ? AND domain = ?",

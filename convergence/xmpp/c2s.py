@@ -61,6 +61,9 @@ class C2SStream(XmlStreamServer):
     #: what the log says of the connection instead of " over TLS" (set for
     #: XMPP over WebSocket)
     transport_note: str | None = None
+    #: the kind of connection, as the metrics name it: C{"tcp"} (the
+    #: STARTTLS port), C{"tls"} (direct TLS), C{"ws"}/C{"wss"} (WebSocket)
+    transport_label = "tcp"
 
     def __init__(self, server: "XmppServer", direct_tls: Any = None) -> None:
         """
@@ -74,6 +77,8 @@ class C2SStream(XmlStreamServer):
         self.host: str | None = None
         self.login: Any = None
         self.direct_tls = direct_tls
+        if direct_tls is not None:
+            self.transport_label = "tls"
         #: whether the stream is encrypted (STARTTLS done, or direct TLS)
         self.secure = False
         self.authenticated: JID | None = None
@@ -369,6 +374,8 @@ class C2SStream(XmlStreamServer):
         elif self.state == BIND and self._nonza(element):
             pass
         elif tag == _SASL_AUTH and self.state == TLS:
+            self.server.stats.sasl_failure(element.get("mechanism", ""),
+                                           "encryption-required")
             self._send_sasl_failure("encryption-required")
         elif tag in STANZA_KINDS or self.state in (TLS, AUTH):
             raise StreamError("not-authorized", "authenticate first")
@@ -398,14 +405,15 @@ class C2SStream(XmlStreamServer):
             return
         name = element.get("mechanism", "")
         if name not in self._mechanisms():
+            self.server.stats.sasl_failure(name, "invalid-mechanism")
             self._send_sasl_failure("invalid-mechanism")
             return
+        self.mechanism_name = name
         try:
             initial = _decode_sasl(element.text)
         except SaslError as e:
             self._sasl_failed(e)
             return
-        self.mechanism_name = name
         self.mechanism = create_mechanism(
             name, self.host, self.server.account_lookup, self.server.run_in_thread,
             self.server.config.scram_iterations, self.server.guests)
@@ -446,6 +454,7 @@ class C2SStream(XmlStreamServer):
         self.send(success)
         self.authenticated = result.jid
         self.mechanism = None
+        self.server.stats.login(self.mechanism_name)
         self.log.info("{jid} authenticated with {mechanism} from {peer}{tls}",
                       jid=result.jid, mechanism=self.mechanism_name,
                       peer=self.peer_name(), tls=self.security_note())
@@ -474,6 +483,7 @@ class C2SStream(XmlStreamServer):
         self.mechanism = None
         self.state = AUTH
         self.failures += 1
+        self.server.stats.sasl_failure(self.mechanism_name, error.condition)
         self.log.info("authentication failure {n} from {peer}: {condition}",
                       n=self.failures, peer=self.peer_name(),
                       condition=error.condition)

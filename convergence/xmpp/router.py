@@ -66,6 +66,8 @@ class StanzaRouter:
     def __init__(self, bus: EventBus, hosts: Collection[str]) -> None:
         self.bus = bus
         self.hosts = hosts
+        #: stanzas that entered the router, by kind (read by the metrics)
+        self.routed: dict[str, int] = {"message": 0, "presence": 0, "iq": 0}
 
     def is_local(self, domain: str) -> bool:
         """Whether this server hosts C{domain}."""
@@ -79,6 +81,8 @@ class StanzaRouter:
             the server or an application generated.
         """
         kind = etree.QName(stanza).localname
+        routed = self.routed
+        routed[kind] = routed.get(kind, 0) + 1
         type_ = stanza.get("type")
         try:
             sender = JID.parse(stanza.get("from", ""))

@@ -26,6 +26,7 @@ from convergence.xmpp.limits import AuthFailureLimits, ReadRate
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
 from convergence.xmpp.sessions import SessionRegistry
+from convergence.xmpp.stats import XmppStats
 
 
 class XmppServer:
@@ -123,6 +124,8 @@ class XmppServer:
         #: feature modules: C{() -> disco.Form | None} (XEP-0157 …)
         self.disco_forms: list[Callable[[], Any]] = []
         self.connections: set[Any] = set()
+        #: counters for the metrics endpoint (read when it is scraped)
+        self.stats = XmppStats()
         self._per_ip: Counter[str] = Counter()
         #: one-time login tokens for guest addresses (applications issue them)
         self.guests = GuestLogins(clock, config.guest_token_lifetime)
@@ -190,6 +193,7 @@ class XmppServer:
     def connection_opened(self, stream: Any) -> None:
         self.connections.add(stream)
         self._per_ip[_peer_host(stream)] += 1
+        self.stats.connection_accepted(stream.transport_label)
 
     def connection_released(self, stream: Any) -> bool:
         """

@@ -226,6 +226,7 @@ class XmppWebSocketProtocol(WebSocketServerProtocol):
         stream.starttls_possible = False
         stream.secure = self._secure()
         tls = ISSLTransport.providedBy(self.transport)
+        stream.transport_label = "wss" if tls else "ws"  # the metrics' label
         stream.transport_note = " over WebSocket" + (
             " (TLS)" if tls else " (counted as secure)" if stream.secure else "")
         stream.parser = FramedStreamParser(

@@ -213,6 +213,8 @@ class OfflineMessages:
 
         def done(ok: bool | None) -> None:
             self.pending -= 1
+            if ok:
+                self.server.stats.offline_stored += 1
             if ok is None:
                 self.server.router.bounce(stanza, StanzaError(
                     "internal-server-error", "The message could not be stored"))
@@ -332,6 +334,7 @@ class OfflineMessages:
         else:
             for stanza in stanzas:
                 stream.deliver(stanza)
+        self.server.stats.offline_delivered += len(stanzas)
         if full:
             self._removing.add(stream)
             sm.request_ack(stream)
