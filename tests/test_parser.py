@@ -248,6 +248,17 @@ class ErrorTests(SynchronousTestCase):
         self.assertCondition("not-well-formed", HEADER,
                              b"<message foo:bar='1'/>")
 
+    def test_unbound_prefix_before_a_syntax_error(self) -> None:
+        """A header with an unbound prefix ends the stream before any event,
+        also when a syntax error follows in the same piece (found by
+        hypothesis: the whole stream used to give its stanzas first)."""
+        bad = bytearray(STREAM)
+        bad[22] ^= 1  # <stream:stream> -> <rtream:stream>, end tag mismatched
+        bad = bytes(bad)
+        head = bad.index(b"'en'>") + 5
+        self.assertEqual(_outcome([bad]), ([], "not-well-formed"))
+        self.assertEqual(_outcome([bad[:head], bad[head:]]), ([], "not-well-formed"))
+
     def test_undefined_entity(self) -> None:
         """A non-predefined entity reference is restricted-xml."""
         self.assertCondition("restricted-xml", HEADER,

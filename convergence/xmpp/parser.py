@@ -235,6 +235,14 @@ class StreamParser:
         try:
             parser.feed(piece)
         except etree.XMLSyntaxError as exc:
+            # A namespace error before the syntax error ends the stream
+            # first, as it does when the piece is cut between the two.
+            log = parser.feed_error_log
+            earlier = [e for e in list(log)[self._log_seen:]
+                       if e.domain == etree.ErrorDomains.NAMESPACE]
+            error = _fatal_entry(earlier)
+            if error is not None:
+                self._fail(*self._classify(error.type, error.message, piece))
             # Deliver what preceded the error, as a split feed would have.
             self._dispatch(parser, piece)
             if self._parser is parser:
