@@ -1,0 +1,111 @@
+"""
+Helpers for federation tests: XMPP servers for different domains joined
+by in-memory connections (iosim, with its pretend TLS), one clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.task import Clock
+from twisted.test import iosim
+
+from convergence.auth.accounts import Accounts
+from convergence.config import S2SConfig, S2SPolicy, XmppConfig
+from convergence.container.container import Container
+from convergence.store.sqlite import SqliteAccountStore
+from convergence.xmpp.s2s.manager import S2SManager
+from convergence.xmpp.s2s.resolver import Resolver, Target
+from convergence.xmpp.server import XmppServer
+from tests.xmpphelpers import Client, run_now
+
+PLAIN = S2SPolicy(tls="disabled")
+
+
+class Net:
+    """Servers by address; connections between them pumped on demand."""
+
+    def __init__(self, tmpdir: str) -> None:
+        self.tmpdir = Path(tmpdir)
+        self.clock = Clock()
+        self.servers: dict[tuple[str, int], S2SManager] = {}
+        self.pumps: list[iosim.IOPump] = []
+        self.down: set[str] = set()
+
+    def server(self, domain: str, address: str, s2s: dict[str, Any] | None = None,
+               users: tuple[str, ...] = ("alice", "bob"), **xmpp: Any) -> XmppServer:
+        """A server for C{domain} reachable at C{address}:5269."""
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        store = SqliteAccountStore(self.tmpdir / f"{domain}.sqlite3")
+        accounts = Accounts(store, 4096)
+        for user in users:
+            accounts.add(f"{user}@{domain}", "secret")
+        options = {"require_tls": False, "allow_plain_without_tls": True,
+                   "ping_interval": 0, "mam_retention": 0}
+        options.update(xmpp)
+        server = XmppServer(XmppConfig(**options), [domain], accounts,
+                            Container(self.clock, ()), self.clock, run_in_thread=run_now)
+        settings: dict[str, Any] = {"server_login": PLAIN, "login_to_other_server": PLAIN,
+                                    "dialback_secret": f"secret of {domain}"}
+        settings.update(s2s or {})
+        manager = S2SManager(server, S2SConfig(**settings),
+                             resolver=Resolver(settings.get("hosts", ())),
+                             connect=self.connect)
+        manager.install()
+        self.servers[(address, 5269)] = manager
+        return server
+
+    def connect(self, target: Target, protocol: Any) -> Deferred:
+        manager = self.servers.get((target.host, target.port))
+        if manager is None or target.host in self.down:
+            return fail(ConnectionRefusedError(target.host))
+        inbound = manager.factory().buildProtocol(None)
+        server_io = iosim.FakeTransport(inbound, isServer=True)
+        client_io = iosim.FakeTransport(protocol, isServer=False)
+        self.pumps.append(iosim.connect(inbound, server_io, protocol, client_io,
+                                        greet=False, clock=self.clock))
+        return succeed(protocol)
+
+    def flush(self) -> None:
+        """Move bytes until every connection is quiet."""
+        for _ in range(100):
+            moved = False
+            for pump in list(self.pumps):
+                if pump.flush():
+                    moved = True
+            if not moved:
+                return
+
+
+def login(server: XmppServer, user: str, resource: str = "r") -> Client:
+    """A client bound as C{user} on C{server}, its output read."""
+    domain = server.default_host
+    client = Client(server)
+    client.send(_header(domain))
+    client.read()
+    import base64
+
+    token = base64.b64encode(f"\0{user}\0secret".encode()).decode()
+    client.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    client.expect("success")
+    client.restart_parser()
+    client.send(_header(domain))
+    client.read()
+    client.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                f"<resource>{resource}</resource></bind></iq>")
+    client.expect("iq")
+    return client
+
+
+def _header(domain: str) -> bytes:
+    return (b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+            b" xmlns:stream='http://etherx.jabber.org/streams' to='" + domain.encode()
+            + b"' version='1.0'>")
+
+
+def names(elements: list[etree._Element]) -> list[str]:
+    return [etree.QName(e).localname for e in elements]
