@@ -109,3 +109,51 @@ def _header(domain: str) -> bytes:
 
 def names(elements: list[etree._Element]) -> list[str]:
     return [etree.QName(e).localname for e in elements]
+
+
+S2S_HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+              " xmlns:stream='http://etherx.jabber.org/streams'"
+              " xmlns:db='jabber:server:dialback' from='{from_}' to='{to}' version='1.0'>")
+
+
+class RawPeer:
+    """Another server speaking raw s2s XML to an inbound stream of ours."""
+
+    def __init__(self, server: XmppServer) -> None:
+        from twisted.internet.testing import StringTransport
+
+        self.stream = server.s2s.factory().buildProtocol(None)
+        self.transport = StringTransport()
+        self.stream.makeConnection(self.transport)
+        self._reader = Client.__new__(Client)
+        self._reader.transport = self.transport
+        self._reader.restart_parser()
+        self._reader.elements = []
+        self._reader.closed_tag = False
+        self._reader.header = None
+
+    def send(self, data: str) -> None:
+        self.stream.dataReceived(data.encode())
+
+    def open(self, from_: str, to: str) -> list[etree._Element]:
+        self.send(S2S_HEADER.format(from_=from_, to=to))
+        return self.read()
+
+    def read(self) -> list[etree._Element]:
+        return self._reader.read()
+
+    @property
+    def header(self) -> etree._Element | None:
+        return self._reader.header
+
+    @property
+    def closed(self) -> bool:
+        return self._reader.closed_tag
+
+
+def stream_error(elements: list[etree._Element]) -> str | None:
+    """The condition of the stream error among C{elements}, if any."""
+    for e in elements:
+        if e.tag == "{http://etherx.jabber.org/streams}error":
+            return etree.QName(e[0]).localname
+    return None

@@ -178,6 +178,10 @@ class S2SInbound(XmlStreamServer):
             self._starttls()
         elif tag == _AUTH and self.state == AUTH:
             self._sasl_external(element)
+        elif tag == f"{{{ns.STREAMS}}}error":
+            self.log.info("s2s: stream error from {remote}: {error}", remote=self.remote,
+                          error=etree.tostring(element, encoding=str)[:200])
+            self.close()
         elif self.state in (TLS, AUTH, OPENING):
             raise StreamError("not-authorized", "authenticate first")
         else:

@@ -55,7 +55,8 @@ class Resolver:
         self.lookup_service = lookup_service or _default_lookup
 
     def resolve(self, domain: str) -> Deferred:
-        """Deferred list of L{Target}s, best first (never empty)."""
+        """Deferred list of L{Target}s, best first (empty: the domain
+        declares that it offers no XMPP server service)."""
         if domain in self.overrides:
             return succeed([self.overrides[domain]])
         queries = [
