@@ -287,7 +287,7 @@ class S2SPolicy:
     """
 
     #: C{required}, C{optional} or C{disabled}
-    tls: str = "optional"
+    tls: str = "required"
     #: the peer must present a certificate valid for its domain
     #: (SASL EXTERNAL, XEP-0178); otherwise dialback may be used
     require_valid_certificate: bool = False

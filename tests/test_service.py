@@ -55,8 +55,9 @@ class TwistdTests(SynchronousTestCase):
         tls_port = free_port()
         sip_port = free_port()
         http_port = free_port()
+        s2s_port = free_port()
         proc = self.twistd("--c2s-port", str(port), "--c2s-tls-port", str(tls_port),
-                           "--sip-port", str(sip_port),
+                           "--sip-port", str(sip_port), "--s2s-port", str(s2s_port),
                            "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
