@@ -173,3 +173,33 @@ class InboundTests(SynchronousTestCase):
         good.send("<message from='bob@b.test' to='alice@a.test'><body>still</body></message>")
         self.assertEqual([m.findtext("{jabber:client}body") for m in alice.read()], ["still"])
         self.assertFalse(good.closed)
+
+
+class InboundLimitsTests(SynchronousTestCase):
+    def test_negotiation_timeout(self) -> None:
+        """A peer that never authenticates is closed after
+        xmpp.negotiation_timeout; one that did is not."""
+        net = Net(self.mktemp())
+        a = net.server("a.test", "127.0.0.1", negotiation_timeout=20.0)
+        idle = RawPeer(a)
+        idle.open("b.test", "a.test")
+        done = RawPeer(a)
+        done.open("c.test", "a.test")
+        done.stream.authenticated.add(("c.test", "a.test"))
+        net.clock.advance(19)
+        self.assertIsNone(stream_error(idle.read()))
+        net.clock.advance(1)
+        self.assertEqual(stream_error(idle.read()), "connection-timeout")
+        self.assertEqual(done.read(), [])
+
+    def test_verify_questions_bounded(self) -> None:
+        """More pending dialback questions than s2s.max_queue: answered
+        invalid at once, never sent."""
+        net = Net(self.mktemp())
+        a = net.server("a.test", "127.0.0.1", {"max_queue": 2})
+        peer = RawPeer(a)
+        peer.open("b.test", "a.test")
+        for n in range(3):
+            peer.send(f"<db:result from='b.test' to='a.test'>key{n}</db:result>")
+        self.assertEqual([e.get("type") for e in peer.read()], ["invalid"])
+        self.assertEqual(len(a.s2s.links[("a.test", "b.test")].verifies), 2)

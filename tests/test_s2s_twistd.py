@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -190,6 +191,21 @@ class DialbackFederationTests(Federation):
             self.assertIn("ready (dialback)", log)
             self.assertNotIn("Traceback", log)
 
+    def s2s_over_tls(self, header: bytes) -> ssl.SSLSocket:
+        """A raw stream to a.test's s2s port, after STARTTLS (required by
+        the default policy), the header sent again."""
+        raw = socket.create_connection((self.a.address, self.a.s2s_port), timeout=10)
+        raw.sendall(header)
+        self.assertIn(b"<required/>", read_until(raw, b"</stream:features>"))
+        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.assertIn(b"<proceed", read_until(raw, b"/>"))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the self-signed certificate
+        s = context.wrap_socket(raw, server_hostname="a.test")
+        s.sendall(header)
+        return s
+
     def test_forged_from(self) -> None:
         """A raw s2s peer: a stanza before authentication gets
         not-authorized; authenticated as b.test (dialback with b.test's
@@ -199,15 +215,13 @@ class DialbackFederationTests(Federation):
                   " xmlns:stream='http://etherx.jabber.org/streams'"
                   " xmlns:db='jabber:server:dialback' from='b.test' to='a.test'"
                   " version='1.0'>").encode()
-        with socket.create_connection((self.a.address, self.a.s2s_port), timeout=10) as s:
-            s.sendall(header)
+        with self.s2s_over_tls(header) as s:
             read_until(s, b"</stream:features>")
             s.sendall(b"<message from='bob@b.test' to='alice@a.test'><body>early</body>"
                       b"</message>")
             data = read_until(s, b"</stream:stream>")
         self.assertIn(b"<not-authorized", data)
-        with socket.create_connection((self.a.address, self.a.s2s_port), timeout=10) as s:
-            s.sendall(header)
+        with self.s2s_over_tls(header) as s:
             opened = read_until(s, b"</stream:features>")
             stream_id = opened.split(b" id='", 1)[1].split(b"'", 1)[0].decode()
             key = DialbackKeys(self.b.secret).generate("a.test", "b.test", stream_id)

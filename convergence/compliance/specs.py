@@ -32,9 +32,12 @@ class Spec:
 #: Specifications of the service layers (streams, SASL, TLS, SIP, HTTP)
 #: that no feature module declares.
 CORE_SPECS: tuple[Spec, ...] = (
-    Spec("RFC 6120", "", "XMPP", note="c2s and s2s streams, STARTTLS, SASL, binding,"
-         " stanza routing and errors; s2s: SRV/A/AAAA resolution, certificate"
-         " identities (DNS-ID, SRV-ID, XmppAddr), invalid-from checks"),
+    Spec("RFC 6120", "", "XMPP", status="partial",
+         note="c2s and s2s streams, STARTTLS, SASL, binding, stanza routing and"
+              " errors; s2s: SRV/A/AAAA resolution, certificate identities"
+              " (DNS-ID, SRV-ID, XmppAddr), SASL EXTERNAL and dialback,"
+              " invalid-from checks; no SASL EXTERNAL for clients, no TLS"
+              " channel binding"),
     Spec("RFC 7590", "", "XMPP", note="TLS 1.2 or later, no renegotiation;"
          " the system OpenSSL's cipher suites"),
     Spec("RFC 7622", "", "XMPP", status="partial",

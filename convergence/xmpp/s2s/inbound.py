@@ -81,6 +81,7 @@ class S2SInbound(XmlStreamServer):
         self.sasl_done = False
         self.remote_cert_valid = False
         self.last_sent = self.clock.seconds()
+        self._timeout: Any = None
 
     def __repr__(self) -> str:
         return f"<S2SInbound {self.remote or '-'}->{self.local or '-'} {self.state}>"
@@ -90,8 +91,18 @@ class S2SInbound(XmlStreamServer):
         if set_nodelay is not None:
             set_nodelay(True)
         self.manager.inbound_opened(self)
+        timeout = self.manager.server.config.negotiation_timeout
+        if timeout:
+            self._timeout = self.clock.callLater(timeout, self._negotiation_timeout)
+
+    def _negotiation_timeout(self) -> None:
+        self._timeout = None
+        if not self.authenticated:
+            self.stream_error("connection-timeout", "no domain authenticated in time")
 
     def stream_closed(self, reason: Failure | None) -> None:
+        if self._timeout is not None and self._timeout.active():
+            self._timeout.cancel()
         self.manager.inbound_closed(self)
 
     def default_from(self) -> str:

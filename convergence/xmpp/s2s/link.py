@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -68,6 +68,8 @@ class OutgoingLink:
     def ask_verify(self, receiving: str, stream_id: str, key: str) -> Deferred:
         """Ask the remote domain's server whether C{key} is its key for
         C{stream_id} (we are the receiving server C{receiving})."""
+        if len(self.verifies) >= self.manager.config.max_queue:
+            return succeed(False)  # a flood of keys: no more questions
         question = dialback.element(dialback.VERIFY, receiving, self.remote,
                                     text=key, id_=stream_id)
         d: Deferred = Deferred()
