@@ -20,7 +20,6 @@ import ssl
 import sys
 
 import slixmpp
-
 from slixmpp_common import TIMEOUT, until
 
 MUC = "http://jabber.org/protocol/muc"

@@ -9,8 +9,12 @@ from OpenSSL import crypto
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.tls import generate_self_signed
-from convergence.xmpp.s2s.identity import (chain_verifies, matches_domain, trust_store,
-                                           xmpp_addrs)
+from convergence.xmpp.s2s.identity import (
+    chain_verifies,
+    matches_domain,
+    trust_store,
+    xmpp_addrs,
+)
 from tests.testca import TestCA
 
 

@@ -3,7 +3,6 @@ offline storage, MUC occupants from another server."""
 
 from __future__ import annotations
 
-from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.s2shelpers import Net, login

@@ -3,7 +3,6 @@ dialback (receiving and authoritative roles), stanza acceptance."""
 
 from __future__ import annotations
 
-from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.config import S2SPolicy

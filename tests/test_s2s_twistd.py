@@ -211,10 +211,10 @@ class DialbackFederationTests(Federation):
         not-authorized; authenticated as b.test (dialback with b.test's
         real key, verified by b.test), a stanza from c.test gets
         invalid-from; neither reaches alice (offline: nothing stored)."""
-        header = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
-                  " xmlns:stream='http://etherx.jabber.org/streams'"
-                  " xmlns:db='jabber:server:dialback' from='b.test' to='a.test'"
-                  " version='1.0'>").encode()
+        header = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+                  b" xmlns:stream='http://etherx.jabber.org/streams'"
+                  b" xmlns:db='jabber:server:dialback' from='b.test' to='a.test'"
+                  b" version='1.0'>")
         with self.s2s_over_tls(header) as s:
             read_until(s, b"</stream:features>")
             s.sendall(b"<message from='bob@b.test' to='alice@a.test'><body>early</body>"

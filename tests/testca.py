@@ -39,7 +39,7 @@ class TestCA:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "convergence test CA")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.cert = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
@@ -56,7 +56,7 @@ class TestCA:
               xmpp: tuple[str, ...] = (), expired: bool = False) -> tuple[Path, Path]:
         """Certificate and key files for the given identities."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         start = now - datetime.timedelta(days=3 if expired else 0, minutes=5)
         end = now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=1)
         alt: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]

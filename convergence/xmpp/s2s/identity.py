@@ -101,7 +101,7 @@ def matches_domain(cert: crypto.X509, domain: str) -> bool:
             return True
         except VerificationError:
             pass
-        except Exception as e:  # an identifier service-identity cannot take
+        except ValueError as e:  # an identifier service-identity cannot take
             log.debug("{domain}: {error}", domain=domain, error=e)
     return domain in xmpp_addrs(cert.to_cryptography())
 

@@ -14,8 +14,9 @@ applications like any other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 from twisted.internet.defer import Deferred, succeed

@@ -14,7 +14,7 @@ questions may go), C{ready} (stanzas may go), C{failed}, C{lost}.
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lxml import etree
 from twisted.python.failure import Failure

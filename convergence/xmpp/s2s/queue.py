@@ -9,7 +9,7 @@ C{remote-server-timeout} when it does not answer in time).
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from lxml import etree
 

@@ -12,8 +12,9 @@ Where a remote domain's XMPP server listens (RFC 6120 3.2, XEP-0368):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet.interfaces import (IOpenSSLClientConnectionCreator,
-                                         IOpenSSLServerConnectionCreator)
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
 from zope.interface import implementer
 
 #: ALPN protocol of server streams over direct TLS (XEP-0368)
