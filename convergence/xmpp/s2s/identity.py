@@ -21,7 +21,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 from OpenSSL import crypto
-from service_identity import VerificationError
+from service_identity import CertificateError, VerificationError
 from service_identity.hazmat import DNS_ID, SRV_ID, verify_service_identity
 from service_identity.pyopenssl import extract_patterns
 from twisted.logger import Logger
@@ -101,7 +101,7 @@ def matches_domain(cert: crypto.X509, domain: str) -> bool:
             return True
         except VerificationError:
             pass
-        except ValueError as e:  # an identifier service-identity cannot take
+        except (ValueError, CertificateError) as e:  # no usable identifiers
             log.debug("{domain}: {error}", domain=domain, error=e)
     return domain in xmpp_addrs(cert.to_cryptography())
 
