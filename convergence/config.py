@@ -30,6 +30,8 @@ class ListenConfig:
     #: XEP-0368 direct TLS for clients: TLS from the first byte
     c2s_tls_port: int = 5223
     s2s_port: int = 5269
+    #: XEP-0368 direct TLS for servers (0: off; 5270 is customary)
+    s2s_tls_port: int = 0
     sip_port: int = 5060
     http_port: int = 8080
     #: HTTPS (TLS from the first byte) on the same site, with the
@@ -526,6 +528,7 @@ _LISTEN_FIELDS = {
     "c2s_port": _port,
     "c2s_tls_port": _port,
     "s2s_port": _port,
+    "s2s_tls_port": _port,
     "sip_port": _port,
     "http_port": _port,
     "https_port": _port,

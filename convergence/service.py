@@ -487,6 +487,11 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
         internet.TCPServer(
             config.listen.s2s_port, server.s2s.factory(), interface=config.interface,
         ).setServiceParent(top)
+    if config.listen.s2s_tls_port and server.s2s is not None:
+        internet.TCPServer(
+            config.listen.s2s_tls_port, server.s2s.factory(direct_tls=True),
+            interface=config.interface,
+        ).setServiceParent(top)
     if config.listen.sip_port:
         SipListener(server.sip, config.listen.sip_port, config.interface,
                     grace=config.sip.shutdown_grace).setServiceParent(top)

@@ -45,9 +45,9 @@ CORE_SPECS: tuple[Spec, ...] = (
               " library's) for the domainpart"),
     Spec("XEP-0368", "1.1.0", "XMPP",
          note="direct TLS for clients on listen.c2s_tls_port (default 5223),"
-              " ALPN xmpp-client; outgoing s2s follows _xmpps-server SRV records"
-              " (ALPN xmpp-server), no direct TLS s2s listener; SRV records are"
-              " the operator's"),
+              " ALPN xmpp-client; for servers on listen.s2s_tls_port (off by"
+              " default) and outgoing where _xmpps-server SRV records say so,"
+              " ALPN xmpp-server; SRV records are the operator's"),
     Spec("RFC 7395", "", "XMPP",
          note="XMPP over WebSocket on the HTTP listener (xmpp.websocket_path), the"
               " same c2s service layer as TCP; wss:// on listen.https_port or a proxy"),

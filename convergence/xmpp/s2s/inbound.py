@@ -66,7 +66,7 @@ class S2SInbound(XmlStreamServer):
     content_namespace = ns.SERVER
     header_namespaces = {"db": dialback.NS}
 
-    def __init__(self, manager: "S2SManager") -> None:
+    def __init__(self, manager: "S2SManager", direct_tls: bool = False) -> None:
         server = manager.server
         super().__init__(manager.clock, server.config.max_stanza_size, server.read_rate())
         self.manager = manager
@@ -75,6 +75,8 @@ class S2SInbound(XmlStreamServer):
         self.local: str | None = None
         self.remote: str | None = None
         self.version = True
+        #: TLS from the first byte (XEP-0368), STARTTLS never offered
+        self.direct_tls = direct_tls
         self.secure = False
         #: (remote domain, local domain) pairs authenticated on this stream
         self.authenticated: set[tuple[str, str]] = set()
@@ -90,6 +92,9 @@ class S2SInbound(XmlStreamServer):
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
+        if self.direct_tls:
+            self.transport.startTLS(self.manager.server_tls)
+            self.secure = True
         self.manager.inbound_opened(self)
         timeout = self.manager.server.config.negotiation_timeout
         if timeout:
@@ -337,10 +342,12 @@ def _db_error(tag: str, from_: str, to: str, condition: str,
 
 
 class S2SFactory(Factory):
-    """Builds an L{S2SInbound} for each connection to the s2s port."""
+    """Builds an L{S2SInbound} for each connection to the s2s port (with
+    C{direct_tls}, the XEP-0368 port: TLS from the first byte)."""
 
-    def __init__(self, manager: "S2SManager") -> None:
+    def __init__(self, manager: "S2SManager", direct_tls: bool = False) -> None:
         self.manager = manager
+        self.direct_tls = direct_tls
 
     def buildProtocol(self, addr: Any) -> S2SInbound:
-        return S2SInbound(self.manager)
+        return S2SInbound(self.manager, self.direct_tls)

@@ -86,9 +86,11 @@ class S2SManager:
         self.allowed = frozenset(config.allowed_domains)
         self._sweep: LoopingCall | None = None
 
-    def factory(self) -> S2SFactory:
-        """The factory of the s2s listener."""
-        return S2SFactory(self)
+    def factory(self, direct_tls: bool = False) -> S2SFactory:
+        """The factory of the s2s listener (C{direct_tls}: XEP-0368's)."""
+        if direct_tls and self.server_tls is None:
+            raise ValueError("direct TLS needs a certificate")
+        return S2SFactory(self, direct_tls)
 
     def install(self) -> None:
         bus = self.server.bus
