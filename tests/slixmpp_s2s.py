@@ -3,7 +3,10 @@ slixmpp users on two federating convergence servers (a.test, b.test).
 
 Run as a subprocess by tests/test_s2s_twistd.py:
 
-    python slixmpp_s2s.py SCENARIO A_ADDR A_PORT A_CAFILE B_ADDR B_PORT B_CAFILE
+    python slixmpp_s2s.py SCENARIO A_JID A_ADDR A_PORT A_CAFILE B_JID B_ADDR B_PORT B_CAFILE
+
+(the JIDs are full JIDs with the password "secret"; C{full} expects
+alice@a.test and bob@b.test)
 
 C{full}: messages both ways, iq ping both ways, a subscription ending in
 both with presence, a room on b.test joined from a.test, the echo
@@ -89,12 +92,11 @@ async def ping(user: User, jid: str) -> bool:
 
 async def messages(alice: User, bob: User) -> dict:
     result: dict = {}
-    alice.send_message(mto="bob@b.test/slix", mbody="hello from a", mtype="chat")
-    bob.send_message(mto="alice@a.test/slix", mbody="hello from b", mtype="chat")
-    result["bob_got"] = await until(lambda: ("alice@a.test/slix", "chat", "hello from a")
-                                    in bob.messages)
-    result["alice_got"] = await until(lambda: ("bob@b.test/slix", "chat", "hello from b")
-                                      in alice.messages)
+    a, b = str(alice.boundjid), str(bob.boundjid)
+    alice.send_message(mto=b, mbody="hello from a", mtype="chat")
+    bob.send_message(mto=a, mbody="hello from b", mtype="chat")
+    result["bob_got"] = await until(lambda: (a, "chat", "hello from a") in bob.messages)
+    result["alice_got"] = await until(lambda: (b, "chat", "hello from b") in alice.messages)
     return result
 
 
@@ -140,9 +142,10 @@ async def full(alice: User, bob: User) -> dict:
     return result
 
 
-async def main(scenario: str, a: tuple[str, int, str], b: tuple[str, int, str]) -> dict:
-    alice = await start("alice@a.test/slix", *a)
-    bob = await start("bob@b.test/slix", *b)
+async def main(scenario: str, a: tuple[str, str, int, str],
+               b: tuple[str, str, int, str]) -> dict:
+    alice = await start(*a)
+    bob = await start(*b)
     result = await (full if scenario == "full" else messages)(alice, bob)
     for user in (alice, bob):
         user.disconnect()
@@ -155,5 +158,6 @@ if __name__ == "__main__":
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     out = loop.run_until_complete(asyncio.wait_for(main(
-        args[0], (args[1], int(args[2]), args[3]), (args[4], int(args[5]), args[6])), 100))
+        args[0], (args[1], args[2], int(args[3]), args[4]),
+        (args[5], args[6], int(args[7]), args[8])), 100))
     sys.stdout.write(json.dumps(out) + "\n")

@@ -156,8 +156,8 @@ class Federation(SynchronousTestCase):
 
     def scenario(self, name: str) -> dict:
         args = [sys.executable, str(SCENARIO), name]
-        for i in (self.a, self.b):
-            args += [i.address, str(i.c2s_port), str(i.cafile)]
+        for i, user in ((self.a, "alice"), (self.b, "bob")):
+            args += [f"{user}@{i.domain}/slix", i.address, str(i.c2s_port), str(i.cafile)]
         env = dict(os.environ, PYTHONPATH=str(SCENARIO.parent))
         done = subprocess.run(args, capture_output=True, timeout=120, env=env)
         self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace")[-3000:]
