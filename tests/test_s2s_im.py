@@ -93,3 +93,36 @@ class RemoteImTests(SynchronousTestCase):
         # the stream from the chat service is authenticated for its own domain
         self.assertIn(("conference.b.test", "a.test"),
                       {p for s in self.a.s2s.inbound for p in s.authenticated})
+
+
+class RemoteCarbonsMamTests(SynchronousTestCase):
+    """A message from a remote sender is copied (XEP-0280) and archived
+    (XEP-0313) like one from a local sender."""
+
+    def test_carbon_and_archive(self) -> None:
+        net = Net(self.mktemp())
+        a = net.server("a.test", "127.0.0.1", {"hosts": (("b.test", "127.0.0.2:5269"),)})
+        b = net.server("b.test", "127.0.0.2", {"hosts": (("a.test", "127.0.0.1:5269"),)})
+        phone, laptop = login(a, "alice", "phone"), login(a, "alice", "laptop")
+        for client in (phone, laptop):
+            client.send("<presence/>")
+        laptop.send("<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+        phone.read()
+        laptop.read()
+        bob = login(b, "bob")
+        bob.send("<message to='alice@a.test/phone' type='chat' id='x1'>"
+                 "<body>to your phone</body></message>")
+        net.flush()
+        self.assertEqual([m.findtext("{jabber:client}body") for m in phone.read()],
+                         ["to your phone"])
+        (carbon,) = laptop.read()
+        inner = carbon.find("{urn:xmpp:carbons:2}received/{urn:xmpp:forward:0}forwarded/"
+                            "{jabber:client}message")
+        self.assertEqual((inner.get("from"), inner.findtext("{jabber:client}body")),
+                         ("bob@b.test/r", "to your phone"))
+        phone.send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'/></iq>")
+        got = phone.read()
+        archived = [m.find(".//{jabber:client}message") for m in got
+                    if m.find("{urn:xmpp:mam:2}result") is not None]
+        self.assertEqual([(m.get("from"), m.findtext("{jabber:client}body")) for m in archived],
+                         [("bob@b.test/r", "to your phone")])
