@@ -12,6 +12,7 @@ from lxml import etree
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
+from twisted.names.error import DNSNameError
 from twisted.test import iosim
 
 from convergence.auth.accounts import Accounts
@@ -35,6 +36,8 @@ class Net:
         self.servers: dict[tuple[str, int], S2SManager] = {}
         self.pumps: list[iosim.IOPump] = []
         self.down: set[str] = set()
+        #: addresses whose connection attempts never end
+        self.hanging: set[str] = set()
 
     def server(self, domain: str, address: str, s2s: dict[str, Any] | None = None,
                users: tuple[str, ...] = ("alice", "bob"), **xmpp: Any) -> XmppServer:
@@ -52,14 +55,19 @@ class Net:
         settings: dict[str, Any] = {"server_login": PLAIN, "login_to_other_server": PLAIN,
                                     "dialback_secret": f"secret of {domain}"}
         settings.update(s2s or {})
+        # no real DNS in unit tests: a domain not in the map does not exist
         manager = S2SManager(server, S2SConfig(**settings),
-                             resolver=Resolver(settings.get("hosts", ())),
+                             resolver=Resolver(settings.get("hosts", ()),
+                                               lookup_service=lambda name: fail(
+                                                   DNSNameError(name))),
                              connect=self.connect)
         manager.install()
         self.servers[(address, 5269)] = manager
         return server
 
     def connect(self, target: Target, protocol: Any) -> Deferred:
+        if target.host in self.hanging:
+            return Deferred()
         manager = self.servers.get((target.host, target.port))
         if manager is None or target.host in self.down:
             return fail(ConnectionRefusedError(target.host))
@@ -105,6 +113,18 @@ def _header(domain: str) -> bytes:
     return (b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
             b" xmlns:stream='http://etherx.jabber.org/streams' to='" + domain.encode()
             + b"' version='1.0'>")
+
+
+def answer_verify(server: XmppServer, remote: str, valid: bool) -> etree._Element:
+    """Answer the one dialback question C{server} asks C{remote}'s server,
+    as that authoritative server would; the question is returned."""
+    link = server.s2s.links[(server.default_host, remote)]
+    ((question, _),) = link.verifies.values()
+    link.verify_answered(etree.fromstring(
+        f"<db:verify xmlns:db='jabber:server:dialback' from='{remote}'"
+        f" to='{server.default_host}' id='{question.get('id')}'"
+        f" type='{'valid' if valid else 'invalid'}'/>"))
+    return question
 
 
 def names(elements: list[etree._Element]) -> list[str]:

@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.config import S2SPolicy
 from convergence.xmpp.s2s import dialback
-from tests.s2shelpers import Net, RawPeer, login, names, stream_error
+from tests.s2shelpers import Net, RawPeer, answer_verify, login, names, stream_error
 
 DB = "jabber:server:dialback"
 
@@ -15,7 +15,12 @@ DB = "jabber:server:dialback"
 class InboundTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.net = Net(self.mktemp())
-        self.a = self.net.server("a.test", "127.0.0.1", {"blocked_domains": ("evil.test",)})
+        # b.test's server is slow: dialback questions stay pending until
+        # the test answers them
+        self.net.hanging.add("127.0.0.2")
+        self.a = self.net.server("a.test", "127.0.0.1",
+                                 {"blocked_domains": ("evil.test",),
+                                  "hosts": (("b.test", "127.0.0.2:5269"),)})
         self.keys = self.a.s2s.keys
 
     def authenticated_peer(self) -> RawPeer:
@@ -24,9 +29,7 @@ class InboundTests(SynchronousTestCase):
         peer = RawPeer(self.a)
         peer.open("b.test", "a.test")
         peer.send("<db:result from='b.test' to='a.test'>somekey</db:result>")
-        link = self.a.s2s.links[("a.test", "b.test")]
-        ((sid, key),) = link.verifies
-        link.verifies[(sid, key)][1].callback(True)
+        answer_verify(self.a, "b.test", True)
         self.assertEqual([e.get("type") for e in peer.read()], ["valid"])
         return peer
 
@@ -104,11 +107,9 @@ class InboundTests(SynchronousTestCase):
         peer = RawPeer(self.a)
         peer.open("b.test", "a.test")
         peer.send("<db:result from='b.test' to='a.test'>badkey</db:result>")
-        link = self.a.s2s.links[("a.test", "b.test")]
-        ((question, d),) = link.verifies.values()
+        question = answer_verify(self.a, "b.test", False)
         self.assertEqual(question.get("id"), peer.stream.stream_id)
         self.assertEqual(question.text, "badkey")
-        d.callback(False)
         self.assertEqual([e.get("type") for e in peer.read()], ["invalid"])
         peer.send("<message from='bob@b.test' to='alice@a.test'/>")
         self.assertEqual(stream_error(peer.read()), "not-authorized")
@@ -195,7 +196,9 @@ class InboundLimitsTests(SynchronousTestCase):
         """More pending dialback questions than s2s.max_queue: answered
         invalid at once, never sent."""
         net = Net(self.mktemp())
-        a = net.server("a.test", "127.0.0.1", {"max_queue": 2})
+        net.hanging.add("127.0.0.2")
+        a = net.server("a.test", "127.0.0.1",
+                       {"max_queue": 2, "hosts": (("b.test", "127.0.0.2:5269"),)})
         peer = RawPeer(a)
         peer.open("b.test", "a.test")
         for n in range(3):

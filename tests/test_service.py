@@ -75,7 +75,8 @@ class TwistdTests(SynchronousTestCase):
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
                             b" to='localhost' version='1.0'>")
-                self.assertIn(b"urn:xmpp:features:dialback",
+                # federation listens, TLS first (the default s2s policy)
+                self.assertIn(b"<required/></starttls>",
                               read_until(s2s, b"</stream:features>"))
             with sock:
                 sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
@@ -207,7 +208,8 @@ class ShutdownTests(SynchronousTestCase):
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
                             b" to='localhost' version='1.0'>")
-                self.assertIn(b"urn:xmpp:features:dialback",
+                # federation listens, TLS first (the default s2s policy)
+                self.assertIn(b"<required/></starttls>",
                               read_until(s2s, b"</stream:features>"))
             with sock:
                 sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"

@@ -145,10 +145,14 @@ class OutgoingLink:
                  remote=self.remote, text=text)
         self._reset()
         self.queue.bounce_all(condition, text)
+        self._fail_verifies()
+        self.manager.link_done(self)
+
+    def _fail_verifies(self) -> None:
         verifies, self.verifies = self.verifies, {}
         for _, d in verifies.values():
-            d.callback(False)
-        self.manager.link_done(self)
+            if not d.called:
+                d.callback(False)
 
     def _reset(self) -> None:
         if self._deadline is not None and self._deadline.active():
@@ -202,9 +206,7 @@ class OutgoingLink:
         if self.state == READY:
             self.stream = None
             self.state = IDLE
-            verifies, self.verifies = self.verifies, {}
-            for _, d in verifies.values():
-                d.callback(False)
+            self._fail_verifies()
             if self.queue:
                 self._start()
             else:
