@@ -74,7 +74,7 @@ class OutgoingLink:
                                     text=key, id_=stream_id)
         d: Deferred = Deferred()
         previous = self.verifies.pop((stream_id, key), None)
-        if previous is not None:
+        if previous is not None and not previous[1].called:
             previous[1].callback(False)
         self.verifies[(stream_id, key)] = (question, d)
         if self.stream is not None and self.stream.negotiated:
@@ -127,6 +127,8 @@ class OutgoingLink:
             self.state = NEGOTIATING
 
         def not_connected(failure: Failure) -> None:
+            if attempt != self._attempt:
+                return  # given up (timed out) meanwhile
             log.info("s2s: {host}:{port} for {remote}: {reason}", host=target.host,
                      port=target.port, remote=self.remote,
                      reason=failure.getErrorMessage())
