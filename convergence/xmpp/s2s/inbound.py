@@ -347,7 +347,7 @@ class S2SFactory(Factory):
 
     def __init__(self, manager: "S2SManager", direct_tls: bool = False) -> None:
         self.manager = manager
-        self.direct_tls = direct_tls
+        self.tls_first = direct_tls
 
     def buildProtocol(self, addr: Any) -> S2SInbound:
-        return S2SInbound(self.manager, self.direct_tls)
+        return S2SInbound(self.manager, self.tls_first)

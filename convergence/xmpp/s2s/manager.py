@@ -68,7 +68,7 @@ class S2SManager:
         self.config = config
         self.clock = server.clock
         self.keys = DialbackKeys(config.dialback_secret or None)
-        self.resolver = resolver or Resolver(config.hosts)
+        self.resolver = resolver or Resolver(config.hosts, reactor=reactor)
         if connect is None:
             connect = _endpoint_connect(reactor or server.clock, config.connect_timeout)
         self.connect = connect
@@ -189,6 +189,7 @@ class S2SManager:
     def shutdown(self) -> None:
         if self._sweep is not None and self._sweep.running:
             self._sweep.stop()
+        self.resolver.close()
         for stream in list(self.inbound):
             stream.stream_error("system-shutdown", wait=False)
         for link in list(self.links.values()):

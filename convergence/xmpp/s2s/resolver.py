@@ -41,19 +41,37 @@ def parse_override(value: str) -> Target:
     return Target(host.strip("[]"), int(port), direct)
 
 
-def _default_lookup(name: str) -> Deferred:
-    from twisted.names import client
-
-    return client.lookupService(name)
-
-
 class Resolver:
     """Finds the targets of a remote domain."""
 
     def __init__(self, overrides: Iterable[tuple[str, str]] = (),
-                 lookup_service: Callable[[str], Deferred] | None = None) -> None:
+                 lookup_service: Callable[[str], Deferred] | None = None,
+                 reactor: Any = None) -> None:
+        """
+        @param lookup_service: C{name -> Deferred} of SRV answers; by
+            default a DNS client on the system's C{/etc/resolv.conf},
+            made on first use (and stopped by L{close}).
+        """
         self.overrides = {domain: parse_override(v) for domain, v in overrides}
-        self.lookup_service = lookup_service or _default_lookup
+        self.lookup_service = lookup_service or self._dns_lookup
+        self.reactor = reactor
+        self._dns: Any = None
+
+    def _dns_lookup(self, name: str) -> Deferred:
+        if self._dns is None:
+            from twisted.names import client
+
+            # short retries: a stanza waits for this (s2s.queue_timeout)
+            self._dns = client.Resolver(resolv="/etc/resolv.conf", timeout=(1, 3, 5),
+                                        reactor=self.reactor)
+        return self._dns.lookupService(name)
+
+    def close(self) -> None:
+        """Stop the DNS client's periodic re-reading of resolv.conf."""
+        call = getattr(self._dns, "_parseCall", None)
+        if call is not None and call.active():
+            call.cancel()
+        self._dns = None
 
     def resolve(self, domain: str) -> Deferred:
         """Deferred list of L{Target}s, best first (empty: the domain
