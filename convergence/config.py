@@ -282,6 +282,9 @@ class AlertConfig:
 #: L{ENV_ALERT_TOKEN_NAME} (C{CONVERGENCE_ALERT_TOKEN=... make run})
 ENV_ALERT_TOKEN = "CONVERGENCE_ALERT_TOKEN"
 ENV_ALERT_TOKEN_NAME = "env"
+
+
+@dataclass(frozen=True)
 class S2SPolicy:
     """
     One direction of federation: the patent's C{server_login} (streams
