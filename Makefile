@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean sipp browser bench bench-deps lint compliance clients clients-deps selfhelp-assets
+.PHONY: run test venv clean sipp prosody browser bench bench-deps lint compliance clients clients-deps selfhelp-assets
 
 venv: $(STAMP)
 
@@ -17,12 +17,18 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/twistd -n convergence $(ARGS)
 
-test: $(STAMP) sipp browser clients-deps
+test: $(STAMP) sipp prosody browser clients-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # sipp (Debian package sip-tester) drives the SIP integration tests; a no-op when sipp is on PATH.
 sipp:
 	@command -v sipp >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester)
+
+# Debian's prosody for the federation interop test (tests/test_s2s_prosody.py);
+# the package would start a system-wide Prosody on 5222/5269: the test runs its
+# own on loopback, so that service is stopped and disabled right after the install.
+prosody:
+	@command -v prosody >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody && (systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true))
 
 # Debian's Chromium (+ ChromeDriver) for the browser tests, driven by Playwright's
 # Python package from the test extra; a no-op when /usr/bin/chromium exists.
@@ -63,13 +69,12 @@ clients: $(STAMP) clients-deps
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Debian's prosody (the XMPP reference; never needed by `make test`), kamailio
+# Debian's prosody (the XMPP reference; `make test` needs it too), kamailio
 # (the SIP registrar reference) and sipp, installed when missing. The packages
 # would start a system-wide Prosody on 5222/5269 and Kamailio on 5060: the
 # bench runs its own on loopback, so those services are stopped and disabled
 # right after the install.
-bench-deps: sipp
-	@command -v prosody >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody && (systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true))
+bench-deps: sipp prosody
 	@command -v kamailio >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio && (systemctl disable --now kamailio >/dev/null 2>&1 || service kamailio stop >/dev/null 2>&1 || true))
 
 # ruff from PyPI (the `lint` extra), installed into the venv on first use.

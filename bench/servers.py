@@ -584,8 +584,10 @@ class ConvergenceServer(Server):
         return env
 
     def twistd(self) -> list[str]:
+        # no federation, as Prosody's bench config has none
         return [str(VENV_BIN / "twistd"), "-n", "--pidfile=",
-                "--logger", "bench.servers.twistd_warn_observer", "convergence"]
+                "--logger", "bench.servers.twistd_warn_observer", "convergence",
+                "--s2s-port", "0"]
 
     def command(self) -> list[str]:
         return [*self.twistd(), "--data-dir", str(self.data), "--config", str(self.config),

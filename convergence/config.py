@@ -30,6 +30,8 @@ class ListenConfig:
     #: XEP-0368 direct TLS for clients: TLS from the first byte
     c2s_tls_port: int = 5223
     s2s_port: int = 5269
+    #: XEP-0368 direct TLS for servers (0: off; 5270 is customary)
+    s2s_tls_port: int = 0
     sip_port: int = 5060
     http_port: int = 8080
     #: HTTPS (TLS from the first byte) on the same site, with the
@@ -283,6 +285,53 @@ ENV_ALERT_TOKEN_NAME = "env"
 
 
 @dataclass(frozen=True)
+class S2SPolicy:
+    """
+    One direction of federation: the patent's C{server_login} (streams
+    other servers open to us) or C{login_to_other_server} (ours to them).
+    """
+
+    #: C{required}, C{optional} or C{disabled}
+    tls: str = "required"
+    #: the peer must present a certificate valid for its domain
+    #: (SASL EXTERNAL, XEP-0178); otherwise dialback may be used
+    require_valid_certificate: bool = False
+    #: server dialback (XEP-0220) may authenticate the stream
+    dialback: bool = True
+
+
+@dataclass(frozen=True)
+class S2SConfig:
+    """Server-to-server streams (federation; see docs/federation.md)."""
+
+    #: federation on or off (the listener, outgoing streams)
+    enabled: bool = True
+    #: remote domain -> "host:port", overriding DNS (private federations,
+    #: tests on loopback); "tls:host:port" for direct TLS (XEP-0368)
+    hosts: tuple[tuple[str, str], ...] = ()
+    #: XEP-0185 dialback secret; empty: a random one made at start
+    dialback_secret: str = ""
+    #: PEM file of trusted CA certificates for peers; empty: the system's
+    ca_file: str = ""
+    #: seconds to connect (each address) and to authenticate a new stream
+    connect_timeout: float = 10.0
+    #: seconds a queued stanza waits for its stream before it bounces
+    #: with remote-server-timeout
+    queue_timeout: float = 30.0
+    #: stanzas queued per remote domain while its stream is negotiated
+    max_queue: int = 1000
+    #: seconds without traffic after which a stream is closed (0: never)
+    idle_timeout: float = 600.0
+    #: remote domains never federated with
+    blocked_domains: tuple[str, ...] = ()
+    #: non-empty: federate only with these domains (closed federation)
+    allowed_domains: tuple[str, ...] = ()
+    #: the patent's login configs: inbound and outbound policy
+    server_login: S2SPolicy = S2SPolicy()
+    login_to_other_server: S2SPolicy = S2SPolicy()
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     """
     The OpenMetrics endpoint (see docs/operations.md): off unless enabled;
@@ -355,6 +404,7 @@ class Config:
     alert: AlertConfig = AlertConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
+    s2s: S2SConfig = S2SConfig()
     apps: tuple[AppConfig, ...] = (
         AppConfig(name="echo", module="apps.echo"),
         AppConfig(name="chatline", module="apps.chatline"),
@@ -481,6 +531,7 @@ _LISTEN_FIELDS = {
     "c2s_port": _port,
     "c2s_tls_port": _port,
     "s2s_port": _port,
+    "s2s_tls_port": _port,
     "sip_port": _port,
     "http_port": _port,
     "https_port": _port,
@@ -556,6 +607,55 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "websocket_url": lambda k, v: _ws_url(k, v),
     "websocket_secure": lambda k, v: _one_of(k, v, ("loopback", "always", "never")),
     "websocket_trusted_proxies": lambda k, v: _networks(k, v),
+}
+
+def _s2s_hosts(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """C{[s2s.hosts]}: domain = "host:port" (or "tls:host:port")."""
+    _expect(key, value, dict)
+    result = []
+    for domain, target in value.items():
+        name = _domain(f"{key}.{domain}", domain)
+        _string(f"{key}.{domain}", target)
+        rest = target[4:] if target.startswith("tls:") else target
+        host, sep, port = rest.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{key}.{domain}: expected host:port, got {target!r}")
+        result.append((name, target))
+    return tuple(result)
+
+
+def _domain_list(key: str, value: Any) -> tuple[str, ...]:
+    _expect(key, value, list)
+    return tuple(_domain(f"{key}[{i}]", item) for i, item in enumerate(value))
+
+
+def _s2s_policy(key: str, value: Any) -> "S2SPolicy":
+    fields = {
+        "tls": lambda k, v: _one_of(k, v, ("required", "optional", "disabled")),
+        "require_valid_certificate": _bool,
+        "dialback": _bool,
+    }
+    policy = S2SPolicy(**_section(key, value, fields))
+    if not policy.dialback and not policy.require_valid_certificate:
+        policy = S2SPolicy(policy.tls, True, False)
+    if policy.require_valid_certificate and policy.tls == "disabled":
+        raise ConfigError(f"{key}.tls: a valid certificate needs TLS")
+    return policy
+
+
+_S2S_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "enabled": _bool,
+    "hosts": _s2s_hosts,
+    "dialback_secret": _string,
+    "ca_file": _string,
+    "connect_timeout": lambda k, v: _positive_float(k, v),
+    "queue_timeout": lambda k, v: _positive_float(k, v),
+    "max_queue": _positive_int,
+    "idle_timeout": _non_negative,
+    "blocked_domains": _domain_list,
+    "allowed_domains": _domain_list,
+    "server_login": _s2s_policy,
+    "login_to_other_server": _s2s_policy,
 }
 
 #: XEP-0157 roles: each becomes the C{<role>-addresses} field of the
@@ -996,6 +1096,8 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
             kwargs["metrics"] = MetricsConfig(**_section(name, value, _METRICS_FIELDS))
         elif name == "log":
             kwargs["log"] = LogConfig(**_section(name, value, _LOG_FIELDS))
+        elif name == "s2s":
+            kwargs["s2s"] = S2SConfig(**_section(name, value, _S2S_FIELDS))
         elif name == "apps":
             kwargs["apps"] = _apps_with_defaults(name, value)
         else:

@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from twisted.application.service import IServiceMaker
-from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from twisted.python import usage
 from zope.interface import implementer
@@ -34,8 +33,7 @@ class Options(usage.Options):
         ["c2s-tls-port", None, None,
          "XMPP client port with direct TLS, XEP-0368 (default 5223, 0 disables)."],
         ["s2s-port", None, None,
-         "XMPP server-to-server port. Federation is not implemented yet:"
-         " nothing listens on it, the value is only checked."],
+         "XMPP server-to-server port, federation (default 5269, 0 disables)."],
         ["sip-port", None, None, "SIP port (default 5060, 0 disables)."],
         ["http-port", None, None, "HTTP port (default 8080, 0 disables)."],
         ["https-port", None, None, "HTTPS port (default 0: off)."],
@@ -95,10 +93,6 @@ class ConvergenceServiceMaker:
             raise SystemExit(2)
         from twisted.internet import reactor
 
-        if options["s2s-port"] is not None:
-            Logger().warn(
-                "--s2s-port {port}: federation is not implemented yet;"
-                " nothing listens on that port", port=options["s2s-port"])
         reactor.callWhenRunning(freeze_startup_objects)  # type: ignore[attr-defined]
         twistd = getattr(options, "parent", None)
         if twistd is None or not twistd.get("syslog"):

@@ -55,6 +55,7 @@ from convergence.upload.files import FileStore
 from convergence.upload.service import UploadService
 from convergence.upload.signing import Signer, load_secret
 from convergence.xmpp.c2s import C2SFactory
+from convergence.xmpp.s2s.manager import S2SManager
 from convergence.xmpp.server import XmppServer
 from convergence.xmpp.websocket import (
     ALT_CONNECTIONS_WEBSOCKET,
@@ -88,6 +89,8 @@ class Convergence:
     alerts: AlertResource | None = None
     #: The same site over HTTPS, when C{listen.https_port} is set.
     https: HttpSite | None = None
+    #: Federation (server-to-server streams), when C{s2s.enabled}.
+    s2s: S2SManager | None = None
 
     def c2s_factory(self) -> C2SFactory:
         return C2SFactory(self.xmpp)
@@ -178,8 +181,23 @@ def build(config: Config, reactor: Any = None) -> Convergence:
     xmpp.http_upload = uploads
     alerts = build_alerts(config, xmpp, http, reactor)
     build_xmpp_websocket(config, xmpp, http)
+    s2s = build_s2s(config, xmpp, key, reactor)
     return Convergence(config, store, accounts, container, xmpp, sip, locations, http,
-                       database, direct_tls, uploads, alerts, https)
+                       database, direct_tls, uploads, alerts, https, s2s)
+
+
+def build_s2s(config: Config, xmpp: XmppServer, key: Path | None,
+              reactor: Any) -> S2SManager | None:
+    """Federation (C{[s2s]}): outgoing streams on the router's remote
+    route, the certificate for STARTTLS and SASL EXTERNAL."""
+    if not config.s2s.enabled:
+        return None
+    try:
+        manager = S2SManager(xmpp, config.s2s, config.certificate_path, key, reactor)
+    except Exception as e:
+        raise ConfigError(f"s2s: cannot set up TLS: {e}") from e
+    manager.install()
+    return manager
 
 
 def build_uploads(config: Config, reactor: Any, run_in_db: Callable[..., Deferred],
@@ -411,11 +429,11 @@ class ConvergenceService(service.MultiService):
         c = self.server.config
         log.info(
             "convergence serving {domains} on {interface}"
-            " (c2s {c2s}, c2s direct TLS {c2s_tls}, sip {sip}, http {http},"
-            " metrics {metrics}, data in {data_dir});"
-            " s2s: federation is not implemented yet, nothing listens",
+            " (c2s {c2s}, c2s direct TLS {c2s_tls}, s2s {s2s}, sip {sip}, http {http},"
+            " metrics {metrics}, data in {data_dir})",
             domains=", ".join(c.domains), interface=c.interface,
             c2s=c.listen.c2s_port or "off", c2s_tls=c.listen.c2s_tls_port or "off",
+            s2s=(c.listen.s2s_port or "off") if self.server.s2s is not None else "off",
             sip=c.listen.sip_port or "off",
             http=(f"{c.listen.http_port or 'off'}, https {c.listen.https_port or 'off'}"),
             metrics=(("on the HTTP listener at " + c.metrics.path if c.metrics.on_http
@@ -463,6 +481,15 @@ def make_service(config: Config, reactor: Any = None) -> ConvergenceService:
     if config.listen.c2s_tls_port:
         internet.TCPServer(
             config.listen.c2s_tls_port, server.c2s_tls_factory(),
+            interface=config.interface,
+        ).setServiceParent(top)
+    if config.listen.s2s_port and server.s2s is not None:
+        internet.TCPServer(
+            config.listen.s2s_port, server.s2s.factory(), interface=config.interface,
+        ).setServiceParent(top)
+    if config.listen.s2s_tls_port and server.s2s is not None:
+        internet.TCPServer(
+            config.listen.s2s_tls_port, server.s2s.factory(direct_tls=True),
             interface=config.interface,
         ).setServiceParent(top)
     if config.listen.sip_port:

@@ -38,6 +38,9 @@ t1 = {t1}
 t2 = {t2}
 t4 = 0.5
 min_expires = 60
+# no federation: chat to a customer on another server bounces at once
+[s2s]
+enabled = false
 [apps.ringer]
 module = "tests.sipapps_ringer"
 [apps.caller]

@@ -196,7 +196,7 @@ class AgainstConvergenceTests(TestCase):
         self.log = (self.root / "twistd.log").open("wb")
         self.addCleanup(self.log.close)
         self.server = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--data-dir", str(self.data), "--config", str(self.config()),
              "--c2s-port", str(self.port),
              "--c2s-tls-port", "0", "--sip-port", "0", "--http-port", str(self.http_port)],

@@ -113,7 +113,7 @@ class InstalledWheelTests(SynchronousTestCase):
             "--password", "wheel-secret", cwd=work)
         c2s, c2s_tls, sip, http = free_port(), free_port(), free_port(), free_port()
         server = subprocess.Popen(
-            [str(bin_dir / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(bin_dir / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--c2s-port", str(c2s), "--c2s-tls-port", str(c2s_tls),
              "--sip-port", str(sip), "--http-port", str(http)],
             cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

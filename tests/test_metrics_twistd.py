@@ -107,7 +107,7 @@ reactor_lag_interval = 0.1
         self.out = (self.work / "stdout").open("wb")
         self.err = (self.work / "stderr").open("wb")
         proc = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--config", str(config)],
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0", "--config", str(config)],
             cwd=self.work, stdout=self.out, stderr=self.err)
         self.addCleanup(self._stop, proc)
         wait_for_port(p["http"], proc)
@@ -270,7 +270,7 @@ reactor_lag_interval = 0.1
         config.write_text(f'[listen]\nhttp_port = {self.ports["http"]}\n'
                           '[metrics]\nenabled = true\nlisten = "http"\n')
         done = subprocess.run(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--config", str(config)],
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0", "--config", str(config)],
             cwd=self.work, capture_output=True, text=True, timeout=60)
         self.assertNotEqual(done.returncode, 0)
         self.assertIn('convergence: configuration error: metrics.token: required when'

@@ -48,7 +48,7 @@ class OfflineDurabilityTests(SynchronousTestCase):
     def start(self) -> tuple[subprocess.Popen, int]:
         port = free_port()
         proc = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
              "--sip-port", str(free_port()),
              "--http-port", str(free_port())],

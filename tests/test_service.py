@@ -55,8 +55,9 @@ class TwistdTests(SynchronousTestCase):
         tls_port = free_port()
         sip_port = free_port()
         http_port = free_port()
+        s2s_port = free_port()
         proc = self.twistd("--c2s-port", str(port), "--c2s-tls-port", str(tls_port),
-                           "--sip-port", str(sip_port),
+                           "--sip-port", str(sip_port), "--s2s-port", str(s2s_port),
                            "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
@@ -69,6 +70,14 @@ class TwistdTests(SynchronousTestCase):
                         self.fail("server did not start: "
                                   + proc.stderr.read().decode(errors="replace"))
                     time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as s2s:
+                s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+                            b" xmlns:stream='http://etherx.jabber.org/streams'"
+                            b" xmlns:db='jabber:server:dialback'"
+                            b" to='localhost' version='1.0'>")
+                # federation listens, TLS first (the default s2s policy)
+                self.assertIn(b"<required/></starttls>",
+                              read_until(s2s, b"</stream:features>"))
             with sock:
                 sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
                              b" xmlns:stream='http://etherx.jabber.org/streams'"
@@ -171,18 +180,19 @@ class TwistdTests(SynchronousTestCase):
 
 
 class ShutdownTests(SynchronousTestCase):
-    """SIGTERM under twistd, and what the log says of the s2s port."""
+    """SIGTERM under twistd, and the s2s port listening."""
 
     def test_sigterm_sends_system_shutdown(self) -> None:
         """An open stream gets system-shutdown and the process ends;
-        the log says that nothing listens on the s2s port."""
+        the s2s port listens and the log says so."""
         work = Path(self.mktemp())
         work.mkdir()
         port = free_port()
+        s2s_port = free_port()
         proc = TwistdTests.twistd(
             self, "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
             "--sip-port", "0", "--http-port", "0",
-            "--s2s-port", "5999", cwd=work)
+            "--s2s-port", str(s2s_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -193,6 +203,14 @@ class ShutdownTests(SynchronousTestCase):
                     if proc.poll() is not None or time.monotonic() > deadline:
                         self.fail("server did not start")
                     time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as s2s:
+                s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+                            b" xmlns:stream='http://etherx.jabber.org/streams'"
+                            b" xmlns:db='jabber:server:dialback'"
+                            b" to='localhost' version='1.0'>")
+                # federation listens, TLS first (the default s2s policy)
+                self.assertIn(b"<required/></starttls>",
+                              read_until(s2s, b"</stream:features>"))
             with sock:
                 sock.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
                              b" xmlns:stream='http://etherx.jabber.org/streams'"
@@ -204,8 +222,7 @@ class ShutdownTests(SynchronousTestCase):
             # twistd ends by re-raising the signal that stopped it.
             self.assertIn(proc.wait(15), (0, -signal.SIGTERM))
             log = proc.stdout.read().decode(errors="replace")
-            self.assertIn("--s2s-port 5999: federation is not implemented yet", log)
-            self.assertIn("s2s: federation is not implemented yet", log)
+            self.assertIn(f"s2s {s2s_port}", log)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -213,10 +230,10 @@ class ShutdownTests(SynchronousTestCase):
             proc.stdout.close()
             proc.stderr.close()
 
-    def test_help_says_s2s_does_not_listen(self) -> None:
-        """twistd convergence --help says that nothing listens on --s2s-port."""
+    def test_help_describes_s2s_port(self) -> None:
+        """twistd convergence --help describes --s2s-port."""
         out = subprocess.run([str(BIN / "twistd"), "convergence", "--help"],
                              capture_output=True, timeout=60, cwd="/").stdout
         text = b" ".join(out.split())
-        self.assertIn(b"Federation is not implemented yet: nothing listens on it",
+        self.assertIn(b"XMPP server-to-server port, federation (default 5269",
                       text)

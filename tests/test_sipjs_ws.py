@@ -114,7 +114,7 @@ module = "tests.sipapps_dialer"
         self.log = self.work / "twistd.log"
         with open(self.log, "wb") as log:
             proc = subprocess.Popen(
-                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
                  "--config", str(self.work / "convergence.toml")],
                 cwd=self.work, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop, proc)

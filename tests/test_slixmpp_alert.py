@@ -40,7 +40,7 @@ class SlixmppAlertTests(SynchronousTestCase):
         env = {**os.environ, "CONVERGENCE_ALERT_TOKEN": TOKEN}
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
                  "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
                  "--sip-port", str(free_port()), "--http-port", str(http_port)],
                 cwd=self.work, stdout=log, stderr=subprocess.PIPE, env=env)

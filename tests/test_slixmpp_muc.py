@@ -39,7 +39,7 @@ class SlixmppMucTests(SynchronousTestCase):
     def start(self) -> tuple[subprocess.Popen, int]:
         port = free_port()
         proc = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--c2s-port", str(port), "--c2s-tls-port", str(free_port()),
              "--sip-port", str(free_port()), "--http-port", str(free_port())],
             cwd=self.work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

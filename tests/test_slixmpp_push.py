@@ -67,7 +67,7 @@ settings = {{ record = "{self.record}" }}
         self.log = self.work / "twistd.log"
         with open(self.log, "wb") as log:
             proc = subprocess.Popen(
-                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+                [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
                  "--config", str(self.work / "convergence.toml")],
                 cwd=self.work, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop, proc)

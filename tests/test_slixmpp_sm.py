@@ -104,7 +104,7 @@ class SigkillTests(TestCase):
         """twistd -n convergence, c2s only; wait until it listens."""
         port = free_port()
         self.server = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--data-dir", str(self.data), "--c2s-port", str(port),
              "--sip-port", "0", "--http-port", "0"],
             cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)

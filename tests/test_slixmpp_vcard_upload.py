@@ -56,7 +56,7 @@ class SlixmppVCardUploadTests(SynchronousTestCase):
         self.c2s, self.http_port = free_port(), free_port()
         self.https_port = free_port() if self.https else 0
         self.proc = subprocess.Popen(
-            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence",
+            [str(BIN / "twistd"), "-n", "--pidfile=", "convergence", "--s2s-port", "0",
              "--config", "convergence.toml", "--c2s-port", str(self.c2s),
              "--c2s-tls-port", str(free_port()),
              "--sip-port", str(free_port()), "--http-port", str(self.http_port),

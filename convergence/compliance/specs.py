@@ -32,8 +32,12 @@ class Spec:
 #: Specifications of the service layers (streams, SASL, TLS, SIP, HTTP)
 #: that no feature module declares.
 CORE_SPECS: tuple[Spec, ...] = (
-    Spec("RFC 6120", "", "XMPP", status="partial", note="c2s streams, STARTTLS, SASL, binding,"
-         " stanza routing and errors; no server-to-server yet"),
+    Spec("RFC 6120", "", "XMPP", status="partial",
+         note="c2s and s2s streams, STARTTLS, SASL, binding, stanza routing and"
+              " errors; s2s: SRV/A/AAAA resolution, certificate identities"
+              " (DNS-ID, SRV-ID, XmppAddr), SASL EXTERNAL and dialback,"
+              " invalid-from checks; no SASL EXTERNAL for clients, no TLS"
+              " channel binding"),
     Spec("RFC 7590", "", "XMPP", note="TLS 1.2 or later, no renegotiation;"
          " the system OpenSSL's cipher suites"),
     Spec("RFC 7622", "", "XMPP", status="partial",
@@ -41,13 +45,26 @@ CORE_SPECS: tuple[Spec, ...] = (
               " library's) for the domainpart"),
     Spec("XEP-0368", "1.1.0", "XMPP",
          note="direct TLS for clients on listen.c2s_tls_port (default 5223),"
-              " ALPN xmpp-client; SRV records are the operator's"),
+              " ALPN xmpp-client; for servers on listen.s2s_tls_port (off by"
+              " default) and outgoing where _xmpps-server SRV records say so,"
+              " ALPN xmpp-server; SRV records are the operator's"),
     Spec("RFC 7395", "", "XMPP",
          note="XMPP over WebSocket on the HTTP listener (xmpp.websocket_path), the"
               " same c2s service layer as TCP; wss:// on listen.https_port or a proxy"),
     Spec("XEP-0156", "1.4.0", "XMPP",
          note="HTTP lookup: /.well-known/host-meta and host-meta.json advertise the"
               " WebSocket endpoint; no BOSH to advertise"),
+    Spec("XEP-0220", "1.1.1", "XMPP",
+         note="server dialback in the originating, receiving and authoritative"
+              " roles, over STARTTLS or plain TCP by policy; dialback errors;"
+              " several domain pairs on one inbound stream"),
+    Spec("XEP-0185", "1.0", "XMPP",
+         note="keys: HMAC-SHA256 of SHA-256(s2s.dialback_secret), a random"
+              " secret per start when none is configured"),
+    Spec("XEP-0178", "1.2", "XMPP",
+         note="SASL EXTERNAL for server streams, both directions, offered when"
+              " the peer's certificate chains to a trusted CA and names its"
+              " domain; no EXTERNAL for clients"),
     Spec("RFC 4422", "", "SASL"),
     Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
     Spec("RFC 5802", "", "SASL", status="partial",

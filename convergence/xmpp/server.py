@@ -114,6 +114,9 @@ class XmppServer:
         #: more disco#items of a hosted domain, added by feature modules:
         #: C{host -> [(jid, name or None)]} (the upload service …)
         self.disco_items: list[Callable[[str], list[tuple[str, str | None]]]] = []
+        #: federation (L{convergence.xmpp.s2s.manager.S2SManager}), when the
+        #: server runs it; set by the manager's install
+        self.s2s: Any = None
         #: the HTTP upload service (L{convergence.upload.service}), when the
         #: server runs one; set by whoever builds the server
         self.http_upload: Any = None

@@ -3,8 +3,8 @@
 The receiving side of an XML stream (RFC 6120 section 4): parser, stream
 header, sending, stream errors and the closing handshake.
 
-Role-specific negotiation (client-to-server, later server-to-server) lives
-in subclasses, which implement L{stream_opened} and L{element_received}.
+Role-specific negotiation (client-to-server, server-to-server in both
+directions: L{convergence.xmpp.s2s}) lives in subclasses, which implement L{stream_opened} and L{element_received}.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class XmlStreamServer(Protocol):
     log = Logger()
     #: The default namespace of the stream's content (C{jabber:client} …).
     content_namespace = ns.CLIENT
+    #: more namespace declarations on our stream header (prefix -> name),
+    #: such as dialback's C{db} on server-to-server streams
+    header_namespaces: dict[str, str] = {}
 
     def __init__(self, clock: IReactorTime, max_stanza_size: int,
                  read_rate: ReadRate | None = None) -> None:
@@ -131,6 +134,7 @@ class XmlStreamServer(Protocol):
         attrs = [
             f"xmlns='{self.content_namespace}'",
             f"xmlns:stream='{ns.STREAMS}'",
+            *(f"xmlns:{p}='{u}'" for p, u in self.header_namespaces.items()),
             f"id='{self.stream_id}'",
             f"from='{_attr(from_)}'",
         ]
