@@ -429,11 +429,11 @@ class UserAgentCore:
         dialog = session.dialog
         if dialog is not None and dialog.awaiting_answer:
             try:
-                dialog.receive_answer(sreq.sdp)
+                dialog.receive_answer(sreq.sdp, sreq.body)
             except (NotAcceptable, SdpError) as e:
                 self._no_answer(session, sreq, str(e))
                 return
-            sreq.answer = dialog.remote_sdp
+            sreq.answer = sreq.sdp
         self._dispatch(session.application_session.application, sreq, None)
         if self.shutting_down:
             if session.state == CONFIRMED:
@@ -540,7 +540,7 @@ class UserAgentCore:
                 if offer is None:
                     dialog.offer_sent(ours)  # type: ignore[arg-type]
                 else:
-                    dialog.answer_sent(offer, ours)
+                    dialog.answer_sent(offer, ours, sreq.body, response.body)
                 self._start_2xx(dialog.id, tx, response)
         if status >= 200:
             sreq.final_sent = True
