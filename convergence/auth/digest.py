@@ -136,6 +136,11 @@ def digest_response(
 
 def _quoted(text: str, start: int) -> tuple[str, int]:
     """Parse the quoted-string at C{text[start]} (a C{"}); return value, end."""
+    end = text.find('"', start + 1)
+    if end > 0:
+        plain = text[start + 1:end]
+        if "\\" not in plain and "\r" not in plain and "\n" not in plain:
+            return plain, end + 1  # the common case: nothing escaped
     value = []
     i = start + 1
     while i < len(text):
@@ -206,6 +211,29 @@ def parse_credentials(header_value: str) -> tuple[str, dict[str, str]]:
     if not params:
         raise DigestParseError("no parameters")
     return scheme, params
+
+
+#: The last header value parsed by L{_parsed} and its result.
+_last_parsed: tuple[str, tuple[str, dict[str, str]] | DigestParseError] = ("", DigestParseError(""))
+
+
+def _parsed(header_value: str) -> tuple[str, dict[str, str]]:
+    """
+    L{parse_credentials}, remembering the last value: L{ha1_key} and then
+    L{DigestChallenger.verify} read the same header, so it is parsed once.
+    The parameters are shared: callers only read them.
+    """
+    global _last_parsed
+    value, result = _last_parsed
+    if value != header_value:
+        try:
+            result = parse_credentials(header_value)
+        except DigestParseError as e:
+            result = e
+        _last_parsed = (header_value, result)
+    if isinstance(result, DigestParseError):
+        raise result
+    return result
 
 
 def _quote(value: str) -> str:
@@ -370,7 +398,7 @@ class DigestChallenger:
         @param request_uri: if given, the C{uri} parameter must equal it.
         """
         try:
-            scheme, params = parse_credentials(header_value)
+            scheme, params = _parsed(header_value)
         except DigestParseError as e:
             return DigestResult(False, reason=f"malformed: {e}")
         username = params.get("username")
@@ -478,7 +506,7 @@ def ha1_key(header_value: str) -> tuple[str, str] | None:
     so that the HA1 can be fetched ahead, off the reactor thread.
     """
     try:
-        scheme, params = parse_credentials(header_value)
+        scheme, params = _parsed(header_value)
     except DigestParseError:
         return None
     canonical = _canonical_algorithm(params.get("algorithm", "MD5"))

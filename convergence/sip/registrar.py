@@ -3,9 +3,11 @@
 The registrar (RFC 3261 section 10.3): digest-authenticated REGISTER
 against the accounts convergencectl manages, bindings in a location store.
 
-Both ask the database: the HA1 secrets and the bindings are read and
-written through C{run} (the database thread), and the answers come as
-Deferreds.
+The HA1 secrets come from the database thread as Deferreds; the bindings
+are read and changed through C{run}, which the server makes run at once on
+the reactor thread, as its location store keeps them in memory and writes
+them behind (L{convergence.store.writebehind}).  With a store that does
+its own I/O, C{run} is the database thread's.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class Registrar:
                  config: SipConfig, now: Callable[[], float],
                  run: Callable[..., Deferred]) -> None:
         """
-        @param run: runs a callable on the database thread (Deferred).
+        @param run: runs a callable against C{locations} (Deferred): the
+            database thread's, or at once for an in-memory store.
         """
         self.locations = locations
         self.authenticator = authenticator

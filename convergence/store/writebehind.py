@@ -1,0 +1,142 @@
+# -*- test-case-name: tests.test_location_writebehind -*-
+"""
+The registrar's bindings in memory, written behind to a persistent
+L{ILocationStore} (SQLite) in batches on the database thread.
+
+The registrar answers a REGISTER with every binding of the address-of-
+record after the change, and refuses an out-of-order one, so each
+REGISTER used to read and write the database: a second round trip to the
+database thread after the HA1 lookup, and one commit per REGISTER.  Here
+the bindings the server holds are a dictionary owned by the reactor
+thread, loaded from the backend at startup; every change is applied to it
+at once and queued for the backend.  The queue goes to the database
+thread as one job, in one transaction; changes made while a job runs wait
+for the next one, so under load a batch holds every change of the last
+few milliseconds and at rest a change is written at once.
+
+Durability: a change is in memory before it is on disk.  A crash of the
+process loses the changes of the batch being written and of the queue
+(milliseconds); the clients that made them register again when their
+registration expires.  A clean shutdown (L{close}) writes everything
+first.  This process must be the only writer of the backend while it
+runs (it is: nothing else writes registrations).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from convergence.store.interfaces import Binding, ILocationStore
+from convergence.store.location import MemoryLocationStore
+
+__all__ = ["WriteBehindLocationStore"]
+
+log = Logger()
+
+#: Seconds between sweeps of expired bindings out of memory and the backend.
+PURGE_INTERVAL = 300.0
+
+
+@implementer(ILocationStore)
+class WriteBehindLocationStore(MemoryLocationStore):
+    """
+    L{ILocationStore} answered from memory, every change written behind to
+    C{backend} (which must offer C{apply(changes)}: a list of
+    C{(method name, arguments)} in one transaction, and C{live_bindings}).
+    Use it from one thread (the reactor's).
+    """
+
+    def __init__(self, backend: Any, run: Callable[..., Deferred],
+                 now: Callable[[], float],
+                 purge_interval: float = PURGE_INTERVAL) -> None:
+        """
+        @param run: runs a callable on the database thread (Deferred).
+        @param now: the registrar's clock (binding expiry times use it).
+        """
+        super().__init__()
+        self.backend = backend
+        self.run = run
+        self.now = now
+        self.purge_interval = purge_interval
+        self._queue: list[tuple[str, tuple]] = []
+        self._writing = False
+        self._closed = False
+        start = now()
+        self._last_purge = start
+        for binding in backend.live_bindings(start):
+            MemoryLocationStore.store(self, binding)
+
+    # What the registrar calls: memory now, the backend behind.
+    def store(self, binding: Binding) -> None:
+        super().store(binding)
+        self._change("store", binding)
+
+    def remove_binding(self, aor: str, contact: str) -> bool:
+        removed = super().remove_binding(aor, contact)
+        if removed:
+            self._change("remove_binding", aor, contact)
+        return removed
+
+    def remove_all(self, aor: str) -> int:
+        count = super().remove_all(aor)
+        if count:
+            self._change("remove_all", aor)
+        return count
+
+    def purge_expired(self, now: float) -> int:
+        self._last_purge = now
+        count = super().purge_expired(now)
+        self._change("purge_expired", now)
+        return count
+
+    def bindings(self, aor: str, now: float) -> list[Binding]:
+        if now - self._last_purge >= self.purge_interval:
+            self.purge_expired(now)
+        return super().bindings(aor, now)
+
+    # Writing behind
+    @property
+    def pending(self) -> int:
+        """Changes not yet handed to the database thread."""
+        return len(self._queue)
+
+    def _change(self, name: str, *args: Any) -> None:
+        self._queue.append((name, args))
+        if not self._writing and not self._closed:
+            self._write()
+
+    def _write(self) -> None:
+        batch, self._queue = self._queue, []
+        self._writing = True
+        d = self.run(self.backend.apply, batch)
+        d.addErrback(self._failed, len(batch))
+        d.addBoth(self._written)
+
+    def _failed(self, failure: Any, count: int) -> None:
+        log.failure("writing {count} registration change(s) to the database", failure,
+                    count=count)
+
+    def _written(self, _: Any) -> None:
+        self._writing = False
+        if self._queue and not self._closed:
+            self._write()
+
+    def close(self) -> None:
+        """
+        Write what is still queued, on the calling thread (the database
+        thread has stopped by now), and close the backend.
+        """
+        self._closed = True
+        if self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                self.backend.apply(batch)
+            except Exception:
+                log.failure("writing {count} registration change(s) at shutdown",
+                            count=len(batch))
+        super().close()
+        self.backend.close()
