@@ -53,6 +53,7 @@ from convergence.sip.servlet import (
 )
 from convergence.sip.timers import Timers
 from convergence.sip.transaction_layer import TransactionLayer
+from convergence.sip.transaction_server import PROCEEDING as TX_PROCEEDING
 from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
 from convergence.sip.transport import (
     WS_TRANSPORTS,
@@ -224,8 +225,6 @@ class UserAgentCore:
 
     # Transaction user
     def new_request(self, request: Request, tx: Any, peer: Peer) -> None:
-        if request.method == "INVITE":
-            tx.send_response(request.create_response(100))
         try:
             self._route(request, tx, peer)
         except SipParseError as e:
@@ -234,6 +233,12 @@ class UserAgentCore:
         except Exception:
             log.failure("error routing {method}", method=request.method)
             self._reply(request, tx, 500)
+        if request.method == "INVITE" and tx.state == TX_PROCEEDING \
+                and tx.last_response is None:
+            # RFC 3261 17.2.1: 100 (Trying) unless the TU answers within
+            # 200 ms; an INVITE answered while it was routed (chatline)
+            # needs none, one left to a Deferred gets it now.
+            tx.send_response(request.create_response(100))
 
     def _reply(self, request: Request, tx: Any, status: int, reason: str | None = None,
                headers: dict[str, str] | None = None) -> None:
