@@ -9,10 +9,10 @@ without one, our offer in the 2xx answered in the ACK: RFC 3261 13.2.1).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from convergence.sip.entropy import random_below, random_hex
 from convergence.sip.message import Request, make_request
 from convergence.sip.sdp import NotAcceptable, SessionDescription, check_answer, parse_sdp
 from convergence.sip.uri import NameAddr, SipUri
@@ -27,7 +27,7 @@ TARGET_REFRESH = frozenset(("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"))
 
 def new_tag() -> str:
     """A fresh From/To tag."""
-    return secrets.token_hex(6)
+    return random_hex(6)
 
 
 class CSeqOutOfOrder(Exception):
@@ -110,7 +110,7 @@ class Dialog:
             remote_uri=remote_uri,
             remote_target=contacts[0].uri if contacts else request.from_.uri,
             route_set=[str(r) for r in request.record_routes],
-            local_seq=secrets.randbelow(2 ** 31 - 1) + 1,
+            local_seq=random_below(2 ** 31 - 1) + 1,
             remote_seq=request.cseq[0],
             secure=isinstance(request.uri, SipUri) and request.uri.scheme == "sips",
             state=CONFIRMED if 200 <= response.status < 300 else EARLY,

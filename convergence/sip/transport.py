@@ -18,7 +18,6 @@ source's rate are answered C{503} with C{Retry-After}, or dropped.
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from convergence.sip.entropy import random_hex
 from convergence.sip.framing import PING, FramingError, StreamFramer
 from convergence.sip.message import Request, Response, SipParseError, parse_message
 from convergence.sip.ratelimit import ALLOW, DROP, RateLimiter
@@ -155,7 +155,7 @@ SENDABLE_HOSTS = 4096
 
 def new_branch() -> str:
     """A fresh RFC 3261 branch with the magic cookie."""
-    return "z9hG4bK" + secrets.token_hex(8)
+    return "z9hG4bK" + random_hex(8)
 
 
 def is_ip(host: str) -> bool:
