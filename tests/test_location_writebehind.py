@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
@@ -33,7 +34,7 @@ class ManualRun:
         f, args, d = self.jobs.pop(0)
         try:
             result = f(*args)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (as the thread would)
             d.errback(e)
         else:
             d.callback(result)
@@ -142,7 +143,7 @@ class WriteBehindTests(_Fixture, SynchronousTestCase):
         """A batch the database refuses is logged; later batches still go."""
         store = self.make_store()
         store.register_binding(ALICE, DESK, 100.0, "c", 1)
-        f, (batch,), d = self.run.jobs.pop(0)
+        _, _, d = self.run.jobs.pop(0)
         d.errback(RuntimeError("disk full"))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         store.register_binding(BOB, DESK, 100.0, "d", 1)

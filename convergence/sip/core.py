@@ -58,7 +58,6 @@ from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
 from convergence.sip.transport import (
     WS_TRANSPORTS,
     Peer,
-    ResponseChannel,
     SipTransportLayer,
     is_ip,
 )
@@ -119,7 +118,7 @@ class UserAgentCore:
 
     # From the transport
     def request_received(self, request: Request, peer: Peer) -> None:
-        self.transactions.receive_request(request, peer, ResponseChannel(self.transport, peer))
+        self.transactions.receive_request(request, peer, self.transport.channel(peer))
 
     def response_received(self, response: Response, peer: Peer) -> None:
         self.transactions.receive_response(response, peer)

@@ -14,7 +14,12 @@ from typing import Any
 
 from convergence.sip.entropy import random_below, random_hex
 from convergence.sip.message import Request, make_request
-from convergence.sip.sdp import NotAcceptable, SessionDescription, check_answer, parse_sdp
+from convergence.sip.sdp import (
+    NotAcceptable,
+    SessionDescription,
+    check_answer,
+    parse_sdp,
+)
 from convergence.sip.uri import NameAddr, SipUri
 
 EARLY = "early"
@@ -95,7 +100,7 @@ class Dialog:
         return (self.call_id, self.local_tag, self.remote_tag)
 
     @classmethod
-    def for_uas(cls, request: Request, response: Any) -> "Dialog":
+    def for_uas(cls, request: Request, response: Any) -> Dialog:
         """RFC 3261 12.1.1: the dialog a UAS creates by answering."""
         contacts = request.contacts
         remote_uri = request.from_.copy()
@@ -119,7 +124,7 @@ class Dialog:
         )
 
     @classmethod
-    def for_uac(cls, request: Request, response: Any) -> "Dialog":
+    def for_uac(cls, request: Request, response: Any) -> Dialog:
         """RFC 3261 12.1.2: the dialog a UAC creates from a response."""
         contacts = response.contacts
         local_uri = request.from_.copy()

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_sip_entropy -*-
+# -*- test-case-name: tests.test_sip_hotpath -*-
 """
 Random bytes for tags, branches and sequence numbers, read from the OS a
 page at a time.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["random_bytes", "random_hex", "random_below"]
+__all__ = ["random_below", "random_bytes", "random_hex"]
 
 #: Bytes read from the OS at once.
 POOL_SIZE = 4096

@@ -78,7 +78,7 @@ class DatabaseThread:
             f, args, kwargs, d = jobs.popleft()
             try:
                 done.append((d, True, f(*args, **kwargs)))
-            except BaseException:
+            except BaseException:  # noqa: BLE001 (its Deferred gets it)
                 done.append((d, False, Failure()))
         self.reactor.callFromThread(self._deliver, done)
 
@@ -104,7 +104,7 @@ class DatabaseThread:
             f, args, kwargs, d = self._jobs.popleft()
             try:
                 result = f(*args, **kwargs)
-            except BaseException:
+            except BaseException:  # noqa: BLE001 (its Deferred gets it)
                 d.errback(Failure())
             else:
                 d.callback(result)

@@ -24,7 +24,8 @@ runs (it is: nothing else writes registrations).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -135,7 +136,7 @@ class WriteBehindLocationStore(MemoryLocationStore):
             batch, self._queue = self._queue, []
             try:
                 self.backend.apply(batch)
-            except Exception:
+            except Exception:  # noqa: BLE001 (logged; memory stays right)
                 log.failure("writing {count} registration change(s) at shutdown",
                             count=len(batch))
         super().close()
