@@ -123,7 +123,7 @@ class Plan:
     sip_register_concurrency: int = 50
     sip_register_duration: float = 8.0
     #: memory rows: registered contacts, confirmed dialogs
-    sip_contacts: tuple[int, ...] = (10000,)
+    sip_contacts: tuple[int, ...] = (10000, 100000)
     sip_dialogs: tuple[int, ...] = (10000,)
 
     @classmethod
