@@ -399,7 +399,7 @@ def sipreg(address: str, *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "sipreg.py"), address,
          "--password", PASSWORD, *args],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"sipreg failed ({done.returncode}): {done.stderr[-1500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -292,7 +292,8 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     sip = config.sip
     now = reactor.seconds
     authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
-                                  sip.digest_algorithms, sip.websocket_digest_algorithms)
+                                  sip.digest_algorithms, sip.websocket_digest_algorithms,
+                                  sip.digest_replay_entries)
     # The bindings are in memory (written behind by the store itself), so
     # the registrar reads and changes them on the reactor thread: one trip
     # to the database thread per REGISTER, for the HA1.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -172,6 +173,16 @@ class WriteBehindTests(_Fixture, SynchronousTestCase):
         disk = self.open_backend()
         self.assertEqual([b.contact for b in disk.bindings(ALICE, 0.0)], [DESK])
         self.assertEqual([b.contact for b in disk.bindings(BOB, 0.0)], [DESK])
+
+    def test_not_walked_by_the_collector(self) -> None:
+        """Held bindings leave the garbage collector's lists after one look."""
+        store = self.make_store()
+        for n in range(50):
+            store.register_binding(f"sip:u{n}@example.com", DESK, 100.0, f"c{n}", 1,
+                                   path=("<sip:p;lr>",), received="udp:192.0.2.1:5060")
+        gc.collect()
+        self.assertFalse(any(gc.is_tracked(contacts) for contacts in store._aors.values()))
+        self.assertEqual(store.bindings("sip:u7@example.com", 0.0)[0].call_id, "c7")
 
     def test_purge_sweep(self) -> None:
         """Expired bindings leave memory and the file once per interval."""

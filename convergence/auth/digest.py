@@ -236,6 +236,10 @@ def _parsed(header_value: str) -> tuple[str, dict[str, str]]:
     return result
 
 
+#: Uses of one nonce kept in a tuple before they go into a set.
+_TUPLE_USES = 8
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -310,7 +314,7 @@ class DigestChallenger:
         self._now = now
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._max_replay_entries = max_replay_entries
-        self._seen: dict[str, tuple[float, set[tuple[str, str]]]] = {}
+        self._seen: dict[str, tuple[float, tuple[tuple[str, str], ...] | set[tuple[str, str]]]] = {}
         self._seen_count = 0
         self._last_purge = now()
         self._dummy_ha1 = {
@@ -478,15 +482,27 @@ class DigestChallenger:
         if entry is not None and use in entry[1]:
             return "replayed nonce count"
         if self._seen_count >= self._max_replay_entries:
-            self._purge(now)
+            # full: sweep, but at most once a second (a sweep that frees
+            # nothing would otherwise walk the whole record per request)
+            if now - self._last_purge >= 1.0:
+                self._purge(now)
             if self._seen_count >= self._max_replay_entries:
                 log.warn(
                     "digest replay record for {realm} is full", realm=self.realm
                 )
                 return "replay record full"
+        # The uses of a nonce: a tuple while few (strings in tuples, so the
+        # garbage collector stops walking a nonce's entry after one look),
+        # a set past _TUPLE_USES.
+        expires = issued + self.nonce_lifetime
         if entry is None:
-            entry = self._seen[nonce] = (issued + self.nonce_lifetime, set())
-        entry[1].add(use)
+            self._seen[nonce] = (expires, (use,))
+        elif isinstance(entry[1], tuple) and len(entry[1]) < _TUPLE_USES:
+            self._seen[nonce] = (expires, entry[1] + (use,))
+        else:
+            uses = entry[1] if isinstance(entry[1], set) else set(entry[1])
+            uses.add(use)
+            self._seen[nonce] = (expires, uses)
         self._seen_count += 1
         return None
 

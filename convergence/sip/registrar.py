@@ -36,7 +36,8 @@ class Authenticator:
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
                  nonce_lifetime: float,
                  algorithms: tuple[str, ...] = ("MD5", "SHA-256"),
-                 websocket_order: tuple[str, ...] | None = None) -> None:
+                 websocket_order: tuple[str, ...] | None = None,
+                 replay_entries: int = 100_000) -> None:
         """
         @param accounts: an L{AccountLookup} (HA1 secrets as Deferreds).
         @param algorithms: one C{WWW-Authenticate} per algorithm, in this
@@ -45,11 +46,14 @@ class Authenticator:
         @param websocket_order: the challenges' order for requests over a
             WebSocket (JsSIP and SIP.js read only the last one, and know
             only MD5); None: C{algorithms}.
+        @param replay_entries: nonce uses each domain remembers against
+            replay (C{sip.digest_replay_entries}).
         """
         self.accounts = accounts
         self.websocket_order = websocket_order
         self.challengers = {
-            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms)
+            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms,
+                                max_replay_entries=replay_entries)
             for d in domains
         }
 
