@@ -16,7 +16,7 @@ from convergence.store.dbthread import run_now
 from convergence.store.interfaces import ILocationStore
 from convergence.store.sqlite import SqliteLocationStore
 from convergence.store.writebehind import WriteBehindLocationStore
-from tests.test_location_store import ALICE, BOB, DESK, MOBILE, _LocationStoreTests
+from tests.test_location_store import ALICE, BOB, DESK, MOBILE, SOFT, _LocationStoreTests
 
 
 class ManualRun:
@@ -183,6 +183,30 @@ class WriteBehindTests(_Fixture, SynchronousTestCase):
         gc.collect()
         self.assertFalse(any(gc.is_tracked(contacts) for contacts in store._aors.values()))
         self.assertEqual(store.bindings("sip:u7@example.com", 0.0)[0].call_id, "c7")
+
+    def test_flows(self) -> None:
+        """A closed flow's bindings leave memory and the file; at startup the
+        file's bindings of every earlier flow go, loaded or not."""
+        store = self.make_store()
+        store.register_binding(ALICE, DESK, 100.0, "c", 1, received="ws:192.0.2.1:4000")
+        store.register_binding(ALICE, MOBILE, 100.0, "c", 2, received="udp:192.0.2.2:5060")
+        store.register_binding(BOB, DESK, 100.0, "d", 1, received="ws:192.0.2.1:4000")
+        self.run.finish()
+        self.run.finish()
+        self.assertEqual(store.remove_received("ws:192.0.2.1:4000"), 2)
+        self.assertEqual(store.remove_received("ws:192.0.2.9:1"), 0)
+        self.assertEqual([b.contact for b in store.bindings(ALICE, 0.0)], [MOBILE])
+        self.run.finish()
+        disk = self.open_backend()
+        self.assertEqual([b.contact for b in disk.bindings(ALICE, 0.0)], [MOBILE])
+        self.assertEqual(disk.bindings(BOB, 0.0), [])
+        disk.register_binding(BOB, SOFT, 5.0, "e", 1, received="wss:192.0.2.3:443")
+        self.clock = 10.0  # expired: a new store does not load it
+        again = self.make_store()
+        self.assertEqual(again.remove_received_prefix("wss:"), 0)
+        self.run.finish()
+        self.assertEqual(self.open_backend().purge_expired(0.0), 0)
+        self.assertEqual(self.open_backend().remove_received_prefix("wss:"), 0)
 
     def test_purge_sweep(self) -> None:
         """Expired bindings leave memory and the file once per interval."""

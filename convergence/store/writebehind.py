@@ -40,6 +40,8 @@ log = Logger()
 
 #: Where a kept binding's tuple has its expiry time (L{Binding} field order).
 _EXPIRES_AT = 2
+#: ... and the transport address it was registered from.
+_RECEIVED = 9
 
 #: Seconds between sweeps of expired bindings out of memory and the backend.
 PURGE_INTERVAL = 300.0
@@ -101,6 +103,30 @@ class WriteBehindLocationStore(MemoryLocationStore):
         if count:
             self._change("remove_all", aor)
         return count
+
+    def remove_received(self, received: str) -> int:
+        removed = self._remove_kept(lambda fields: fields[_RECEIVED] == received)
+        if removed:
+            self._change("remove_received", received)
+        return removed
+
+    def remove_received_prefix(self, prefix: str) -> int:
+        removed = self._remove_kept(
+            lambda fields: fields[_RECEIVED] is not None and fields[_RECEIVED].startswith(prefix))
+        # always: the file may hold expired ones that memory never loaded
+        self._change("remove_received_prefix", prefix)
+        return removed
+
+    def _remove_kept(self, test: Callable[[tuple], bool]) -> int:
+        removed = 0
+        for aor, contacts in list(self._aors.items()):
+            for contact, fields in list(contacts.items()):
+                if test(fields):  # type: ignore[arg-type]
+                    del contacts[contact]
+                    removed += 1
+            if not contacts:
+                del self._aors[aor]
+        return removed
 
     def purge_expired(self, now: float) -> int:
         self._last_purge = now
