@@ -123,7 +123,7 @@ class Plan:
     sip_register_concurrency: int = 50
     sip_register_duration: float = 8.0
     #: memory rows: registered contacts, confirmed dialogs
-    sip_contacts: tuple[int, ...] = (10000,)
+    sip_contacts: tuple[int, ...] = (10000, 100000)
     sip_dialogs: tuple[int, ...] = (10000,)
 
     @classmethod
@@ -908,7 +908,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")
     parser.add_argument("--sip-rates", default=None,
                         help="comma-separated SIP call rates to step through "
-                             "(default 100,200,400,800,1600,3200,6400)")
+                             "(default 250,500,1000,1500,2000,3000,4000,6000,8000)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (configs, server logs)")

@@ -667,7 +667,10 @@ class ConvergenceRegistrar(ConvergenceSipServer):
         algos = ", ".join(f'"{a}"' for a in algorithms)
         self.config.write_text(self.config.read_text()
                                + f"digest_algorithms = [{algos}]\n"
-                               + "max_expires = 86400\n")
+                               + "max_expires = 86400\n"
+                               # every user of the 100,000-contact row registers
+                               # within one nonce lifetime
+                               + f"digest_replay_entries = {max(100000, 2 * users)}\n")
 
 
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")

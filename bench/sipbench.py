@@ -399,7 +399,7 @@ def sipreg(address: str, *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "sipreg.py"), address,
          "--password", PASSWORD, *args],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"sipreg failed ({done.returncode}): {done.stderr[-1500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -482,7 +482,8 @@ def contact_memory(bench: BenchDir, target: str, contacts: int) -> dict[str, Any
         after = settle(server.pid, group)
     growth = (after - before) if before is not None and after is not None else None
     return {"target": target, "contacts": contacts, "registered": found["completed"],
-            "failed": found["failed"], "rss_before_kib": before, "rss_after_kib": after,
+            "failed": found["failed"], "failure_reasons": found.get("failures", {}),
+            "rss_before_kib": before, "rss_after_kib": after,
             "kib_per_contact": round(growth / found["completed"], 2)
             if growth is not None and found["completed"] else None,
             "registrations_per_s": found["registrations_per_s"],

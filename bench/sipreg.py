@@ -261,7 +261,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
     client.start()
     if args.once:
-        await asyncio.wait_for(client.done, timeout=args.duration + 60)
+        # each user once: as long as they take, at 100 registrations/s or more
+        await asyncio.wait_for(client.done, timeout=args.duration + 60 + len(users) / 100)
     else:
         await asyncio.sleep(args.duration)
         client.stopping = True

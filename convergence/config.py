@@ -195,6 +195,9 @@ class SipConfig:
     max_expires: int = 7200
     default_expires: int = 3600
     nonce_lifetime: float = 300.0
+    #: digest nonce uses remembered against replay (per realm); when full,
+    #: new ones are answered stale until nonces expire
+    digest_replay_entries: int = 100000
     #: challenge order; MD5 first for clients that read only the first
     digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
     #: seconds dialogs get on shutdown for their BYEs to be answered
@@ -739,6 +742,7 @@ _SIP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "max_expires": _positive_int,
     "default_expires": _positive_int,
     "nonce_lifetime": _positive_float,
+    "digest_replay_entries": _positive_int,
     "digest_algorithms": lambda k, v: _choices(k, v, ("SHA-256", "MD5")),
     "shutdown_grace": _non_negative,
     "max_requests_per_second_per_source": _non_negative,

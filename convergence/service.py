@@ -37,7 +37,7 @@ from convergence.sip.servlet import SipFactory
 from convergence.sip.timers import Timers
 from convergence.sip.transport import SipTransportLayer
 from convergence.sip.ws import SipWebSocketFactory
-from convergence.store.dbthread import DatabaseThread
+from convergence.store.dbthread import DatabaseThread, run_now
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
 from convergence.store.sqlite_muc import SqliteMucStore
@@ -45,6 +45,7 @@ from convergence.store.sqlite_mam import SqliteArchiveStore
 from convergence.store.sqlite_pep import SqlitePepStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.store.sqlite_upload import SqliteUploadStore
+from convergence.store.writebehind import WriteBehindLocationStore
 from convergence.tls import (
     ALPN_HTTP_1_1,
     ALPN_XMPP_CLIENT,
@@ -76,7 +77,8 @@ class Convergence:
     container: Container
     xmpp: XmppServer
     sip: UserAgentCore
-    locations: SqliteLocationStore
+    #: The registrar's bindings: in memory, written behind to SQLite.
+    locations: WriteBehindLocationStore
     #: The HTTP site: every application's HTTP servlet under its context path.
     http: HttpSite | None = None
     #: Runs the server's SQLite queries off the reactor thread.
@@ -171,7 +173,8 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         muc_store=SqliteMucStore(config.database_path),
         archive_store=SqliteArchiveStore(config.database_path),
     )
-    locations = SqliteLocationStore(config.database_path)
+    locations = WriteBehindLocationStore(SqliteLocationStore(config.database_path),
+                                         database.run, reactor.seconds)
     sip = build_sip(config, reactor, container, AccountLookup(accounts, database.run),
                     locations, database.run)
     http = build_http(config, container, reactor)
@@ -307,8 +310,12 @@ def build_sip(config: Config, reactor: Any, container: Container, accounts: Acco
     sip = config.sip
     now = reactor.seconds
     authenticator = Authenticator(accounts, list(config.domains), now, sip.nonce_lifetime,
-                                  sip.digest_algorithms, sip.websocket_digest_algorithms)
-    registrar = Registrar(locations, authenticator, sip, now, run_in_db)
+                                  sip.digest_algorithms, sip.websocket_digest_algorithms,
+                                  sip.digest_replay_entries)
+    # The bindings are in memory (written behind by the store itself), so
+    # the registrar reads and changes them on the reactor thread: one trip
+    # to the database thread per REGISTER, for the HA1.
+    registrar = Registrar(locations, authenticator, sip, now, run_now)
     transport = SipTransportLayer(reactor, None, config.interface, sip.max_message_size,
                                   sip.udp_receive_buffer)
     core = UserAgentCore(reactor, container, list(config.domains), transport, registrar,

@@ -180,7 +180,7 @@ class TableTests(SynchronousTestCase):
     def test_select(self) -> None:
         every = run.figures(run.Plan())
         sip = ["sip", "sip_tcp", "sip_register_md5", "sip_register_sha256",
-               "sip_contacts_10000", "sip_dialogs_10000", "sip_builtin"]
+               "sip_contacts_10000", "sip_contacts_100000", "sip_dialogs_10000", "sip_builtin"]
         self.assertEqual([f.name for f in run.select(every, "sip")], sip)
         self.assertEqual([f.name for f in run.select(every, "idle")],
                          ["idle_1000", "idle_5000"])

@@ -58,6 +58,48 @@ class DatabaseThreadTests(TestCase):
         self.assertEqual([n for n, _ in seen], list(range(20)))
         self.assertEqual(len({name for _, name in seen}), 1)
 
+    async def test_batch(self) -> None:
+        """
+        Jobs asked for while the thread is busy go over in one hand-over;
+        each gets its own result or failure, in order, and a job asked for
+        by a result's callback still runs.
+        """
+        gate = threading.Event()
+        first = self.db.run(gate.wait, 10)
+        handovers: list[int] = []
+        original = self.db.pool.callInThread
+
+        def counting(f: object, *args: object) -> None:
+            handovers.append(1)
+            original(f, *args)  # type: ignore[arg-type]
+
+        self.db.pool.callInThread = counting  # type: ignore[method-assign]
+
+        def broken() -> None:
+            raise KeyError("nope")
+
+        ds = [self.db.run(lambda n=n: n * n) for n in range(5)]
+        bad = self.db.run(broken)
+        later: list[int] = []
+        ds[0].addCallback(lambda _: self.db.run(lambda: later.append(1)))
+        gate.set()
+        self.assertTrue(await first)
+        self.assertEqual([await d for d in ds[1:]], [1, 4, 9, 16])
+        await self.assertFailure(bad, KeyError)
+        await ds[0]
+        self.assertEqual(later, [1])
+        self.assertLessEqual(len(handovers), 2)
+
+    def test_stop_runs_what_is_left(self) -> None:
+        """A job queued but never taken by the thread runs at stop."""
+        db = DatabaseThread(reactor, name="stopping-db")
+        db._draining = True  # as if a drain's results were still on their way
+        seen: list[int] = []
+        d = db.run(lambda: seen.append(1) or 5)
+        db.stop()
+        self.assertEqual(seen, [1])
+        self.assertEqual(self.successResultOf(d), 5)
+
 
 class ServerWiringTests(TestCase):
     timeout = 20

@@ -324,6 +324,31 @@ class ChallengerTests(SynchronousTestCase):
         self.assertEqual((result.ok, result.stale), (False, True))
         self.assertEqual(result.reason, "replay record full")
 
+    def test_many_uses_of_one_nonce(self) -> None:
+        """Past the few uses kept in a tuple, every use is still remembered."""
+        challenge = self.challenge()
+        values = [client_authorization(challenge, nc=f"{n:08x}") for n in range(1, 21)]
+        for value in values:
+            self.assertTrue(self.verify(value).ok)
+        for value in values:
+            self.assertEqual(self.verify(value).reason, "replayed nonce count")
+
+    def test_full_record_swept_once_a_second(self) -> None:
+        """A full record with nothing expired is not swept on every request."""
+        challenger = DigestChallenger(REALM, self.clock.seconds, max_replay_entries=1)
+        self.assertTrue(challenger.verify(
+            "REGISTER", client_authorization(challenger.challenges()[0]), self.lookup).ok)
+        sweeps: list[float] = []
+        sweep = challenger._purge
+        self.patch(challenger, "_purge", lambda now: (sweeps.append(now), sweep(now)))
+        self.clock.advance(1)
+        for cnonce in ("b", "c", "d"):
+            value = client_authorization(challenger.challenges()[0], cnonce=cnonce)
+            self.assertEqual(challenger.verify("REGISTER", value, self.lookup).reason,
+                             "replay record full")
+        self.assertEqual(len(sweeps), 1)
+        self.flushLoggedErrors()
+
     def test_expired_nonce(self) -> None:
         """A right response with an old nonce is stale; the next challenge says so."""
         challenge = self.challenge()

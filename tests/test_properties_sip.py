@@ -293,6 +293,27 @@ class CachePropertyTests(SynchronousTestCase):
             self.assertEqual(_fields(parse_uri(text)), _fields(fresh))
         self.assertIsNot(first, second)
 
+    @given(_via.map(str) | st.text(max_size=60))
+    @example("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport")
+    @example("SIP / 2.0 / TCP [::1] ;received=x")
+    def test_via_cached(self, text: str) -> None:
+        """Via.parse, its sent-by parsed before or not, equals the uncached
+        parse in every field (or refuses the same text), and each result is
+        the caller's own."""
+        try:
+            fresh = Via._parse_uncached(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    Via.parse(text)
+            return
+        first, second = Via.parse(text), Via.parse(text)
+        self.assertEqual(first, fresh)
+        self.assertEqual(second, fresh)
+        first.params["mutated"] = "1"
+        first.host = "mutated.example.com"
+        self.assertEqual(Via.parse(text), fresh)
+
     @given(_name_addr.map(str) | st.text(max_size=60))
     @example("Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
     def test_name_addr_cached(self, text: str) -> None:

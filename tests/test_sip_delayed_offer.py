@@ -100,8 +100,8 @@ class DialogOfferAnswerTests(SynchronousTestCase):
         answer = parse_sdp(answer_sdp())
         self.dialog.receive_answer(answer)
         self.assertFalse(self.dialog.awaiting_answer)
-        self.assertIs(self.dialog.local_sdp, self.offer)
-        self.assertIs(self.dialog.remote_sdp, answer)
+        self.assertEqual(self.dialog.local_sdp, self.offer)
+        self.assertEqual(self.dialog.remote_sdp, answer)
 
     def test_ack_without_answer(self) -> None:
         self.dialog.offer_sent(self.offer)
@@ -120,8 +120,8 @@ class DialogOfferAnswerTests(SynchronousTestCase):
         answer = parse_sdp(answer_sdp())
         self.dialog.answer_sent(self.offer, answer)
         self.assertFalse(self.dialog.awaiting_answer)
-        self.assertIs(self.dialog.remote_sdp, self.offer)
-        self.assertIs(self.dialog.local_sdp, answer)
+        self.assertEqual(self.dialog.remote_sdp, self.offer)
+        self.assertEqual(self.dialog.local_sdp, answer)
         self.dialog.receive_answer(None)  # nothing pending: nothing to check
 
 

@@ -136,6 +136,11 @@ def digest_response(
 
 def _quoted(text: str, start: int) -> tuple[str, int]:
     """Parse the quoted-string at C{text[start]} (a C{"}); return value, end."""
+    end = text.find('"', start + 1)
+    if end > 0:
+        plain = text[start + 1:end]
+        if "\\" not in plain and "\r" not in plain and "\n" not in plain:
+            return plain, end + 1  # the common case: nothing escaped
     value = []
     i = start + 1
     while i < len(text):
@@ -206,6 +211,33 @@ def parse_credentials(header_value: str) -> tuple[str, dict[str, str]]:
     if not params:
         raise DigestParseError("no parameters")
     return scheme, params
+
+
+#: The last header value parsed by L{_parsed} and its result.
+_last_parsed: tuple[str, tuple[str, dict[str, str]] | DigestParseError] = ("", DigestParseError(""))
+
+
+def _parsed(header_value: str) -> tuple[str, dict[str, str]]:
+    """
+    L{parse_credentials}, remembering the last value: L{ha1_key} and then
+    L{DigestChallenger.verify} read the same header, so it is parsed once.
+    The parameters are shared: callers only read them.
+    """
+    global _last_parsed
+    value, result = _last_parsed
+    if value != header_value:
+        try:
+            result = parse_credentials(header_value)
+        except DigestParseError as e:
+            result = e
+        _last_parsed = (header_value, result)
+    if isinstance(result, DigestParseError):
+        raise result
+    return result
+
+
+#: Uses of one nonce kept in a tuple before they go into a set.
+_TUPLE_USES = 8
 
 
 def _quote(value: str) -> str:
@@ -282,7 +314,7 @@ class DigestChallenger:
         self._now = now
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._max_replay_entries = max_replay_entries
-        self._seen: dict[str, tuple[float, set[tuple[str, str]]]] = {}
+        self._seen: dict[str, tuple[float, tuple[tuple[str, str], ...] | set[tuple[str, str]]]] = {}
         self._seen_count = 0
         self._last_purge = now()
         self._dummy_ha1 = {
@@ -370,7 +402,7 @@ class DigestChallenger:
         @param request_uri: if given, the C{uri} parameter must equal it.
         """
         try:
-            scheme, params = parse_credentials(header_value)
+            scheme, params = _parsed(header_value)
         except DigestParseError as e:
             return DigestResult(False, reason=f"malformed: {e}")
         username = params.get("username")
@@ -450,15 +482,27 @@ class DigestChallenger:
         if entry is not None and use in entry[1]:
             return "replayed nonce count"
         if self._seen_count >= self._max_replay_entries:
-            self._purge(now)
+            # full: sweep, but at most once a second (a sweep that frees
+            # nothing would otherwise walk the whole record per request)
+            if now - self._last_purge >= 1.0:
+                self._purge(now)
             if self._seen_count >= self._max_replay_entries:
                 log.warn(
                     "digest replay record for {realm} is full", realm=self.realm
                 )
                 return "replay record full"
+        # The uses of a nonce: a tuple while few (strings in tuples, so the
+        # garbage collector stops walking a nonce's entry after one look),
+        # a set past _TUPLE_USES.
+        expires = issued + self.nonce_lifetime
         if entry is None:
-            entry = self._seen[nonce] = (issued + self.nonce_lifetime, set())
-        entry[1].add(use)
+            self._seen[nonce] = (expires, (use,))
+        elif isinstance(entry[1], tuple) and len(entry[1]) < _TUPLE_USES:
+            self._seen[nonce] = (expires, entry[1] + (use,))
+        else:
+            uses = entry[1] if isinstance(entry[1], set) else set(entry[1])
+            uses.add(use)
+            self._seen[nonce] = (expires, uses)
         self._seen_count += 1
         return None
 
@@ -478,7 +522,7 @@ def ha1_key(header_value: str) -> tuple[str, str] | None:
     so that the HA1 can be fetched ahead, off the reactor thread.
     """
     try:
-        scheme, params = parse_credentials(header_value)
+        scheme, params = _parsed(header_value)
     except DigestParseError:
         return None
     canonical = _canonical_algorithm(params.get("algorithm", "MD5"))

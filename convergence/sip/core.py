@@ -53,11 +53,11 @@ from convergence.sip.servlet import (
 )
 from convergence.sip.timers import Timers
 from convergence.sip.transaction_layer import TransactionLayer
+from convergence.sip.transaction_server import PROCEEDING as TX_PROCEEDING
 from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
 from convergence.sip.transport import (
     WS_TRANSPORTS,
     Peer,
-    ResponseChannel,
     SipTransportLayer,
     is_ip,
 )
@@ -118,7 +118,7 @@ class UserAgentCore:
 
     # From the transport
     def request_received(self, request: Request, peer: Peer) -> None:
-        self.transactions.receive_request(request, peer, ResponseChannel(self.transport, peer))
+        self.transactions.receive_request(request, peer, self.transport.channel(peer))
 
     def response_received(self, response: Response, peer: Peer) -> None:
         self.transactions.receive_response(response, peer)
@@ -224,8 +224,6 @@ class UserAgentCore:
 
     # Transaction user
     def new_request(self, request: Request, tx: Any, peer: Peer) -> None:
-        if request.method == "INVITE":
-            tx.send_response(request.create_response(100))
         try:
             self._route(request, tx, peer)
         except SipParseError as e:
@@ -234,6 +232,12 @@ class UserAgentCore:
         except Exception:
             log.failure("error routing {method}", method=request.method)
             self._reply(request, tx, 500)
+        if request.method == "INVITE" and tx.state == TX_PROCEEDING \
+                and tx.last_response is None:
+            # RFC 3261 17.2.1: 100 (Trying) unless the TU answers within
+            # 200 ms; an INVITE answered while it was routed (chatline)
+            # needs none, one left to a Deferred gets it now.
+            tx.send_response(request.create_response(100))
 
     def _reply(self, request: Request, tx: Any, status: int, reason: str | None = None,
                headers: dict[str, str] | None = None) -> None:
@@ -429,11 +433,11 @@ class UserAgentCore:
         dialog = session.dialog
         if dialog is not None and dialog.awaiting_answer:
             try:
-                dialog.receive_answer(sreq.sdp)
+                dialog.receive_answer(sreq.sdp, sreq.body)
             except (NotAcceptable, SdpError) as e:
                 self._no_answer(session, sreq, str(e))
                 return
-            sreq.answer = dialog.remote_sdp
+            sreq.answer = sreq.sdp
         self._dispatch(session.application_session.application, sreq, None)
         if self.shutting_down:
             if session.state == CONFIRMED:
@@ -540,7 +544,7 @@ class UserAgentCore:
                 if offer is None:
                     dialog.offer_sent(ours)  # type: ignore[arg-type]
                 else:
-                    dialog.answer_sent(offer, ours)
+                    dialog.answer_sent(offer, ours, sreq.body, response.body)
                 self._start_2xx(dialog.id, tx, response)
         if status >= 200:
             sreq.final_sent = True

@@ -9,12 +9,17 @@ without one, our offer in the 2xx answered in the ACK: RFC 3261 13.2.1).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from convergence.sip.entropy import random_below, random_hex
 from convergence.sip.message import Request, make_request
-from convergence.sip.sdp import NotAcceptable, SessionDescription, check_answer
+from convergence.sip.sdp import (
+    NotAcceptable,
+    SessionDescription,
+    check_answer,
+    parse_sdp,
+)
 from convergence.sip.uri import NameAddr, SipUri
 
 EARLY = "early"
@@ -27,16 +32,30 @@ TARGET_REFRESH = frozenset(("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"))
 
 def new_tag() -> str:
     """A fresh From/To tag."""
-    return secrets.token_hex(6)
+    return random_hex(6)
 
 
 class CSeqOutOfOrder(Exception):
     """A request's CSeq is lower than the dialog's remote sequence."""
 
 
-@dataclass
+def _kept(sdp: SessionDescription | None, body: bytes | None) -> bytes | None:
+    """What a dialog keeps of a negotiated description: its bytes."""
+    if sdp is None:
+        return None
+    return body if body else sdp.serialize()
+
+
+@dataclass(slots=True)
 class Dialog:
-    """One dialog, from our side."""
+    """
+    One dialog, from our side.
+
+    The negotiated descriptions are kept as the bytes that went over the
+    wire (a parsed description is about 40 objects, most of a dialog's
+    memory); C{local_sdp} and C{remote_sdp} parse them on each read, which
+    only a re-INVITE or the application asks for.
+    """
 
     call_id: str
     local_tag: str
@@ -51,11 +70,29 @@ class Dialog:
     state: str = EARLY
     is_uas: bool = True
     invite_cseq: int = 0
-    #: Our and the peer's session descriptions as last negotiated.
-    local_sdp: SessionDescription | None = None
-    remote_sdp: SessionDescription | None = None
+    #: Our and the peer's session descriptions as last negotiated, as sent.
+    local_body: bytes | None = None
+    remote_body: bytes | None = None
     #: Our offer in a 2xx to an INVITE that had none, until the ACK answers.
     pending_offer: SessionDescription | None = None
+
+    @property
+    def local_sdp(self) -> SessionDescription | None:
+        """Our session description as last negotiated (a fresh parse)."""
+        return parse_sdp(self.local_body) if self.local_body is not None else None
+
+    @local_sdp.setter
+    def local_sdp(self, sdp: SessionDescription | None) -> None:
+        self.local_body = _kept(sdp, None)
+
+    @property
+    def remote_sdp(self) -> SessionDescription | None:
+        """The peer's session description as last negotiated (a fresh parse)."""
+        return parse_sdp(self.remote_body) if self.remote_body is not None else None
+
+    @remote_sdp.setter
+    def remote_sdp(self, sdp: SessionDescription | None) -> None:
+        self.remote_body = _kept(sdp, None)
 
     @property
     def id(self) -> tuple[str, str, str | None]:
@@ -63,7 +100,7 @@ class Dialog:
         return (self.call_id, self.local_tag, self.remote_tag)
 
     @classmethod
-    def for_uas(cls, request: Request, response: Any) -> "Dialog":
+    def for_uas(cls, request: Request, response: Any) -> Dialog:
         """RFC 3261 12.1.1: the dialog a UAS creates by answering."""
         contacts = request.contacts
         remote_uri = request.from_.copy()
@@ -78,7 +115,7 @@ class Dialog:
             remote_uri=remote_uri,
             remote_target=contacts[0].uri if contacts else request.from_.uri,
             route_set=[str(r) for r in request.record_routes],
-            local_seq=secrets.randbelow(2 ** 31 - 1) + 1,
+            local_seq=random_below(2 ** 31 - 1) + 1,
             remote_seq=request.cseq[0],
             secure=isinstance(request.uri, SipUri) and request.uri.scheme == "sips",
             state=CONFIRMED if 200 <= response.status < 300 else EARLY,
@@ -87,7 +124,7 @@ class Dialog:
         )
 
     @classmethod
-    def for_uac(cls, request: Request, response: Any) -> "Dialog":
+    def for_uac(cls, request: Request, response: Any) -> Dialog:
         """RFC 3261 12.1.2: the dialog a UAC creates from a response."""
         contacts = response.contacts
         local_uri = request.from_.copy()
@@ -121,11 +158,18 @@ class Dialog:
 
     # Offer/answer (RFC 3264; RFC 3261 13.2.1)
     def answer_sent(self, offer: SessionDescription | None,
-                    answer: SessionDescription | None) -> None:
-        """We answered the peer's C{offer} (from the INVITE) in our 2xx."""
-        self.remote_sdp = offer
+                    answer: SessionDescription | None,
+                    offer_body: bytes | None = None,
+                    answer_body: bytes | None = None) -> None:
+        """
+        We answered the peer's C{offer} (from the INVITE) in our 2xx.
+
+        @param offer_body: C{offer} as received, and C{answer_body}
+            C{answer} as sent, when known (else they are serialised).
+        """
+        self.remote_body = _kept(offer, offer_body)
         if answer is not None:
-            self.local_sdp = answer
+            self.local_body = _kept(answer, answer_body)
         self.pending_offer = None
 
     def offer_sent(self, offer: SessionDescription) -> None:
@@ -137,7 +181,8 @@ class Dialog:
         """Whether our offer in a 2xx still waits for the ACK's answer."""
         return self.pending_offer is not None
 
-    def receive_answer(self, answer: SessionDescription | None) -> None:
+    def receive_answer(self, answer: SessionDescription | None,
+                       body: bytes | None = None) -> None:
         """
         The ACK's SDP, answering our pending offer: on success it becomes
         the negotiated session.
@@ -152,8 +197,8 @@ class Dialog:
         if answer is None:
             raise NotAcceptable("the ACK carries no answer to the offer in the 2xx")
         check_answer(offer, answer)
-        self.local_sdp = offer
-        self.remote_sdp = answer
+        self.local_body = _kept(offer, None)
+        self.remote_body = _kept(answer, body)
 
     def receive_request(self, request: Request) -> None:
         """

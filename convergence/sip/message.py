@@ -109,11 +109,13 @@ def _refresh_cache(message: Message, headers: Headers) -> dict[str, object]:
     names edited since it was filled are dropped, the others kept."""
     cache = message._cache
     if message._cache_for is headers:
-        changed = headers.changed_since(message._cache_version)
-        if changed is None:
+        version = message._cache_version
+        if version < 0 or version > headers.version:
             cache = message._cache = {}
-        elif changed:
-            for key in [k for k in cache if _VIEW_HEADERS[k] in changed]:
+        elif cache:
+            edits = headers.changed or {}
+            stale = [key for key in cache if edits.get(_VIEW_HEADERS[key], 0) > version]
+            for key in stale:
                 del cache[key]
     else:
         cache = message._cache = {}

@@ -3,9 +3,11 @@
 The registrar (RFC 3261 section 10.3): digest-authenticated REGISTER
 against the accounts convergencectl manages, bindings in a location store.
 
-Both ask the database: the HA1 secrets and the bindings are read and
-written through C{run} (the database thread), and the answers come as
-Deferreds.
+The HA1 secrets come from the database thread as Deferreds; the bindings
+are read and changed through C{run}, which the server makes run at once on
+the reactor thread, as its location store keeps them in memory and writes
+them behind (L{convergence.store.writebehind}).  With a store that does
+its own I/O, C{run} is the database thread's.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class Authenticator:
     def __init__(self, accounts: Any, domains: list[str], now: Callable[[], float],
                  nonce_lifetime: float,
                  algorithms: tuple[str, ...] = ("MD5", "SHA-256"),
-                 websocket_order: tuple[str, ...] | None = None) -> None:
+                 websocket_order: tuple[str, ...] | None = None,
+                 replay_entries: int = 100_000) -> None:
         """
         @param accounts: an L{AccountLookup} (HA1 secrets as Deferreds).
         @param algorithms: one C{WWW-Authenticate} per algorithm, in this
@@ -43,11 +46,14 @@ class Authenticator:
         @param websocket_order: the challenges' order for requests over a
             WebSocket (JsSIP and SIP.js read only the last one, and know
             only MD5); None: C{algorithms}.
+        @param replay_entries: nonce uses each domain remembers against
+            replay (C{sip.digest_replay_entries}).
         """
         self.accounts = accounts
         self.websocket_order = websocket_order
         self.challengers = {
-            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms)
+            d: DigestChallenger(d, now, nonce_lifetime=nonce_lifetime, algorithms=algorithms,
+                                max_replay_entries=replay_entries)
             for d in domains
         }
 
@@ -100,7 +106,8 @@ class Registrar:
                  config: SipConfig, now: Callable[[], float],
                  run: Callable[..., Deferred]) -> None:
         """
-        @param run: runs a callable on the database thread (Deferred).
+        @param run: runs a callable against C{locations} (Deferred): the
+            database thread's, or at once for an in-memory store.
         """
         self.locations = locations
         self.authenticator = authenticator

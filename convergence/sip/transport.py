@@ -18,7 +18,6 @@ source's rate are answered C{503} with C{Retry-After}, or dropped.
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from convergence.sip.entropy import random_hex
 from convergence.sip.framing import PING, FramingError, StreamFramer
 from convergence.sip.message import Request, Response, SipParseError, parse_message
 from convergence.sip.ratelimit import ALLOW, DROP, RateLimiter
@@ -92,7 +92,8 @@ class WireResponse(NamedTuple):
 
 class ResponseChannel:
     """Sends the responses to one request back to its source (the C{send}
-    of a server transaction)."""
+    of a server transaction).  Requests from one UDP source share one
+    (L{SipTransportLayer.channel}); a received Peer is never changed."""
 
     __slots__ = ("layer", "peer")
 
@@ -151,11 +152,13 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
 
 #: addresses remembered as sendable before the set is emptied
 SENDABLE_HOSTS = 4096
+#: UDP sources whose Peer (and response channel) is kept for reuse
+UDP_PEERS = 4096
 
 
 def new_branch() -> str:
     """A fresh RFC 3261 branch with the magic cookie."""
-    return "z9hG4bK" + secrets.token_hex(8)
+    return "z9hG4bK" + random_hex(8)
 
 
 def is_ip(host: str) -> bool:
@@ -197,6 +200,8 @@ class SipTransportLayer:
         self.tcp_accepted = 0
         #: WebSocket connections opened, by transport ("WS", "WSS")
         self.ws_accepted: dict[str, int] = {}
+        #: The response channel of each shared UDP Peer (by identity).
+        self._channels: dict[Peer, ResponseChannel] = {}
 
     # Listening
     def listen(self, port: int, interface: str) -> list[Any]:
@@ -243,6 +248,20 @@ class SipTransportLayer:
     def _host_for_header(self) -> str:
         host = self.host
         return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+    def channel(self, peer: Peer) -> ResponseChannel:
+        """The channel sending responses back to C{peer}: one per UDP
+        source, so that the transactions waiting out their timers do not
+        each hold a channel and a Peer of their own."""
+        if peer.transport != "UDP":
+            return ResponseChannel(self, peer)
+        channels = self._channels
+        channel = channels.get(peer)
+        if channel is None:
+            if len(channels) >= UDP_PEERS:
+                channels.clear()
+            channel = channels[peer] = ResponseChannel(self, peer)
+        return channel
 
     # Incoming
     def message_received(self, data: bytes, peer: Peer, exact_length: bool = False) -> None:
@@ -464,6 +483,9 @@ class SipDatagramProtocol(DatagramProtocol):
 
     def __init__(self, layer: SipTransportLayer) -> None:
         self.layer = layer
+        #: One L{Peer} per source address, shared by its datagrams (and the
+        #: transactions waiting on them), emptied when full.
+        self._peers: dict[tuple[str, int], Peer] = {}
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) > self.layer.max_message_size:
@@ -473,7 +495,13 @@ class SipDatagramProtocol(DatagramProtocol):
             return
         if not data.strip(b"\r\n"):
             return  # keepalive
-        self.layer.message_received(data, Peer("UDP", addr[0], addr[1]))
+        peer = self._peers.get(addr)
+        if peer is None:
+            peers = self._peers
+            if len(peers) >= UDP_PEERS:
+                peers.clear()
+            peer = peers[addr] = Peer("UDP", addr[0], addr[1])
+        self.layer.message_received(data, peer)
 
 
 class SipStreamProtocol(StreamProtocol):

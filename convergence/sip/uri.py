@@ -515,6 +515,10 @@ class NameAddr:
 _DEFAULT_PORTS = {"TLS": 5061, "WSS": 5061, "SCTP-TLS": 5061}
 
 
+#: Via.parse: sent-protocol and sent-by texts and their parse.
+_VIA_HEADS: dict[str, tuple[str, str, str, int | None]] = {}
+
+
 @dataclass
 class Via:
     """One Via entry: ``SIP/2.0/UDP host:port;branch=z9hG4bK…``.
@@ -532,7 +536,38 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        """Parse one via-parm; LWS around the slashes is allowed."""
+        """Parse one via-parm; LWS around the slashes is allowed.
+
+        The part before the parameters (sent-protocol and sent-by) is the
+        same in every request from one peer, so its parse is kept (up to
+        L{PARSED_CACHE_SIZE} of them); the parameters, with their
+        per-request branch, are parsed each time."""
+        semi = text.find(";")
+        head = text if semi < 0 else text[:semi]
+        known = _VIA_HEADS.get(head)
+        if known is None:
+            known = cls._parse_head(text, head)
+        via = cls.__new__(cls)
+        via.protocol, via.transport, via.host, via.port = known
+        via.params = parse_params(text, semi) if semi >= 0 else {}
+        return via
+
+    @classmethod
+    def _parse_head(cls, text: str, head: str) -> tuple[str, str, str, int | None]:
+        """Parse and remember C{head}, the via-parm C{text} up to its
+        first semicolon."""
+        via = cls._parse_uncached(head)
+        if via.params:  # cannot be: there is no semicolon
+            raise SipUriError(f"bad Via: {text!r}")
+        known = (via.protocol, via.transport, via.host, via.port)
+        if len(_VIA_HEADS) >= PARSED_CACHE_SIZE:
+            _VIA_HEADS.clear()
+        _VIA_HEADS[head] = known
+        return known
+
+    @classmethod
+    def _parse_uncached(cls, text: str) -> Via:
+        """L{parse} without the cache."""
         first = text.find("/")
         second = text.find("/", first + 1)
         if first < 0 or second < 0:

@@ -104,7 +104,7 @@ class IAccountStore(Interface):
 DEFAULT_Q = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Binding:
     """
     One registrar binding (RFC 3261 section 10.3) of an address-of-record.

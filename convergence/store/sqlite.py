@@ -669,5 +669,27 @@ class SqliteLocationStore(LocationStoreBase):
         )
         return cursor.rowcount
 
+    def live_bindings(self, now: float) -> list[Binding]:
+        """Every binding expiring after C{now} (to load a cache at startup)."""
+        rows = self._db.execute(
+            f"SELECT {_BINDING_COLUMNS} FROM sip_bindings WHERE expires_at > ?", (now,)
+        )
+        return [_binding(row) for row in rows]
+
+    def apply(self, changes: list[tuple[str, tuple]]) -> None:
+        """
+        C{(method name, arguments)} of the store's own methods (C{store},
+        C{remove_binding}, C{remove_all}, C{purge_expired} …), applied in
+        order in one transaction; none of them is applied if one fails.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for name, args in changes:
+                getattr(self, name)(*args)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def close(self) -> None:
         self._db.close()
