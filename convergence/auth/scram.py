@@ -18,6 +18,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from convergence.auth.errors import SaslError
 from convergence.auth.saslprep import SASLprepError, saslprep
@@ -42,6 +43,8 @@ _SALT_SIZE = 16
 _PRINTABLE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
 _SASLNAME = re.compile(r"(?:[^=,\x00]|=2C|=3D)+")
 _ATTRIBUTE = re.compile(r"[A-Za-z]=")
+#: RFC 5802 C{cb-name}
+_CB_NAME = re.compile(r"[A-Za-z0-9.-]+")
 #: Per-process secret behind the fake credentials of unknown users.
 _FAKE_SECRET = secrets.token_bytes(32)
 
@@ -191,11 +194,18 @@ class ScramServerExchange:
         hash_name: str,
         nonce: str | None = None,
         fake_iterations: int = MIN_ITERATIONS,
+        channel_bindings: Mapping[str, bytes] | None = None,
+        plus_offered: bool = False,
     ) -> None:
         """
         @param nonce: the server's nonce part (tests); random by default.
         @param fake_iterations: iteration count shown for unknown users;
             pass the one real credentials use.
+        @param channel_bindings: for a C{-PLUS} mechanism, the channel
+            binding data by type offered on this connection (RFC 5056);
+            C{None} for a mechanism without channel binding.
+        @param plus_offered: whether the server offered C{-PLUS} mechanisms
+            on this stream (a client flag C{y} then means a downgrade).
         """
         _check_hash(hash_name)
         if nonce is None:
@@ -203,6 +213,11 @@ class ScramServerExchange:
         elif not _PRINTABLE.fullmatch(nonce):
             raise ValueError("nonce must be printable ASCII without commas")
         self.hash_name = hash_name
+        self._bindings = None if channel_bindings is None else dict(channel_bindings)
+        self._plus_offered = plus_offered
+        #: the channel binding type the client chose (C{-PLUS} only)
+        self.binding_type: str | None = None
+        self._cbind_data = b""
         self.username: str | None = None
         self.authzid: str | None = None
         self._server_nonce = nonce
@@ -236,10 +251,7 @@ class ScramServerExchange:
         if len(parts) != 3:
             raise ScramError("malformed-request", "missing GS2 header")
         flag, authzid, bare = parts
-        if flag.startswith("p="):
-            raise ScramError("malformed-request", "channel binding is not offered")
-        if flag not in ("n", "y"):
-            raise ScramError("malformed-request", "bad channel binding flag")
+        self._check_binding_flag(flag)
         if authzid:
             decoded = _saslname(authzid[2:]) if authzid.startswith("a=") else None
             if decoded is None:
@@ -271,6 +283,31 @@ class ScramServerExchange:
         self._client_first_bare = bare
         self._client_nonce = nonce
         return prepared
+
+    def _check_binding_flag(self, flag: str) -> None:
+        """Apply RFC 5802 section 6 to the GS2 channel binding flag."""
+        if flag.startswith("p="):
+            name = flag[2:]
+            if not _CB_NAME.fullmatch(name):
+                raise ScramError("malformed-request", "bad channel binding type")
+            if self._bindings is None:
+                raise ScramError(
+                    "malformed-request", "channel binding needs a -PLUS mechanism")
+            if name not in self._bindings:
+                raise ScramError(
+                    "malformed-request", "unsupported channel binding type")
+            self.binding_type = name
+            self._cbind_data = self._bindings[name]
+            return
+        if flag not in ("n", "y"):
+            raise ScramError("malformed-request", "bad channel binding flag")
+        if self._bindings is not None:
+            raise ScramError(
+                "malformed-request", "a -PLUS mechanism needs channel binding")
+        if flag == "y" and self._plus_offered:
+            # The client supports channel binding and thinks the server does
+            # not, although it offered it: the offer was stripped on the way.
+            raise ScramError("not-authorized", "server does support channel binding")
 
     def server_first(self, credential: ScramCredential | None) -> bytes:
         """
@@ -323,7 +360,8 @@ class ScramServerExchange:
         _check_extensions(attributes[2:])
         binding = _b64decode(attributes[0][2:], "channel binding")
         proof = _b64decode(proof_attribute[2:], "proof")
-        if binding != self._gs2_header.encode("utf-8"):
+        expected = self._gs2_header.encode("utf-8") + self._cbind_data
+        if not hmac.compare_digest(binding, expected):
             raise ScramError("not-authorized", "channel binding mismatch")
         if attributes[1][2:] != self._client_nonce + self._server_nonce:
             raise ScramError("not-authorized", "nonce mismatch")

@@ -23,7 +23,10 @@ from convergence.starttls import start_tls
 from convergence.xmpp import ns
 from convergence.xmpp.errors import StanzaError, StreamError, error_reply
 from convergence.xmpp.jid import JID, InvalidJID
-from convergence.xmpp.sasl import Challenge, Success, create_mechanism
+from convergence.xmpp.channel_binding import TYPES as CHANNEL_BINDING_TYPES
+from convergence.xmpp.channel_binding import channel_bindings
+from convergence.xmpp.channel_binding import feature_element as channel_binding_feature
+from convergence.xmpp.sasl import PLUS, Challenge, Success, create_mechanism
 from convergence.xmpp.stanza import iq_result, split_tag
 from convergence.xmpp.stream import XmlStreamServer
 
@@ -293,7 +296,27 @@ class C2SStream(XmlStreamServer):
         mechs = [m for m in self.login.sasl if m in allowed]
         if not self.secure and not self.server.config.allow_plain_without_tls:
             mechs = [m for m in mechs if m != "PLAIN"]
+        if self._channel_bindings():
+            # SCRAM-*-PLUS (RFC 5802, RFC 6120 13.8) wherever its SCRAM is
+            # offered, preferred to it.
+            with_plus: list[str] = []
+            for m in mechs:
+                if m.startswith("SCRAM-"):
+                    with_plus.append(m + PLUS)
+                with_plus.append(m)
+            mechs = with_plus
         return mechs
+
+    def _channel_bindings(self) -> dict[str, bytes]:
+        """This connection's TLS channel bindings by type (may be empty)."""
+        if not self.secure:
+            return {}
+        return channel_bindings(self.transport)
+
+    def _channel_binding_feature(self) -> etree._Element | None:
+        """XEP-0440's list of the channel binding types offered."""
+        types = [t for t in CHANNEL_BINDING_TYPES if t in self._channel_bindings()]
+        return channel_binding_feature(types) if types else None
 
     def _features(self) -> etree._Element:
         features = etree.Element(f"{{{ns.STREAMS}}}features",
@@ -311,6 +334,9 @@ class C2SStream(XmlStreamServer):
                                      nsmap={None: ns.SASL})
             for name in self._mechanisms():
                 etree.SubElement(mechs, f"{{{ns.SASL}}}mechanism").text = name
+            cb = self._channel_binding_feature()
+            if cb is not None:
+                features.append(cb)
             self._add_features(features, self.server.pre_auth_features)
             self.state = AUTH
         else:
@@ -416,7 +442,9 @@ class C2SStream(XmlStreamServer):
             return
         self.mechanism = create_mechanism(
             name, self.host, self.server.account_lookup, self.server.run_in_thread,
-            self.server.config.scram_iterations, self.server.guests)
+            self.server.config.scram_iterations, self.server.guests,
+            channel_bindings=self._channel_bindings(),
+            plus_offered=any(m.endswith(PLUS) for m in self._mechanisms()))
         self.state = AUTHENTICATING
         self._sasl_step(self.mechanism.start, element, initial, decoded=True)
 

@@ -127,17 +127,31 @@ class PlainMechanism:
 
 
 class ScramMechanism:
-    """SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677)."""
+    """
+    SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677), and their
+    C{-PLUS} variants with TLS channel binding.
+    """
 
     def __init__(
         self, name: str, hash_name: str, host: str, accounts: CredentialSource,
-        iterations: int,
+        iterations: int, channel_bindings: dict[str, bytes] | None = None,
+        plus_offered: bool = False,
     ) -> None:
+        """
+        @param channel_bindings: the connection's channel binding data by
+            type; used by C{-PLUS} mechanisms only.
+        @param plus_offered: whether C{-PLUS} was offered on this stream.
+        """
         self.name = name
+        #: the stored credential's name: C{-PLUS} uses the same keys
+        self.credential_name = name.removesuffix(PLUS)
         self.host = host
         self.accounts = accounts
+        bindings = (channel_bindings or {}) if name.endswith(PLUS) else None
         # Unknown users are shown the configured cost, like real ones.
-        self._exchange = ScramServerExchange(hash_name, fake_iterations=iterations)
+        self._exchange = ScramServerExchange(
+            hash_name, fake_iterations=iterations, channel_bindings=bindings,
+            plus_offered=plus_offered)
         self._jid: JID | None = None
         self._step = 0
         #: the bare JID tried, once the client has named it
@@ -158,7 +172,7 @@ class ScramMechanism:
                 return succeed(Challenge(self._exchange.server_first(None)))
 
             def challenge(creds: dict[str, Any] | None) -> Challenge:
-                credential = (creds or {}).get(self.name)
+                credential = (creds or {}).get(self.credential_name)
                 return Challenge(self._exchange.server_first(credential))
 
             d = self.accounts.credentials(self._jid.user, self._jid.host)
@@ -178,14 +192,26 @@ def _failed(condition: str) -> Deferred:
     return d
 
 
-SCRAM_HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}
+#: suffix of the SCRAM mechanisms with channel binding (RFC 5802 section 4)
+PLUS = "-PLUS"
+
+SCRAM_HASHES = {
+    "SCRAM-SHA-256-PLUS": "sha256", "SCRAM-SHA-256": "sha256",
+    "SCRAM-SHA-1-PLUS": "sha1", "SCRAM-SHA-1": "sha1",
+}
 
 
 def create_mechanism(
     name: str, host: str, accounts: CredentialSource, run_in_thread: RunInThread,
     iterations: int, guests: GuestLogins | None = None,
+    channel_bindings: dict[str, bytes] | None = None, plus_offered: bool = False,
 ) -> Any:
-    """A fresh mechanism object for one exchange (guest tokens: PLAIN only)."""
+    """
+    A fresh mechanism object for one exchange (guest tokens: PLAIN only;
+    channel bindings: C{-PLUS} only; C{plus_offered}: SCRAM's downgrade
+    check).
+    """
     if name == "PLAIN":
         return PlainMechanism(host, accounts, run_in_thread, iterations, guests)
-    return ScramMechanism(name, SCRAM_HASHES[name], host, accounts, iterations)
+    return ScramMechanism(name, SCRAM_HASHES[name], host, accounts, iterations,
+                          channel_bindings, plus_offered)
