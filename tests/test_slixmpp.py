@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -66,6 +67,13 @@ class SlixmppTests(TestCase):
     async def test_scram_sha256(self) -> None:
         """slixmpp logs in with STARTTLS + SCRAM-SHA-256 and chats."""
         self.check(await self.run_scenario("SCRAM-SHA-256"), "SCRAM-SHA-256")
+
+    async def test_scram_sha256_plus_tls12(self) -> None:
+        """slixmpp binds SCRAM-SHA-256-PLUS to the channel with tls-unique
+        (RFC 5929), which it computes on TLS 1.2 (it has no tls-exporter
+        nor tls-server-end-point): the server's data equals its own."""
+        self.server.xmpp.tls_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.check(await self.run_scenario("SCRAM-SHA-256-PLUS"), "SCRAM-SHA-256-PLUS")
 
     async def test_scram_sha1(self) -> None:
         """slixmpp logs in with STARTTLS + SCRAM-SHA-1 and chats."""

@@ -36,8 +36,8 @@ CORE_SPECS: tuple[Spec, ...] = (
          note="c2s and s2s streams, STARTTLS, SASL, binding, stanza routing and"
               " errors; s2s: SRV/A/AAAA resolution, certificate identities"
               " (DNS-ID, SRV-ID, XmppAddr), SASL EXTERNAL and dialback,"
-              " invalid-from checks; no SASL EXTERNAL for clients, no TLS"
-              " channel binding"),
+              " invalid-from checks; SCRAM-SHA-1-PLUS (13.8) on c2s TLS; no"
+              " SASL EXTERNAL for clients"),
     Spec("RFC 7590", "", "XMPP", note="TLS 1.2 or later, no renegotiation;"
          " the system OpenSSL's cipher suites"),
     Spec("RFC 7622", "", "XMPP", status="partial",
@@ -67,10 +67,18 @@ CORE_SPECS: tuple[Spec, ...] = (
               " domain; no EXTERNAL for clients"),
     Spec("RFC 4422", "", "SASL"),
     Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
-    Spec("RFC 5802", "", "SASL", status="partial",
-         note="SCRAM-SHA-1; no channel binding (-PLUS)"),
-    Spec("RFC 7677", "", "SASL", status="partial",
-         note="SCRAM-SHA-256; no channel binding (-PLUS)"),
+    Spec("RFC 5802", "", "SASL",
+         note="SCRAM-SHA-1 and SCRAM-SHA-1-PLUS; -PLUS on c2s TLS (STARTTLS,"
+              " direct TLS), not WebSocket; the y flag is refused where -PLUS"
+              " was offered"),
+    Spec("RFC 7677", "", "SASL",
+         note="SCRAM-SHA-256 and SCRAM-SHA-256-PLUS"),
+    Spec("RFC 5929", "", "SASL", status="partial",
+         note="channel bindings tls-server-end-point, and tls-unique on TLS 1.2"
+              " only (RFC 9266 forbids it on TLS 1.3); no tls-exporter (RFC 9266):"
+              " Python's ssl cannot export keying material"),
+    Spec("XEP-0440", "1.0.0", "SASL",
+         note="<sasl-channel-binding/> lists the types offered on the stream"),
     Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),
     Spec("RFC 3261", "", "SIP", status="partial",
          note="UDP, TCP and WebSocket, transactions, dialogs, registrar, UA core,"
