@@ -45,8 +45,10 @@ from bench import servers
 from bench.servers import (
     CONVERGENCE_DEFAULT_ITERATIONS,
     PROSODY_ITERATIONS,
+    S2S_DOMAINS,
     BenchDir,
     ConvergenceServer,
+    FederatedPair,
     ProsodyServer,
     Server,
     ServerError,
@@ -73,7 +75,7 @@ class Figure:
     title: str  # the table's row label
     unit: str
     better: str  # "higher" or "lower"
-    kind: str  # "xmpp" or "sip"
+    kind: str  # "xmpp", "s2s" (two federating servers a kind), "sip", ...
     mode: str = ""  # xmppload mode
     settings: XmppSettings | None = None
     load_args: tuple[str, ...] = ()
@@ -99,6 +101,10 @@ class Plan:
     throughput_duration: float = 8.0
     #: the open-loop figure's offered load (below both servers' maximum)
     paced_rate: int = 10000
+    #: the s2s figure: sender -> receiver pairs across two servers, seconds
+    #: sent before measuring (the s2s streams and dialback are set up then)
+    s2s_pairs: int = 10
+    s2s_warmup: float = 3.0
     idle_sizes: tuple[int, ...] = (1000, 5000)
     idle_concurrency: int = 50
     #: IM figures: login users (each with roster_contacts online contacts),
@@ -319,6 +325,26 @@ def figures(plan: Plan) -> list[Figure]:
         describe=f"{size} connections as idle_{size}, each with XEP-0198 resumption "
                  "enabled, then every connection reset (RST): the sessions hibernate; "
                  "server RSS growth / sessions"))
+    a, b = S2S_DOMAINS
+    result.append(Figure(
+        "s2s", f"messages/s server to server, {plan.s2s_pairs} pairs x window "
+               f"{plan.window}", "msg/s", "higher", "s2s", "s2s",
+        XmppSettings(require_tls=True, iterations=PROSODY_ITERATIONS,
+                     users=plan.s2s_pairs),
+        ("--tls", "--mechanism", "SCRAM-SHA-1", "--pairs", str(plan.s2s_pairs),
+         "--window", str(plan.window), "--duration", f"{plan.throughput_duration:g}",
+         "--warmup", f"{plan.s2s_warmup:g}"),
+        "messages_per_s",
+        extra_rows=(("latency_p50_ms", "  message latency p50, server to server", "ms",
+                     "lower"),
+                    ("latency_p99_ms", "  message latency p99, server to server", "ms",
+                     "lower")),
+        describe=f"two servers of a kind on loopback, {a} and {b}, federating over "
+                 "STARTTLS + dialback (convergence's default s2s policy; Prosody: "
+                 "s2s_require_encryption, mod_dialback, s2s_secure_auth off); "
+                 f"{plan.s2s_pairs} senders on {a} each keeping {plan.window} chat "
+                 f"messages in flight to a receiver on {b} (full JIDs); delivered/s "
+                 f"counted at {b}, latency from send to receipt"))
     latency = plan.sip_latency_rate
     sip_rows = (("p50_ms", "  INVITE->200 p50 at the common rate", "ms", "lower"),
                 ("p99_ms", "  INVITE->200 p99 at the common rate", "ms", "lower"),
@@ -378,7 +404,7 @@ FIGURE_GROUPS = {
     "login": ("login_scram", "login_plain", "login_default"),
     "xmpp": ("login_scram", "login_plain", "login_default", "throughput",
              "throughput_paced", "throughput_sm", "login_ws", "throughput_ws", "idle",
-             "hibernating_1000", "roster_login", "offline", "muc"),
+             "hibernating_1000", "roster_login", "offline", "muc", "s2s"),
     "im": ("roster_login", "offline", "idle_roster"),
     "sm": ("throughput_sm", "hibernating_1000"),
     "websocket": ("login_ws", "throughput_ws"),
@@ -661,6 +687,8 @@ def xmpp_timeout(figure: Figure, plan: Plan) -> float:
         return 120.0 + plan.offline_messages / 50.0
     if figure.mode == "muc":
         return plan.muc_duration + 180.0
+    if figure.mode == "s2s":
+        return plan.throughput_duration + plan.s2s_warmup + 120.0
     return plan.login_duration + 120.0
 
 
@@ -702,6 +730,45 @@ def measure_xmpp(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[st
     finally:
         for server in live.values():
             server.stop()
+    return raw
+
+
+def s2s_load_args(figure: Figure, pair: FederatedPair) -> tuple[str, ...]:
+    """xmppload s2s's arguments for a live pair: senders on pair.sender,
+    receivers on pair.receiver."""
+    sender, receiver = pair.sender, pair.receiver
+    return ("--host", sender.address, "--domain", sender.domain,
+            "--peer-host", receiver.address, "--peer-port", str(receiver.port),
+            "--peer-domain", receiver.domain, *figure.load_args)
+
+
+def measure_s2s(figure: Figure, plan: Plan, bench: BenchDir, kinds: Sequence[str],
+                progress: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
+    """The federation figure: a FederatedPair of each kind, runs interleaved;
+    raw reports by kind (server RSS: both servers together)."""
+    assert figure.settings is not None
+    raw: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    live: dict[str, FederatedPair] = {}
+    timeout = xmpp_timeout(figure, plan)
+    try:
+        for n in range(plan.runs):
+            for kind in kinds:
+                try:
+                    if kind not in live:
+                        live[kind] = FederatedPair(kind, bench, figure.settings).start()
+                    pair = live[kind]
+                    report = run_xmppload(figure.mode, pair.sender,
+                                          s2s_load_args(figure, pair), timeout,
+                                          figure.script)
+                    report["server_rss_end_kib"] = pair.rss_kib()
+                except ServerError as e:
+                    report = {"error": str(e)}
+                raw[kind].append(report)
+                progress(f"{figure.name} run {n + 1}/{plan.runs} {kind}: "
+                         + summarize(figure, report))
+    finally:
+        for pair in live.values():
+            pair.stop()
     return raw
 
 
@@ -902,7 +969,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="short runs, 1 run per figure, 1,000 idle connections only")
     parser.add_argument("--only", default=None,
                         help="comma-separated figures or groups (login, xmpp, im, idle, "
-                             "idle_roster, muc, sip, sip_calls, sip_register, sip_memory)")
+                             "idle_roster, muc, s2s, sip, sip_calls, sip_register, "
+                             "sip_memory)")
     parser.add_argument("--servers", default="convergence,reference",
                         help="convergence, reference, or both")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")
@@ -951,7 +1019,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(f"{f.name:14} {f.title}: {f.describe}\n")
         return 0
     needs_prosody = "reference" in args.kinds and any(
-        f.kind == "xmpp" and f.reference for f in chosen)
+        f.kind in ("xmpp", "s2s") and f.reference for f in chosen)
     if needs_prosody and shutil.which("prosody") is None:
         sys.stderr.write(f"bench: {servers.prosody_missing_hint()}\n")
         return 2
@@ -989,6 +1057,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             figure_began = time.monotonic()
             if figure.kind == "xmpp":
                 raw = measure_xmpp(figure, plan, bench, args.kinds, progress)
+            elif figure.kind == "s2s":
+                raw = measure_s2s(figure, plan, bench, args.kinds, progress)
             elif figure.kind == "sip":
                 raw = measure_sip(figure, plan, bench, args.kinds, progress, sip_cache)
             else:

@@ -57,6 +57,11 @@ PASSWORD = "pw"
 PROSODY_ITERATIONS = 10000
 #: convergence's default ([xmpp] scram_iterations)
 CONVERGENCE_DEFAULT_ITERATIONS = 4096
+#: the s2s figure's two domains (sender's, receiver's) and Prosody's s2s port
+#: (without SRV records it connects to 5269: each Prosody gets its own
+#: loopback address)
+S2S_DOMAINS = ("a.test", "b.test")
+S2S_PORT = 5269
 #: open files wanted by servers holding thousands of connections
 NOFILE = 65536
 
@@ -142,8 +147,9 @@ def prosody_missing_hint() -> str:
 # ------------------------------------------------------------ accounts
 
 
-def _convergence_users(db_path: str, iterations: int, first: int, last: int) -> int:
-    """Worker: create prefix<first>..prefix<last> in a convergence database."""
+def _convergence_users(db_path: str, iterations: int, first: int, last: int,
+                       domain: str = DOMAIN) -> int:
+    """Worker: create prefix<first>..prefix<last>@domain in a convergence database."""
     sys.path.insert(0, str(ROOT))
     from convergence.auth.accounts import Accounts
     from convergence.store.sqlite import SqliteAccountStore
@@ -154,7 +160,7 @@ def _convergence_users(db_path: str, iterations: int, first: int, last: int) -> 
         for n in range(first, last + 1):
             for attempt in range(20):  # another worker holding the write lock
                 try:
-                    accounts.add(f"{USERS_PREFIX}{n}@{DOMAIN}", PASSWORD)
+                    accounts.add(f"{USERS_PREFIX}{n}@{domain}", PASSWORD)
                     break
                 except sqlite3.OperationalError:
                     if attempt == 19:
@@ -170,7 +176,7 @@ def prosody_encode(name: str) -> str:
     return "".join(c if c.isascii() and c.isalnum() else f"%{ord(c):02x}" for c in name)
 
 
-def prosodyctl_config(data: Path, iterations: int) -> str:
+def prosodyctl_config(data: Path, iterations: int, domain: str = DOMAIN) -> str:
     """The Lua config `prosodyctl register` creates the bench accounts with:
     the template's data directory, internal_hashed storage, the iteration
     count of the figure."""
@@ -185,16 +191,17 @@ def prosodyctl_config(data: Path, iterations: int) -> str:
         f"default_iteration_count = {iterations}",
         'storage = "internal"',
         f"log = {{ warn = {lua_string(data / 'prosodyctl.log')} }}",
-        f"VirtualHost {lua_string(DOMAIN)}",
+        f"VirtualHost {lua_string(domain)}",
         "",
     ])
 
 
-def _prosody_users(config: str, iterations: int, first: int, last: int) -> int:
-    """Worker: `prosodyctl register` prefix<first>..prefix<last>."""
+def _prosody_users(config: str, iterations: int, first: int, last: int,
+                   domain: str = DOMAIN) -> int:
+    """Worker: `prosodyctl register` prefix<first>..prefix<last> on domain."""
     for n in range(first, last + 1):
         done = subprocess.run(
-            ["prosodyctl", "--config", config, "register", f"{USERS_PREFIX}{n}", DOMAIN,
+            ["prosodyctl", "--config", config, "register", f"{USERS_PREFIX}{n}", domain,
              PASSWORD], capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise ServerError(f"prosodyctl register {USERS_PREFIX}{n} failed "
@@ -215,12 +222,13 @@ class UserTemplates:
     def __init__(self, root: Path, workers: int | None = None) -> None:
         self.root = root
         self.workers = workers or os.cpu_count() or 1
-        self._made: dict[tuple[str, int], int] = {}
+        self._made: dict[tuple[str, int, str], int] = {}
         self.seconds: dict[str, float] = {}  # creation time per template, for the report
 
-    def _fill(self, kind: str, iterations: int, count: int) -> Path:
-        path = self.root / f"{kind}-{iterations}"
-        have = self._made.get((kind, iterations), 0)
+    def _fill(self, kind: str, iterations: int, count: int, domain: str = DOMAIN) -> Path:
+        name = f"{kind}-{iterations}" + ("" if domain == DOMAIN else f"-{domain}")
+        path = self.root / name
+        have = self._made.get((kind, iterations, domain), 0)
         if count <= have:
             return path
         began = time.monotonic()
@@ -236,31 +244,33 @@ class UserTemplates:
             if shutil.which("prosodyctl") is None:
                 raise ServerError(prosody_missing_hint())
             path.mkdir(parents=True, exist_ok=True)
-            config = self.root / f"prosodyctl-{iterations}.cfg.lua"
-            config.write_text(prosodyctl_config(path, iterations))
+            config = self.root / f"prosodyctl-{name}.cfg.lua"
+            config.write_text(prosodyctl_config(path, iterations, domain))
             target, args = _prosody_users, str(config)
         else:
             raise ValueError(kind)
         chunks = _chunks(have + 1, count, self.workers)
         if len(chunks) == 1:
-            target(args, iterations, *chunks[0])
+            target(args, iterations, *chunks[0], domain)
         else:
             with ProcessPoolExecutor(len(chunks)) as pool:
-                for future in [pool.submit(target, args, iterations, a, b) for a, b in chunks]:
+                for future in [pool.submit(target, args, iterations, a, b, domain)
+                               for a, b in chunks]:
                     future.result()
         if kind == "convergence":
             with sqlite3.connect(str(path / "convergence.sqlite3")) as db:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._made[(kind, iterations)] = count
-        key = f"{kind}-{iterations}"
+        self._made[(kind, iterations, domain)] = count
+        key = name
         self.seconds[key] = round(self.seconds.get(key, 0.0) + time.monotonic() - began, 2)
         log.info("created users %d..%d for %s (%d iterations) in %.1f s",
                  have + 1, count, kind, iterations, time.monotonic() - began)
         return path
 
-    def copy_to(self, kind: str, iterations: int, count: int, dest: Path) -> None:
-        """Make dest a data directory holding (at least) user1..user<count>."""
-        source = self._fill(kind, iterations, count)
+    def copy_to(self, kind: str, iterations: int, count: int, dest: Path,
+                domain: str = DOMAIN) -> None:
+        """Make dest a data directory holding (at least) user1..user<count>@domain."""
+        source = self._fill(kind, iterations, count, domain)
         if kind == "convergence":
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / "convergence.sqlite3", dest / "convergence.sqlite3")
@@ -403,11 +413,17 @@ def lua_string(value: str | Path) -> str:
 
 def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
                    key: Path, log_file: Path, pidfile: Path,
-                   http_port: int | None = None) -> str:
+                   http_port: int | None = None, address: str = LOOPBACK,
+                   domain: str = DOMAIN, s2s_hosts: Path | None = None) -> str:
     """The Lua config of a Prosody for settings: loopback only, one c2s port,
     no s2s, a minimal module set, internal_hashed accounts, the bench
     certificate, warnings only in the log, no rate limits (mod_limits is
-    not loaded), Nagle off as convergence has it."""
+    not loaded), Nagle off as convergence has it.
+
+    With ``s2s_hosts`` (a hosts file naming the peers' loopback addresses,
+    read by libunbound as ``hoststxt``: no DNS): federation on port 5269 of
+    ``address``, STARTTLS required, dialback accepted over it
+    (``s2s_secure_auth = false``): convergence's default s2s policy."""
     require = "true" if settings.require_tls else "false"
     plain = "false" if settings.require_tls else "true"
     names = PROSODY_MODULES + (("smacks",) if settings.stream_management else ())
@@ -420,8 +436,18 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
                 f"http_interfaces = {{ {lua_string(LOOPBACK)} }}",
                 "https_ports = { }",
                 "consider_websocket_secure = true"]
+    s2s: list[str] = ["s2s_ports = { }"]
+    disabled_names = PROSODY_DISABLED
+    if s2s_hosts is not None:
+        names += ("dialback",)
+        disabled_names = ()
+        s2s = [f"s2s_ports = {{ {S2S_PORT} }}",
+               "s2s_require_encryption = true",
+               "s2s_secure_auth = false",
+               "s2s_timeout = 120",
+               f"unbound = {{ hoststxt = {lua_string(s2s_hosts)} }}"]
     modules = "; ".join(lua_string(m) for m in names)
-    disabled = "; ".join(lua_string(m) for m in PROSODY_DISABLED)
+    disabled = "; ".join(lua_string(m) for m in disabled_names)
     return "\n".join([
         "-- written by bench/servers.py",
         "-- started as root by the bench (prosody refuses root without this)",
@@ -430,12 +456,12 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         f"data_path = {lua_string(data)}",
         f"certificates = {lua_string(cert.parent)}",
         "plugin_paths = { }",
-        f"interfaces = {{ {lua_string(LOOPBACK)} }}",
-        f"local_interfaces = {{ {lua_string(LOOPBACK)} }}",
+        f"interfaces = {{ {lua_string(address)} }}",
+        f"local_interfaces = {{ {lua_string(address)} }}",
         f"c2s_ports = {{ {port} }}",
         "c2s_direct_tls_ports = { }",
         "legacy_ssl_ports = { }",
-        "s2s_ports = { }",
+        *s2s,
         "s2s_direct_tls_ports = { }",
         f"modules_enabled = {{ {modules} }}",
         f"modules_disabled = {{ {disabled} }}",
@@ -455,7 +481,7 @@ def prosody_config(settings: XmppSettings, *, port: int, data: Path, cert: Path,
         f"ssl = {{ certificate = {lua_string(cert)}; key = {lua_string(key)} }}",
         *http,
         "",
-        f"VirtualHost {lua_string(DOMAIN)}",
+        f"VirtualHost {lua_string(domain)}",
         "",
         *([f"Component {lua_string(MUC_DOMAIN)} \"muc\"",
            "-- convergence keeps 20 messages of history per room too, and archives",
@@ -564,11 +590,13 @@ class ConvergenceServer(Server):
 
     name = "convergence"
 
-    def __init__(self, bench: BenchDir, settings: XmppSettings) -> None:
+    def __init__(self, bench: BenchDir, settings: XmppSettings,
+                 domain: str = DOMAIN) -> None:
         super().__init__(bench.server_dir(self.name))
         self.settings = settings
         self.data = self.workdir / "data"
-        bench.users.copy_to("convergence", settings.iterations, settings.users, self.data)
+        bench.users.copy_to("convergence", settings.iterations, settings.users, self.data,
+                            domain)
         if settings.roster:
             rosters.write_convergence(self.data / "convergence.sqlite3", settings.roster,
                                       settings.users, USERS_PREFIX, DOMAIN)
@@ -751,13 +779,16 @@ class ProsodyServer(Server):
 
     name = "prosody"
 
-    def __init__(self, bench: BenchDir, settings: XmppSettings) -> None:
+    def __init__(self, bench: BenchDir, settings: XmppSettings,
+                 domain: str = DOMAIN) -> None:
         if shutil.which("prosody") is None:
             raise ServerError(prosody_missing_hint())
         super().__init__(bench.server_dir(self.name))
+        self.bench = bench
         self.settings = settings
         self.data = self.workdir / "data"
-        bench.users.copy_to("prosody", settings.iterations, settings.users, self.data)
+        bench.users.copy_to("prosody", settings.iterations, settings.users, self.data,
+                            domain)
         if settings.roster:
             rosters.write_prosody(self.data, settings.roster, settings.users, USERS_PREFIX,
                                   DOMAIN, prosody_encode)
@@ -780,3 +811,128 @@ class ProsodyServer(Server):
         except ServerError as e:
             raise ServerError(f"{e}\n--- prosody.log\n{tail(self.prosody_log)}") from None
 
+
+
+# ------------------------------------------------------------ federation
+
+
+def loopback_addresses(count: int, port: int | None = None,
+                       first: int = 20) -> list[str]:
+    """``count`` addresses 127.0.0.<first>.. on which ``port`` (or, with
+    None, any port) can be bound now: Linux routes all of 127/8 on lo."""
+    found: list[str] = []
+    for n in range(first, 250):
+        address = f"127.0.0.{n}"
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((address, port or 0))
+            except OSError:
+                continue
+        found.append(address)
+        if len(found) == count:
+            return found
+    raise ServerError(f"no {count} loopback addresses with port {port} free")
+
+
+class ConvergenceS2SServer(ConvergenceServer):
+    """twistd -n convergence serving ``domain`` on its own loopback address,
+    c2s and s2s; its peer found through ``[s2s.hosts]`` (no DNS), the
+    default s2s policy (STARTTLS required, dialback allowed)."""
+
+    name = "convergence-s2s"
+
+    def __init__(self, bench: BenchDir, settings: XmppSettings, domain: str,
+                 address: str) -> None:
+        self.domain = domain
+        self.address = address
+        super().__init__(bench, settings, domain)
+        self.port = free_port(address)
+        self.s2s_port = free_port(address)
+
+    def peer_with(self, peer: "ConvergenceS2SServer") -> None:
+        """Write the config: the bench's, this domain and address, peer's route."""
+        self.config.write_text("\n".join([
+            f'domains = ["{self.domain}"]', f'interface = "{self.address}"',
+            self.config.read_text(),
+            "[s2s]", f'dialback_secret = "bench secret of {self.domain}"',
+            "[s2s.hosts]", f'"{peer.domain}" = "{peer.address}:{peer.s2s_port}"', ""]))
+
+    def ready(self) -> bool:
+        return tcp_listening(self.port, self.address) and tcp_listening(self.s2s_port,
+                                                                        self.address)
+
+    def twistd(self) -> list[str]:
+        return [str(VENV_BIN / "twistd"), "-n", "--pidfile=",
+                "--logger", "bench.servers.twistd_warn_observer", "convergence",
+                "--s2s-port", str(self.s2s_port)]
+
+
+class ProsodyS2SServer(ProsodyServer):
+    """Debian's prosody serving ``domain`` on its own loopback address, c2s
+    on a free port and s2s on 5269; its peers resolved by a hosts file."""
+
+    name = "prosody-s2s"
+
+    def __init__(self, bench: BenchDir, settings: XmppSettings, domain: str,
+                 address: str) -> None:
+        self.domain = domain
+        self.address = address
+        super().__init__(bench, settings, domain)
+        self.port = free_port(address)
+        self.s2s_port = S2S_PORT
+
+    def peer_with(self, peer: "ProsodyS2SServer") -> None:
+        hosts = self.workdir / "hosts"
+        hosts.write_text(f"{peer.address} {peer.domain}\n{self.address} {self.domain}\n")
+        cert, key = self.bench.certificate()
+        self.config.write_text(prosody_config(
+            self.settings, port=self.port, data=self.data, cert=cert, key=key,
+            log_file=self.prosody_log, pidfile=self.workdir / "prosody.pid",
+            address=self.address, domain=self.domain, s2s_hosts=hosts))
+
+    def ready(self) -> bool:
+        return tcp_listening(self.port, self.address) and tcp_listening(self.s2s_port,
+                                                                        self.address)
+
+
+class FederatedPair:
+    """Two servers of one kind federating on loopback: ``sender`` serves
+    S2S_DOMAINS[0], ``receiver`` S2S_DOMAINS[1], each with user1..userN."""
+
+    def __init__(self, kind: str, bench: BenchDir, settings: XmppSettings) -> None:
+        cls = ConvergenceS2SServer if kind == "convergence" else ProsodyS2SServer
+        # Prosody dials port 5269 of its peer: each needs an address with it free
+        addresses = loopback_addresses(2, S2S_PORT if kind != "convergence" else None,
+                                       first=20 if kind == "convergence" else 40)
+        self.sender = cls(bench, settings, S2S_DOMAINS[0], addresses[0])
+        self.receiver = cls(bench, settings, S2S_DOMAINS[1], addresses[1])
+        self.sender.peer_with(self.receiver)
+        self.receiver.peer_with(self.sender)
+
+    @property
+    def pid(self) -> int | None:
+        return self.sender.pid
+
+    def start(self) -> Self:
+        self.receiver.start()
+        try:
+            self.sender.start()
+        except ServerError:
+            self.receiver.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.sender.stop()
+        self.receiver.stop()
+
+    def rss_kib(self) -> int | None:
+        values = [s.rss_kib() for s in (self.sender, self.receiver)]
+        return None if None in values else sum(v for v in values if v is not None)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

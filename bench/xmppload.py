@@ -13,10 +13,15 @@ It shares no code with the server it measures.
     python bench/xmppload.py idle       --port 5222 --connections 2000 --server-pid 1234
     python bench/xmppload.py throughput --port 5222 --pairs 10 --window 20 --sm
     python bench/xmppload.py idle       --port 5222 --connections 1000 --sm --hibernate
+    python bench/xmppload.py s2s --host 127.0.0.1 --domain a.test --peer-host 127.0.0.2 \
+        --peer-port 5222 --peer-domain b.test --pairs 10 --window 20
 
 Users are ``<prefix>1`` .. ``<prefix>K`` on ``--domain``, all with one
 password; the caller creates them. Connection i logs in as user (i mod K) + 1
-with a server-assigned resource; throughput pair i is user 2i-1 → user 2i.
+with a server-assigned resource; throughput pair i is user 2i-1 → user 2i;
+s2s pair i is user i on ``--domain`` → user i on ``--peer-domain`` (the
+receivers log in to ``--peer-host``/``--peer-port``, a server federating with
+the first).
 
 Measuring notes: the SCRAM salted password is cached per salt, as real
 clients do, so the generator's CPU goes to TLS and XML, not PBKDF2. A server
@@ -54,7 +59,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: seconds between a paced sender's checks of its schedule
@@ -749,8 +754,10 @@ async def close_all(clients: list[XmppClient], concurrency: int, timeout: float)
 
 
 async def login_many(run: Run, count: int, users: Callable[[int], str],
-                     concurrency: int) -> tuple[list[XmppClient | None], Counter[str]]:
-    """Log ``count`` clients in with bounded concurrency; failed slots are None."""
+                     concurrency: int, target: Target | None = None
+                     ) -> tuple[list[XmppClient | None], Counter[str]]:
+    """Log ``count`` clients in with bounded concurrency (on ``target``, by
+    default the run's); failed slots are None."""
     gate = asyncio.Semaphore(max(1, concurrency))
     reasons: Counter[str] = Counter()
     clients: list[XmppClient | None] = [None] * count
@@ -760,7 +767,7 @@ async def login_many(run: Run, count: int, users: Callable[[int], str],
             if run.stop.is_set():
                 reasons["stopped"] += 1
                 return
-            client = XmppClient(run.target, users(index), run.source(index))
+            client = XmppClient(target or run.target, users(index), run.source(index))
             try:
                 await client.login(roster=getattr(run.args, "roster", False))
                 clients[index] = client
@@ -947,12 +954,35 @@ class Throughput:
                 return
 
 
-async def mode_throughput(run: Run) -> dict[str, Any]:
-    """N pairs exchange chat messages to full JIDs with a bounded window."""
+def peer_target(run: Run) -> Target:
+    """s2s: the receivers' server (--peer-host, --peer-port, --peer-domain),
+    logged in to as the run's target is."""
+    args = run.args
+    return replace(run.target, host=args.peer_host, port=args.peer_port,
+                   domain=args.peer_domain)
+
+
+async def mode_s2s(run: Run) -> dict[str, Any]:
+    """N senders on the target's server send chat messages to N receivers on
+    the peer server (federation between the two): sender i and receiver i
+    are both user i, each of their own domain."""
+    return await mode_throughput(run, peer=peer_target(run))
+
+
+async def mode_throughput(run: Run, peer: Target | None = None) -> dict[str, Any]:
+    """N pairs exchange chat messages to full JIDs with a bounded window
+    (with a ``peer``: senders on the target, receivers on the peer)."""
     args = run.args
     count = args.pairs
-    clients, reasons = await login_many(run, 2 * count, run.user, args.concurrency)
-    pairs = [Pair(s, r, args.window) for s, r in zip(clients[0::2], clients[1::2])
+    if peer is None:
+        clients, reasons = await login_many(run, 2 * count, run.user, args.concurrency)
+        senders_, receivers = clients[0::2], clients[1::2]
+    else:
+        senders_, reasons = await login_many(run, count, run.user, args.concurrency)
+        receivers, more = await login_many(run, count, run.user, args.concurrency, peer)
+        reasons.update(more)
+        clients = [*senders_, *receivers]
+    pairs = [Pair(s, r, args.window) for s, r in zip(senders_, receivers)
              if s is not None and r is not None]
     state = Throughput()
     if not pairs:
@@ -1096,13 +1126,15 @@ async def mode_idle(run: Run) -> dict[str, Any]:
     }
 
 
-MODES = {"login": mode_login, "throughput": mode_throughput, "idle": mode_idle}
+MODES = {"login": mode_login, "throughput": mode_throughput, "idle": mode_idle,
+         "s2s": mode_s2s}
 #: users a mode needs when --users is not given
 DEFAULT_USERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": lambda a: a.concurrency, "throughput": lambda a: 2 * a.pairs,
-    "idle": lambda a: a.connections}
+    "idle": lambda a: a.connections, "s2s": lambda a: a.pairs}
 #: the result that must be non-zero for a run to count as a success
-SUCCESS_KEYS = {"login": "logins", "throughput": "delivered", "idle": "connections"}
+SUCCESS_KEYS = {"login": "logins", "throughput": "delivered", "idle": "connections",
+                "s2s": "delivered"}
 
 
 # ---------------------------------------------------------------------------
@@ -1178,8 +1210,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ws", default="", metavar="URL",
                         help="XMPP over WebSocket (RFC 7395) at this ws:// URL instead of"
                              " TCP to --host/--port (needs autobahn; implies --no-tls)")
+    parser.add_argument("--peer-host", default="127.0.0.2",
+                        help="s2s: the receivers' server (federating with --host)")
+    parser.add_argument("--peer-port", type=int, default=5222)
+    parser.add_argument("--peer-domain", default="b.test")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
+    if args.mode == "s2s" and args.peer_domain == args.domain:
+        parser.error("s2s: --peer-domain must differ from --domain")
     if args.ws:
         if not args.ws.startswith("ws://"):
             parser.error("--ws takes a ws:// URL")
@@ -1227,6 +1265,8 @@ MODE_PARAMS = {
     "login": ("concurrency", "duration", "max_logins"),
     "throughput": ("pairs", "window", "rate", "duration", "warmup", "grace", "concurrency"),
     "idle": ("connections", "concurrency", "hold", "roster", "hibernate"),
+    "s2s": ("pairs", "window", "rate", "duration", "warmup", "grace", "concurrency",
+            "peer_host", "peer_port", "peer_domain"),
 }
 
 
