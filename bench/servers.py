@@ -263,8 +263,8 @@ class UserTemplates:
         self._made[(kind, iterations, domain)] = count
         key = name
         self.seconds[key] = round(self.seconds.get(key, 0.0) + time.monotonic() - began, 2)
-        log.info("created users %d..%d for %s (%d iterations) in %.1f s",
-                 have + 1, count, kind, iterations, time.monotonic() - began)
+        log.info("created users %d..%d@%s for %s (%d iterations) in %.1f s",
+                 have + 1, count, domain, kind, iterations, time.monotonic() - began)
         return path
 
     def copy_to(self, kind: str, iterations: int, count: int, dest: Path,

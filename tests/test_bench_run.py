@@ -27,7 +27,7 @@ from bench.servers import (
     convergence_config,
     prosody_config,
 )
-from convergence.config import load_config
+from convergence.config import S2SPolicy, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,6 +193,87 @@ class TableTests(SynchronousTestCase):
         self.assertRaises(SystemExit, run.select, every, "nonsense")
         quick = run.figures(run.Plan.quick())
         self.assertEqual([f.name for f in run.select(quick, "idle")], ["idle_1000"])
+
+
+class S2SFigureTests(SynchronousTestCase):
+    def test_s2s_figure(self) -> None:
+        """--only s2s picks the federation row (in the xmpp group too): the
+        same pairs, window and TLS settings as the throughput row, users on
+        both servers, a latency p50 row."""
+        plan = run.Plan()
+        every = run.figures(plan)
+        (figure,) = run.select(every, "s2s")
+        self.assertEqual((figure.kind, figure.mode, figure.metric),
+                         ("s2s", "s2s", "messages_per_s"))
+        self.assertIn(figure, run.select(every, "xmpp"))
+        self.assertTrue(figure.reference)
+        self.assertEqual(figure.settings.users, plan.s2s_pairs)
+        self.assertTrue(figure.settings.require_tls)
+        args = list(figure.load_args)
+        self.assertEqual(args[args.index("--pairs") + 1], str(plan.s2s_pairs))
+        self.assertEqual(args[args.index("--window") + 1], str(plan.window))
+        self.assertIn("--tls", args)
+        self.assertIn("latency_p50_ms", [m for m, *_ in figure.extra_rows])
+        self.assertGreater(run.xmpp_timeout(figure, plan),
+                           plan.throughput_duration + plan.s2s_warmup)
+        rows, summary = run.rows_for(figure, {
+            "convergence": [xmpp_report(0, 7, messages_per_s=2000, latency_p50_ms=100)],
+            "reference": [xmpp_report(0, 8, messages_per_s=1600, latency_p50_ms=125)]})
+        self.assertEqual(summary["ratio"], 1.25)
+        self.assertEqual(rows[1].ratio, 0.8)
+
+    def test_prosody_s2s_config(self) -> None:
+        """With a hosts file: s2s on 5269 of the server's own address, STARTTLS
+        required, dialback over it, the peers resolved by libunbound's
+        hoststxt; s2s is no longer disabled."""
+        tmp = Path("/tmp/bench-x")
+        text = prosody_config(
+            XmppSettings(users=5), port=25222, data=tmp / "data", cert=tmp / "c.pem",
+            key=tmp / "k.pem", log_file=tmp / "p.log", pidfile=tmp / "p.pid",
+            address="127.0.0.41", domain="b.test", s2s_hosts=tmp / "hosts")
+        for line in ('interfaces = { "127.0.0.41" }', "s2s_ports = { 5269 }",
+                     "s2s_require_encryption = true", "s2s_secure_auth = false",
+                     'unbound = { hoststxt = "/tmp/bench-x/hosts" }', 'VirtualHost "b.test"',
+                     "modules_disabled = {  }"):
+            self.assertIn(line + "\n", text)
+        enabled = re.search(r"modules_enabled = \{(.*)\}", text).group(1)
+        self.assertIn('"dialback"', enabled)
+        self.assertNotIn("dialback", ConfigTests.prosody(None, True))
+
+    def test_federated_pairs_configs(self) -> None:
+        """Both pairs: users on each domain, each server on its own loopback
+        address naming the other (convergence: [s2s.hosts]; Prosody: the
+        hosts file), the convergence configs load with the default policy."""
+        with servers.BenchDir() as bench:
+            pair = servers.FederatedPair("convergence", bench, XmppSettings(users=2))
+            a, b = pair.sender, pair.receiver
+            self.assertEqual((a.domain, b.domain), servers.S2S_DOMAINS)
+            self.assertNotEqual(a.address, b.address)
+            config = load_config(a.config)
+            self.assertEqual(config.domains, ("a.test",))
+            self.assertEqual(config.interface, a.address)
+            self.assertEqual(dict(config.s2s.hosts), {"b.test": f"{b.address}:{b.s2s_port}"})
+            for policy in (config.s2s.server_login, config.s2s.login_to_other_server):
+                self.assertEqual(policy, S2SPolicy())  # the default: TLS + dialback
+                self.assertEqual((policy.tls, policy.dialback), ("required", True))
+            self.assertIn("--s2s-port", a.command())
+            self.assertEqual(a.command()[a.command().index("--s2s-port") + 1],
+                             str(a.s2s_port))
+            import sqlite3
+
+            with sqlite3.connect(str(b.data / "convergence.sqlite3")) as db:
+                names = sorted(r[0] for r in db.execute("SELECT localpart || '@' || domain "
+                                                        "FROM accounts"))
+            self.assertEqual(names, ["user1@b.test", "user2@b.test"])
+            prosody = servers.FederatedPair("reference", bench, XmppSettings(users=2))
+            hosts = (prosody.sender.workdir / "hosts").read_text()
+            self.assertIn(f"{prosody.receiver.address} b.test\n", hosts)
+            self.assertEqual(prosody.receiver.s2s_port, 5269)
+            self.assertTrue((prosody.receiver.data / "b%2etest" / "accounts"
+                             / "user2.dat").exists())
+            args = run.s2s_load_args(run.select(run.figures(run.Plan()), "s2s")[0], pair)
+            self.assertEqual(args[:8], ("--host", a.address, "--domain", "a.test",
+                                        "--peer-host", b.address, "--peer-port", str(b.port)))
 
 
 class ResultsTests(SynchronousTestCase):
@@ -448,3 +529,26 @@ class SmokeTests(SynchronousTestCase):
         self.assertEqual((tcp["transport"], tcp["steps"][0]["ok"]), ("tcp", True))
         self.assertIn("SIP rate ladders", out.stdout)
         self.assertRegex(out.stdout, r"convergence UDP run 1 -> >=50: 50 held")
+
+    def test_quick_s2s_both_pairs(self) -> None:
+        """bench/run.py --only s2s end to end: a convergence pair and a Prosody
+        pair federate on loopback, messages cross and are counted at the
+        receiving server, the ratio row is printed."""
+        results = Path(self.mktemp()).resolve()
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "s2s",
+             "--results-dir", str(results)],
+            capture_output=True, text=True, timeout=150, cwd=ROOT, check=False)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertRegex(out.stdout, r"messages/s server to server.*\|\s+[\d,]+ \|\s+[\d,]+ "
+                                     r"\|\s+\d+\.\d\dx \|")
+        (path,) = results.glob("*.json")
+        figure = json.loads(path.read_text())["figures"]["s2s"]
+        self.assertEqual(figure["errors"], [])
+        for kind in ("convergence", "reference"):
+            (report,) = figure["runs"][kind]
+            found = report["results"]
+            self.assertGreater(found["delivered"], 0, report)
+            self.assertEqual((found["lost"], found["errors"]), (0, 0), report)
+            self.assertEqual(report["params"]["peer_domain"], "b.test")
+        self.assertIsNotNone(figure["summary"]["ratio"])

@@ -135,6 +135,24 @@ class ReportTests(SynchronousTestCase):
         self.assertEqual(xmppload.parse_args(["idle", "--connections", "7"]).users, 7)
         self.assertEqual(xmppload.parse_args(["idle", "--users", "2"]).users, 2)
 
+    def test_s2s_arguments(self) -> None:
+        """s2s: one user per pair on each server, the peer's domain distinct."""
+        args = xmppload.parse_args(["s2s", "--pairs", "4", "--domain", "a.test",
+                                    "--peer-host", "127.0.0.9", "--peer-port", "5999",
+                                    "--peer-domain", "b.test"])
+        self.assertEqual(args.users, 4)
+        self.assertEqual((args.peer_host, args.peer_port, args.peer_domain),
+                         ("127.0.0.9", 5999, "b.test"))
+        self.assertEqual(xmppload.SUCCESS_KEYS["s2s"], "delivered")
+        self.assertIn("peer_domain", xmppload.MODE_PARAMS["s2s"])
+        with open(os.devnull, "w") as null:
+            stderr, sys.stderr = sys.stderr, null
+            try:
+                self.assertRaises(SystemExit, xmppload.parse_args,
+                                  ["s2s", "--domain", "x.test", "--peer-domain", "x.test"])
+            finally:
+                sys.stderr = stderr
+
     def test_report_and_summary(self) -> None:
         """The JSON shape is fixed; the summary names every result."""
         args = xmppload.parse_args(["login", "--port", "1", "--label", "x", "--json"])
