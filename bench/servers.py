@@ -7,6 +7,11 @@ The servers `make bench` measures, started on loopback as subprocesses.
 - ``ProsodyServer``: Debian's ``prosody`` in the foreground with its own Lua
   config (see ``prosody_config``): loopback only, no s2s, a minimal module
   set, ``internal_hashed`` accounts, the same certificate as convergence.
+- ``FederatedPair``: two servers of a kind (``ConvergenceS2SServer``,
+  ``ProsodyS2SServer``) serving ``a.test`` and ``b.test`` on loopback
+  addresses of their own and federating over STARTTLS + dialback
+  (convergence: ``[s2s.hosts]``; Prosody: port 5269 and a hosts file read by
+  libunbound, no DNS), for the ``s2s`` figure.
 - ``ConvergenceSipServer``: ``twistd -n convergence`` with only its SIP
   listener (the shipped ``chatline`` app answers the jabber-chat INVITEs).
 
@@ -850,7 +855,7 @@ class ConvergenceS2SServer(ConvergenceServer):
         self.port = free_port(address)
         self.s2s_port = free_port(address)
 
-    def peer_with(self, peer: "ConvergenceS2SServer") -> None:
+    def peer_with(self, peer: ConvergenceS2SServer) -> None:
         """Write the config: the bench's, this domain and address, peer's route."""
         self.config.write_text("\n".join([
             f'domains = ["{self.domain}"]', f'interface = "{self.address}"',
@@ -882,7 +887,7 @@ class ProsodyS2SServer(ProsodyServer):
         self.port = free_port(address)
         self.s2s_port = S2S_PORT
 
-    def peer_with(self, peer: "ProsodyS2SServer") -> None:
+    def peer_with(self, peer: ProsodyS2SServer) -> None:
         hosts = self.workdir / "hosts"
         hosts.write_text(f"{peer.address} {peer.domain}\n{self.address} {self.domain}\n")
         cert, key = self.bench.certificate()
