@@ -5,12 +5,14 @@ disco#info query and notifications caught on C{route/remote}."""
 from __future__ import annotations
 
 from lxml import etree
+from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.store.interfaces import RosterItem
 from convergence.xmpp.features.caps import ver
 from convergence.xmpp.features.disco import DiscoInfo
 from convergence.xmpp.jid import JID
 from tests.pephelpers import EVENT, PepFixture
+from tests.s2shelpers import Net, login
 
 AVATAR_META = "urn:xmpp:avatar:metadata"
 TUNE = "http://jabber.org/protocol/tune"
@@ -192,3 +194,50 @@ class RemoteCapsTests(PepFixture):
         self.assertEqual(len(remote.pending), 2)
         self.clock.advance(self.server.config.caps_query_timeout + 1)
         self.assertEqual(remote.pending, {})
+
+
+class OverS2STests(SynchronousTestCase):
+    """Two servers linked in memory: bob@b.test's caps are asked over s2s by
+    a.test, verified, and alice's publish reaches him."""
+
+    def test_remote_contact_notified(self) -> None:
+        net = Net(self.mktemp())
+        a = net.server("a.test", "127.0.0.1", {"hosts": (("b.test", "127.0.0.2:5269"),)})
+        b = net.server("b.test", "127.0.0.2", {"hosts": (("a.test", "127.0.0.1:5269"),)})
+        alice, bob = login(a, "alice"), login(b, "bob")
+        for client in (alice, bob):
+            client.send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>")
+            client.send("<presence/>")
+        net.flush()
+        alice.read(), bob.read()
+        for one, other, two in ((alice, "bob@b.test", bob), (bob, "alice@a.test", alice)):
+            one.send(f"<presence to='{other}' type='subscribe'/>")
+            net.flush()
+            two.send(f"<presence to='{one.stream.jid.bare}' type='subscribed'/>")
+            net.flush()
+        alice.read(), bob.read()
+        caps = info(f"{AVATAR_META}+notify")
+        bob.send(f"<presence><c xmlns='{CAPS}' hash='sha-1' node='urn:bob'"
+                 f" ver='{ver(caps)}'/></presence>")
+        net.flush()
+        body = "".join(f"<feature var='{f}'/>" for f in caps.features)
+        asked = [e for e in bob.read() if e.find(f"{{{DISCO_INFO}}}query") is not None]
+        self.assertEqual(sorted(q.get("from") for q in asked), ["a.test", "b.test"])
+        for query in asked:
+            bob.send(f"<iq type='result' id='{query.get('id')}' to='{query.get('from')}'>"
+                     f"<query xmlns='{DISCO_INFO}' node='{query[0].get('node')}'>"
+                     f"<identity category='client' type='phone' name=\"rose's client\"/>"
+                     f"{body}</query></iq>")
+        net.flush()
+        bob.read()
+        alice.send(f"<iq type='set' id='p'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+                   f"<publish node='{AVATAR_META}'><item id='av1'>"
+                   f"<metadata xmlns='{AVATAR_META}'/></item></publish></pubsub></iq>")
+        net.flush()
+        got = [e for e in bob.read() if e.find(f"{{{EVENT}}}event") is not None]
+        self.assertEqual([(e.get("from"), e.find(f".//{{{EVENT}}}item").get("id"))
+                          for e in got], [("alice@a.test", "av1")])
+        # unavailable: forgotten on a.test
+        bob.send("<presence type='unavailable'/>")
+        net.flush()
+        self.assertEqual(a.pep.remote.by_owner, {})
