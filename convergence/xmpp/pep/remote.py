@@ -142,7 +142,7 @@ class RemotePresences:
             log.info("caps of {jid} not asked: {n} queries outstanding",
                      jid=str(resource.jid), n=len(self.pending))
             return
-        hash_name, node, ver_ = advertised
+        _, node, ver_ = advertised
         query_id = "rcaps-" + secrets.token_hex(8)
         iq = etree.Element(f"{{{ns.CLIENT}}}iq", nsmap={None: ns.CLIENT})
         iq.set("type", "get")
