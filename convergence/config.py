@@ -92,6 +92,9 @@ class XmppConfig:
     #: ver), and seconds a client gets to answer the server's disco#info
     caps_cache_size: int = 1000
     caps_query_timeout: float = 30.0
+    #: XEP-0163 across federation: disco#info queries to remote resources
+    #: (their caps) outstanding at once
+    caps_remote_max_queries: int = 100
     #: bytes of one stored vCard (XEP-0054), serialized
     vcard_max_size: int = 65536
     #: XEP-0092: tell the operating system in the server's version answer
@@ -565,6 +568,7 @@ _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "push_include_body": _bool,
     "caps_cache_size": _positive_int,
     "caps_query_timeout": lambda k, v: _positive_float(k, v),
+    "caps_remote_max_queries": _positive_int,
     "vcard_max_size": lambda k, v: _positive_int(k, v, 1024),
     "version_show_os": _bool,
     "contact": lambda k, v: _contact(k, v),

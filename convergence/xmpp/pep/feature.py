@@ -7,6 +7,7 @@ from typing import Any
 
 from convergence.xmpp.features import Feature
 from convergence.xmpp.pep.protocol import PepProtocol
+from convergence.xmpp.pep.remote import RemotePresences
 from convergence.xmpp.pep.service import PUBSUB, PepService
 from convergence.xmpp.router import StanzaEvent
 
@@ -25,6 +26,8 @@ PUBSUB_FEATURES = tuple(f"{PUBSUB}#{name}" for name in (
 def install(server: Any) -> None:
     service = PepService(server)
     server.pep = service
+    service.remote = RemotePresences(server, service)
+    service.remote.install()
     PepProtocol(server, service).install()
     bus = server.bus
     bus.hook("presence/available", service.offer_last)
@@ -55,10 +58,10 @@ FEATURE = Feature(
     name="pep", spec="XEP-0163", version="1.2.2",
     account_features=(PUBSUB, *PUBSUB_FEATURES),
     account_identities=(("pubsub", "pep"),),
-    install=install, status="partial",
-    note="implied (presence + caps) and explicit XEP-0060 subscriptions, access"
-         " models enforced; contacts on other servers are notified only through"
-         " explicit subscriptions (their caps are not tracked)",
+    install=install,
+    note="implied (presence + caps, also of contacts on other servers: their caps"
+         " verified by disco#info over s2s) and explicit XEP-0060 subscriptions,"
+         " access models enforced",
 )
 
 #: the XEP-0060 subset PEP stands on (declared for the compliance table)

@@ -14,8 +14,8 @@ the node's access model allows (C{presence}: subscription C{from} or
 C{both}), in each case only resources whose client advertised
 C{<node>+notify} (XEP-0115 features in C{stream.client_features}; a
 stream without known features gets none): the implied subscriptions.
-Contacts of other domains are not notified that way (no caps of remote
-resources yet).  Besides, explicit XEP-0060 subscribers (subscribe,
+Contacts of other domains the same way, through the remote resources
+whose presence and caps L{convergence.xmpp.pep.remote} tracks.  Besides, explicit XEP-0060 subscribers (subscribe,
 unsubscribe, the requester's subscriptions and affiliations, the owner's
 list and change of a node's subscriptions) are notified as XEP-0163
 4.3.2 says, each once, if the access model still allows them when a
@@ -143,6 +143,9 @@ class PepService:
         self._sent: WeakKeyDictionary[Any, set[tuple[JID, str]]] = WeakKeyDictionary()
         #: the nodes whose last items were looked for, per resource
         self._offered: WeakKeyDictionary[Any, frozenset[str]] = WeakKeyDictionary()
+        #: remote resources and their caps (L{convergence.xmpp.pep.remote}),
+        #: or None: contacts of other domains get explicit subscriptions only
+        self.remote: Any = None
 
     # Limits
     @property
@@ -833,7 +836,12 @@ class PepService:
                     jid = JID.parse(contact)
                 except InvalidJID:
                     continue
-                if not self.router.is_local(jid.host) or jid.bare == owner:
+                if jid.bare == owner:
+                    continue
+                if not self.router.is_local(jid.host):
+                    if self.remote is not None:
+                        streams += [r for r in self.remote.present(owner, jid.bare)
+                                    if _interested(r, node)]
                     continue
                 streams += [s for s in self.registry.present(jid.bare)
                             if _interested(s, node)]
