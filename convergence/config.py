@@ -473,7 +473,7 @@ def _string(key: str, value: Any) -> str:
 
 def _domain(key: str, value: Any) -> str:
     _string(key, value)
-    from convergence.xmpp.jid import InvalidJID, JID
+    from convergence.xmpp.jid import JID, InvalidJID
 
     try:
         jid = JID.parse(value)
@@ -706,7 +706,7 @@ def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 def _bare_jids(key: str, value: Any) -> tuple[str, ...]:
     _expect(key, value, list)
-    from convergence.xmpp.jid import InvalidJID, JID
+    from convergence.xmpp.jid import JID, InvalidJID
 
     result = []
     for i, item in enumerate(value):

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application import internet, service
-from twisted.internet.task import LoopingCall
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from convergence.alert import resource as alert_resource
@@ -26,9 +26,9 @@ from convergence.container.application import ApplicationLoadError, load_applica
 from convergence.container.container import Container
 from convergence.container.descriptor import DescriptorError
 from convergence.container.router import RoutingConflict
-from convergence.http.listener import HttpListener
-from convergence.http import upload as http_upload
 from convergence.http import hostmeta
+from convergence.http import upload as http_upload
+from convergence.http.listener import HttpListener
 from convergence.http.resource import HttpSite, MountConflict, base_url, make_site
 from convergence.http.wsupgrade import WebSocketUpgrade
 from convergence.sip.core import UserAgentCore
@@ -40,8 +40,8 @@ from convergence.sip.ws import SipWebSocketFactory
 from convergence.store.dbthread import DatabaseThread, run_now
 from convergence.store.sqlite import SqliteAccountStore, SqliteLocationStore
 from convergence.store.sqlite_im import SqliteImStore
-from convergence.store.sqlite_muc import SqliteMucStore
 from convergence.store.sqlite_mam import SqliteArchiveStore
+from convergence.store.sqlite_muc import SqliteMucStore
 from convergence.store.sqlite_pep import SqlitePepStore
 from convergence.store.sqlite_push import SqlitePushStore
 from convergence.store.sqlite_upload import SqliteUploadStore

@@ -19,7 +19,6 @@ from typing import Callable
 
 import slixmpp
 from slixmpp.exceptions import IqError
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

@@ -20,7 +20,6 @@ import ssl
 import sys
 
 import slixmpp
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

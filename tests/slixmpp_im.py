@@ -19,7 +19,6 @@ import sys
 from xml.etree import ElementTree as ET
 
 import slixmpp
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 import slixmpp
 from slixmpp.jid import JID
-
 from slixmpp_common import until as _until
 
 TIMEOUT = 10.0

@@ -27,7 +27,6 @@ from xml.etree import ElementTree as ET
 import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0048 import Bookmarks
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

@@ -20,7 +20,6 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import slixmpp
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

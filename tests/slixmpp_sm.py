@@ -25,7 +25,6 @@ import struct
 import sys
 
 import slixmpp
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

@@ -21,7 +21,6 @@ from datetime import datetime
 
 import slixmpp
 from slixmpp.exceptions import IqError
-
 from slixmpp_common import until
 
 TIMEOUT = 10.0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from io import BytesIO
 import types
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock, deferLater
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import (Agent, FileBodyProducer, HTTPConnectionPool,
-                                ResponseDone)
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer

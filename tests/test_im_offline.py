@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lxml import etree
 from twisted.internet.defer import Deferred
 
 from convergence.xmpp.im import offline as offline_module
 from convergence.xmpp.jid import JID
-from lxml import etree
-
 from tests.imhelpers import C, ImFixture, of
 from tests.xmpphelpers import make_server
 

@@ -10,7 +10,6 @@ import json
 import re
 from pathlib import Path
 
-from lxml import etree
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase

@@ -7,8 +7,8 @@ namespace-well-formedness may end a stream (issue 17).
 
 from __future__ import annotations
 
-from hypothesis import example, given, strategies as st
-from lxml import etree
+from hypothesis import example, given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.xmpp.parser import StreamParseError

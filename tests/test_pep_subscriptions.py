@@ -244,7 +244,7 @@ class SubscriptionTests(PepFixture):
         config = self.iq(self.alice, "get", f"<pubsub xmlns='{OWNER}'><configure"
                          f" node='{OPEN}'/></pubsub>")
         self.assertEqual(config.get("type"), "result")
-        self.assertIsNotNone(config.find(f".//{{jabber:x:data}}x"))
+        self.assertIsNotNone(config.find(".//{jabber:x:data}x"))
         self.assertIn(NODE_CONFIG, etree.tostring(config).decode())
 
     def test_blocked_subscriber_gets_no_notification(self) -> None:

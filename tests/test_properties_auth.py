@@ -6,16 +6,24 @@ import base64
 import hashlib
 import hmac
 
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.auth.digest import (
-    DigestChallenger, DigestParseError, DigestResult, digest_ha1,
-    digest_response, ha1_key, parse_credentials,
+    DigestChallenger,
+    DigestParseError,
+    DigestResult,
+    digest_ha1,
+    digest_response,
+    ha1_key,
+    parse_credentials,
 )
 from convergence.auth.saslprep import SASLprepError, saslprep
 from convergence.auth.scram import (
-    ScramError, ScramServerExchange, derive_credential,
+    ScramError,
+    ScramServerExchange,
+    derive_credential,
 )
 
 _TOKEN = st.from_regex(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,12}", fullmatch=True)

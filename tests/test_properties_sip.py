@@ -6,20 +6,40 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.sip.framing import PING, FramingError, StreamFramer
 from convergence.sip.headers import Headers, canonical, split_list
 from convergence.sip.message import (
-    Message, Request, Response, SipParseError, make_request, parse_message,
+    Message,
+    Request,
+    Response,
+    SipParseError,
+    make_request,
+    parse_message,
 )
 from convergence.sip.sdp import (
-    Attribute, Bandwidth, Connection, MediaDescription, Origin, Repeat,
-    SdpError, SessionDescription, Timing, ZoneAdjustment, parse_sdp,
+    Attribute,
+    Bandwidth,
+    Connection,
+    MediaDescription,
+    Origin,
+    Repeat,
+    SdpError,
+    SessionDescription,
+    Timing,
+    ZoneAdjustment,
+    parse_sdp,
 )
 from convergence.sip.uri import (
-    NameAddr, SipUri, SipUriError, Via, parse_params, parse_uri,
+    NameAddr,
+    SipUri,
+    SipUriError,
+    Via,
+    parse_params,
+    parse_uri,
 )
 
 TORTURE = Path(__file__).parent / "sip_torture"

@@ -5,12 +5,16 @@ The namespace-name property lives in tests/test_parser_namespaces.py.
 
 from __future__ import annotations
 
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.xmpp.jid import (
-    JID, InvalidJID, prepare_domainpart, prepare_localpart,
+    JID,
+    InvalidJID,
+    prepare_domainpart,
+    prepare_localpart,
     prepare_resourcepart,
 )
 from convergence.xmpp.parser import StreamParseError

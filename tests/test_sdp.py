@@ -5,10 +5,27 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.sip.sdp import (
-    NTP_EPOCH_OFFSET, Bandwidth, Connection, JabberChat, MediaDescription,
-    NotAcceptable, OfferAnswer, Origin, Repeat, SdpError, SessionDescription,
-    Timing, ZoneAdjustment, answer_chat, answer_direction, chat_media,
-    jabber_chats, parse_sdp, revise_session, typed_time_seconds)
+    NTP_EPOCH_OFFSET,
+    Bandwidth,
+    Connection,
+    JabberChat,
+    MediaDescription,
+    NotAcceptable,
+    OfferAnswer,
+    Origin,
+    Repeat,
+    SdpError,
+    SessionDescription,
+    Timing,
+    ZoneAdjustment,
+    answer_chat,
+    answer_direction,
+    chat_media,
+    jabber_chats,
+    parse_sdp,
+    revise_session,
+    typed_time_seconds,
+)
 
 
 def crlf(text: str) -> bytes:

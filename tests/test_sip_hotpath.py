@@ -49,7 +49,9 @@ class SharedUdpPeerTests(SynchronousTestCase):
 
     def test_shared(self) -> None:
         from convergence.sip.transport import (
-            Peer, SipDatagramProtocol, SipTransportLayer,
+            Peer,
+            SipDatagramProtocol,
+            SipTransportLayer,
         )
 
         seen: list[Peer] = []

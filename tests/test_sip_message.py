@@ -9,7 +9,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.sip.headers import Headers, canonical, split_list
 from convergence.sip.message import (
-    REASONS, Message, Request, Response, SipParseError, make_request,
+    REASONS,
+    Message,
+    Request,
+    Response,
+    SipParseError,
+    make_request,
     parse_message,
 )
 from convergence.sip.uri import AbsoluteUri, NameAddr, SipUri, Via

@@ -5,7 +5,13 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.sip.uri import (
-    AbsoluteUri, NameAddr, SipUri, SipUriError, Via, parse_params, parse_uri,
+    AbsoluteUri,
+    NameAddr,
+    SipUri,
+    SipUriError,
+    Via,
+    parse_params,
+    parse_uri,
 )
 
 

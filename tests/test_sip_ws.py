@@ -494,8 +494,8 @@ class RegistrationTests(WsFixture):
     async def test_silent_client_dropped_by_pings(self) -> None:
         """A client that stops answering pings (it stopped reading) is
         dropped after the ping timeout, and its registration goes."""
-        from convergence.sip.ws import SipWebSocketFactory
         from convergence.http.wsupgrade import WebSocketUpgrade
+        from convergence.sip.ws import SipWebSocketFactory
 
         # autobahn's timers have whole-second buckets: 2 s is the shortest
         # interval whose timeout cannot fire before a loopback pong

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
-from tests.siphelpers import start_server, stop_server
-from tests.siphelpers import UdpPeer, request
+from tests.siphelpers import UdpPeer, request, start_server, stop_server
 from tests.sipp_harness import SippUas, require_sipp, run_sipp_async
 
 

@@ -11,9 +11,9 @@ from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
 from convergence.auth.scram import ScramCredential
+from convergence.store import sqlite as sqlite_module
 from convergence.store.errors import AccountExists, NoSuchAccount, StoreError
 from convergence.store.interfaces import IAccountStore
-from convergence.store import sqlite as sqlite_module
 from convergence.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteAccountStore
 
 

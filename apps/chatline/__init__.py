@@ -18,8 +18,15 @@ import copy
 import secrets
 
 from convergence.container import DeploymentDescriptor
-from convergence.sip.sdp import Connection, NotAcceptable, OfferAnswer, Origin
-from convergence.sip.sdp import answer_chat, chat_media, jabber_chats
+from convergence.sip.sdp import (
+    Connection,
+    NotAcceptable,
+    OfferAnswer,
+    Origin,
+    answer_chat,
+    chat_media,
+    jabber_chats,
+)
 from convergence.sip.servlet import SipRequest, SipServlet
 
 #: The jabber server port our chat offers name (with our address in c=).

@@ -16,9 +16,8 @@ who "3 Talk to an agent" brings into the conversation; C{sip_websocket} —
 the path of SIP over WebSocket the page calls on (C{sip.websocket_path}).
 """
 
-from convergence.container import DeploymentDescriptor
-
 from apps.selfhelp import sip, web, xmpp
+from convergence.container import DeploymentDescriptor
 
 descriptor = DeploymentDescriptor(
     name="selfhelp",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from apps.selfhelp import conversation, menu
 from convergence.sip.sdp import (
     Connection,
     NotAcceptable,
@@ -23,8 +24,6 @@ from convergence.sip.sdp import (
     jabber_chats,
 )
 from convergence.sip.servlet import SipRequest, SipResponse, SipServlet, SipStatusError
-
-from apps.selfhelp import conversation, menu
 
 
 def thread_key(request: SipRequest) -> str | None:

@@ -22,9 +22,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from convergence.http.servlet import HttpError, HttpRequest, HttpServlet
-
 from apps.selfhelp import conversation, menu
+from convergence.http.servlet import HttpError, HttpRequest, HttpServlet
 
 STATIC = Path(__file__).with_name("static")
 PAGE = STATIC / "index.html"

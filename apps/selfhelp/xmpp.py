@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.selfhelp import conversation, menu
 from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.servlet import XmppRequest, XmppServlet, XmppSession
-
-from apps.selfhelp import conversation, menu
 
 
 class SelfhelpXmppServlet(XmppServlet):

@@ -15,7 +15,6 @@ from zope.interface import implementer
 
 from convergence.container.interfaces import IProtocolSession
 
-
 #: The URL parameter that names an ApplicationSession (see L{encode_url}).
 SESSION_PARAM = "appsession"
 

@@ -37,14 +37,14 @@ import re
 from typing import Any, Callable
 
 from twisted.logger import Logger
-
-from convergence.starttls import start_tls
 from twisted.web.http import (
     HTTPChannel,
     _ChunkedTransferDecoder,
     _MalformedChunkedDataError,
 )
 from twisted.web.http_headers import Headers
+
+from convergence.starttls import start_tls
 
 #: More hex digits than this in a chunk size is malformed (above 2**64).
 MAX_CHUNK_SIZE_DIGITS = 16

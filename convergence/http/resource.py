@@ -12,7 +12,7 @@ import ipaddress
 import tempfile
 from typing import Any, Mapping
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site

@@ -24,7 +24,12 @@ from typing import Callable, Iterable, TypeVar
 
 from convergence.sip.headers import Headers, checked_name, split_list
 from convergence.sip.uri import (
-    AbsoluteUri, NameAddr, SipUri, SipUriError, Via, parse_uri,
+    AbsoluteUri,
+    NameAddr,
+    SipUri,
+    SipUriError,
+    Via,
+    parse_uri,
 )
 
 __all__ = [

@@ -21,11 +21,11 @@ from twisted.python.failure import Failure
 from convergence.auth.errors import SaslError
 from convergence.starttls import start_tls
 from convergence.xmpp import ns
-from convergence.xmpp.errors import StanzaError, StreamError, error_reply
-from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.channel_binding import TYPES as CHANNEL_BINDING_TYPES
 from convergence.xmpp.channel_binding import channel_bindings
 from convergence.xmpp.channel_binding import feature_element as channel_binding_feature
+from convergence.xmpp.errors import StanzaError, StreamError, error_reply
+from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.sasl import PLUS, Challenge, Success, create_mechanism
 from convergence.xmpp.stanza import iq_result, split_tag
 from convergence.xmpp.stream import XmlStreamServer

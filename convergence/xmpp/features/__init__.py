@@ -58,7 +58,7 @@ class FeatureRegistry:
 
 def builtin_features() -> list[Feature]:
     """The features every server runs."""
-    from convergence.xmpp import mam
+    from convergence.xmpp import mam, muc
     from convergence.xmpp.features import (
         caps,
         contact_addresses,
@@ -75,7 +75,6 @@ def builtin_features() -> list[Feature]:
         software_version,
         vcard,
     )
-    from convergence.xmpp import muc
     from convergence.xmpp.im import blocking, carbons, offline, presence, roster
     from convergence.xmpp.pep import avatar, bookmarks, private, vcard_avatar
     from convergence.xmpp.pep import feature as pep

@@ -39,7 +39,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from convergence.store.interfaces import OfflineMessage
-from convergence.xmpp import ns
 from convergence.xmpp.errors import StanzaError
 from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID

@@ -26,8 +26,8 @@ from convergence.xmpp import ns
 from convergence.xmpp.features import Feature
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.router import StanzaEvent
-from convergence.xmpp.usercache import UserCache
 from convergence.xmpp.stanza import iq_result
+from convergence.xmpp.usercache import UserCache
 
 __all__ = ["FEATURE", "Roster", "Rosters", "item_element"]
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from lxml import etree
 
+from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.muc.forms import (
     FormError,
     add_field,
@@ -19,7 +20,6 @@ from convergence.xmpp.muc.forms import (
     parse_boolean,
     submitted,
 )
-from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.muc.ns import ROOMCONFIG
 
 __all__ = ["RoomConfig", "apply_form", "config_form", "affiliation_lists"]
