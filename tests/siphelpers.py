@@ -47,6 +47,8 @@ module = "tests.sipapps_ringer"
 module = "tests.sipapps_caller"
 [apps.dialer]
 module = "tests.sipapps_dialer"
+[apps.outcome]
+module = "tests.sipapps_outcome"
 """
 
 

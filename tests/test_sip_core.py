@@ -99,6 +99,19 @@ class ServerAnswersTests(SipFixture):
         reply = await self.ask("MESSAGE", 405)
         self.assertIn("INVITE", reply.header("allow"))
 
+    async def test_servlet_outcomes(self) -> None:
+        """Whatever a servlet returns or raises, at once or later, the
+        request gets the answer it names, or 500 for a bug."""
+        uri = f"sip:outcome@127.0.0.1:{self.port}"
+        for body, status in (("plain", 200), ("raise", 500), ("status", 486),
+                             ("failed-deferred", 500), ("later", 202),
+                             ("later-status", 480), ("async", 201),
+                             ("async-raise", 603)):
+            reply = await self.ask("MESSAGE", status, uri, body=body,
+                                   content_type="text/plain")
+            self.assertEqual(reply.status, status, body)
+        self.flushLoggedErrors(RuntimeError)
+
     async def test_unsupported_scheme(self) -> None:
         """A tel: Request-URI gets 416."""
         await self.ask("OPTIONS", 416, "tel:+15551234")

@@ -22,10 +22,11 @@ closes its registrations are removed (L{flow_closed}).
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -371,15 +372,28 @@ class UserAgentCore:
         self._dispatch(app, sreq, None)
 
     def _dispatch(self, app: Any, request: SipRequest | None,
-                  response: SipResponse | None) -> Deferred:
+                  response: SipResponse | None) -> None:
+        """Give a request or a response to the app's servlet.
+
+        A servlet that returns a plain value (chatline answers at once) is
+        handled here without a Deferred; a Deferred or a coroutine is
+        waited on as L{invoke} does, with the same error handling."""
         servlet: SipServlet = app.servlet("sip")
-        d = invoke(servlet.service, request, response)
+        try:
+            result = servlet.service(request, response)
+        except Exception:
+            self._servlet_failed(Failure(), app, request)
+            return
+        if isinstance(result, Deferred) or inspect.isawaitable(result):
+            d = result if isinstance(result, Deferred) else ensureDeferred(result)
+            d.addErrback(self._servlet_failed, app, request)
+
+    def _servlet_failed(self, failure: Failure, app: Any,
+                        request: SipRequest | None) -> None:
         if request is not None:
-            d.addErrback(self._app_failed, request, app)
+            self._app_failed(failure, request, app)
         else:
-            d.addErrback(lambda f: log.failure("application {app} failed on a response",
-                                               f, app=app.name))
-        return d
+            log.failure("application {app} failed on a response", failure, app=app.name)
 
     def _app_failed(self, failure: Failure, sreq: SipRequest, app: Any) -> None:
         if failure.check(SipStatusError):

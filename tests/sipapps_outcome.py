@@ -1,0 +1,3 @@
+"""The outcome test app as an importable module (a module per descriptor)."""
+
+from tests.sipapps import outcome as descriptor  # noqa: F401
