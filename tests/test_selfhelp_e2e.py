@@ -16,6 +16,7 @@ from pathlib import Path
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.http_headers import Headers
 
 from apps.selfhelp.menu import GOODBYE
 from convergence.config import load_config
@@ -24,6 +25,7 @@ from tests.siphelpers import UdpPeer, request
 
 CUSTOMER = Path(__file__).with_name("slixmpp_customer.py")
 THREAD = "thread-e2e-42"
+OPERATOR_TOKEN = "operator-s3cret"
 OFFER = (
     "v=0\r\no=romeo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 39923 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -89,7 +91,11 @@ class SelfhelpEndToEndTests(TestCase):
 
     def setUp(self) -> None:
         root = Path(self.mktemp())
-        self.server = build(load_config(overrides={"data_dir": str(root)}), reactor)
+        root.mkdir(parents=True)
+        (root / "c.toml").write_text(
+            f'[apps.selfhelp.settings]\noperator_token = "{OPERATOR_TOKEN}"\n')
+        self.server = build(load_config(root / "c.toml", {"data_dir": str(root / "d")}),
+                            reactor)
         self.addCleanup(self.server.close)
         self.server.accounts.add("romeo@localhost", "montague")
         c2s = reactor.listenTCP(0, self.server.c2s_factory(), interface="127.0.0.1")
@@ -103,8 +109,9 @@ class SelfhelpEndToEndTests(TestCase):
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.agent = Agent(reactor, pool=self.pool)
 
-    async def get_json(self, path: str) -> dict:
-        response = await self.agent.request(b"GET", (self.http_base + path).encode())
+    async def get_json(self, path: str, token: str | None = OPERATOR_TOKEN) -> dict:
+        headers = Headers({"Authorization": [f"Bearer {token}"]} if token else {})
+        response = await self.agent.request(b"GET", (self.http_base + path).encode(), headers)
         self.assertEqual(response.code, 200)
         return json.loads(await readBody(response))
 
@@ -159,6 +166,10 @@ class SelfhelpEndToEndTests(TestCase):
         answer = await customer.wait(from_bot("order #4711"))
         self.assertEqual(answer["thread"], THREAD)
 
+        # The list names every conversation's id, which joins it: only the
+        # operator's token gets it; a stranger sees no conversation.
+        self.assertEqual((await self.get_json("/selfhelp/api/sessions", None))["sessions"], [])
+        self.assertEqual((await self.get_json("/selfhelp/api/sessions", "guess"))["sessions"], [])
         listing = await self.get_json("/selfhelp/api/sessions")
         self.assertEqual(len(listing["sessions"]), 1)
         [conversation] = listing["sessions"]

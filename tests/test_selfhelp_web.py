@@ -88,6 +88,23 @@ class PageTests(TestCase):
         [session] = self.server.container.sessions.sessions("selfhelp")
         self.assertEqual((session["channel"], session["choices"]), ("web", 2))
 
+    async def test_sessions_lists_only_the_visitors_own(self) -> None:
+        """api/sessions shows a visitor its own conversation, and another
+        visitor's never (its id would join it); asking makes no session."""
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        stranger = Agent(reactor, pool=pool)
+        response = await stranger.request(b"GET", (self.base + "api/sessions").encode())
+        self.assertEqual(json.loads(await readBody(response)), {"sessions": []})
+        self.assertEqual(self.server.container.sessions.sessions("selfhelp"), [])
+        await self.fetch(method=b"POST", form={"choice": "1"})
+        _, body = await self.fetch("api/sessions")
+        [own] = self.server.container.sessions.sessions("selfhelp")
+        self.assertEqual([s["id"] for s in json.loads(body)["sessions"]], [own.id])
+        response = await stranger.request(
+            b"GET", (self.base + "api/sessions").encode(),
+            Headers({"Authorization": ["Bearer anything"]}))
+        self.assertEqual(json.loads(await readBody(response)), {"sessions": []})
+
     async def test_bad_form(self) -> None:
         for form in ({}, {"choice": "  "}, {"choice": "9" * 201}):
             response, _ = await self.fetch(method=b"POST", form=form)

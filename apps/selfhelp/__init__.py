@@ -9,11 +9,14 @@ selfhelp: a self-help (IVR-style) bot on three channels, one conversation.
 - HTTP: C{/selfhelp/} is the same menu on a web page (a form without
   JavaScript; with it, a live XMPP-over-WebSocket chat as a one-time
   guest and a "call us" button over SIP/WebSocket, docs/selfhelp.md), and
-  C{/selfhelp/api/sessions} lists the live conversations.
+  C{/selfhelp/api/sessions} shows the visitor's conversation (every live
+  one to an operator's bearer token).
 
 Settings: C{agent} — C{xmpp:agent@localhost} or C{sip:agent@localhost},
 who "3 Talk to an agent" brings into the conversation; C{sip_websocket} —
-the path of SIP over WebSocket the page calls on (C{sip.websocket_path}).
+the path of SIP over WebSocket the page calls on (C{sip.websocket_path});
+C{operator_token} — the bearer token that lists every conversation in
+C{api/sessions} (unset: nobody can).
 """
 
 from apps.selfhelp import sip, web, xmpp

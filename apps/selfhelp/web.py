@@ -10,13 +10,16 @@ the page (and anyone) uses:
     XMPP-over-WebSocket session, bound to this web session (docs/selfhelp.md);
   - C{POST /selfhelp/api/menu} C{{"choice": "1"}} → the bot's answer;
   - C{GET /selfhelp/api/conversation} → this visitor's transcript;
-  - C{GET /selfhelp/api/sessions} → every live conversation with its
-    protocol sessions (kind, peer, state);
+  - C{GET /selfhelp/api/sessions} → this visitor's conversation with its
+    protocol sessions (kind, peer, state); every live conversation for an
+    operator presenting the C{operator_token} setting as a bearer token
+    (a conversation's id joins it, so the full list is never public);
   - C{GET /selfhelp/selfhelp.js}, C{/selfhelp/vendor/…} → the page's scripts.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import secrets
 from pathlib import Path
@@ -90,8 +93,7 @@ class SelfhelpHttpServlet(HttpServlet):
             request.set_header("Content-Type", "text/html; charset=utf-8")
             return render_page(app_session.get("transcript", []))
         if path == "/api/sessions":
-            sessions = self.context.container.sessions.sessions(self.context.application.name)
-            return {"sessions": [describe(s) for s in sessions if s.valid]}
+            return {"sessions": [describe(s) for s in self.listed_sessions(request)]}
         if path == "/api/conversation":
             app_session = request.application_session
             app_session.setdefault("channel", "web")
@@ -106,6 +108,27 @@ class SelfhelpHttpServlet(HttpServlet):
             request.set_header("Content-Type", _TYPES[found.suffix])
             return found.read_bytes()
         raise HttpError(404)
+
+    def listed_sessions(self, request: HttpRequest) -> list[Any]:
+        """What C{api/sessions} shows: every live conversation to the
+        operator, else only the visitor's own (none for a new visitor,
+        and no session is made for asking)."""
+        if self.is_operator(request):
+            sessions = self.context.container.sessions.sessions(self.context.application.name)
+            return [s for s in sessions if s.valid]
+        own = request.get_session(create=False)
+        if own is None or not own.application_session.valid:
+            return []
+        return [own.application_session]
+
+    def is_operator(self, request: HttpRequest) -> bool:
+        """The request carries C{Authorization: Bearer <operator_token>}
+        (compared in constant time; no token configured: nobody is)."""
+        token = str(self.context.settings.get("operator_token") or "")
+        scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+        if not token or scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(presented.strip().encode(), token.encode())
 
     def do_post(self, request: HttpRequest) -> Any:
         path = request.path_info
