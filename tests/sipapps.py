@@ -9,7 +9,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail
 
 from convergence.container import DeploymentDescriptor
-
 from convergence.sip.servlet import SipRequest, SipResponse, SipServlet, SipStatusError
 
 

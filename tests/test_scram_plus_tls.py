@@ -3,7 +3,9 @@ SCRAM-SHA-256-PLUS over real TLS on loopback: a raw client (Python's
 C{ssl}) does STARTTLS or direct TLS, computes the channel binding from its
 own side of the connection (RFC 5929), reads the XEP-0440 feature and
 authenticates with binding; the server only accepts when its channel
-binding data equals the client's.
+binding data equals the client's.  For C{tls-exporter} (RFC 9266) the
+client is pyOpenSSL, whose exporter is independent of the server's
+(L{convergence.tls_exporter}).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import re
 import secrets
 import socket
 import ssl
+import struct
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from OpenSSL import SSL
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
@@ -79,6 +83,8 @@ class ScramPlusClient:
         self.features = read_until(self.sock, (b"</stream:features>",))
 
     def binding(self, name: str) -> bytes:
+        if name == "tls-exporter":
+            return self.sock.export_keying_material(b"EXPORTER-Channel-Binding", 32, b"")
         if name == "tls-server-end-point":
             return end_point(self.sock.getpeercert(binary_form=True))
         return self.sock.get_channel_binding(name)
@@ -120,6 +126,49 @@ class ScramPlusClient:
         self.sock.close()
 
 
+class _Blocking:
+    """A pyOpenSSL connection whose socket keeps its kernel read timeout
+    (L{read_until} would make it non-blocking)."""
+
+    def __init__(self, connection: SSL.Connection) -> None:
+        self.connection = connection
+
+    def settimeout(self, limit: float) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        return getattr(self.connection, name)
+
+
+class PyOpenSSLClient(ScramPlusClient):
+    """The same client with pyOpenSSL's TLS (direct TLS), which exports
+    keying material itself."""
+
+    def __init__(self, port: int, cafile: str, direct: bool,
+                 max_version: ssl.TLSVersion | None = None) -> None:
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        context.load_verify_locations(cafile)
+        context.set_verify(SSL.VERIFY_PEER)
+        if max_version is ssl.TLSVersion.TLSv1_2:
+            context.set_max_proto_version(SSL.TLS1_2_VERSION)
+        raw = socket.create_connection(("127.0.0.1", port), 10)
+        # pyOpenSSL wants a blocking socket: the kernel bounds each read.
+        raw.settimeout(None)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+        self.sock = _Blocking(SSL.Connection(context, raw))
+        self.sock.set_tlsext_host_name(b"localhost")
+        self.sock.set_connect_state()
+        self.sock.do_handshake()
+        self.sock.sendall(HEADER)
+        self.features = read_until(self.sock, (b"</stream:features>",))
+
+    def version(self) -> str:
+        return self.sock.get_protocol_version_name()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class ScramPlusTlsTests(TestCase):
     timeout = 120
 
@@ -138,9 +187,10 @@ class ScramPlusTlsTests(TestCase):
 
     def session(self, direct: bool, mechanism: str, cb_type: str | None,
                 max_version: ssl.TLSVersion | None = None,
-                tamper: bool = False, flag: str | None = None) -> tuple[bytes, bytes, str]:
+                tamper: bool = False, flag: str | None = None,
+                client_class: type = ScramPlusClient) -> tuple[bytes, bytes, str]:
         port = (self.direct if direct else self.starttls).getHost().port
-        client = ScramPlusClient(port, self.cafile, direct, max_version)
+        client = client_class(port, self.cafile, direct, max_version)
         try:
             data = client.binding(cb_type) if cb_type else b""
             if tamper:
@@ -148,7 +198,9 @@ class ScramPlusTlsTests(TestCase):
             if flag is None:
                 flag = f"p={cb_type}" if cb_type else "n"
             answer = client.authenticate(mechanism, flag, data)
-            return client.features, answer, client.sock.version() or ""
+            version = (client.version() if isinstance(client, PyOpenSSLClient)
+                       else client.sock.version())
+            return client.features, answer, version or ""
         finally:
             client.close()
 
@@ -166,13 +218,13 @@ class ScramPlusTlsTests(TestCase):
         features, answer, version = await deferToThread(
             self.session, False, "SCRAM-SHA-256-PLUS", "tls-server-end-point")
         self.assertEqual(version, "TLSv1.3")
-        self.assertOffers(features, ["tls-server-end-point"])
+        self.assertOffers(features, ["tls-exporter", "tls-server-end-point"])
         self.assertIn(b"<success", answer)
 
     async def test_direct_tls_end_point_sha1(self) -> None:
         features, answer, _ = await deferToThread(
             self.session, True, "SCRAM-SHA-1-PLUS", "tls-server-end-point")
-        self.assertOffers(features, ["tls-server-end-point"])
+        self.assertOffers(features, ["tls-exporter", "tls-server-end-point"])
         self.assertIn(b"<success", answer)
 
     async def test_starttls_tls12_unique(self) -> None:
@@ -184,6 +236,33 @@ class ScramPlusTlsTests(TestCase):
         self.assertEqual(version, "TLSv1.2")
         self.assertOffers(features, ["tls-server-end-point", "tls-unique"])
         self.assertIn(b"<success", answer)
+
+    async def test_tls13_exporter(self) -> None:
+        """TLS 1.3: tls-exporter is offered first, and the server's
+        exported bytes equal pyOpenSSL's on the other end."""
+        for mechanism in ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"):
+            features, answer, version = await deferToThread(
+                self.session, True, mechanism, "tls-exporter",
+                client_class=PyOpenSSLClient)
+            self.assertEqual(version, "TLSv1.3")
+            self.assertOffers(features, ["tls-exporter", "tls-server-end-point"])
+            self.assertIn(b"<success", answer, mechanism)
+
+    async def test_tls13_exporter_wrong_data(self) -> None:
+        _, answer, _ = await deferToThread(
+            self.session, True, "SCRAM-SHA-256-PLUS", "tls-exporter", tamper=True,
+            client_class=PyOpenSSLClient)
+        self.assertIn(b"<not-authorized/>", answer)
+
+    async def test_exporter_refused_on_tls12(self) -> None:
+        """Not offered on TLS 1.2 (only safe there with the extended master
+        secret), so asking for it is refused."""
+        features, answer, version = await deferToThread(
+            self.session, True, "SCRAM-SHA-256-PLUS", "tls-exporter",
+            ssl.TLSVersion.TLSv1_2, client_class=PyOpenSSLClient)
+        self.assertEqual(version, "TLSv1.2")
+        self.assertOffers(features, ["tls-server-end-point", "tls-unique"])
+        self.assertIn(b"<malformed-request/>", answer)
 
     async def test_tls_unique_refused_on_tls13(self) -> None:
         _, answer, _ = await deferToThread(

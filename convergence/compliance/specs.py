@@ -73,10 +73,12 @@ CORE_SPECS: tuple[Spec, ...] = (
               " was offered"),
     Spec("RFC 7677", "", "SASL",
          note="SCRAM-SHA-256 and SCRAM-SHA-256-PLUS"),
-    Spec("RFC 5929", "", "SASL", status="partial",
+    Spec("RFC 5929", "", "SASL",
          note="channel bindings tls-server-end-point, and tls-unique on TLS 1.2"
-              " only (RFC 9266 forbids it on TLS 1.3); no tls-exporter (RFC 9266):"
-              " Python's ssl cannot export keying material"),
+              " only (RFC 9266 forbids it on TLS 1.3)"),
+    Spec("RFC 9266", "", "SASL",
+         note="tls-exporter channel binding on TLS 1.3 c2s streams, preferred"
+              " in XEP-0440's list"),
     Spec("XEP-0440", "1.0.0", "SASL",
          note="<sasl-channel-binding/> lists the types offered on the stream"),
     Spec("RFC 4013", "", "SASL", note="SASLprep of user names and passwords"),

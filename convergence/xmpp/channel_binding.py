@@ -10,10 +10,9 @@ which offers:
     own certificate, which L{convergence.tls.server_tls_context} keeps on
     the context (C{end_point_certificate});
   - C{tls-unique} (RFC 5929 section 3) on TLS 1.2 only: RFC 9266 forbids it
-    on TLS 1.3.
-
-C{tls-exporter} (RFC 9266) needs C{SSL_export_keying_material}, which
-Python's C{ssl} does not expose, so it is not offered.
+    on TLS 1.3;
+  - C{tls-exporter} (RFC 9266) on TLS 1.3, through
+    L{convergence.tls_exporter} (C{ssl} has no exporter of its own).
 """
 
 from __future__ import annotations
@@ -24,11 +23,13 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
+from convergence.tls_exporter import channel_binding as exporter_binding
+
 #: XEP-0440 namespace
 NS_SASL_CB = "urn:xmpp:sasl-cb:0"
 
 #: types in order of preference
-TYPES = ("tls-server-end-point", "tls-unique")
+TYPES = ("tls-exporter", "tls-server-end-point", "tls-unique")
 
 # RFC 5929 4.1: MD5 and SHA-1 signatures are hashed with SHA-256.
 _WEAK_HASHES = {"md5", "sha1"}
@@ -61,6 +62,10 @@ def channel_bindings(transport: Any) -> dict[str, bytes]:
     if tls is None or not getattr(transport, "handshake_done", False):
         return {}
     bindings: dict[str, bytes] = {}
+    if tls.version() == "TLSv1.3":
+        exported = exporter_binding(tls)
+        if exported:
+            bindings["tls-exporter"] = exported
     der = getattr(tls.context, "end_point_certificate", None)
     if der:
         bindings["tls-server-end-point"] = end_point_hash(der)
