@@ -51,6 +51,8 @@ class TlsConfig:
 
     certificate: str = ""
     private_key: str = ""
+    #: PEM CA bundle for client certificates (SASL EXTERNAL on c2s); "": off
+    client_ca: str = ""
 
 
 @dataclass(frozen=True)
@@ -542,7 +544,7 @@ _LISTEN_FIELDS = {
     "http_port": _port,
     "https_port": _port,
 }
-_TLS_FIELDS = {"certificate": _string, "private_key": _string}
+_TLS_FIELDS = {"certificate": _string, "private_key": _string, "client_ca": _string}
 _XMPP_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "require_tls": _bool,
     "allow_plain_without_tls": _bool,
@@ -1127,6 +1129,8 @@ def _from_mapping(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(
             "xmpp.mam_default_page_size: must not be larger than xmpp.mam_max_page_size")
     _check_metrics(config)
+    if config.tls.client_ca and not Path(config.tls.client_ca).is_file():
+        raise ConfigError(f"tls.client_ca: no such file: {config.tls.client_ca}")
     if bool(config.tls.certificate) != bool(config.tls.private_key):
         raise ConfigError(
             "tls.certificate: certificate and private_key must be set together"

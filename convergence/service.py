@@ -7,6 +7,7 @@ stores, container and applications, protocol services and their listeners.
 from __future__ import annotations
 
 import gc
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -148,10 +149,17 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         from twisted.internet import reactor  # type: ignore[no-redef]
     prepare_data_dir(config)
     key = Path(config.tls.private_key) if config.tls.private_key else None
+    client_ca = Path(config.tls.client_ca) if config.tls.client_ca else None
+    if client_ca is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=str(client_ca))
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"tls.client_ca: cannot load {client_ca}"
+                              f" as a PEM CA bundle: {e}") from e
     try:
-        tls = server_tls_context(config.certificate_path, key)
+        tls = server_tls_context(config.certificate_path, key, client_ca=client_ca)
         direct_tls = server_tls_context(config.certificate_path, key,
-                                        alpn=(ALPN_XMPP_CLIENT,))
+                                        alpn=(ALPN_XMPP_CLIENT,), client_ca=client_ca)
         https_tls = server_tls_context(config.certificate_path, key,
                                        alpn=(ALPN_HTTP_1_1,)) \
             if config.listen.https_port else None

@@ -121,6 +121,10 @@ class TLSTransport:
         """The peer's certificate, if it sent one that was verified."""
         return self._tls.getpeercert() if self.handshake_done else None
 
+    def peer_certificate_der(self) -> bytes | None:
+        """The DER of the peer's verified certificate, if it sent one."""
+        return self._tls.getpeercert(binary_form=True) if self.handshake_done else None
+
     @property
     def version(self) -> str | None:
         """The negotiated protocol version (C{"TLSv1.3"} …)."""

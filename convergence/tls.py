@@ -72,7 +72,8 @@ ALPN_HTTP_1_1 = "http/1.1"
 
 
 def server_tls_context(certificate: Path, private_key: Path | None = None,
-                       alpn: Sequence[str] = ()) -> ssl.SSLContext:
+                       alpn: Sequence[str] = (),
+                       client_ca: Path | None = None) -> ssl.SSLContext:
     """
     The TLS server context (TLS 1.2+) for the given PEM file(s), for
     L{convergence.starttls}: the standard library's C{ssl} on the system
@@ -81,6 +82,10 @@ def server_tls_context(certificate: Path, private_key: Path | None = None,
     @param alpn: application protocols offered (RFC 7301), e.g.
         L{ALPN_XMPP_CLIENT} on a direct TLS port; a client asking for none
         of them still connects, without ALPN.
+    @param client_ca: PEM CA bundle: ask clients for a certificate and
+        verify one that is sent against it (SASL EXTERNAL,
+        L{convergence.xmpp.sasl_external}); a client sending none still
+        connects.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -93,6 +98,9 @@ def server_tls_context(certificate: Path, private_key: Path | None = None,
     context.end_point_certificate = _first_certificate_der(certificate)  # type: ignore[attr-defined]
     if alpn:
         context.set_alpn_protocols(list(alpn))
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca))
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

@@ -32,12 +32,12 @@ class Spec:
 #: Specifications of the service layers (streams, SASL, TLS, SIP, HTTP)
 #: that no feature module declares.
 CORE_SPECS: tuple[Spec, ...] = (
-    Spec("RFC 6120", "", "XMPP", status="partial",
+    Spec("RFC 6120", "", "XMPP",
          note="c2s and s2s streams, STARTTLS, SASL, binding, stanza routing and"
               " errors; s2s: SRV/A/AAAA resolution, certificate identities"
               " (DNS-ID, SRV-ID, XmppAddr), SASL EXTERNAL and dialback,"
-              " invalid-from checks; SCRAM-SHA-1-PLUS (13.8) on c2s TLS; no"
-              " SASL EXTERNAL for clients"),
+              " invalid-from checks; 13.8: SCRAM-SHA-1(-PLUS) on c2s TLS, and"
+              " SASL EXTERNAL with client certificates (tls.client_ca)"),
     Spec("RFC 7590", "", "XMPP", note="TLS 1.2 or later, no renegotiation;"
          " the system OpenSSL's cipher suites"),
     Spec("RFC 7622", "", "XMPP", status="partial",
@@ -64,7 +64,8 @@ CORE_SPECS: tuple[Spec, ...] = (
     Spec("XEP-0178", "1.2", "XMPP",
          note="SASL EXTERNAL for server streams, both directions, offered when"
               " the peer's certificate chains to a trusted CA and names its"
-              " domain; no EXTERNAL for clients"),
+              " domain; for clients whose certificate chains to tls.client_ca"
+              " and names their JID by XmppAddr"),
     Spec("RFC 4422", "", "SASL"),
     Spec("RFC 4616", "", "SASL", note="PLAIN, only over TLS unless configured"),
     Spec("RFC 5802", "", "SASL",

@@ -27,6 +27,7 @@ from convergence.xmpp.channel_binding import feature_element as channel_binding_
 from convergence.xmpp.errors import StanzaError, StreamError, error_reply
 from convergence.xmpp.jid import JID, InvalidJID
 from convergence.xmpp.sasl import PLUS, Challenge, Success, create_mechanism
+from convergence.xmpp.sasl_external import EXTERNAL, ExternalMechanism, certificate_jids
 from convergence.xmpp.stanza import iq_result, split_tag
 from convergence.xmpp.stream import XmlStreamServer
 
@@ -122,6 +123,7 @@ class C2SStream(XmlStreamServer):
         self.failures = 0
         self.mechanism: Any = None
         self.mechanism_name = ""
+        self._cert_jids: list[JID] | None = None
         self._timeout = None
 
     def __repr__(self) -> str:
@@ -294,6 +296,8 @@ class C2SStream(XmlStreamServer):
     def _mechanisms(self) -> list[str]:
         allowed = self.server.config.sasl_mechanisms
         mechs = [m for m in self.login.sasl if m in allowed]
+        if self._certificate_jids():
+            mechs.insert(0, EXTERNAL)
         if not self.secure and not self.server.config.allow_plain_without_tls:
             mechs = [m for m in mechs if m != "PLAIN"]
         if self._channel_bindings():
@@ -306,6 +310,16 @@ class C2SStream(XmlStreamServer):
                 with_plus.append(m)
             mechs = with_plus
         return mechs
+
+    def _certificate_jids(self) -> list[JID]:
+        """The accounts of this domain the client's verified TLS
+        certificate names (SASL EXTERNAL; empty without one)."""
+        if not self.secure:
+            return []
+        if self._cert_jids is None:
+            der = getattr(self.transport, "peer_certificate_der", None)
+            self._cert_jids = certificate_jids(der() if der else None, self.host)
+        return self._cert_jids
 
     def _channel_bindings(self) -> dict[str, bytes]:
         """This connection's TLS channel bindings by type (may be empty)."""
@@ -440,11 +454,15 @@ class C2SStream(XmlStreamServer):
         except SaslError as e:
             self._sasl_failed(e)
             return
-        self.mechanism = create_mechanism(
-            name, self.host, self.server.account_lookup, self.server.run_in_thread,
-            self.server.config.scram_iterations, self.server.guests,
-            channel_bindings=self._channel_bindings(),
-            plus_offered=any(m.endswith(PLUS) for m in self._mechanisms()))
+        if name == EXTERNAL:
+            self.mechanism = ExternalMechanism(
+                self.host, self._certificate_jids(), self.server.account_lookup)
+        else:
+            self.mechanism = create_mechanism(
+                name, self.host, self.server.account_lookup, self.server.run_in_thread,
+                self.server.config.scram_iterations, self.server.guests,
+                channel_bindings=self._channel_bindings(),
+                plus_offered=any(m.endswith(PLUS) for m in self._mechanisms()))
         self.state = AUTHENTICATING
         self._sasl_step(self.mechanism.start, element, initial, decoded=True)
 

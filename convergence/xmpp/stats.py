@@ -16,7 +16,7 @@ SASL_CONDITIONS = frozenset((
     "incorrect-encoding", "invalid-authzid", "invalid-mechanism", "malformed-request",
     "mechanism-too-weak", "not-authorized", "temporary-auth-failure",
 ))
-_MECHANISMS = frozenset(KNOWN_MECHANISMS) | {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"}
+_MECHANISMS = frozenset(KNOWN_MECHANISMS) | {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "EXTERNAL"}
 
 
 class XmppStats:
