@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from convergence import tls_exporter
 from convergence.alert import resource as alert_resource
 from convergence.alert.poster import XmppAlerts
 from convergence.alert.resource import AlertResource
@@ -167,6 +168,7 @@ def build(config: Config, reactor: Any = None) -> Convergence:
         used = "c2s and HTTPS" if config.listen.https_port else "c2s"
         raise ConfigError(f"tls.certificate: cannot load {config.certificate_path}"
                           f" (the certificate of {used}): {e}") from e
+    tls_exporter.available()  # its one-time self-test now, not on a client's login
     store = SqliteAccountStore(config.database_path)
     accounts = Accounts(store, config.xmpp.scram_iterations)
     database = DatabaseThread(reactor)

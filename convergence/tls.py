@@ -11,7 +11,7 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,9 +22,11 @@ from twisted.logger import Logger
 log = Logger()
 
 
-def generate_self_signed(domains: Sequence[str], days: int = 3650) -> bytes:
-    """A PEM holding an RSA key and a self-signed certificate for C{domains}."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def generate_self_signed(domains: Sequence[str], days: int = 3650, key: Any = None) -> bytes:
+    """A PEM holding a key (RSA 2048 unless C{key} is given) and a
+    self-signed certificate for C{domains}."""
+    if key is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domains[0])])
     now = datetime.datetime.now(datetime.timezone.utc)
     alt_names: list[x509.GeneralName] = []

@@ -90,3 +90,35 @@ class OfferTests(SynchronousTestCase):
             self.assertIn("SCRAM-SHA-256", names)
             self.assertFalse([n for n in names if n.endswith("-PLUS")], names)
             self.assertIsNone(features.find(f"{{{NS_SASL_CB}}}sasl-channel-binding"))
+
+
+class LazyBindingTests(SynchronousTestCase):
+    """Offering types computes nothing; the data is computed when an
+    exchange names a type, and the certificate is hashed once."""
+
+    def test_types_without_data(self) -> None:
+        from types import SimpleNamespace
+
+        from convergence.xmpp import channel_binding
+        from tests.test_tls_exporter import handshake
+
+        server, client = handshake(self)
+        server.context.end_point_certificate = certificate(hashes.SHA256())
+        transport = SimpleNamespace(_tls=server, handshake_done=True)
+        calls: list[str] = []
+        real_exporter, real_hash = channel_binding.exporter_binding, channel_binding.end_point_hash
+        self.patch(channel_binding, "exporter_binding",
+                   lambda tls: calls.append("exporter") or real_exporter(tls))
+        self.patch(channel_binding, "end_point_hash",
+                   lambda der: calls.append("hash") or real_hash(der))
+        self.assertEqual(channel_binding.binding_types(transport),
+                         ["tls-exporter", "tls-server-end-point"])
+        self.assertEqual(calls, [])
+        first = channel_bindings(transport)
+        second = channel_bindings(transport)
+        self.assertEqual(first, second)
+        self.assertEqual(first["tls-exporter"],
+                         client.export_keying_material(b"EXPORTER-Channel-Binding", 32, b""))
+        self.assertEqual(calls, ["exporter", "hash", "exporter"])
+        self.assertEqual(channel_binding.binding_types(SimpleNamespace(_tls=server,
+                                                                       handshake_done=False)), [])

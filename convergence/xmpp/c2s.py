@@ -21,8 +21,7 @@ from twisted.python.failure import Failure
 from convergence.auth.errors import SaslError
 from convergence.starttls import start_tls
 from convergence.xmpp import ns
-from convergence.xmpp.channel_binding import TYPES as CHANNEL_BINDING_TYPES
-from convergence.xmpp.channel_binding import channel_bindings
+from convergence.xmpp.channel_binding import binding_types, channel_bindings
 from convergence.xmpp.channel_binding import feature_element as channel_binding_feature
 from convergence.xmpp.errors import StanzaError, StreamError, error_reply
 from convergence.xmpp.jid import JID, InvalidJID
@@ -300,7 +299,7 @@ class C2SStream(XmlStreamServer):
             mechs.insert(0, EXTERNAL)
         if not self.secure and not self.server.config.allow_plain_without_tls:
             mechs = [m for m in mechs if m != "PLAIN"]
-        if self._channel_bindings():
+        if self._binding_types():
             # SCRAM-*-PLUS (RFC 5802, RFC 6120 13.8) wherever its SCRAM is
             # offered, preferred to it.
             with_plus: list[str] = []
@@ -321,6 +320,13 @@ class C2SStream(XmlStreamServer):
             self._cert_jids = certificate_jids(der() if der else None, self.host)
         return self._cert_jids
 
+    def _binding_types(self) -> list[str]:
+        """The channel binding types this connection offers (no data is
+        computed for them)."""
+        if not self.secure:
+            return []
+        return binding_types(self.transport)
+
     def _channel_bindings(self) -> dict[str, bytes]:
         """This connection's TLS channel bindings by type (may be empty)."""
         if not self.secure:
@@ -329,7 +335,7 @@ class C2SStream(XmlStreamServer):
 
     def _channel_binding_feature(self) -> etree._Element | None:
         """XEP-0440's list of the channel binding types offered."""
-        types = [t for t in CHANNEL_BINDING_TYPES if t in self._channel_bindings()]
+        types = self._binding_types()
         return channel_binding_feature(types) if types else None
 
     def _features(self) -> etree._Element:
@@ -461,7 +467,7 @@ class C2SStream(XmlStreamServer):
             self.mechanism = create_mechanism(
                 name, self.host, self.server.account_lookup, self.server.run_in_thread,
                 self.server.config.scram_iterations, self.server.guests,
-                channel_bindings=self._channel_bindings(),
+                channel_bindings=self._channel_bindings() if name.endswith(PLUS) else None,
                 plus_offered=any(m.endswith(PLUS) for m in self._mechanisms()))
         self.state = AUTHENTICATING
         self._sasl_step(self.mechanism.start, element, initial, decoded=True)

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
+from convergence.tls_exporter import available as exporter_available
 from convergence.tls_exporter import channel_binding as exporter_binding
 
 #: XEP-0440 namespace
@@ -52,27 +53,62 @@ def end_point_hash(certificate_der: bytes) -> bytes:
         return hashlib.sha256(certificate_der).digest()
 
 
-def channel_bindings(transport: Any) -> dict[str, bytes]:
-    """
-    The channel binding data by type for a stream's transport: empty when
-    it is not a finished L{convergence.starttls.TLSTransport} (WebSocket,
-    plain TCP) or nothing is computable.
-    """
+def _finished_tls(transport: Any) -> Any:
     tls = getattr(transport, "_tls", None)
     if tls is None or not getattr(transport, "handshake_done", False):
+        return None
+    return tls
+
+
+def binding_types(transport: Any) -> list[str]:
+    """
+    The channel binding types offerable on a stream's transport, in
+    L{TYPES} order, told from the TLS version and the server certificate
+    alone: nothing is exported or hashed until an exchange names a type
+    (L{channel_bindings}).  Empty when it is not a finished
+    L{convergence.starttls.TLSTransport} (WebSocket, plain TCP).
+    """
+    tls = _finished_tls(transport)
+    if tls is None:
+        return []
+    version = tls.version()
+    offered = {
+        "tls-exporter": version == "TLSv1.3" and exporter_available(),
+        "tls-server-end-point": bool(getattr(tls.context, "end_point_certificate", None)),
+        "tls-unique": version == "TLSv1.2",
+    }
+    return [name for name in TYPES if offered[name]]
+
+
+def _end_point(context: Any) -> bytes | None:
+    """The context's C{tls-server-end-point} data, hashed once."""
+    cached = getattr(context, "end_point_hash", None)
+    if cached is None:
+        der = getattr(context, "end_point_certificate", None)
+        if not der:
+            return None
+        cached = context.end_point_hash = end_point_hash(der)
+    return cached
+
+
+def channel_bindings(transport: Any) -> dict[str, bytes]:
+    """
+    The channel binding data by type for a stream's transport (the types
+    of L{binding_types} whose data could be computed).
+    """
+    tls = _finished_tls(transport)
+    if tls is None:
         return {}
     bindings: dict[str, bytes] = {}
-    if tls.version() == "TLSv1.3":
-        exported = exporter_binding(tls)
-        if exported:
-            bindings["tls-exporter"] = exported
-    der = getattr(tls.context, "end_point_certificate", None)
-    if der:
-        bindings["tls-server-end-point"] = end_point_hash(der)
-    if tls.version() == "TLSv1.2":
-        unique = tls.get_channel_binding("tls-unique")
-        if unique:
-            bindings["tls-unique"] = unique
+    for name in binding_types(transport):
+        if name == "tls-exporter":
+            data = exporter_binding(tls)
+        elif name == "tls-server-end-point":
+            data = _end_point(tls.context)
+        else:
+            data = tls.get_channel_binding("tls-unique")
+        if data:
+            bindings[name] = data
     return bindings
 
 
