@@ -61,16 +61,20 @@ class TwistdTests(SynchronousTestCase):
                            "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", port), timeout=1)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        self.fail("server did not start: "
-                                  + proc.stderr.read().decode(errors="replace"))
-                    time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as s2s:
+
+            def connect(to: int) -> socket.socket:
+                # The listeners open one after another: wait for each.
+                while True:
+                    try:
+                        return socket.create_connection(("127.0.0.1", to), timeout=1)
+                    except OSError:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            self.fail("server did not start: "
+                                      + proc.stderr.read().decode(errors="replace"))
+                        time.sleep(0.2)
+
+            sock = connect(port)
+            with connect(s2s_port) as s2s:
                 s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
@@ -195,15 +199,19 @@ class ShutdownTests(SynchronousTestCase):
             "--s2s-port", str(s2s_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
-            while True:
-                try:
-                    sock = socket.create_connection(("127.0.0.1", port), timeout=1)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        self.fail("server did not start")
-                    time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as s2s:
+
+            def connect(to: int) -> socket.socket:
+                # The listeners open one after another: wait for each.
+                while True:
+                    try:
+                        return socket.create_connection(("127.0.0.1", to), timeout=1)
+                    except OSError:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            self.fail("server did not start")
+                        time.sleep(0.2)
+
+            sock = connect(port)
+            with connect(s2s_port) as s2s:
                 s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
