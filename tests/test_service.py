@@ -14,6 +14,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -25,6 +26,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def connect_when_listening(test: Any, proc: subprocess.Popen, port: int,
+                           deadline: float) -> socket.socket:
+    """A connection to twistd's C{port} once it listens (the listeners open
+    one after another); the test fails if twistd exits or time runs out."""
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=1)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                test.fail("server did not start: "
+                          + proc.stderr.read().decode(errors="replace"))
+            time.sleep(0.2)
 
 
 def read_until(sock: socket.socket, needle: bytes, limit: float = 10.0) -> bytes:
@@ -61,20 +76,8 @@ class TwistdTests(SynchronousTestCase):
                            "--http-port", str(http_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
-
-            def connect(to: int) -> socket.socket:
-                # The listeners open one after another: wait for each.
-                while True:
-                    try:
-                        return socket.create_connection(("127.0.0.1", to), timeout=1)
-                    except OSError:
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                            self.fail("server did not start: "
-                                      + proc.stderr.read().decode(errors="replace"))
-                        time.sleep(0.2)
-
-            sock = connect(port)
-            with connect(s2s_port) as s2s:
+            sock = connect_when_listening(self, proc, port, deadline)
+            with connect_when_listening(self, proc, s2s_port, deadline) as s2s:
                 s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
@@ -199,19 +202,8 @@ class ShutdownTests(SynchronousTestCase):
             "--s2s-port", str(s2s_port), cwd=work)
         try:
             deadline = time.monotonic() + 30
-
-            def connect(to: int) -> socket.socket:
-                # The listeners open one after another: wait for each.
-                while True:
-                    try:
-                        return socket.create_connection(("127.0.0.1", to), timeout=1)
-                    except OSError:
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                            self.fail("server did not start")
-                        time.sleep(0.2)
-
-            sock = connect(port)
-            with connect(s2s_port) as s2s:
+            sock = connect_when_listening(self, proc, port, deadline)
+            with connect_when_listening(self, proc, s2s_port, deadline) as s2s:
                 s2s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
                             b" xmlns:stream='http://etherx.jabber.org/streams'"
                             b" xmlns:db='jabber:server:dialback'"
