@@ -2,7 +2,7 @@
 SASL EXTERNAL with TLS client certificates (RFC 6120 13.8.4, XEP-0178)
 over real TLS on loopback: a CA made here, client certificates naming
 JIDs by XmppAddr, a raw Python C{ssl} client on the direct TLS port and
-after STARTTLS.
+after STARTTLS, and slixmpp (an independent client) with its certificate.
 """
 
 from __future__ import annotations
@@ -116,6 +116,38 @@ def login(port: int, server_ca: str, client: tuple[str, str] | None, *, direct: 
         sock.close()
 
 
+def slixmpp_login(port: int, server_ca: str, client: tuple[str, str]) -> str:
+    """slixmpp (an independent client) logs in with EXTERNAL after
+    STARTTLS; the mechanism it used and its bound JID. Blocking: a thread."""
+    import asyncio
+
+    import slixmpp
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    xmpp = slixmpp.ClientXMPP("alice@localhost", "")
+    xmpp.certfile, xmpp.keyfile = client
+    xmpp.ca_certs = server_ca
+    xmpp["feature_mechanisms"].use_mech = "EXTERNAL"
+    outcome = loop.create_future()
+
+    def started(_event) -> None:
+        mech = xmpp["feature_mechanisms"].mech
+        outcome.set_result(f"{mech.name if mech else None} {xmpp.boundjid}")
+        xmpp.disconnect()
+
+    xmpp.add_event_handler("session_start", started)
+    xmpp.add_event_handler("failed_auth", lambda _e: outcome.done()
+                           or outcome.set_result("failed"))
+    try:
+        xmpp.connect("127.0.0.1", port)
+        return loop.run_until_complete(asyncio.wait_for(outcome, 20))
+    finally:
+        xmpp.disconnect()
+        loop.run_until_complete(asyncio.sleep(0.2))
+        loop.close()
+
+
 def bound_jid(result: bytes) -> str:
     match = re.search(rb"<jid>([^<]+)</jid>", result)
     assert match, result
@@ -195,6 +227,14 @@ class ExternalLoginTests(TestCase):
         stranger = self.other_ca.issue("stranger", ["alice@localhost"])
         with self.assertRaises((ssl.SSLError, ConnectionError)):
             await self.run_login(stranger)
+
+
+    async def test_slixmpp_logs_in_with_its_certificate(self) -> None:
+        result = await deferToThread(slixmpp_login, self.starttls.getHost().port,
+                                     self.server_ca, self.alice)
+        mechanism, jid = result.split(" ", 1)
+        self.assertEqual(mechanism, "EXTERNAL")
+        self.assertTrue(jid.startswith("alice@localhost/"), jid)
 
 
 class NoClientCaTests(TestCase):
