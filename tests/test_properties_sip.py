@@ -40,6 +40,8 @@ from convergence.sip.uri import (
     Via,
     parse_params,
     parse_uri,
+    shared_name_addr,
+    shared_uri,
 )
 
 TORTURE = Path(__file__).parent / "sip_torture"
@@ -356,6 +358,65 @@ class CachePropertyTests(SynchronousTestCase):
         again = NameAddr.parse(text)
         self.assertEqual((again.params, _fields(again.uri)),
                          (fresh.params, _fields(fresh.uri)))
+
+    @given(_name_addr.map(str) | st.text(max_size=60))
+    @example("Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
+    @example("tel:+1-555-0100;tag=x")
+    def test_shared_name_addr(self, text: str) -> None:
+        """shared_name_addr (the From/To/Contact views) equals the uncached
+        parse field by field, is the same object for the same text, refuses
+        every change, and its copy() is an ordinary, changeable value."""
+        try:
+            fresh = NameAddr._parse(text)
+        except SipUriError:
+            for _ in range(2):
+                with self.assertRaises(SipUriError):
+                    shared_name_addr(text)
+            return
+        shared = shared_name_addr(text)
+        self.assertIs(shared_name_addr(text), shared)
+        self.assertEqual(shared, fresh)
+        self.assertEqual((shared.display_name, dict(shared.params), _fields(shared.uri)),
+                         (fresh.display_name, fresh.params, _fields(fresh.uri)))
+        with self.assertRaises(AttributeError):
+            shared.tag = "mutated"
+        with self.assertRaises(TypeError):
+            shared.params["tag"] = "mutated"  # type: ignore[index]
+        with self.assertRaises(AttributeError):
+            shared.uri.user = "mutated"  # type: ignore[union-attr]
+        if isinstance(shared.uri, SipUri):
+            with self.assertRaises(TypeError):
+                shared.uri.params["mutated"] = None  # type: ignore[index]
+        mine = shared.copy()
+        mine.tag = "mine"
+        if isinstance(mine.uri, SipUri):
+            mine.uri.params["mine"] = None
+            mine.uri.host = "mine.example.com"
+        self.assertEqual(shared, fresh)
+        self.assertEqual(type(mine), NameAddr)
+
+    @given(_sip_uri.map(str) | st.text(max_size=60))
+    def test_shared_uri(self, text: str) -> None:
+        """shared_uri (a received Request-URI) equals parse_uri in every
+        field, is read-only, and copies into an ordinary URI."""
+        try:
+            fresh = parse_uri(text)
+        except SipUriError:
+            with self.assertRaises(SipUriError):
+                shared_uri(text)
+            return
+        shared = shared_uri(text)
+        self.assertIs(shared_uri(text), shared)
+        self.assertIsInstance(shared, type(fresh))
+        self.assertEqual(_fields(shared), _fields(fresh))
+        self.assertEqual(shared, fresh)
+        with self.assertRaises(AttributeError):
+            shared.scheme = "mutated"  # type: ignore[misc]
+        mine = shared.copy()
+        self.assertEqual(type(mine), type(fresh))
+        self.assertEqual(mine, fresh)
+        if isinstance(mine, SipUri):
+            self.assertEqual(str(mine.with_(user="x")), str(fresh.with_(user="x")))
 
     @given(_messages, _edits)
     def test_views_after_edits(self, message: Message,

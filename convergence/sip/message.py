@@ -8,8 +8,10 @@ only what every message needs — the top Via, From, To, Call-ID and CSeq —
 is parsed up front, to validate the message.  Every other typed view
 (``contacts``, ``routes``, ``vias`` …) is parsed on first access and
 cached until the headers change (``Headers.version``).  The typed values
-are views: to change a header, set its string, e.g.
-``msg.headers.set("Contact", str(addr))``.
+are read-only views, shared by every message that carries the same text
+(as is a received request's URI): to change a header, set its string, e.g.
+``msg.headers.set("Contact", str(addr))``; to change a value, ``copy()``
+it first.
 
 A message that breaks the rules raises L{SipParseError}.  Its ``reason``
 is fit for a status line and ``status`` is the code to answer with; when
@@ -30,6 +32,8 @@ from convergence.sip.uri import (
     SipUriError,
     Via,
     parse_uri,
+    shared_name_addr,
+    shared_uri,
 )
 
 __all__ = [
@@ -156,7 +160,7 @@ def _view(header: str) -> Callable[[Callable[[Message], T]], property]:
 
 def _parse_name_addrs(values: list[str], what: str) -> list[NameAddr]:
     try:
-        return [NameAddr.parse(value) for value in values]
+        return [shared_name_addr(value) for value in values]
     except SipUriError:
         raise SipParseError(f"Bad {what}") from None
 
@@ -514,7 +518,7 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
         raise SipParseError("Bad Request-Line")
     problem = None
     try:
-        uri: SipUri | AbsoluteUri = parse_uri(uri_text)
+        uri: SipUri | AbsoluteUri = shared_uri(uri_text)
     except SipUriError:
         uri = AbsoluteUri("", uri_text)
         problem = "Bad Request-URI"

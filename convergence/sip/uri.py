@@ -23,11 +23,13 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable
 from urllib.parse import quote, unquote
 
 __all__ = [
     "AbsoluteUri", "NameAddr", "SipUri", "SipUriError", "Via",
-    "parse_params", "parse_uri",
+    "parse_params", "parse_uri", "shared_name_addr", "shared_uri",
 ]
 
 
@@ -285,9 +287,11 @@ class SipUri:
 
     def with_(self, **changes: object) -> SipUri:
         """A copy with some fields replaced (dicts copied, not shared)."""
-        changes.setdefault("params", dict(self.params))
-        changes.setdefault("headers", dict(self.headers))
-        return dataclasses.replace(self, **changes)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(SipUri)}
+        fields["params"] = dict(self.params)
+        fields["headers"] = dict(self.headers)
+        fields.update(changes)
+        return SipUri(**fields)  # type: ignore[arg-type]
 
     def copy(self) -> SipUri:
         """An equal, independent copy."""
@@ -363,6 +367,59 @@ def parse_uri(text: str) -> SipUri | AbsoluteUri:
     return uri
 
 
+def _read_only(self: Any, name: str, value: object = None) -> None:
+    raise AttributeError(
+        f"{type(self).__name__[len('_Shared'):]} of a received message is read-only "
+        f"(shared with other messages): copy() it to change {name!r}")
+
+
+class _SharedSipUri(SipUri):
+    """A parsed L{SipUri} that every message carrying its text shares:
+    read-only, so handing it out needs no copy (L{shared_uri})."""
+
+    __setattr__ = _read_only
+    __delattr__ = _read_only
+
+
+class _SharedAbsoluteUri(AbsoluteUri):
+    """A parsed L{AbsoluteUri} shared like L{_SharedSipUri}."""
+
+    __setattr__ = _read_only
+    __delattr__ = _read_only
+
+
+def _frozen(uri: SipUri | AbsoluteUri) -> SipUri | AbsoluteUri:
+    """A read-only twin of C{uri} (its dicts as read-only mappings)."""
+    if isinstance(uri, SipUri):
+        shared: SipUri | AbsoluteUri = object.__new__(_SharedSipUri)
+        shared.__dict__.update(
+            scheme=uri.scheme, user=uri.user, password=uri.password, host=uri.host,
+            port=uri.port, params=MappingProxyType(dict(uri.params)),
+            headers=MappingProxyType(dict(uri.headers)))
+    else:
+        shared = object.__new__(_SharedAbsoluteUri)
+        shared.__dict__.update(scheme=uri.scheme, opaque=uri.opaque)
+    return shared
+
+
+#: shared_uri's values by text.
+_SHARED: dict[str, SipUri | AbsoluteUri] = {}
+
+
+def shared_uri(text: str) -> SipUri | AbsoluteUri:
+    """L{parse_uri}, but the result is read-only and shared by every caller
+    that parses the same text (a message's Request-URI and typed views):
+    C{copy()} it to change it."""
+    known = _SHARED.get(text)
+    if known is not None:
+        return known
+    uri = _frozen(_parse_uri(text))
+    if len(_SHARED) >= PARSED_CACHE_SIZE:
+        _SHARED.clear()
+    _SHARED[text] = uri
+    return uri
+
+
 def _parse_uri(text: str) -> SipUri | AbsoluteUri:
     """L{parse_uri} without the cache."""
     colon = text.find(":")
@@ -418,7 +475,7 @@ _PARSED_ADDRS: dict[str, NameAddr] = {}
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 
 
-@dataclass
+@dataclass(eq=False)
 class NameAddr:
     """``[display-name] <uri> *(;param)`` — From, To, Contact, Route …
 
@@ -452,8 +509,9 @@ class NameAddr:
         return addr
 
     @classmethod
-    def _parse(cls, text: str) -> NameAddr:
-        """L{parse} without the cache."""
+    def _parse(cls, text: str,
+               parse: Callable[[str], SipUri | AbsoluteUri] = parse_uri) -> NameAddr:
+        """L{parse} without the cache; C{parse} parses the URI."""
         text = text.strip()
         if text.startswith('"'):
             display, i = _read_quoted(text, 0)
@@ -473,13 +531,13 @@ class NameAddr:
             gt = text.find(">", lt)
             if gt < 0:
                 raise SipUriError(f"missing '>': {text!r}")
-            uri = parse_uri(text[lt + 1:gt])
+            uri = parse(text[lt + 1:gt])
             params = parse_params(text, gt + 1)
         else:
             if text == "*":
                 raise SipUriError("'*' is not a name-addr")
             spec, _, _ = text.partition(";")
-            uri = parse_uri(spec)
+            uri = parse(spec)
             params = parse_params(text, len(spec))
         addr = cls.__new__(cls)
         addr.uri, addr.display_name, addr.params = uri, display, params
@@ -497,6 +555,14 @@ class NameAddr:
         else:
             self.params["tag"] = value
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NameAddr):
+            return NotImplemented
+        return (self.uri == other.uri and self.display_name == other.display_name
+                and self.params == other.params)
+
+    __hash__ = None  # type: ignore[assignment]
+
     def copy(self) -> NameAddr:
         """An equal, independent copy."""
         addr = NameAddr.__new__(NameAddr)
@@ -510,6 +576,35 @@ class NameAddr:
             return uri
         name = self.display_name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{name}" {uri}'
+
+
+class _SharedNameAddr(NameAddr):
+    """A parsed L{NameAddr} shared by every message carrying its text:
+    read-only (L{shared_name_addr})."""
+
+    __setattr__ = _read_only
+    __delattr__ = _read_only
+
+
+#: shared_name_addr's values by text.
+_SHARED_ADDRS: dict[str, NameAddr] = {}
+
+
+def shared_name_addr(text: str) -> NameAddr:
+    """L{NameAddr.parse}, but the result (and its URI) is read-only and
+    shared by every caller that parses the same text: the From, To and
+    Contact views of a message.  C{copy()} it to change it."""
+    known = _SHARED_ADDRS.get(text)
+    if known is not None:
+        return known
+    parsed = NameAddr._parse(text, shared_uri)
+    addr = object.__new__(_SharedNameAddr)
+    addr.__dict__.update(uri=parsed.uri, display_name=parsed.display_name,
+                         params=MappingProxyType(parsed.params))
+    if len(_SHARED_ADDRS) >= PARSED_CACHE_SIZE:
+        _SHARED_ADDRS.clear()
+    _SHARED_ADDRS[text] = addr
+    return addr
 
 
 _DEFAULT_PORTS = {"TLS": 5061, "WSS": 5061, "SCTP-TLS": 5061}
