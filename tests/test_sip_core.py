@@ -275,6 +275,23 @@ class CancelTests(SipFixture):
         self.assertEqual(self.server.container.sessions.sessions("ringer")[0]
                          .sessions_of("sip")[0].state, "terminated")
 
+    async def test_cancel_after_the_200(self) -> None:
+        """A CANCEL of an INVITE already answered 200 (its transaction only
+        waits, as a record) gets 200 with the INVITE's To tag, and the
+        call goes on: nothing is terminated (RFC 3261 9.2)."""
+        branch = "z9hG4bK" + secrets.token_hex(6)
+        call_id = secrets.token_hex(6)
+        self.send("INVITE", self.uri, call_id=call_id, branch=branch, body=SEED_SDP,
+                  content_type="application/sdp")
+        ok = await self.peer.wait(self.peer.status(200, "INVITE"))
+        invite_tag = ok.header("to").partition("tag=")[2]
+        self.assertTrue(invite_tag)
+        since = self.send("CANCEL", self.uri, call_id=call_id, branch=branch)
+        cancelled = await self.peer.wait(self.peer.status(200, "CANCEL"), since=since)
+        self.assertEqual(cancelled.header("to").partition("tag=")[2], invite_tag)
+        self.assertEqual(self.server.container.sessions.sessions("chatline")[0]
+                         .sessions_of("sip")[0].state, "confirmed")
+
     async def test_cancel_unknown(self) -> None:
         """A CANCEL matching no INVITE gets 481."""
         await self.ask("CANCEL", 481)

@@ -106,6 +106,18 @@ class Fixture(SynchronousTestCase):
         self.layer.receive_request(Req(method), Source(reliable), self.send)
         return self.core.requests[-1][1]
 
+    def assertWaiting(self, tx: Any, state: str) -> None:
+        """C{tx} only waits: the layer holds a plain record of it (no
+        object the garbage collector walks), in C{state}."""
+        record = self.layer.server[tx.key]
+        self.assertIs(type(record), tuple)
+        self.assertEqual(record[:3], (state, tx.method, tx.final_status))
+
+    def assertEnded(self, tx: Any, counted: tuple[str, int]) -> None:
+        """The wait of C{tx} ended: it left the layer, counted once."""
+        self.assertNotIn(tx.key, self.layer.server)
+        self.assertEqual(self.layer.stats.server, {counted: 1})
+
 
 class InviteServerTests(Fixture):
     def test_retransmission_absorbed_in_proceeding(self) -> None:
@@ -134,12 +146,14 @@ class InviteServerTests(Fixture):
         tx.send_response(Resp(404))
         self.layer.receive_request(Req("ACK"), Source(), self.send)
         self.assertEqual(tx.state, "Confirmed")
+        self.assertWaiting(tx, "Confirmed")
         self.layer.receive_request(Req("ACK"), Source(), self.send)
+        self.layer.receive_request(Req("INVITE"), Source(), self.send)
         self.assertEqual(self.core.acks, [])
         self.clock.advance(4.9)
-        self.assertEqual(tx.state, "Confirmed")
+        self.assertWaiting(tx, "Confirmed")
         self.clock.advance(0.2)
-        self.assertEqual(tx.state, "Terminated")
+        self.assertEnded(tx, ("INVITE", 4))
         self.assertEqual(len(self.sent), 1)
 
     def test_reliable_no_timer_g_and_i_zero(self) -> None:
@@ -162,10 +176,13 @@ class InviteServerTests(Fixture):
         self.assertEqual(len(self.sent), 2)
         self.layer.receive_request(Req("ACK"), Source(), self.send)
         self.assertEqual(len(self.core.acks), 1)
+        self.assertWaiting(tx, "Accepted")
         self.clock.advance(31.9)
-        self.assertEqual(tx.state, "Accepted")
+        self.assertWaiting(tx, "Accepted")
         self.clock.advance(0.2)
-        self.assertEqual(tx.state, "Terminated")
+        self.assertEnded(tx, ("INVITE", 2))
+        self.layer.receive_request(Req("ACK"), Source(), self.send)  # after L: no transaction
+        self.assertEqual(len(self.core.acks), 2)
 
     def test_ack_without_transaction_goes_to_core(self) -> None:
         """An ACK matching nothing (2xx ACK after L) reaches the core."""
@@ -186,10 +203,13 @@ class NonInviteServerTests(Fixture):
         tx.send_response(Resp(200, "OPTIONS"))
         self.layer.receive_request(Req("OPTIONS"), Source(), self.send)
         self.assertEqual([m.status for _, m in self.sent], [100, 200, 200])
+        self.assertWaiting(tx, "Completed")
         self.clock.advance(31.9)
-        self.assertEqual(tx.state, "Completed")
+        self.assertWaiting(tx, "Completed")
+        self.layer.receive_request(Req("OPTIONS"), Source(), self.send)
+        self.assertEqual([m.status for _, m in self.sent], [100, 200, 200, 200])
         self.clock.advance(0.2)
-        self.assertEqual(tx.state, "Terminated")
+        self.assertEnded(tx, ("OPTIONS", 2))
         self.assertEqual(len(self.core.requests), 1)
 
     def test_completed_keeps_only_the_wire_form(self) -> None:
@@ -213,6 +233,31 @@ class NonInviteServerTests(Fixture):
         self.assertTrue(tx.final_sent)
         self.layer.receive_request(Req("BYE"), Source(), send)
         self.assertIs(sent[-1], wire)
+
+    def test_waiting_record_is_not_walked_by_the_collector(self) -> None:
+        """A transaction in its final wait is a plain record of strings,
+        numbers and bytes: after a collection or two (a nested tuple is
+        untracked after its contents) the garbage collector stops tracking
+        it, and the transaction object itself is freed."""
+        import gc
+
+        def send(message):
+            return ("200", b"SIP/2.0 200 OK\r\n\r\n", "127.0.0.1", 5060)
+
+        self.layer.receive_request(Req("BYE"), Source(), send)
+        tx = self.core.requests.pop()[1]
+        tx.send_response(Resp(200, "BYE"))
+        key, ident, kind = tx.key, id(tx), type(tx)
+        del tx
+        gc.collect()
+        gc.collect()
+        self.assertFalse(any(id(o) == ident and type(o) is kind for o in gc.get_objects()))
+        record = self.layer.server[key]
+        self.assertFalse(gc.is_tracked(record))
+        self.assertFalse(any(gc.is_tracked(item) for queue in
+                             self.layer.parked._queues.values() for item in queue))
+        self.layer.receive_request(Req("BYE"), Source(), send)
+        self.assertEqual(len(self.core.requests), 0)  # absorbed, answered again
 
     def test_send_failure_ends_the_transaction(self) -> None:
         """A response that cannot be sent terminates the transaction for good."""

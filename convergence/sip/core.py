@@ -162,6 +162,8 @@ class UserAgentCore:
         self.shutting_down = True
         log.info("SIP shutting down: ending {count} dialogs", count=len(self.dialogs))
         for tx in list(self.transactions.server.values()):
+            if type(tx) is tuple:
+                continue  # only waiting (a record): answered already
             if tx.method == "INVITE" and not tx.final_sent and tx.request is not None:
                 self._refuse_invite(tx)
         for session in list(self.dialogs.values()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -135,14 +135,18 @@ class Waits:
     waiting transactions cost a tuple each, not a delayed call each.
     """
 
-    __slots__ = ("clock", "_queues", "_calls")
+    __slots__ = ("clock", "_queues", "_calls", "_expire")
 
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(self, clock: IReactorTime,
+                 expire: Callable[[Any], None] | None = None) -> None:
+        """@param expire: called with each item whose wait ends, instead of
+            its C{terminate()} (the items may then be plain values)."""
         self.clock = clock
-        self._queues: dict[float, deque[tuple[float, Waiting]]] = {}
+        self._queues: dict[float, deque[tuple[float, Any]]] = {}
         self._calls: dict[float, IDelayedCall] = {}
+        self._expire = expire
 
-    def start(self, delay: float, waiting: Waiting) -> None:
+    def start(self, delay: float, waiting: Waiting | Any) -> None:
         """C{waiting.terminate()} in C{delay} seconds (it may end before)."""
         queue = self._queues.get(delay)
         if queue is None:
@@ -159,8 +163,13 @@ class Waits:
         queue = self._queues[delay]
         now = self.clock.seconds()
         try:
+            expire = self._expire
             while queue and queue[0][0] <= now:
-                queue.popleft()[1].terminate()
+                item = queue.popleft()[1]
+                if expire is None:
+                    item.terminate()
+                else:
+                    expire(item)
         finally:  # one failing terminate() must not strand the rest
             if queue:
                 self._calls[delay] = self.clock.callLater(
@@ -174,4 +183,7 @@ class Waits:
         queues, self._queues = self._queues, {}
         for queue in queues.values():
             for _, waiting in queue:
-                waiting.terminate()
+                if self._expire is None:
+                    waiting.terminate()
+                else:
+                    self._expire(waiting)

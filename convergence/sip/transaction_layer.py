@@ -21,6 +21,8 @@ from convergence.sip.transaction_client import (
     NonInviteClientTransaction,
 )
 from convergence.sip.transaction_server import (
+    ACCEPTED,
+    COMPLETED,
     InviteServerTransaction,
     NonInviteServerTransaction,
     ServerTransaction,
@@ -61,6 +63,20 @@ def server_key(request: Any) -> tuple:
     return (request.call_id, request.from_.tag, request.cseq[0], method, via.sent_by)
 
 
+class ParkedTransaction:
+    """What L{TransactionLayer.invite_transaction_for} returns for a
+    transaction that only waits (its record, L{TransactionLayer._park}):
+    a final response was sent, nothing more can happen to it."""
+
+    request = None
+    application_request = None
+    final_sent = True
+
+    def __init__(self, key: tuple, record: tuple) -> None:
+        self.key = key
+        self.state, self.method, self.final_status, self.to_tag, _ = record
+
+
 def client_key(message: Any) -> tuple:
     """The client transaction of a request we sent or of a response to it."""
     return (message.top_via.branch, message.cseq[1])
@@ -76,12 +92,16 @@ class TransactionLayer:
         self.clock = clock
         self.user = user
         self.timers = timers
-        self.server: dict[tuple, ServerTransaction] = {}
+        #: live server transactions, and the records of those only waiting
+        #: (a tuple: see L{_park})
+        self.server: dict[tuple, ServerTransaction | tuple] = {}
         self.client: dict[tuple, ClientTransaction] = {}
         self.waits = Waits(clock)
+        self.parked = Waits(clock, self._parked_ended)
         #: counters for the metrics endpoint
         self.stats = TransactionStats()
         # bound once: every transaction holds the same callables
+        self._on_park = self._park
         self._on_server_terminated = self._server_terminated
         self._on_server_timeout = user.server_timed_out
         self._on_client_terminated = self._client_terminated
@@ -97,6 +117,9 @@ class TransactionLayer:
         if tx is not None:
             if request.method != "ACK":
                 self.stats.retransmissions_received += 1
+            if type(tx) is tuple:
+                self._parked_request(key, tx, request, source, send)
+                return
             ack = tx.receive_request(request)
             if ack is not None:
                 self.user.ack_received(ack, source)
@@ -109,7 +132,7 @@ class TransactionLayer:
             else NonInviteServerTransaction
         tx = cls(key, request, send, source.reliable, self.clock, self.timers,
                  self._on_server_terminated, self._on_server_timeout, self.waits,
-                 self.stats)
+                 self.stats, self._on_park)
         self.server[key] = tx
         self.user.new_request(request, tx, source)
 
@@ -121,10 +144,49 @@ class TransactionLayer:
         else:
             self.user.stray_response(response, source)
 
-    def invite_transaction_for(self, cancel: Any) -> ServerTransaction | None:
+    def invite_transaction_for(self, cancel: Any) -> ServerTransaction | ParkedTransaction | None:
         """The INVITE server transaction a CANCEL targets (RFC 3261 9.2)."""
         key = server_key(cancel)
-        return self.server.get(key[:-1] + ("INVITE",))
+        key = key[:-1] + ("INVITE",)
+        tx = self.server.get(key)
+        if type(tx) is tuple:
+            return ParkedTransaction(key, tx)
+        return tx  # type: ignore[return-value]
+
+    # Final waits (Timers I, J and L)
+    def _park(self, tx: ServerTransaction, delay: float, record: tuple) -> None:
+        """C{tx} only waits C{delay} seconds from now on: the table keeps
+        C{record} (state, method, final status, To tag, the response as
+        sent), strings, numbers and bytes the garbage collector does not
+        walk, and the transaction object is let go."""
+        key = tx.key
+        if self.server.get(key) is not tx:
+            tx._waits.start(delay, tx)  # not ours to park (already replaced)
+            return
+        self.server[key] = record
+        self.parked.start(delay, (key, record))
+
+    def _parked_request(self, key: tuple, record: tuple, request: Any, source: Any,
+                        send: Callable[[Any], Any]) -> None:
+        """A request matched a waiting transaction's record."""
+        state = record[0]
+        if request.method == "ACK":
+            if state == ACCEPTED:  # RFC 6026: an ACK to the 2xx, for the TU
+                self.user.ack_received(request, source)
+            return  # else absorbed (Confirmed)
+        if state == COMPLETED and record[4] is not None:
+            try:  # RFC 3261 17.2.2: the retransmitted request gets the response again
+                send(record[4])
+            except Exception:
+                self.log.failure("resending a response failed; ending the transaction")
+                self._parked_ended((key, record))
+        # an INVITE retransmission in Accepted or Confirmed is absorbed
+
+    def _parked_ended(self, item: tuple) -> None:
+        key, record = item
+        if self.server.get(key) is record:
+            del self.server[key]
+            self.stats.server_ended(record[1], record[2])
 
     # Outgoing
     def send_request(self, request: Any, send: Callable[[Any], None], reliable: bool,
@@ -147,12 +209,17 @@ class TransactionLayer:
     def shutdown(self) -> None:
         """Terminate every transaction (the stack is stopping)."""
         for tx in list(self.server.values()) + list(self.client.values()):
-            tx.terminate()
+            if type(tx) is not tuple:
+                tx.terminate()
         self.waits.stop()
+        self.parked.stop()
 
     def _server_terminated(self, tx: ServerTransaction) -> None:
-        if self.server.get(tx.key) is tx:
+        entry = self.server.get(tx.key)
+        if entry is tx:
             del self.server[tx.key]
+        elif type(entry) is tuple:
+            return  # parked: counted when its wait ends
         self.stats.server_ended(tx.method, tx.final_status)
 
     def _client_terminated(self, tx: ClientTransaction) -> None:

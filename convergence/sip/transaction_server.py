@@ -32,6 +32,8 @@ ACCEPTED = "Accepted"
 TERMINATED = "Terminated"
 
 Send = Callable[[Any], None]
+#: What takes over a transaction's final wait: (transaction, delay, record).
+Park = Callable[[Any, float, tuple], None]
 
 
 class ServerTransaction:
@@ -41,14 +43,19 @@ class ServerTransaction:
     kind = "server"
     __slots__ = ("key", "request", "method", "_send", "reliable", "clock", "timers",
                  "_on_terminated", "_on_timeout", "last_response", "final_status",
-                 "to_tag", "application_request", "state", "_timers", "_waits", "_stats")
+                 "to_tag", "application_request", "state", "_timers", "_waits", "_stats",
+                 "_park")
 
     def __init__(self, key: Any, request: Any, send: Send, reliable: bool,
                  clock: IReactorTime, timers: Timers,
                  on_terminated: Callable[["ServerTransaction"], None],
                  on_timeout: Callable[["ServerTransaction"], None] | None = None,
                  waits: Waits | None = None,
-                 stats: TransactionStats = UNCOUNTED) -> None:
+                 stats: TransactionStats = UNCOUNTED,
+                 park: Park | None = None) -> None:
+        """@param park: takes over a transaction that only waits from now
+            on (L{TransactionLayer._park}); without one, the transaction
+            waits in C{waits} itself."""
         self.key = key
         self.request = request
         self.method = request.method
@@ -66,6 +73,7 @@ class ServerTransaction:
         self._timers: RunningTimers | None = None  # made when first needed
         self._waits = waits if waits is not None else Waits(clock)
         self._stats = stats
+        self._park = park
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state}>"
@@ -104,6 +112,22 @@ class ServerTransaction:
         self.application_request = None
         if not keep_response:
             self.last_response = None
+
+    def _final_wait(self, delay: float) -> None:
+        """Only wait C{delay} seconds (Timer I, J or L), then terminate.
+
+        With a C{park}, the layer keeps a plain record of this wait (its
+        state, method, final status, To tag and the response as sent) in
+        place of the transaction, so tens of thousands of waits leave
+        nothing for the garbage collector to walk."""
+        if self._park is None:
+            self._waits.start(delay, self)
+            return
+        wire = self.last_response
+        if isinstance(wire, tuple):
+            wire = tuple(wire)  # the plain tuple the collector skips
+        self._park(self, delay, (self.state, self.method, self.final_status,
+                                 self.to_tag, wire))
 
     def terminate(self) -> None:
         """Enter Terminated: cancel every timer and leave the layer."""
@@ -146,7 +170,7 @@ class InviteServerTransaction(ServerTransaction):
                 self._running.cancel("H")
                 delay = self.timers.I(self.reliable)
                 if delay:
-                    self._waits.start(delay, self)  # Timer I
+                    self._final_wait(delay)  # Timer I
                 else:
                     self.terminate()
             elif self.state == ACCEPTED:
@@ -168,7 +192,7 @@ class InviteServerTransaction(ServerTransaction):
                 # RFC 6026 8.7: INVITE retransmissions are absorbed here; the
                 # TU's own 2xx retransmissions pass through (below).
                 self._linger(keep_response=False)
-                self._waits.start(self.timers.L, self)  # Timer L
+                self._final_wait(self.timers.L)  # Timer L
             elif status >= 300:
                 self.state = COMPLETED
                 self._linger(keep_response=True)
@@ -231,6 +255,6 @@ class NonInviteServerTransaction(ServerTransaction):
         self._linger(keep_response=True)
         delay = self.timers.J(self.reliable)
         if delay:
-            self._waits.start(delay, self)  # Timer J
+            self._final_wait(delay)  # Timer J
         else:
             self.terminate()

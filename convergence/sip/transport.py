@@ -80,8 +80,10 @@ WS_TRANSPORTS = frozenset(("WS", "WSS"))
 class WireResponse(NamedTuple):
     """
     A response sent over UDP as it went on the wire: what a transaction
-    keeps to retransmit it (bytes and an address, nothing the garbage
-    collector has to walk).
+    keeps to retransmit it (bytes and an address).  L{send_response} also
+    takes it as a plain tuple of the same fields, which is what a waiting
+    transaction's record keeps (a plain tuple of strings, numbers and
+    bytes is not walked by the garbage collector).
     """
 
     status: int
@@ -354,8 +356,8 @@ class SipTransportLayer:
         @return: for UDP, the response as sent, which can be passed back
             here to retransmit it.
         """
-        if isinstance(response, WireResponse):
-            self._send_datagram(response.data, response.host, response.port)
+        if isinstance(response, tuple):  # a WireResponse, or its plain tuple
+            self._send_datagram(response[1], response[2], response[3])
             return response
         data = response.serialize()
         via = response.top_via
