@@ -681,3 +681,34 @@ class SdpPropertyTests(SynchronousTestCase):
             except SdpError as e:
                 return ("error", str(e), e.args)
         self.assertEqual(outcome(_split_lines, data), outcome(_split_lines_slowly, raw))
+
+
+_LENGTH_LINE = st.sampled_from([
+    "Content-Length", "content-length", "CONTENT-LENGTH", "l", "L", "Content-Lengthx",
+    " Content-Length", "\tl", "Content-Length ", "X-Content-Length", "Via", "From",
+    "Line", "Subject",
+])
+
+
+class ContentLengthTests(SynchronousTestCase):
+    """The framer's quick Content-Length read agrees with the line-by-line one."""
+
+    @given(st.lists(st.tuples(_LENGTH_LINE, st.sampled_from(["", " ", "\t"]),
+                              st.sampled_from(["0", "12", " 12", "012", "x", "", "1" * 20,
+                                               "99"])), max_size=6),
+           st.sampled_from(["\r\n", "\n"]))
+    @example([("Content-Length", "", "12")], "\r\n")
+    @example([("Content-Length", "", "12"), ("l", "", "13")], "\r\n")
+    def test_quick_read_agrees(self, lines: list[tuple[str, str, str]], eol: str) -> None:
+        from convergence.sip.framing import _content_length, _content_length_by_line
+
+        head = eol.join(["INVITE sip:a@b SIP/2.0"]
+                        + [f"{name}{space}:{value}" for name, space, value in lines]).encode()
+
+        def outcome(read: Any) -> object:
+            try:
+                return read(head)
+            except FramingError as e:
+                return e.reason
+
+        self.assertEqual(outcome(_content_length), outcome(_content_length_by_line))

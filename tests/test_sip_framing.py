@@ -72,6 +72,26 @@ class FramingTests(SynchronousTestCase):
         self.assertEqual(StreamFramer().feed(data), [data])
 
 
+    def test_bare_lf_blank_line_before_crlf_one(self) -> None:
+        """An LF LF blank line just before an LF CR LF ends the headers
+        there (the body starts with the CR LF)."""
+        data = ONE.replace(b"Content-Length: 7\r\n\r\nv=0\r\n\r\n",
+                           b"Content-Length: 5\n\n\r\nv=\n")
+        self.assertEqual(StreamFramer().feed(data + ONE), [data, ONE])
+        self.assertEqual(parse_message(data).body, b"\r\nv=\n")
+
+    def test_many_in_one_chunk_and_a_tail(self) -> None:
+        """A read holding hundreds of messages and the start of the next:
+        every message comes out whole, and only the tail is kept."""
+        framer = StreamFramer()
+        messages = [message(f"m{n}", b"x" * (n % 7)) for n in range(300)]
+        stream = b"".join(messages)
+        self.assertEqual(framer.feed(stream + messages[0][:30]), messages)
+        self.assertEqual(framer.buffered, 30)
+        self.assertEqual(framer.feed(messages[0][30:]), [messages[0]])
+        self.assertEqual(framer.buffered, 0)
+
+
 class KeepaliveTests(SynchronousTestCase):
     """RFC 5626 CRLF keepalives between messages."""
 

@@ -20,6 +20,8 @@ holds more than ``max_message_size`` bytes between calls.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["PING", "FramingError", "StreamFramer"]
 
 PING = b"\r\n\r\n"
@@ -40,28 +42,47 @@ class FramingError(Exception):
         self.reason = reason
 
 
+# A Content-Length (or compact "l") header line: its value.
+_CONTENT_LENGTH = re.compile(rb"^[ \t]*(?:content-length|l)[ \t]*:([^\n]*)",
+                             re.IGNORECASE | re.MULTILINE)
+
+
 def _content_length(head: bytes) -> int:
     """The Content-Length (or ``l``) of a header block."""
+    low = head.lower()
+    at = low.find(b"\ncontent-length")
+    if at >= 0 and low.find(b"\ncontent-length", at + 15) < 0 \
+            and b"\nl" not in low and b"\n " not in low and b"\n\t" not in low \
+            and not low.startswith((b"content-length", b"l", b" ", b"\t")):
+        # One Content-Length line, no compact form, nothing folded: read
+        # it straight (anything else: every line, below).
+        colon = at + 15
+        while low[colon:colon + 1] in (b" ", b"\t"):
+            colon += 1
+        if low[colon:colon + 1] == b":":
+            end = low.find(b"\n", colon)
+            return _length_value(head[colon + 1:end if end >= 0 else len(head)].strip(), None)
+    return _content_length_by_line(head)
+
+
+def _content_length_by_line(head: bytes) -> int:
+    """L{_content_length} looking at every header line."""
     found = None
-    for line in head.split(b"\n"):
-        name, colon, value = line.partition(b":")
-        if not colon:
-            continue
-        name = name.strip().lower()
-        if name != b"content-length" and name != b"l":
-            continue
-        value = value.strip()
-        # Over 18 significant digits is too large (and int() refuses
-        # over 4300).
-        if value.isdigit() and len(value.lstrip(b"0")) > 18:
-            raise FramingError("Message too large")
-        if not value.isdigit() or (found is not None
-                                   and int(value) != found):
-            raise FramingError("Bad Content-Length")
-        found = int(value)
+    for match in _CONTENT_LENGTH.finditer(head):
+        found = _length_value(match.group(1).strip(), found)
     if found is None:
         raise FramingError("Missing Content-Length")
     return found
+
+
+def _length_value(value: bytes, found: int | None) -> int:
+    """A Content-Length value, checked (against an earlier one, C{found})."""
+    # Over 18 significant digits is too large (and int() refuses over 4300).
+    if value.isdigit() and len(value.lstrip(b"0")) > 18:
+        raise FramingError("Message too large")
+    if not value.isdigit() or (found is not None and int(value) != found):
+        raise FramingError("Bad Content-Length")
+    return int(value)
 
 
 def _looks_like_sip(line: bytes) -> bool:
@@ -78,6 +99,7 @@ class StreamFramer:
     def __init__(self, max_message_size: int = 65536) -> None:
         self.max_message_size = max_message_size
         self._buffer = bytearray()
+        self._start = 0          # where the unread part of _buffer begins
         self._scanned = 0        # header bytes searched for the blank line
         self._length: int | None = None  # total size of the current message
         self._failed: str | None = None
@@ -91,7 +113,7 @@ class StreamFramer:
     @property
     def buffered(self) -> int:
         """How many bytes wait for the rest of their message."""
-        return len(self._buffer)
+        return len(self._buffer) - self._start
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add bytes; return the completed messages and L{PING}s in order.
@@ -108,23 +130,32 @@ class StreamFramer:
         except FramingError as e:
             self._failed = e.reason
             self._buffer = bytearray()
+            self._start = 0
             if not out:
                 raise
+        else:
+            # what was read goes at once, not message by message
+            if self._start:
+                del self._buffer[:self._start]
+                self._start = 0
         return out
 
     def _drain(self, out: list[bytes]) -> None:
         buffer = self._buffer
-        while buffer:
+        size = len(buffer)
+        while self._start < size:
             if self._length is None:
                 if not self._skip_keepalives(out):
                     break
                 if not self._read_headers():
                     break
             assert self._length is not None
-            if len(buffer) < self._length:
+            start = self._start
+            end = start + self._length
+            if size < end:
                 break
-            out.append(bytes(buffer[:self._length]))
-            del buffer[:self._length]
+            out.append(bytes(buffer[start:end]))
+            self._start = end
             self._length = None
             self._scanned = 0
             self._first_line_ok = False
@@ -132,42 +163,49 @@ class StreamFramer:
     def _skip_keepalives(self, out: list[bytes]) -> bool:
         """Drop CRLFs before a message, reporting pings; False to wait."""
         buffer = self._buffer
-        while buffer and buffer[0] in b"\r\n":
-            if buffer.startswith(PING):
+        size = len(buffer)
+        i = self._start
+        while i < size and buffer[i] in b"\r\n":
+            if buffer.startswith(PING, i):
                 out.append(PING)
-                del buffer[:4]
-            elif buffer in (b"\r", b"\r\n", b"\r\n\r"):
+                i += 4
+            elif size - i < 4 and buffer[i:] in (b"\r", b"\r\n", b"\r\n\r"):
+                self._start = i
                 return False     # a ping may be on its way
-            elif buffer.startswith(b"\r\n"):
-                del buffer[:2]
+            elif buffer.startswith(b"\r\n", i):
+                i += 2
             else:
-                del buffer[:1]
-        return bool(buffer)
+                i += 1
+        self._start = i
+        return i < size
 
     def _read_headers(self) -> bool:
         """Find the end of the headers and the message size; False to wait."""
         buffer = self._buffer
-        if self._scanned == 0 and buffer[0] not in _FIRST:
+        origin = self._start
+        if self._scanned == 0 and buffer[origin] not in _FIRST:
             raise FramingError("Not a SIP message")
         if not self._first_line_ok:
-            first_end = buffer.find(b"\n", self._scanned)
+            first_end = buffer.find(b"\n", origin + self._scanned)
             if first_end >= 0:
-                if not _looks_like_sip(bytes(buffer[:first_end])):
+                if not _looks_like_sip(bytes(buffer[origin:first_end])):
                     raise FramingError("Not a SIP message")
                 self._first_line_ok = True
-        start = max(0, self._scanned - 2)
+        start = origin + max(0, self._scanned - 2)
         lf_crlf = buffer.find(b"\n\r\n", start)
-        lf_lf = buffer.find(b"\n\n", start)
+        # a bare-LF blank line counts only before the first CRLF one (and
+        # searching past that would scan every message behind this one)
+        lf_lf = buffer.find(b"\n\n", start, lf_crlf + 1 if lf_crlf >= 0 else len(buffer))
         if lf_crlf < 0 and lf_lf < 0:
-            if len(buffer) > self.max_message_size:
+            if len(buffer) - origin > self.max_message_size:
                 raise FramingError("Message too large")
-            self._scanned = len(buffer)
+            self._scanned = len(buffer) - origin
             return False
         if lf_crlf >= 0 and (lf_lf < 0 or lf_crlf < lf_lf):
             end, body_start = lf_crlf, lf_crlf + 3
         else:
             end, body_start = lf_lf, lf_lf + 2
-        length = body_start + _content_length(bytes(buffer[:end]))
+        length = body_start - origin + _content_length(bytes(buffer[origin:end]))
         if length > self.max_message_size:
             raise FramingError("Message too large")
         self._length = length

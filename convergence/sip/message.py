@@ -487,7 +487,7 @@ def _split_head(data: bytes) -> tuple[str, int]:
     if start == n:
         raise SipParseError("Empty message")
     lf_crlf = data.find(b"\n\r\n", start)
-    lf_lf = data.find(b"\n\n", start)
+    lf_lf = data.find(b"\n\n", start, lf_crlf + 1 if lf_crlf >= 0 else n)
     if lf_crlf >= 0 and (lf_lf < 0 or lf_crlf < lf_lf):
         end, body_start = lf_crlf, lf_crlf + 3
     elif lf_lf >= 0:
