@@ -487,12 +487,17 @@ class BuilderTests(SynchronousTestCase):
                          (180, request.call_id, request.cseq))
 
     def test_to_tag(self) -> None:
-        """set_to_tag rewrites To with the tag."""
+        """set_to_tag adds the tag to To as it was received (RFC 3261
+        8.2.6.2); with a tag already there, To is written anew."""
         response = parse_message(INVITE).create_response(200, "Fine")
         response.set_to_tag("as83kd")
         self.assertEqual(response.to.tag, "as83kd")
         self.assertEqual(response.headers.get("To"),
-                         '"Bob" <sip:bob@biloxi.example.com>;tag=as83kd')
+                         "Bob <sip:bob@biloxi.example.com>;tag=as83kd")
+        self.assertEqual(parse_message(response.serialize()).to, response.to)
+        response.set_to_tag("second")
+        self.assertEqual(response.headers.get("To"),
+                         '"Bob" <sip:bob@biloxi.example.com>;tag=second')
         self.assertEqual(response.start_line(), "SIP/2.0 200 Fine")
 
     def test_reasons(self) -> None:

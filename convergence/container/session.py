@@ -5,7 +5,6 @@ Application sessions: one application instance holding its protocol sessions.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Callable, Hashable, Iterator, MutableMapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -14,6 +13,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from convergence.container.interfaces import IProtocolSession
+from convergence.entropy import random_token
 
 #: The URL parameter that names an ApplicationSession (see L{encode_url}).
 SESSION_PARAM = "appsession"
@@ -66,7 +66,7 @@ class ApplicationSession(MutableMapping[str, Any]):
         timeout: float,
         session_id: str | None = None,
     ) -> None:
-        self.id = session_id or secrets.token_urlsafe(16)
+        self.id = session_id or random_token(16)
         self.application = application
         self.timeout = timeout
         self.valid = True

@@ -52,7 +52,7 @@ from convergence.sip.servlet import (
     SipSession,
     SipStatusError,
 )
-from convergence.sip.timers import Timers
+from convergence.sip.timers import Timers, Waits
 from convergence.sip.transaction_layer import TransactionLayer
 from convergence.sip.transaction_server import PROCEEDING as TX_PROCEEDING
 from convergence.sip.transaction_server import TERMINATED as TX_TERMINATED
@@ -104,7 +104,11 @@ class UserAgentCore:
         #: proxies requests to registered users no app serves (sip.proxy)
         self.proxy = Proxy(self) if proxy and registrar is not None else None
         self.dialogs: dict[tuple, SipSession] = {}
-        self._unacked: dict[tuple, IDelayedCall] = {}
+        #: 2xx responses retransmitted until their ACK, by dialog id
+        self._unacked: dict[tuple, _Retransmit2xx] = {}
+        #: every 2xx waits T1 before its first retransmission: one queue
+        #: and one delayed call for all of them (most are ACKed before)
+        self._first_2xx = Waits(reactor, _Retransmit2xx.first_due)
         self._acks: dict[tuple, tuple[Request, Peer]] = {}
         #: Set by L{shut_down}: new INVITEs get 503.
         self.shutting_down = False
@@ -134,10 +138,10 @@ class UserAgentCore:
     def shutdown(self) -> None:
         """Stop every timer: transactions and 2xx retransmissions."""
         self.transactions.shutdown()
-        for call in self._unacked.values():
-            if call.active():
-                call.cancel()
+        for retransmit in self._unacked.values():
+            retransmit.stop()
         self._unacked.clear()
+        self._first_2xx.stop()
         if self._shutdown_timer is not None and self._shutdown_timer.active():
             self._shutdown_timer.cancel()
 
@@ -368,7 +372,7 @@ class UserAgentCore:
         key = application_key(app, "sip", sreq)
         app_session = self.container.sessions.find_or_create(app, key)
         sreq.session = SipSession(app_session, self)
-        sreq.session.remote_uri = str(request.from_.uri)
+        sreq.session.remote_uri = request.from_.uri  # read-only: str() when asked
         if peer.connection_bound:
             sreq.session.flow = peer
         self._dispatch(app, sreq, None)
@@ -571,14 +575,16 @@ class UserAgentCore:
     # RFC 3261 13.3.1.4: the UAS core retransmits 2xx until the ACK.
     def _start_2xx(self, key: tuple, tx: Any, response: Response) -> None:
         retransmit = _Retransmit2xx(self, key, tx, response)
-        self._unacked[key] = self.reactor.callLater(retransmit.interval, retransmit)
+        self._unacked[key] = retransmit
+        self._first_2xx.start(retransmit.interval, retransmit)
 
     def _stop_2xx(self, key: tuple) -> bool:
-        call = self._unacked.pop(key, None)
-        if call is not None and call.active():
-            call.cancel()
-            return True
-        return call is not None
+        """Stop retransmitting the 2xx of dialog C{key}; True if it was."""
+        retransmit = self._unacked.pop(key, None)
+        if retransmit is None:
+            return False
+        retransmit.stop()
+        return True
 
     def _no_ack(self, key: tuple) -> None:
         session = self.dialogs.get(key)
@@ -808,7 +814,7 @@ class _Retransmit2xx:
     collector.
     """
 
-    __slots__ = ("core", "deadline", "interval", "key", "response", "tx")
+    __slots__ = ("call", "core", "deadline", "interval", "key", "response", "stopped", "tx")
 
     def __init__(self, core: UserAgentCore, key: tuple, tx: Any, response: Response) -> None:
         self.core = core
@@ -817,14 +823,32 @@ class _Retransmit2xx:
         self.response = response
         self.interval = core.timers.T1
         self.deadline = core.reactor.seconds() + 64 * core.timers.T1
+        self.call: IDelayedCall | None = None  # after the first wait
+        self.stopped = False
+
+    def first_due(self) -> None:
+        """The first wait (T1, in the core's shared queue) ended."""
+        if not self.stopped:
+            self()
+
+    def stop(self) -> None:
+        """The ACK came (or the dialog or the stack ended): no more sends."""
+        self.stopped = True
+        self.response = None  # type: ignore[assignment]
+        call, self.call = self.call, None
+        if call is not None and call.active():
+            call.cancel()
 
     def __call__(self) -> None:
         core = self.core
+        self.call = None
         if core.reactor.seconds() >= self.deadline:
-            core._unacked.pop(self.key, None)
+            if core._unacked.get(self.key) is self:
+                del core._unacked[self.key]
+            self.stopped = True
             core._no_ack(self.key)
             return
         if not self.tx.reliable:
             self.tx.send_response(self.response)
         self.interval = min(2 * self.interval, core.timers.T2)
-        core._unacked[self.key] = core.reactor.callLater(self.interval, self)
+        self.call = core.reactor.callLater(self.interval, self)

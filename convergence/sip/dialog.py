@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from convergence.sip.entropy import random_below, random_hex
+from convergence.entropy import random_below, random_hex
 from convergence.sip.message import Request, make_request
 from convergence.sip.sdp import (
     NotAcceptable,
@@ -33,6 +33,15 @@ TARGET_REFRESH = frozenset(("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"))
 def new_tag() -> str:
     """A fresh From/To tag."""
     return random_hex(6)
+
+
+def _untagged(addr: NameAddr) -> NameAddr:
+    """C{addr} without its tag, a value of its own (its URI, read-only in
+    a received message, is shared: a dialog never changes it)."""
+    out = NameAddr.__new__(NameAddr)
+    out.uri, out.display_name = addr.uri, addr.display_name
+    out.params = {name: value for name, value in addr.params.items() if name != "tag"}
+    return out
 
 
 class CSeqOutOfOrder(Exception):
@@ -103,17 +112,15 @@ class Dialog:
     def for_uas(cls, request: Request, response: Any) -> Dialog:
         """RFC 3261 12.1.1: the dialog a UAS creates by answering."""
         contacts = request.contacts
-        remote_uri = request.from_.copy()
-        remote_uri.params.pop("tag", None)
-        local_uri = response.to.copy()
-        local_uri.params.pop("tag", None)
+        from_ = request.from_
+        to = response.to
         return cls(
             call_id=request.call_id,
-            local_tag=response.to.tag,
-            remote_tag=request.from_.tag,
-            local_uri=local_uri,
-            remote_uri=remote_uri,
-            remote_target=contacts[0].uri if contacts else request.from_.uri,
+            local_tag=to.tag,
+            remote_tag=from_.tag,
+            local_uri=_untagged(to),
+            remote_uri=_untagged(from_),
+            remote_target=contacts[0].uri if contacts else from_.uri,
             route_set=[str(r) for r in request.record_routes],
             local_seq=random_below(2 ** 31 - 1) + 1,
             remote_seq=request.cseq[0],

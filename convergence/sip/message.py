@@ -253,7 +253,10 @@ class Message:
         tagged = NameAddr.__new__(NameAddr)
         tagged.uri, tagged.display_name = to.uri, to.display_name
         tagged.params = {**to.params, "tag": tag}
-        self.headers.set("To", str(tagged))
+        # The To as received, with the tag appended (RFC 3261 8.2.6.2):
+        # header parameters come last in both name-addr and addr-spec.
+        line = self.headers.get("To")
+        self.headers.set("To", f"{line};tag={tag}" if line is not None else str(tagged))
         _refresh_cache(self, self.headers)["to"] = tagged
 
     def _copy_into(self, other: Message) -> None:

@@ -48,7 +48,8 @@ class SipSession(ProtocolSession):
                  core: "UserAgentCore") -> None:
         self.core = core
         self.dialog: "Dialog | None" = None
-        self.remote_uri: str | None = None
+        #: the remote party's URI (or its text) before there is a dialog
+        self.remote_uri: Any = None
         self.ended = False
         #: the WebSocket flow (a L{convergence.sip.transport.Peer}) the
         #: remote party is reached through, if it is only reachable so
@@ -70,7 +71,7 @@ class SipSession(ProtocolSession):
         """The remote party's URI."""
         if self.dialog is not None:
             return str(self.dialog.remote_uri.uri)
-        return self.remote_uri or ""
+        return str(self.remote_uri) if self.remote_uri is not None else ""
 
     def create_request(self, method: str) -> "SipRequest":
         """A new request inside this session's dialog (e.g. BYE, INFO)."""

@@ -29,7 +29,7 @@ from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from convergence.sip.entropy import random_hex
+from convergence.entropy import random_hex
 from convergence.sip.framing import PING, FramingError, StreamFramer
 from convergence.sip.message import Request, Response, SipParseError, parse_message
 from convergence.sip.ratelimit import ALLOW, DROP, RateLimiter

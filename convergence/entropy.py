@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_sip_hotpath -*-
 """
-Random bytes for tags, branches and sequence numbers, read from the OS a
-page at a time.
+Random bytes for tags, branches, sequence numbers and session ids, read
+from the OS a page at a time.
 
 Every call takes a To tag and a CSeq start, and every request we send a
 branch: three C{getrandom} system calls a call when each is read alone.
@@ -11,9 +11,10 @@ read in bulk; a forked child starts with a pool of its own.
 
 from __future__ import annotations
 
+import base64
 import os
 
-__all__ = ["random_below", "random_bytes", "random_hex"]
+__all__ = ["random_below", "random_bytes", "random_hex", "random_token"]
 
 #: Bytes read from the OS at once.
 POOL_SIZE = 4096
@@ -43,6 +44,11 @@ def random_bytes(n: int) -> bytes:
 def random_hex(n: int) -> str:
     """C{2n} hex digits from C{n} random bytes (as C{secrets.token_hex})."""
     return random_bytes(n).hex()
+
+
+def random_token(n: int) -> str:
+    """A URL-safe text of C{n} random bytes (as C{secrets.token_urlsafe})."""
+    return base64.urlsafe_b64encode(random_bytes(n)).rstrip(b"=").decode("ascii")
 
 
 def random_below(limit: int) -> int:
