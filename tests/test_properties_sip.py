@@ -712,3 +712,23 @@ class ContentLengthTests(SynchronousTestCase):
                 return e.reason
 
         self.assertEqual(outcome(_content_length), outcome(_content_length_by_line))
+
+
+class CSeqCacheTests(SynchronousTestCase):
+    """The CSeq parse kept by text gives what a fresh parse gives."""
+
+    @given(st.from_regex(r"\A[0-9 ]{0,12}[A-Z]{0,8}[ a-z]{0,3}\Z") | st.text(max_size=20))
+    @example("1 INVITE")
+    @example("4294967296 INVITE")
+    def test_cached_equals_fresh(self, text: str) -> None:
+        from convergence.sip.message import _parse_cseq, _parse_cseq_text
+
+        def outcome(parse: Any) -> object:
+            try:
+                return parse(text)
+            except SipParseError as e:
+                return e.reason
+
+        fresh = outcome(_parse_cseq_text)
+        self.assertEqual(outcome(_parse_cseq), fresh)
+        self.assertEqual(outcome(_parse_cseq), fresh)  # from the cache

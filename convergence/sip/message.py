@@ -165,7 +165,22 @@ def _parse_name_addrs(values: list[str], what: str) -> list[NameAddr]:
         raise SipParseError(f"Bad {what}") from None
 
 
+#: CSeq values parsed (the same few come in message after message).
+_CSEQS: dict[str, tuple[int, str]] = {}
+
+
 def _parse_cseq(value: str) -> tuple[int, str]:
+    known = _CSEQS.get(value)
+    if known is not None:
+        return known
+    parsed = _parse_cseq_text(value)
+    if len(_CSEQS) >= 1024:
+        _CSEQS.clear()
+    _CSEQS[value] = parsed
+    return parsed
+
+
+def _parse_cseq_text(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2:
         raise SipParseError("Bad CSeq")
@@ -530,15 +545,26 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
     return Request(method, uri), problem, 400
 
 
-def _parse_header_lines(lines: list[str]) -> tuple[list[tuple[str, str]],
-                                                    str | None]:
-    """Unfold and split header lines; return the items and a problem."""
+#: Header names as received (before the colon) and their canonical
+#: spelling, or None for a name that is not a token (L{checked_name}).
+_NAMES: dict[str, str | None] = {}
+
+
+def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = None
+                        ) -> tuple[list[tuple[str, str]], str | None]:
+    """Unfold and split header lines; return the items and a problem.
+
+    With C{found}, the values of the headers every message needs
+    (L{_TRACKED}) are also collected there, by name."""
     items: list[tuple[str, str]] = []
     problem = None
+    names = _NAMES
+    folded = False
     for line in lines:
         if not line:
             continue
-        if line[0] == " " or line[0] == "\t":
+        first = line[0]
+        if first == " " or first == "\t":
             if not items:
                 problem = problem or "Malformed header line"
                 continue
@@ -546,16 +572,35 @@ def _parse_header_lines(lines: list[str]) -> tuple[list[tuple[str, str]],
             more = line.strip()
             if more:
                 items[-1] = (name, f"{value} {more}" if value else more)
+                folded = True
             continue
         raw_name, colon, value = line.partition(":")
         if not colon:
             problem = problem or "Header line without colon"
             continue
-        name = checked_name(raw_name)
+        try:
+            name = names[raw_name]
+        except KeyError:
+            name = checked_name(raw_name)
+            if len(names) >= 1024:
+                names.clear()
+            names[raw_name] = name
         if name is None:
             problem = problem or "Bad header name"
             continue
-        items.append((name, value.strip()))
+        value = value.strip()
+        items.append((name, value))
+        if found is not None and name in _TRACKED:
+            known = found.get(name)
+            if known is None:
+                found[name] = [value]
+            else:
+                known.append(value)
+    if folded and found is not None:  # values changed after they were collected
+        found.clear()
+        for name, value in items:
+            if name in _TRACKED:
+                found.setdefault(name, []).append(value)
     return items, problem
 
 
@@ -577,26 +622,36 @@ def _control_problem(head: str, position: int) -> str:
 def _parse_mandatory(found: dict[str, list[str]]) -> dict[str, object]:
     """Parse what every message needs (the typed views' cache entries);
     raise L{SipParseError} if the message cannot be answered."""
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        lines = found.get(name)
-        if not lines:
-            raise SipParseError(f"Missing {name}")
-        if len(lines) > 1 and name != "Via":
-            raise SipParseError(f"Multiple {name} headers")
-    values = split_list(found["Via"][0])
+    vias = found.get("Via")
+    froms = found.get("From")
+    tos = found.get("To")
+    call_ids = found.get("Call-ID")
+    cseqs = found.get("CSeq")
+    if not (vias and froms and tos and call_ids and cseqs) or len(froms) > 1 \
+            or len(tos) > 1 or len(call_ids) > 1 or len(cseqs) > 1:
+        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+            lines = found.get(name)
+            if not lines:
+                raise SipParseError(f"Missing {name}")
+            if len(lines) > 1 and name != "Via":
+                raise SipParseError(f"Multiple {name} headers")
+    via = vias[0]  # type: ignore[index]
+    if "," in via:
+        values = split_list(via)
+        via = values[0] if values else ""
     try:
-        top_via = Via.parse(values[0] if values else "")
+        top_via = Via.parse(via)
     except SipUriError:
         raise SipParseError("Bad Via") from None
-    call_id = found["Call-ID"][0]
+    call_id = call_ids[0]  # type: ignore[index]
     if not call_id:
         raise SipParseError("Bad Call-ID")
     return {
         "top_via": top_via,
-        "from_": _parse_name_addrs(found["From"], "From")[0],
-        "to": _parse_name_addrs(found["To"], "To")[0],
+        "from_": _parse_name_addrs(froms, "From")[0],  # type: ignore[arg-type]
+        "to": _parse_name_addrs(tos, "To")[0],  # type: ignore[arg-type]
         "call_id": call_id,
-        "cseq": _parse_cseq(found["CSeq"][0]),
+        "cseq": _parse_cseq(cseqs[0]),  # type: ignore[index]
     }
 
 
@@ -642,16 +697,14 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
     lines = head.split("\n")
     message, start_problem, status = _parse_start_line(lines[0])
     problem = start_problem or problem
-    items, header_problem = _parse_header_lines(lines[1:])
+    found: dict[str, list[str]] = {}
+    del lines[0]
+    items, header_problem = _parse_header_lines(lines, found)
     problem = problem or header_problem
     headers = message.headers = Headers.from_canonical(items)
     request = message if isinstance(message, Request) else None
     line_ok = request is not None and start_problem is None
 
-    found: dict[str, list[str]] = {}
-    for name, value in items:
-        if name in _TRACKED:
-            found.setdefault(name, []).append(value)
     message.body, body_problem = _body(data, body_start,
                                        found.get("Content-Length"), exact_length)
     problem = problem or body_problem
@@ -665,9 +718,11 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
     if request is not None and problem is None:
         if message._cache["cseq"][1] != request.method:  # type: ignore
             problem = "CSeq method mismatch"
-        elif "Max-Forwards" in found:
+        else:
+            forwards = found.get("Max-Forwards")
             try:
-                request.max_forwards
+                message._cache["max_forwards"] = DEFAULT_MAX_FORWARDS if forwards is None \
+                    else _parse_small_int(forwards[0], "Max-Forwards", 255)
             except SipParseError as e:
                 problem = e.reason
     if problem is not None:
