@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
+from dataclasses import FrozenInstanceError, astuple
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -620,3 +623,69 @@ class SdpPropertyTests(SynchronousTestCase):
             except SdpError as e:
                 return ("error", str(e), e.args)
         self.assertEqual(outcome(_split_lines, data), outcome(_split_lines_slowly, raw))
+
+
+def _same_object(case: SynchronousTestCase, fast: object, public: object) -> None:
+    """C{fast} is what C{public} is: same class, equal, the same
+    C{__dict__} (keys in order), and for a frozen class the same hash and
+    still frozen."""
+    case.assertIs(type(fast), type(public))
+    case.assertEqual(fast, public)
+    case.assertEqual(list(vars(fast).items()), list(vars(public).items()))
+    case.assertEqual(repr(fast), repr(public))
+    if type(public).__hash__ is not None:
+        case.assertEqual(hash(fast), hash(public))
+        with case.assertRaises(FrozenInstanceError):
+            fast.address = "changed"  # type: ignore[attr-defined]
+
+
+class SdpFastConstructionPropertyTests(SynchronousTestCase):
+    """The parser's and builders' constructors in convergence.sip.sdp make
+    the objects the public (dataclass) constructors make."""
+
+    @given(_origin, _connection, _bandwidth, _repeat,
+           st.builds(ZoneAdjustment, _digits, _sdp_token))
+    def test_frozen(self, origin: Origin, connection: Connection,
+                    bandwidth: Bandwidth, repeat: Repeat,
+                    zone: ZoneAdjustment) -> None:
+        """Origin, Connection, Bandwidth, Repeat, ZoneAdjustment."""
+        from convergence.sip import sdp
+
+        for fast, public in (
+                (sdp._origin(*astuple(origin)), origin),
+                (sdp._connection(*astuple(connection)), connection),
+                (sdp._bandwidth(*astuple(bandwidth)), bandwidth),
+                (sdp._repeat(*astuple(repeat)), repeat),
+                (sdp._zone_adjustment(*astuple(zone)), zone)):
+            _same_object(self, fast, public)
+
+    @given(_sdps(), _timing)
+    def test_mutable(self, sdp_: SessionDescription, timing: Timing) -> None:
+        """Timing, MediaDescription and SessionDescription, field by field
+        (each list the one given, not a copy)."""
+        from convergence.sip import sdp
+
+        fields = [getattr(timing, f.name) for f in dataclass_fields(timing)]
+        made = sdp._timing(*fields)
+        _same_object(self, made, Timing(*fields))
+        self.assertIs(made.repeats, timing.repeats)
+        for media in sdp_.media:
+            fields = [getattr(media, f.name) for f in dataclass_fields(media)]
+            _same_object(self, sdp._media(*fields), MediaDescription(*fields))
+        named = {f.name: getattr(sdp_, f.name) for f in dataclass_fields(sdp_)}
+        made_session = sdp._session(*named.values())
+        _same_object(self, made_session, SessionDescription(**named))
+        self.assertIs(made_session.media, sdp_.media)
+
+    @given(st.text(st.characters(), max_size=6)
+           | st.from_regex(r"[0-9]{1,6}", fullmatch=True))
+    @example("\u0663")  # ARABIC-INDIC DIGIT THREE: a digit, not [0-9]
+    @example("\u00b2")  # SUPERSCRIPT TWO
+    @example("12\n")
+    def test_is_digits(self, text: str) -> None:
+        """The parser's digit test is the regular expression [0-9]+ over
+        the whole text."""
+        from convergence.sip.sdp import _is_digits
+
+        self.assertEqual(_is_digits(text),
+                         re.fullmatch(r"[0-9]+", text) is not None)

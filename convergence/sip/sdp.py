@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 from twisted.logger import Logger
 
@@ -46,7 +46,6 @@ NTP_EPOCH_OFFSET = 2208988800
 
 _TYPED_TIME = re.compile(r"[0-9]+[dhms]?\Z")
 _SIGNED_TYPED_TIME = re.compile(r"-?[0-9]+[dhms]?\Z")
-_DIGITS = re.compile(r"[0-9]+\Z")
 _PORT = re.compile(r"([0-9]+)(?:/([0-9]+))?\Z")
 _BANDWIDTH = re.compile(r"([^:\s]+):([0-9]+)\Z")
 _TIME_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -417,6 +416,123 @@ class SessionDescription(_AttributeMixin):
             media=[m.copy() for m in self.media], other_lines=list(self.other_lines))
 
 
+# -- fast construction -------------------------------------------------------
+#
+# The parser and the offer/answer builders make a few dozen of these per
+# call. A dataclass __init__ pays an object.__setattr__ per field of a frozen
+# class, and default factories and keyword handling for the others; these
+# make the same objects (equal, with the same __dict__) for about half the
+# cost. tests.test_properties_sip checks each against the public constructor.
+
+_new = object.__new__
+
+
+def _origin(username: str, sess_id: str, sess_version: int, nettype: str,
+            addrtype: str, address: str) -> Origin:
+    origin = _new(Origin)
+    fields = origin.__dict__
+    fields["username"] = username
+    fields["sess_id"] = sess_id
+    fields["sess_version"] = sess_version
+    fields["nettype"] = nettype
+    fields["addrtype"] = addrtype
+    fields["address"] = address
+    return origin
+
+
+def _connection(nettype: str, addrtype: str, address: str) -> Connection:
+    connection = _new(Connection)
+    fields = connection.__dict__
+    fields["nettype"] = nettype
+    fields["addrtype"] = addrtype
+    fields["address"] = address
+    return connection
+
+
+def _bandwidth(bwtype: str, bandwidth: int) -> Bandwidth:
+    made = _new(Bandwidth)
+    fields = made.__dict__
+    fields["bwtype"] = bwtype
+    fields["bandwidth"] = bandwidth
+    return made
+
+
+def _repeat(interval: str, duration: str, offsets: tuple[str, ...]) -> Repeat:
+    repeat = _new(Repeat)
+    fields = repeat.__dict__
+    fields["interval"] = interval
+    fields["duration"] = duration
+    fields["offsets"] = offsets
+    return repeat
+
+
+def _zone_adjustment(when: int, offset: str) -> ZoneAdjustment:
+    adjustment = _new(ZoneAdjustment)
+    fields = adjustment.__dict__
+    fields["time"] = when
+    fields["offset"] = offset
+    return adjustment
+
+
+def _timing(start: int, stop: int, repeats: list[Repeat]) -> Timing:
+    timing = _new(Timing)
+    timing.start = start
+    timing.stop = stop
+    timing.repeats = repeats
+    return timing
+
+
+def _media(media: str, port: int, proto: str, formats: list[str],
+           port_count: int | None, information: str | None,
+           connections: list[Connection], bandwidths: list[Bandwidth],
+           key: str | None, attributes: list[Attribute], times: list[Timing],
+           other_lines: list[tuple[str, str]]) -> MediaDescription:
+    made = _new(MediaDescription)
+    made.media = media
+    made.port = port
+    made.proto = proto
+    made.formats = formats
+    made.port_count = port_count
+    made.information = information
+    made.connections = connections
+    made.bandwidths = bandwidths
+    made.key = key
+    made.attributes = attributes
+    made.times = times
+    made.other_lines = other_lines
+    return made
+
+
+def _session(version: int, origin: Origin, session_name: str,
+             information: str | None, uri: str | None, emails: list[str],
+             phones: list[str], connection: Connection | None,
+             bandwidths: list[Bandwidth], times: list[Timing],
+             zone: list[ZoneAdjustment], key: str | None,
+             attributes: list[Attribute], media: list[MediaDescription],
+             other_lines: list[tuple[str, str]]) -> SessionDescription:
+    sdp = _new(SessionDescription)
+    sdp.version = version
+    sdp.origin = origin
+    sdp.session_name = session_name
+    sdp.information = information
+    sdp.uri = uri
+    sdp.emails = emails
+    sdp.phones = phones
+    sdp.connection = connection
+    sdp.bandwidths = bandwidths
+    sdp.times = times
+    sdp.zone = zone
+    sdp.key = key
+    sdp.attributes = attributes
+    sdp.media = media
+    sdp.other_lines = other_lines
+    return sdp
+
+
+#: The parser's placeholder until it has read the o= line.
+_UNSET_ORIGIN = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")
+
+
 def _addrtype(address: str) -> str:
     return "IP6" if ":" in address else "IP4"
 
@@ -436,12 +552,9 @@ def _attribute_lines(attributes: list[Attribute]) -> list[str]:
 
 # -- parsing -----------------------------------------------------------------
 
-
-class _Line(NamedTuple):
-    number: int
-    text: str
-    type: str
-    value: str
+#: One line: its 1-based number, its type letter and its value (the text
+#: after C{=}); the line itself is C{type + "=" + value}.
+_Line = tuple[int, str, str]
 
 
 def _split_lines(data: bytes | str) -> list[_Line]:
@@ -457,19 +570,21 @@ def _split_lines(data: bytes | str) -> list[_Line]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _split_lines_slowly(raw)
-    if "\x00" in text or text.count("\r") != text.count("\r\n"):
+    if "\x00" in text:
         return _split_lines_slowly(raw)
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return _split_lines_slowly(raw)
+        text = text.replace("\r\n", "\n")  # keeps the line numbers
     lines = []
+    append = lines.append
     number = 0
     for line in text.split("\n"):
         number += 1
-        line = line.removesuffix("\r")
-        if not line or line.isspace():
-            continue
-        kind, eq, value = line.partition("=")
-        if not eq or len(kind) != 1 or not ("a" <= kind <= "z"):
+        if line[1:2] == "=" and "a" <= line[0] <= "z":
+            append((number, line[0], line[2:]))
+        elif line and not line.isspace():
             return _split_lines_slowly(raw)  # the error, as it words it
-        lines.append(_Line(number, line, kind, value))
     return lines
 
 
@@ -496,12 +611,19 @@ def _split_lines_slowly(raw: bytes) -> list[_Line]:
                            "expected one lower-case letter before '='")
         if _FORBIDDEN.search(value):
             raise SdpError("control character in line", number, text)
-        lines.append(_Line(number, text, kind, value))
+        lines.append((number, kind, value))
     return lines
 
 
 def _error(reason: str, line: _Line, detail: str | None = None) -> SdpError:
-    return SdpError(reason, line.number, line.text, detail)
+    number, kind, value = line
+    return SdpError(reason, number, f"{kind}={value}", detail)
+
+
+def _is_digits(text: str) -> bool:
+    """Whether C{text} is one or more ASCII digits (C{[0-9]+}); inlined
+    where a parser's hot path needs it."""
+    return text.isascii() and text.isdigit()
 
 
 def _int(digits: str, line: _Line) -> int:
@@ -510,91 +632,100 @@ def _int(digits: str, line: _Line) -> int:
     try:
         return int(digits)
     except ValueError:
-        raise _error(f"bad {line.type}= line", line,
+        raise _error(f"bad {line[1]}= line", line,
                      "number too long") from None
 
 
 def _fields(line: _Line, count: int) -> list[str]:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) != count:
-        raise _error(f"bad {line.type}= line", line,
+        raise _error(f"bad {line[1]}= line", line,
                      f"expected {count} fields")
     return parts
 
 
 def _parse_origin(line: _Line) -> Origin:
     username, sess_id, version, nettype, addrtype, address = _fields(line, 6)
-    if not _DIGITS.match(version):
+    if not (version.isascii() and version.isdigit()):
         raise _error("bad o= line", line, "sess-version is not a number")
-    return Origin(username, sess_id, _int(version, line), nettype, addrtype,
-                  address)
+    return _origin(username, sess_id, _int(version, line), nettype, addrtype,
+                   address)
 
 
 def _parse_connection(line: _Line) -> Connection:
-    return Connection(*_fields(line, 3))
+    parts = line[2].split()
+    if len(parts) != 3:
+        raise _error("bad c= line", line, "expected 3 fields")
+    return _connection(*parts)
 
 
 def _parse_bandwidth(line: _Line) -> Bandwidth:
-    match = _BANDWIDTH.match(line.value)
+    match = _BANDWIDTH.match(line[2])
     if not match:
         raise _error("bad b= line", line, "expected <bwtype>:<bandwidth>")
-    return Bandwidth(match.group(1), _int(match.group(2), line))
+    return _bandwidth(match.group(1), _int(match.group(2), line))
 
 
 def _parse_timing(line: _Line) -> Timing:
     start, stop = _fields(line, 2)
-    if not (_DIGITS.match(start) and _DIGITS.match(stop)):
+    if not (start.isascii() and start.isdigit()
+            and stop.isascii() and stop.isdigit()):
         raise _error("bad t= line", line, "times must be numbers")
-    return Timing(_int(start, line), _int(stop, line))
+    return _timing(_int(start, line), _int(stop, line), [])
 
 
 def _parse_repeat(line: _Line) -> Repeat:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) < 3 or not all(_TYPED_TIME.match(p) for p in parts):
         raise _error("bad r= line", line,
                      "expected <interval> <duration> <offsets>...")
-    return Repeat(parts[0], parts[1], tuple(parts[2:]))
+    return _repeat(parts[0], parts[1], tuple(parts[2:]))
 
 
 def _parse_zone(line: _Line) -> list[ZoneAdjustment]:
-    parts = line.value.split()
+    parts = line[2].split()
     if not parts or len(parts) % 2:
         raise _error("bad z= line", line, "expected <time> <offset> pairs")
     zone = []
     for when, offset in zip(parts[::2], parts[1::2]):
-        if not (_DIGITS.match(when) and _SIGNED_TYPED_TIME.match(offset)):
+        if not (_is_digits(when) and _SIGNED_TYPED_TIME.match(offset)):
             raise _error("bad z= line", line, "expected <time> <offset> pairs")
-        zone.append(ZoneAdjustment(_int(when, line), offset))
+        zone.append(_zone_adjustment(_int(when, line), offset))
     return zone
 
 
 def _parse_attribute(line: _Line) -> Attribute:
-    name, colon, value = line.value.partition(":")
+    name, colon, value = line[2].partition(":")
     if not name or " " in name:
         raise _error("bad a= line", line, "bad attribute name")
     return (name, value if colon else None)
 
 
 def _parse_media_line(line: _Line) -> MediaDescription:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) < 4:
         raise _error("bad m= line", line,
                      "expected <media> <port> <proto> <fmt>...")
-    media, port_text, proto, *formats = parts
-    match = _PORT.match(port_text)
-    if not match:
-        raise _error("bad m= line", line, "port is not a number")
-    port = _int(match.group(1), line)
-    count = (_int(match.group(2), line) if match.group(2) is not None
-             else None)
+    port_text = parts[1]
+    count: int | None = None
+    if port_text.isascii() and port_text.isdigit():  # no /count
+        port = _int(port_text, line)
+    else:
+        match = _PORT.match(port_text)
+        if not match:
+            raise _error("bad m= line", line, "port is not a number")
+        port = _int(match.group(1), line)
+        if match.group(2) is not None:
+            count = _int(match.group(2), line)
     if port > 65535 or count == 0:
         raise _error("bad m= line", line, "port out of range")
-    return MediaDescription(media, port, proto, formats, port_count=count)
+    return _media(parts[0], port, parts[2], parts[3:], count, None, [], [],
+                  None, [], [], [])
 
 
 def _set_once(target: object, name: str, value: object, line: _Line) -> None:
     if getattr(target, name) is not None:
-        raise _error(f"duplicate {line.type}= line", line)
+        raise _error(f"duplicate {line[1]}= line", line)
     setattr(target, name, value)
 
 
@@ -602,29 +733,25 @@ def _other(target: SessionDescription | MediaDescription, line: _Line,
            strict: bool) -> None:
     if strict:
         raise _error("unknown line type", line)
-    target.other_lines.append((line.type, line.value))
+    target.other_lines.append((line[1], line[2]))
 
 
-def _split_preamble(block: list[_Line], has_next: bool
-                    ) -> tuple[list[_Line], list[_Line]]:
+def _preamble_start(lines: list[_Line], kinds: str, start: int, end: int,
+                    has_next: bool) -> int:
     """
-    Cut the draft-sparks preamble (c=* then t= r=*) off the end of a media
-    block; return the block and the preamble of the next block.
+    Where the draft-sparks preamble (c=* then t= r=*) of the next media
+    block begins at the end of the block C{lines[start:end]} (C{kinds}
+    holds each line's type letter); C{end} if there is none.
     """
-    first_t = next((k for k, line in enumerate(block) if line.type == "t"),
-                   None)
-    if first_t is None:
-        return block, []
-    if not has_next:
-        raise _error("t= line inside a media description", block[first_t])
-    start = first_t
-    while start > 1 and block[start - 1].type == "c":
-        start -= 1
-    for line in block[first_t:]:
-        if line.type not in "tr":
-            raise _error("t= line inside a media description",
-                         block[first_t])
-    return block[:start], block[start:]
+    first_t = kinds.find("t", start, end)
+    if first_t < 0:
+        return end
+    if not has_next or kinds[first_t:end].strip("tr"):
+        raise _error("t= line inside a media description", lines[first_t])
+    cut = first_t
+    while cut > start + 1 and kinds[cut - 1] == "c":
+        cut -= 1
+    return cut
 
 
 def parse_sdp(data: bytes | str, *, strict: bool = False
@@ -640,25 +767,25 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
     if not lines:
         raise SdpError("empty session description", 1, "")
     first = lines[0]
-    if first.type != "v":
+    if first[1] != "v":
         raise _error("session description must start with v=", first)
-    if not _DIGITS.match(first.value):
+    if not (first[2].isascii() and first[2].isdigit()):
         raise _error("bad v= line", first, "version is not a number")
-
-    starts = [k for k, line in enumerate(lines) if line.type == "m"]
-    session_end = starts[0] if starts else len(lines)
-    blocks = [lines[a:b] for a, b in zip(starts, starts[1:] + [len(lines)])]
+    kinds = "".join([line[1] for line in lines])
+    session_end = kinds.find("m")
+    if session_end < 0:
+        session_end = len(lines)
 
     origin: Origin | None = None
     session_name: str | None = None
-    unset = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")  # replaced below
-    sdp = SessionDescription(version=_int(first.value, first), origin=unset,
-                             times=[])
+    sdp = _session(_int(first[2], first), _UNSET_ORIGIN, "-", None, None, [],
+                   [], None, [], [], [], None, [], [], [])
     zone_seen = False
-    for line in lines[1:session_end]:
-        kind = line.type
-        if kind == "v":
-            raise _error("duplicate v= line", line)
+    for index in range(1, session_end):
+        line = lines[index]
+        kind = line[1]
+        if kind == "a":
+            sdp.attributes.append(_parse_attribute(line))
         elif kind == "o":
             if origin is not None:
                 raise _error("duplicate o= line", line)
@@ -666,21 +793,23 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
         elif kind == "s":
             if session_name is not None:
                 raise _error("duplicate s= line", line)
-            session_name = line.value
-        elif kind == "i":
-            _set_once(sdp, "information", line.value, line)
-        elif kind == "u":
-            _set_once(sdp, "uri", line.value, line)
-        elif kind == "e":
-            sdp.emails.append(line.value)
-        elif kind == "p":
-            sdp.phones.append(line.value)
+            session_name = line[2]
         elif kind == "c":
             _set_once(sdp, "connection", _parse_connection(line), line)
-        elif kind == "b":
-            sdp.bandwidths.append(_parse_bandwidth(line))
         elif kind == "t":
             sdp.times.append(_parse_timing(line))
+        elif kind == "v":
+            raise _error("duplicate v= line", line)
+        elif kind == "i":
+            _set_once(sdp, "information", line[2], line)
+        elif kind == "u":
+            _set_once(sdp, "uri", line[2], line)
+        elif kind == "e":
+            sdp.emails.append(line[2])
+        elif kind == "p":
+            sdp.phones.append(line[2])
+        elif kind == "b":
+            sdp.bandwidths.append(_parse_bandwidth(line))
         elif kind == "r":
             if not sdp.times:
                 raise _error("r= line before any t= line", line)
@@ -691,14 +820,13 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
             zone_seen = True
             sdp.zone = _parse_zone(line)
         elif kind == "k":
-            _set_once(sdp, "key", line.value, line)
-        elif kind == "a":
-            sdp.attributes.append(_parse_attribute(line))
+            _set_once(sdp, "key", line[2], line)
         else:
             _other(sdp, line, strict)
 
-    boundary = lines[session_end] if starts else lines[-1]
-    where = "before" if starts else "after"
+    has_media = session_end < len(lines)
+    boundary = lines[session_end] if has_media else lines[-1]
+    where = "before" if has_media else "after"
     for missing, value in (("o", origin), ("s", session_name)):
         if value is None:
             raise _error(f"missing {missing}= line {where}", boundary)
@@ -708,34 +836,42 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
     sdp.origin = origin
     sdp.session_name = session_name
 
-    preamble: list[_Line] = []
-    for k, block in enumerate(blocks):
-        body, next_preamble = _split_preamble(block, k + 1 < len(blocks))
-        sdp.media.append(_parse_media(body, preamble, strict))
-        preamble = next_preamble
+    start = preamble = session_end
+    while start < len(lines):
+        end = kinds.find("m", start + 1)
+        if end < 0:
+            end = len(lines)
+        cut = _preamble_start(lines, kinds, start, end, end < len(lines))
+        sdp.media.append(_parse_media(lines, start, cut, preamble, strict))
+        start, preamble = end, cut
     return sdp
 
 
-def _parse_media(block: list[_Line], preamble: list[_Line],
+def _parse_media(lines: list[_Line], start: int, end: int, preamble: int,
                  strict: bool) -> MediaDescription:
-    media = _parse_media_line(block[0])
-    for line in preamble:
-        if line.type == "c":
+    """The media description C{lines[start:end]}, with the draft-sparks
+    preamble C{lines[preamble:start]} (c=, t=, r= lines)."""
+    media = _parse_media_line(lines[start])
+    for index in range(preamble, start):
+        line = lines[index]
+        kind = line[1]
+        if kind == "c":
             media.connections.append(_parse_connection(line))
-        elif line.type == "t":
+        elif kind == "t":
             media.times.append(_parse_timing(line))
         else:
             media.times[-1].repeats.append(_parse_repeat(line))
-    for line in block[1:]:
-        kind = line.type
-        if kind in _MEDIA_ONLY_ONCE:
-            _set_once(media, _MEDIA_ONLY_ONCE[kind], line.value, line)
+    for index in range(start + 1, end):
+        line = lines[index]
+        kind = line[1]
+        if kind == "a":
+            media.attributes.append(_parse_attribute(line))
         elif kind == "c":
             media.connections.append(_parse_connection(line))
         elif kind == "b":
             media.bandwidths.append(_parse_bandwidth(line))
-        elif kind == "a":
-            media.attributes.append(_parse_attribute(line))
+        elif kind in _MEDIA_ONLY_ONCE:
+            _set_once(media, _MEDIA_ONLY_ONCE[kind], line[2], line)
         elif kind in _SESSION_ONLY:
             raise _error(f"{kind}= line inside a media description", line)
         else:
