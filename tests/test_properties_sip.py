@@ -605,6 +605,29 @@ class SdpPropertyTests(SynchronousTestCase):
         copied.attributes.append(("recvonly", None))
         self.assertNotEqual(copied, sdp)
 
+    @given(_sdps(), st.lists(st.tuples(
+        st.integers(0, 20), st.sampled_from(["\x00", "\r", "\n", "\r\n", "x"])),
+        max_size=3))
+    def test_serialize_checks_every_line(
+            self, sdp: SessionDescription, edits: list[tuple[int, str]]) -> None:
+        """serialize() (one check of the joined text) gives the lines with
+        CRLF ends, or the ValueError naming the first line with a CR, LF or
+        NUL, as a check of each line would."""
+        places: list[tuple[Any, str]] = [(sdp, "session_name"), (sdp, "information")]
+        places += [(media, "key") for media in sdp.media]
+        for where, text in edits:
+            target, name = places[where % len(places)]
+            setattr(target, name, (getattr(target, name) or "") + text)
+            sdp.attributes.append(("x", text))
+        lines = sdp.lines()
+        bad = [line for line in lines if re.search("[\x00\r\n]", line)]
+        if bad:
+            error = self.assertRaises(ValueError, sdp.serialize)
+            self.assertEqual(str(error), f"line break or NUL in SDP line {bad[0]!r}")
+        else:
+            self.assertEqual(sdp.serialize(),
+                             "".join(line + "\r\n" for line in lines).encode("utf-8"))
+
     @given(st.binary(max_size=200) | st.text(max_size=100)
            | st.builds(_mutate, st.sampled_from(SDP_SAMPLES),
                        st.lists(_mutation, max_size=3)))

@@ -304,24 +304,27 @@ class MediaDescription(_AttributeMixin):
     def lines(self) -> list[str]:
         """The section's lines, without line ends."""
         out: list[str] = []
-        connections = [f"c={c}" for c in self.connections]
-        if self.times:
-            out += connections
-            out += _timing_lines(self.times)
-        port = str(self.port)
-        if self.port_count is not None:
-            port += f"/{self.port_count}"
-        out.append("m=" + " ".join([self.media, port, self.proto]
-                                   + list(self.formats)))
+        append = out.append
+        times = self.times
+        if times:
+            for connection in self.connections:
+                append(f"c={connection}")
+            _timing_lines(times, out)
+        port = (str(self.port) if self.port_count is None
+                else f"{self.port}/{self.port_count}")
+        append("m=" + " ".join([self.media, port, self.proto, *self.formats]))
         if self.information is not None:
-            out.append(f"i={self.information}")
-        if not self.times:
-            out += connections
-        out += [f"b={b}" for b in self.bandwidths]
+            append(f"i={self.information}")
+        if not times:
+            for connection in self.connections:
+                append(f"c={connection}")
+        for bandwidth in self.bandwidths:
+            append(f"b={bandwidth}")
         if self.key is not None:
-            out.append(f"k={self.key}")
-        out += _attribute_lines(self.attributes)
-        out += [f"{t}={v}" for t, v in self.other_lines]
+            append(f"k={self.key}")
+        _attribute_lines(self.attributes, out)
+        for kind, value in self.other_lines:
+            append(f"{kind}={value}")
         return out
 
 
@@ -371,23 +374,28 @@ class SessionDescription(_AttributeMixin):
             raise ValueError("a session description needs a t= line")
         out = [f"v={self.version}", f"o={self.origin}",
                f"s={self.session_name}"]
+        append = out.append
         if self.information is not None:
-            out.append(f"i={self.information}")
+            append(f"i={self.information}")
         if self.uri is not None:
-            out.append(f"u={self.uri}")
-        out += [f"e={e}" for e in self.emails]
-        out += [f"p={p}" for p in self.phones]
+            append(f"u={self.uri}")
+        for email in self.emails:
+            append(f"e={email}")
+        for phone in self.phones:
+            append(f"p={phone}")
         if self.connection is not None:
-            out.append(f"c={self.connection}")
-        out += [f"b={b}" for b in self.bandwidths]
-        out += _timing_lines(self.times)
+            append(f"c={self.connection}")
+        for bandwidth in self.bandwidths:
+            append(f"b={bandwidth}")
+        _timing_lines(self.times, out)
         if self.zone:
-            out.append("z=" + " ".join(f"{z.time} {z.offset}"
-                                       for z in self.zone))
+            append("z=" + " ".join([f"{z.time} {z.offset}"
+                                    for z in self.zone]))
         if self.key is not None:
-            out.append(f"k={self.key}")
-        out += _attribute_lines(self.attributes)
-        out += [f"{t}={v}" for t, v in self.other_lines]
+            append(f"k={self.key}")
+        _attribute_lines(self.attributes, out)
+        for kind, value in self.other_lines:
+            append(f"{kind}={value}")
         for media in self.media:
             out += media.lines()
         return out
@@ -400,10 +408,15 @@ class SessionDescription(_AttributeMixin):
             t= line.
         """
         lines = self.lines()
-        for line in lines:
-            if _FORBIDDEN.search(line):
-                raise ValueError(f"line break or NUL in SDP line {line!r}")
-        return "".join(line + "\r\n" for line in lines).encode("utf-8")
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1  # the joins' own CR LF
+        if ("\x00" in text or text.count("\r") != breaks
+                or text.count("\n") != breaks):
+            for line in lines:  # name the line
+                if _FORBIDDEN.search(line):
+                    raise ValueError(
+                        f"line break or NUL in SDP line {line!r}")
+        return (text + "\r\n").encode("utf-8")
 
     def copy(self) -> SessionDescription:
         """A deep copy (every list copied; lines that are frozen shared)."""
@@ -537,17 +550,18 @@ def _addrtype(address: str) -> str:
     return "IP6" if ":" in address else "IP4"
 
 
-def _timing_lines(times: list[Timing]) -> list[str]:
-    out = []
+def _timing_lines(times: list[Timing], out: list[str]) -> None:
+    """Append the t= and r= lines of C{times} to C{out}."""
     for timing in times:
         out.append(f"t={timing.start} {timing.stop}")
-        out += [f"r={r}" for r in timing.repeats]
-    return out
+        for repeat in timing.repeats:
+            out.append(f"r={repeat}")
 
 
-def _attribute_lines(attributes: list[Attribute]) -> list[str]:
-    return [f"a={name}" if value is None else f"a={name}:{value}"
-            for name, value in attributes]
+def _attribute_lines(attributes: list[Attribute], out: list[str]) -> None:
+    """Append the a= lines of C{attributes} to C{out}."""
+    for name, value in attributes:
+        out.append(f"a={name}" if value is None else f"a={name}:{value}")
 
 
 # -- parsing -----------------------------------------------------------------
