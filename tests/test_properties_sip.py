@@ -27,6 +27,7 @@ from convergence.sip.sdp import (
     Attribute,
     Bandwidth,
     Connection,
+    JabberChat,
     MediaDescription,
     Origin,
     Repeat,
@@ -681,6 +682,15 @@ class SdpFastConstructionPropertyTests(SynchronousTestCase):
                 (sdp._repeat(*astuple(repeat)), repeat),
                 (sdp._zone_adjustment(*astuple(zone)), zone)):
             _same_object(self, fast, public)
+
+    @given(st.builds(JabberChat, _sdp_token, st.none() | _sdp_token,
+                     st.none() | _sdp_token, st.integers(0, 65535),
+                     st.integers(0, 9)))
+    def test_jabber_chat(self, chat: JabberChat) -> None:
+        """JabberChat."""
+        from convergence.sip import sdp
+
+        _same_object(self, sdp._jabber_chat(*astuple(chat)), chat)
 
     @given(_sdps(), _timing)
     def test_mutable(self, sdp_: SessionDescription, timing: Timing) -> None:

@@ -124,8 +124,11 @@ class Origin:
         @param now: the Unix time to use, for tests (default: C{time.time()}).
         """
         seconds = int(time.time() if now is None else now) + NTP_EPOCH_OFFSET
-        return cls(username, str(seconds), seconds, "IN",
-                   _addrtype(address), address)
+        addrtype = "IP6" if ":" in address else "IP4"
+        if cls is Origin:
+            return _origin(username, str(seconds), seconds, "IN", addrtype,
+                           address)
+        return cls(username, str(seconds), seconds, "IN", addrtype, address)
 
     def next_version(self) -> Origin:
         """This origin with C{sess_version} incremented by one."""
@@ -147,7 +150,10 @@ class Connection:
     @classmethod
     def for_address(cls, address: str) -> Connection:
         """An C{IN} connection, C{IP6} if C{address} contains a colon."""
-        return cls("IN", _addrtype(address), address)
+        addrtype = "IP6" if ":" in address else "IP4"
+        if cls is Connection:
+            return _connection("IN", addrtype, address)
+        return cls("IN", addrtype, address)
 
     @property
     def host(self) -> str:
@@ -191,7 +197,7 @@ class Timing:
 
     def copy(self) -> Timing:
         """An independent copy (its r= lines are immutable)."""
-        return Timing(self.start, self.stop, list(self.repeats))
+        return _timing(self.start, self.stop, list(self.repeats))
 
 
 @dataclass(frozen=True)
@@ -282,7 +288,7 @@ class MediaDescription(_AttributeMixin):
     def copy(self) -> MediaDescription:
         """An independent copy: every list copied, its items (tuples and
         frozen lines, or L{Timing} copied) immutable."""
-        return MediaDescription(
+        return _media(
             self.media, self.port, self.proto, list(self.formats), self.port_count,
             self.information, list(self.connections), list(self.bandwidths), self.key,
             list(self.attributes), [t.copy() for t in self.times],
@@ -420,13 +426,12 @@ class SessionDescription(_AttributeMixin):
 
     def copy(self) -> SessionDescription:
         """A deep copy (every list copied; lines that are frozen shared)."""
-        return SessionDescription(
-            version=self.version, origin=self.origin, session_name=self.session_name,
-            information=self.information, uri=self.uri, emails=list(self.emails),
-            phones=list(self.phones), connection=self.connection,
-            bandwidths=list(self.bandwidths), times=[t.copy() for t in self.times],
-            zone=list(self.zone), key=self.key, attributes=list(self.attributes),
-            media=[m.copy() for m in self.media], other_lines=list(self.other_lines))
+        return _session(
+            self.version, self.origin, self.session_name, self.information,
+            self.uri, list(self.emails), list(self.phones), self.connection,
+            list(self.bandwidths), [t.copy() for t in self.times],
+            list(self.zone), self.key, list(self.attributes),
+            [m.copy() for m in self.media], list(self.other_lines))
 
 
 # -- fast construction -------------------------------------------------------
@@ -542,6 +547,18 @@ def _session(version: int, origin: Origin, session_name: str,
     return sdp
 
 
+def _jabber_chat(jid: str, thread: str | None, host: str | None, port: int,
+                 index: int) -> JabberChat:
+    chat = _new(JabberChat)
+    fields = chat.__dict__
+    fields["jid"] = jid
+    fields["thread"] = thread
+    fields["host"] = host
+    fields["port"] = port
+    fields["index"] = index
+    return chat
+
+
 #: The parser's placeholder until it has read the o= line.
 _UNSET_ORIGIN = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")
 
@@ -586,14 +603,20 @@ def _split_lines(data: bytes | str) -> list[_Line]:
         return _split_lines_slowly(raw)
     if "\x00" in text:
         return _split_lines_slowly(raw)
-    if "\r" in text:
-        if text.count("\r") != text.count("\r\n"):
+    if "\r" not in text:
+        parts = text.split("\n")
+    else:
+        crlf = text.count("\r\n")
+        if crlf != text.count("\r"):
             return _split_lines_slowly(raw)
-        text = text.replace("\r\n", "\n")  # keeps the line numbers
+        # Every CR ends a line; the same lines, and line numbers, as
+        # splitting on LF and taking a CR off each line's end.
+        parts = (text.split("\r\n") if crlf == text.count("\n")
+                 else text.replace("\r\n", "\n").split("\n"))
     lines = []
     append = lines.append
     number = 0
-    for line in text.split("\n"):
+    for line in parts:
         number += 1
         if line[1:2] == "=" and "a" <= line[0] <= "z":
             append((number, line[0], line[2:]))
@@ -841,12 +864,12 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
     has_media = session_end < len(lines)
     boundary = lines[session_end] if has_media else lines[-1]
     where = "before" if has_media else "after"
-    for missing, value in (("o", origin), ("s", session_name)):
-        if value is None:
-            raise _error(f"missing {missing}= line {where}", boundary)
+    if origin is None:
+        raise _error(f"missing o= line {where}", boundary)
+    if session_name is None:
+        raise _error(f"missing s= line {where}", boundary)
     if not sdp.times:
         raise _error(f"missing t= line {where}", boundary)
-    assert origin is not None and session_name is not None
     sdp.origin = origin
     sdp.session_name = session_name
 
@@ -1009,11 +1032,11 @@ class OfferAnswer:
         if not media.formats:
             raise ValueError("a media description needs a format")
         wanted = media.direction
-        offered_direction = self.offer.direction_of(index)
-        if (wanted is not None and media.port != 0
-                and wanted not in _ALLOWED_DIRECTIONS[offered_direction]):
-            raise ValueError(
-                f"cannot answer {offered_direction} with {wanted}")
+        if wanted is not None and media.port != 0:
+            offered_direction = self.offer.direction_of(index)
+            if wanted not in _ALLOWED_DIRECTIONS[offered_direction]:
+                raise ValueError(
+                    f"cannot answer {offered_direction} with {wanted}")
         self._streams[index] = media
         return media
 
@@ -1027,8 +1050,8 @@ class OfferAnswer:
         rtpmaps = [("rtpmap", value) for name, value in offered.attributes
                    if name == "rtpmap" and value
                    and value.split(" ", 1)[0] in offered.formats]
-        media = MediaDescription(offered.media, 0, offered.proto,
-                                 list(offered.formats), attributes=rtpmaps)
+        media = _media(offered.media, 0, offered.proto, list(offered.formats),
+                       None, None, [], [], None, rtpmaps, [], [])
         self._streams[index] = media
         return media
 
@@ -1040,18 +1063,21 @@ class OfferAnswer:
         @raise NotAcceptable: the offer has streams and none was accepted.
         """
         media = []
+        accepted = False
+        streams = self._streams
         for index in range(len(self.offer.media)):
-            if index not in self._streams:
+            if index not in streams:
                 log.debug("Declining unanswered stream {index}", index=index)
                 self.decline(index)
-            media.append(self._streams[index].copy())
-        if media and all(m.port == 0 for m in media):
+            stream = streams[index].copy()
+            accepted = accepted or stream.port != 0
+            media.append(stream)
+        if media and not accepted:
             raise NotAcceptable("no offered stream was accepted")
-        answer = SessionDescription(
-            origin=self.origin, session_name=self.session_name,
-            connection=self.connection,
-            times=[t.copy() for t in self.offer.times],
-            attributes=list(self.attributes), media=media)
+        answer = _session(
+            0, self.origin, self.session_name, None, None, [], [],
+            self.connection, [], [t.copy() for t in self.offer.times], [],
+            None, list(self.attributes), media, [])
         if self.previous is not None:
             answer = revise_session(self.previous, answer)
         return answer
@@ -1126,9 +1152,13 @@ class JabberChat:
 
 def is_chat_media(media: MediaDescription) -> bool:
     """Whether C{media} is an C{m=message ... xmpp/tcp chat} stream."""
-    return (media.media.lower() == "message"
-            and media.proto.lower() == "xmpp/tcp"
-            and "chat" in (f.lower() for f in media.formats))
+    if (media.media.lower() != "message"
+            or media.proto.lower() != "xmpp/tcp"):
+        return False
+    for fmt in media.formats:
+        if fmt.lower() == "chat":
+            return True
+    return False
 
 
 def jabber_chats(sdp: SessionDescription, *,
@@ -1149,10 +1179,9 @@ def jabber_chats(sdp: SessionDescription, *,
                       index=index)
             continue
         connection = sdp.connection_for(index)
-        chats.append(JabberChat(
-            jid=jid, thread=media.attribute("thread"),
-            host=connection.host if connection else None,
-            port=media.port, index=index))
+        chats.append(_jabber_chat(
+            jid, media.attribute("thread"),
+            connection.host if connection else None, media.port, index))
     return chats
 
 
@@ -1166,15 +1195,13 @@ def chat_media(jid: str, thread: str | None, port: int,
     @param draft_layout: write C{c=} and C{t=0 0} before the m= line, as
         the draft's example does (RFC 4566 parsers will reject that).
     """
-    media = MediaDescription("message", port, "xmpp/tcp", ["chat"],
-                             attributes=[("jid", jid)])
+    attributes: list[Attribute] = [("jid", jid)]
     if thread is not None:
-        media.add_attribute("thread", thread)
-    if host is not None:
-        media.connections.append(Connection.for_address(host))
-    if draft_layout:
-        media.times.append(Timing())
-    return media
+        attributes.append(("thread", thread))
+    return _media(
+        "message", port, "xmpp/tcp", ["chat"], None, None,
+        [] if host is None else [Connection.for_address(host)], [], None,
+        attributes, [_timing(0, 0, [])] if draft_layout else [], [])
 
 
 def answer_chat(offered: JabberChat, jid: str, *, with_thread: bool = True,
