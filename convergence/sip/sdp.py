@@ -440,7 +440,7 @@ class SessionDescription(_AttributeMixin):
 # call. A dataclass __init__ pays an object.__setattr__ per field of a frozen
 # class, and default factories and keyword handling for the others; these
 # make the same objects (equal, with the same __dict__) for about half the
-# cost. tests.test_properties_sip checks each against the public constructor.
+# cost. tests.test_properties_sdp checks each against the public constructor.
 
 _new = object.__new__
 
