@@ -579,6 +579,54 @@ class OfferAnswerTests(SynchronousTestCase):
         """Not answering anything is declining everything."""
         self.assertRaises(NotAcceptable, self.answer().build)
 
+    def test_answer_shares_no_stream(self) -> None:
+        """The built answer is its own: changing a stream given to
+        modify(), or one accept() or decline() returned, after build()
+        leaves it as built, and a second build() is another copy."""
+        answer = self.answer()
+        given = MediaDescription("audio", 49172, "RTP/AVP", ["0"])
+        answer.modify(0, given)
+        declined = answer.decline(1)
+        first = answer.build()
+        built = first.serialize()
+        given.port = 5
+        given.attributes.append(("recvonly", None))
+        declined.formats.append("99")
+        declined.attributes.clear()
+        self.assertEqual(first.serialize(), built)
+        second = answer.build()
+        self.assertIsNot(second.media[0], first.media[0])
+        self.assertIsNot(second.media[1], first.media[1])
+        self.assertIsNot(second.times[0], first.times[0])
+        second.media[1].port = 7
+        self.assertEqual(first.serialize(), built)
+        accepted = self.answer()
+        media = accepted.accept(1, 49174)
+        third = accepted.build()
+        media.formats.clear()
+        self.assertEqual(m_lines(third), ["m=audio 0 RTP/AVP 0 8 97",
+                                          "m=video 49174 RTP/AVP 31 32"])
+
+    def test_builders_of_subclasses(self) -> None:
+        """Origin.create and Connection.for_address make the class they
+        are called on."""
+
+        class MyOrigin(Origin):
+            pass
+
+        class MyConnection(Connection):
+            pass
+
+        origin = MyOrigin.create("::1", now=0)
+        self.assertIs(type(origin), MyOrigin)
+        self.assertEqual(str(origin),
+                         f"- {NTP_EPOCH_OFFSET} {NTP_EPOCH_OFFSET} IN IP6 ::1")
+        connection = MyConnection.for_address("10.0.0.1")
+        self.assertIs(type(connection), MyConnection)
+        self.assertEqual(str(connection), "IN IP4 10.0.0.1")
+        self.assertEqual(Origin.create("::1", now=0), Origin(
+            "-", str(NTP_EPOCH_OFFSET), NTP_EPOCH_OFFSET, "IN", "IP6", "::1"))
+
     def test_decline_keeps_type_proto_formats(self) -> None:
         """A declined stream keeps media, proto, formats and their rtpmaps."""
         declined = self.answer().decline(1)

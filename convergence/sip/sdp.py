@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 from twisted.logger import Logger
 
@@ -46,7 +46,6 @@ NTP_EPOCH_OFFSET = 2208988800
 
 _TYPED_TIME = re.compile(r"[0-9]+[dhms]?\Z")
 _SIGNED_TYPED_TIME = re.compile(r"-?[0-9]+[dhms]?\Z")
-_DIGITS = re.compile(r"[0-9]+\Z")
 _PORT = re.compile(r"([0-9]+)(?:/([0-9]+))?\Z")
 _BANDWIDTH = re.compile(r"([^:\s]+):([0-9]+)\Z")
 _TIME_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -125,8 +124,11 @@ class Origin:
         @param now: the Unix time to use, for tests (default: C{time.time()}).
         """
         seconds = int(time.time() if now is None else now) + NTP_EPOCH_OFFSET
-        return cls(username, str(seconds), seconds, "IN",
-                   _addrtype(address), address)
+        addrtype = "IP6" if ":" in address else "IP4"
+        if cls is Origin:
+            return _origin(username, str(seconds), seconds, "IN", addrtype,
+                           address)
+        return cls(username, str(seconds), seconds, "IN", addrtype, address)
 
     def next_version(self) -> Origin:
         """This origin with C{sess_version} incremented by one."""
@@ -148,7 +150,10 @@ class Connection:
     @classmethod
     def for_address(cls, address: str) -> Connection:
         """An C{IN} connection, C{IP6} if C{address} contains a colon."""
-        return cls("IN", _addrtype(address), address)
+        addrtype = "IP6" if ":" in address else "IP4"
+        if cls is Connection:
+            return _connection("IN", addrtype, address)
+        return cls("IN", addrtype, address)
 
     @property
     def host(self) -> str:
@@ -192,7 +197,7 @@ class Timing:
 
     def copy(self) -> Timing:
         """An independent copy (its r= lines are immutable)."""
-        return Timing(self.start, self.stop, list(self.repeats))
+        return _timing(self.start, self.stop, list(self.repeats))
 
 
 @dataclass(frozen=True)
@@ -283,7 +288,7 @@ class MediaDescription(_AttributeMixin):
     def copy(self) -> MediaDescription:
         """An independent copy: every list copied, its items (tuples and
         frozen lines, or L{Timing} copied) immutable."""
-        return MediaDescription(
+        return _media(
             self.media, self.port, self.proto, list(self.formats), self.port_count,
             self.information, list(self.connections), list(self.bandwidths), self.key,
             list(self.attributes), [t.copy() for t in self.times],
@@ -305,24 +310,27 @@ class MediaDescription(_AttributeMixin):
     def lines(self) -> list[str]:
         """The section's lines, without line ends."""
         out: list[str] = []
-        connections = [f"c={c}" for c in self.connections]
-        if self.times:
-            out += connections
-            out += _timing_lines(self.times)
-        port = str(self.port)
-        if self.port_count is not None:
-            port += f"/{self.port_count}"
-        out.append("m=" + " ".join([self.media, port, self.proto]
-                                   + list(self.formats)))
+        append = out.append
+        times = self.times
+        if times:
+            for connection in self.connections:
+                append(f"c={connection}")
+            _timing_lines(times, out)
+        port = (str(self.port) if self.port_count is None
+                else f"{self.port}/{self.port_count}")
+        append("m=" + " ".join([self.media, port, self.proto, *self.formats]))
         if self.information is not None:
-            out.append(f"i={self.information}")
-        if not self.times:
-            out += connections
-        out += [f"b={b}" for b in self.bandwidths]
+            append(f"i={self.information}")
+        if not times:
+            for connection in self.connections:
+                append(f"c={connection}")
+        for bandwidth in self.bandwidths:
+            append(f"b={bandwidth}")
         if self.key is not None:
-            out.append(f"k={self.key}")
-        out += _attribute_lines(self.attributes)
-        out += [f"{t}={v}" for t, v in self.other_lines]
+            append(f"k={self.key}")
+        _attribute_lines(self.attributes, out)
+        for kind, value in self.other_lines:
+            append(f"{kind}={value}")
         return out
 
 
@@ -372,23 +380,28 @@ class SessionDescription(_AttributeMixin):
             raise ValueError("a session description needs a t= line")
         out = [f"v={self.version}", f"o={self.origin}",
                f"s={self.session_name}"]
+        append = out.append
         if self.information is not None:
-            out.append(f"i={self.information}")
+            append(f"i={self.information}")
         if self.uri is not None:
-            out.append(f"u={self.uri}")
-        out += [f"e={e}" for e in self.emails]
-        out += [f"p={p}" for p in self.phones]
+            append(f"u={self.uri}")
+        for email in self.emails:
+            append(f"e={email}")
+        for phone in self.phones:
+            append(f"p={phone}")
         if self.connection is not None:
-            out.append(f"c={self.connection}")
-        out += [f"b={b}" for b in self.bandwidths]
-        out += _timing_lines(self.times)
+            append(f"c={self.connection}")
+        for bandwidth in self.bandwidths:
+            append(f"b={bandwidth}")
+        _timing_lines(self.times, out)
         if self.zone:
-            out.append("z=" + " ".join(f"{z.time} {z.offset}"
-                                       for z in self.zone))
+            append("z=" + " ".join([f"{z.time} {z.offset}"
+                                    for z in self.zone]))
         if self.key is not None:
-            out.append(f"k={self.key}")
-        out += _attribute_lines(self.attributes)
-        out += [f"{t}={v}" for t, v in self.other_lines]
+            append(f"k={self.key}")
+        _attribute_lines(self.attributes, out)
+        for kind, value in self.other_lines:
+            append(f"{kind}={value}")
         for media in self.media:
             out += media.lines()
         return out
@@ -401,47 +414,178 @@ class SessionDescription(_AttributeMixin):
             t= line.
         """
         lines = self.lines()
-        for line in lines:
-            if _FORBIDDEN.search(line):
-                raise ValueError(f"line break or NUL in SDP line {line!r}")
-        return "".join(line + "\r\n" for line in lines).encode("utf-8")
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1  # the joins' own CR LF
+        if ("\x00" in text or text.count("\r") != breaks
+                or text.count("\n") != breaks):
+            for line in lines:  # name the line
+                if _FORBIDDEN.search(line):
+                    raise ValueError(
+                        f"line break or NUL in SDP line {line!r}")
+        return (text + "\r\n").encode("utf-8")
 
     def copy(self) -> SessionDescription:
         """A deep copy (every list copied; lines that are frozen shared)."""
-        return SessionDescription(
-            version=self.version, origin=self.origin, session_name=self.session_name,
-            information=self.information, uri=self.uri, emails=list(self.emails),
-            phones=list(self.phones), connection=self.connection,
-            bandwidths=list(self.bandwidths), times=[t.copy() for t in self.times],
-            zone=list(self.zone), key=self.key, attributes=list(self.attributes),
-            media=[m.copy() for m in self.media], other_lines=list(self.other_lines))
+        return _session(
+            self.version, self.origin, self.session_name, self.information,
+            self.uri, list(self.emails), list(self.phones), self.connection,
+            list(self.bandwidths), [t.copy() for t in self.times],
+            list(self.zone), self.key, list(self.attributes),
+            [m.copy() for m in self.media], list(self.other_lines))
+
+
+# -- fast construction -------------------------------------------------------
+#
+# The parser and the offer/answer builders make a few dozen of these per
+# call. A dataclass __init__ pays an object.__setattr__ per field of a frozen
+# class, and default factories and keyword handling for the others; these
+# make the same objects (equal, with the same __dict__) for about half the
+# cost. tests.test_properties_sdp checks each against the public constructor.
+
+_new = object.__new__
+
+
+def _origin(username: str, sess_id: str, sess_version: int, nettype: str,
+            addrtype: str, address: str) -> Origin:
+    origin = _new(Origin)
+    fields = origin.__dict__
+    fields["username"] = username
+    fields["sess_id"] = sess_id
+    fields["sess_version"] = sess_version
+    fields["nettype"] = nettype
+    fields["addrtype"] = addrtype
+    fields["address"] = address
+    return origin
+
+
+def _connection(nettype: str, addrtype: str, address: str) -> Connection:
+    connection = _new(Connection)
+    fields = connection.__dict__
+    fields["nettype"] = nettype
+    fields["addrtype"] = addrtype
+    fields["address"] = address
+    return connection
+
+
+def _bandwidth(bwtype: str, bandwidth: int) -> Bandwidth:
+    made = _new(Bandwidth)
+    fields = made.__dict__
+    fields["bwtype"] = bwtype
+    fields["bandwidth"] = bandwidth
+    return made
+
+
+def _repeat(interval: str, duration: str, offsets: tuple[str, ...]) -> Repeat:
+    repeat = _new(Repeat)
+    fields = repeat.__dict__
+    fields["interval"] = interval
+    fields["duration"] = duration
+    fields["offsets"] = offsets
+    return repeat
+
+
+def _zone_adjustment(when: int, offset: str) -> ZoneAdjustment:
+    adjustment = _new(ZoneAdjustment)
+    fields = adjustment.__dict__
+    fields["time"] = when
+    fields["offset"] = offset
+    return adjustment
+
+
+def _timing(start: int, stop: int, repeats: list[Repeat]) -> Timing:
+    timing = _new(Timing)
+    timing.start = start
+    timing.stop = stop
+    timing.repeats = repeats
+    return timing
+
+
+def _media(media: str, port: int, proto: str, formats: list[str],
+           port_count: int | None, information: str | None,
+           connections: list[Connection], bandwidths: list[Bandwidth],
+           key: str | None, attributes: list[Attribute], times: list[Timing],
+           other_lines: list[tuple[str, str]]) -> MediaDescription:
+    made = _new(MediaDescription)
+    made.media = media
+    made.port = port
+    made.proto = proto
+    made.formats = formats
+    made.port_count = port_count
+    made.information = information
+    made.connections = connections
+    made.bandwidths = bandwidths
+    made.key = key
+    made.attributes = attributes
+    made.times = times
+    made.other_lines = other_lines
+    return made
+
+
+def _session(version: int, origin: Origin, session_name: str,
+             information: str | None, uri: str | None, emails: list[str],
+             phones: list[str], connection: Connection | None,
+             bandwidths: list[Bandwidth], times: list[Timing],
+             zone: list[ZoneAdjustment], key: str | None,
+             attributes: list[Attribute], media: list[MediaDescription],
+             other_lines: list[tuple[str, str]]) -> SessionDescription:
+    sdp = _new(SessionDescription)
+    sdp.version = version
+    sdp.origin = origin
+    sdp.session_name = session_name
+    sdp.information = information
+    sdp.uri = uri
+    sdp.emails = emails
+    sdp.phones = phones
+    sdp.connection = connection
+    sdp.bandwidths = bandwidths
+    sdp.times = times
+    sdp.zone = zone
+    sdp.key = key
+    sdp.attributes = attributes
+    sdp.media = media
+    sdp.other_lines = other_lines
+    return sdp
+
+
+def _jabber_chat(jid: str, thread: str | None, host: str | None, port: int,
+                 index: int) -> JabberChat:
+    chat = _new(JabberChat)
+    fields = chat.__dict__
+    fields["jid"] = jid
+    fields["thread"] = thread
+    fields["host"] = host
+    fields["port"] = port
+    fields["index"] = index
+    return chat
+
+
+#: The parser's placeholder until it has read the o= line.
+_UNSET_ORIGIN = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")
 
 
 def _addrtype(address: str) -> str:
     return "IP6" if ":" in address else "IP4"
 
 
-def _timing_lines(times: list[Timing]) -> list[str]:
-    out = []
+def _timing_lines(times: list[Timing], out: list[str]) -> None:
+    """Append the t= and r= lines of C{times} to C{out}."""
     for timing in times:
         out.append(f"t={timing.start} {timing.stop}")
-        out += [f"r={r}" for r in timing.repeats]
-    return out
+        for repeat in timing.repeats:
+            out.append(f"r={repeat}")
 
 
-def _attribute_lines(attributes: list[Attribute]) -> list[str]:
-    return [f"a={name}" if value is None else f"a={name}:{value}"
-            for name, value in attributes]
+def _attribute_lines(attributes: list[Attribute], out: list[str]) -> None:
+    """Append the a= lines of C{attributes} to C{out}."""
+    for name, value in attributes:
+        out.append(f"a={name}" if value is None else f"a={name}:{value}")
 
 
 # -- parsing -----------------------------------------------------------------
 
-
-class _Line(NamedTuple):
-    number: int
-    text: str
-    type: str
-    value: str
+#: One line: its 1-based number, its type letter and its value (the text
+#: after C{=}); the line itself is C{type + "=" + value}.
+_Line = tuple[int, str, str]
 
 
 def _split_lines(data: bytes | str) -> list[_Line]:
@@ -457,19 +601,27 @@ def _split_lines(data: bytes | str) -> list[_Line]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _split_lines_slowly(raw)
-    if "\x00" in text or text.count("\r") != text.count("\r\n"):
+    if "\x00" in text:
         return _split_lines_slowly(raw)
+    if "\r" not in text:
+        parts = text.split("\n")
+    else:
+        crlf = text.count("\r\n")
+        if crlf != text.count("\r"):
+            return _split_lines_slowly(raw)
+        # Every CR ends a line; the same lines, and line numbers, as
+        # splitting on LF and taking a CR off each line's end.
+        parts = (text.split("\r\n") if crlf == text.count("\n")
+                 else text.replace("\r\n", "\n").split("\n"))
     lines = []
+    append = lines.append
     number = 0
-    for line in text.split("\n"):
+    for line in parts:
         number += 1
-        line = line.removesuffix("\r")
-        if not line or line.isspace():
-            continue
-        kind, eq, value = line.partition("=")
-        if not eq or len(kind) != 1 or not ("a" <= kind <= "z"):
+        if line[1:2] == "=" and "a" <= line[0] <= "z":
+            append((number, line[0], line[2:]))
+        elif line and not line.isspace():
             return _split_lines_slowly(raw)  # the error, as it words it
-        lines.append(_Line(number, line, kind, value))
     return lines
 
 
@@ -496,12 +648,19 @@ def _split_lines_slowly(raw: bytes) -> list[_Line]:
                            "expected one lower-case letter before '='")
         if _FORBIDDEN.search(value):
             raise SdpError("control character in line", number, text)
-        lines.append(_Line(number, text, kind, value))
+        lines.append((number, kind, value))
     return lines
 
 
 def _error(reason: str, line: _Line, detail: str | None = None) -> SdpError:
-    return SdpError(reason, line.number, line.text, detail)
+    number, kind, value = line
+    return SdpError(reason, number, f"{kind}={value}", detail)
+
+
+def _is_digits(text: str) -> bool:
+    """Whether C{text} is one or more ASCII digits (C{[0-9]+}); inlined
+    where a parser's hot path needs it."""
+    return text.isascii() and text.isdigit()
 
 
 def _int(digits: str, line: _Line) -> int:
@@ -510,91 +669,100 @@ def _int(digits: str, line: _Line) -> int:
     try:
         return int(digits)
     except ValueError:
-        raise _error(f"bad {line.type}= line", line,
+        raise _error(f"bad {line[1]}= line", line,
                      "number too long") from None
 
 
 def _fields(line: _Line, count: int) -> list[str]:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) != count:
-        raise _error(f"bad {line.type}= line", line,
+        raise _error(f"bad {line[1]}= line", line,
                      f"expected {count} fields")
     return parts
 
 
 def _parse_origin(line: _Line) -> Origin:
     username, sess_id, version, nettype, addrtype, address = _fields(line, 6)
-    if not _DIGITS.match(version):
+    if not (version.isascii() and version.isdigit()):
         raise _error("bad o= line", line, "sess-version is not a number")
-    return Origin(username, sess_id, _int(version, line), nettype, addrtype,
-                  address)
+    return _origin(username, sess_id, _int(version, line), nettype, addrtype,
+                   address)
 
 
 def _parse_connection(line: _Line) -> Connection:
-    return Connection(*_fields(line, 3))
+    parts = line[2].split()
+    if len(parts) != 3:
+        raise _error("bad c= line", line, "expected 3 fields")
+    return _connection(*parts)
 
 
 def _parse_bandwidth(line: _Line) -> Bandwidth:
-    match = _BANDWIDTH.match(line.value)
+    match = _BANDWIDTH.match(line[2])
     if not match:
         raise _error("bad b= line", line, "expected <bwtype>:<bandwidth>")
-    return Bandwidth(match.group(1), _int(match.group(2), line))
+    return _bandwidth(match.group(1), _int(match.group(2), line))
 
 
 def _parse_timing(line: _Line) -> Timing:
     start, stop = _fields(line, 2)
-    if not (_DIGITS.match(start) and _DIGITS.match(stop)):
+    if not (start.isascii() and start.isdigit()
+            and stop.isascii() and stop.isdigit()):
         raise _error("bad t= line", line, "times must be numbers")
-    return Timing(_int(start, line), _int(stop, line))
+    return _timing(_int(start, line), _int(stop, line), [])
 
 
 def _parse_repeat(line: _Line) -> Repeat:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) < 3 or not all(_TYPED_TIME.match(p) for p in parts):
         raise _error("bad r= line", line,
                      "expected <interval> <duration> <offsets>...")
-    return Repeat(parts[0], parts[1], tuple(parts[2:]))
+    return _repeat(parts[0], parts[1], tuple(parts[2:]))
 
 
 def _parse_zone(line: _Line) -> list[ZoneAdjustment]:
-    parts = line.value.split()
+    parts = line[2].split()
     if not parts or len(parts) % 2:
         raise _error("bad z= line", line, "expected <time> <offset> pairs")
     zone = []
     for when, offset in zip(parts[::2], parts[1::2]):
-        if not (_DIGITS.match(when) and _SIGNED_TYPED_TIME.match(offset)):
+        if not (_is_digits(when) and _SIGNED_TYPED_TIME.match(offset)):
             raise _error("bad z= line", line, "expected <time> <offset> pairs")
-        zone.append(ZoneAdjustment(_int(when, line), offset))
+        zone.append(_zone_adjustment(_int(when, line), offset))
     return zone
 
 
 def _parse_attribute(line: _Line) -> Attribute:
-    name, colon, value = line.value.partition(":")
+    name, colon, value = line[2].partition(":")
     if not name or " " in name:
         raise _error("bad a= line", line, "bad attribute name")
     return (name, value if colon else None)
 
 
 def _parse_media_line(line: _Line) -> MediaDescription:
-    parts = line.value.split()
+    parts = line[2].split()
     if len(parts) < 4:
         raise _error("bad m= line", line,
                      "expected <media> <port> <proto> <fmt>...")
-    media, port_text, proto, *formats = parts
-    match = _PORT.match(port_text)
-    if not match:
-        raise _error("bad m= line", line, "port is not a number")
-    port = _int(match.group(1), line)
-    count = (_int(match.group(2), line) if match.group(2) is not None
-             else None)
+    port_text = parts[1]
+    count: int | None = None
+    if port_text.isascii() and port_text.isdigit():  # no /count
+        port = _int(port_text, line)
+    else:
+        match = _PORT.match(port_text)
+        if not match:
+            raise _error("bad m= line", line, "port is not a number")
+        port = _int(match.group(1), line)
+        if match.group(2) is not None:
+            count = _int(match.group(2), line)
     if port > 65535 or count == 0:
         raise _error("bad m= line", line, "port out of range")
-    return MediaDescription(media, port, proto, formats, port_count=count)
+    return _media(parts[0], port, parts[2], parts[3:], count, None, [], [],
+                  None, [], [], [])
 
 
 def _set_once(target: object, name: str, value: object, line: _Line) -> None:
     if getattr(target, name) is not None:
-        raise _error(f"duplicate {line.type}= line", line)
+        raise _error(f"duplicate {line[1]}= line", line)
     setattr(target, name, value)
 
 
@@ -602,29 +770,25 @@ def _other(target: SessionDescription | MediaDescription, line: _Line,
            strict: bool) -> None:
     if strict:
         raise _error("unknown line type", line)
-    target.other_lines.append((line.type, line.value))
+    target.other_lines.append((line[1], line[2]))
 
 
-def _split_preamble(block: list[_Line], has_next: bool
-                    ) -> tuple[list[_Line], list[_Line]]:
+def _preamble_start(lines: list[_Line], kinds: str, start: int, end: int,
+                    has_next: bool) -> int:
     """
-    Cut the draft-sparks preamble (c=* then t= r=*) off the end of a media
-    block; return the block and the preamble of the next block.
+    Where the draft-sparks preamble (c=* then t= r=*) of the next media
+    block begins at the end of the block C{lines[start:end]} (C{kinds}
+    holds each line's type letter); C{end} if there is none.
     """
-    first_t = next((k for k, line in enumerate(block) if line.type == "t"),
-                   None)
-    if first_t is None:
-        return block, []
-    if not has_next:
-        raise _error("t= line inside a media description", block[first_t])
-    start = first_t
-    while start > 1 and block[start - 1].type == "c":
-        start -= 1
-    for line in block[first_t:]:
-        if line.type not in "tr":
-            raise _error("t= line inside a media description",
-                         block[first_t])
-    return block[:start], block[start:]
+    first_t = kinds.find("t", start, end)
+    if first_t < 0:
+        return end
+    if not has_next or kinds[first_t:end].strip("tr"):
+        raise _error("t= line inside a media description", lines[first_t])
+    cut = first_t
+    while cut > start + 1 and kinds[cut - 1] == "c":
+        cut -= 1
+    return cut
 
 
 def parse_sdp(data: bytes | str, *, strict: bool = False
@@ -640,25 +804,25 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
     if not lines:
         raise SdpError("empty session description", 1, "")
     first = lines[0]
-    if first.type != "v":
+    if first[1] != "v":
         raise _error("session description must start with v=", first)
-    if not _DIGITS.match(first.value):
+    if not (first[2].isascii() and first[2].isdigit()):
         raise _error("bad v= line", first, "version is not a number")
-
-    starts = [k for k, line in enumerate(lines) if line.type == "m"]
-    session_end = starts[0] if starts else len(lines)
-    blocks = [lines[a:b] for a, b in zip(starts, starts[1:] + [len(lines)])]
+    kinds = "".join([line[1] for line in lines])
+    session_end = kinds.find("m")
+    if session_end < 0:
+        session_end = len(lines)
 
     origin: Origin | None = None
     session_name: str | None = None
-    unset = Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")  # replaced below
-    sdp = SessionDescription(version=_int(first.value, first), origin=unset,
-                             times=[])
+    sdp = _session(_int(first[2], first), _UNSET_ORIGIN, "-", None, None, [],
+                   [], None, [], [], [], None, [], [], [])
     zone_seen = False
-    for line in lines[1:session_end]:
-        kind = line.type
-        if kind == "v":
-            raise _error("duplicate v= line", line)
+    for index in range(1, session_end):
+        line = lines[index]
+        kind = line[1]
+        if kind == "a":
+            sdp.attributes.append(_parse_attribute(line))
         elif kind == "o":
             if origin is not None:
                 raise _error("duplicate o= line", line)
@@ -666,21 +830,23 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
         elif kind == "s":
             if session_name is not None:
                 raise _error("duplicate s= line", line)
-            session_name = line.value
-        elif kind == "i":
-            _set_once(sdp, "information", line.value, line)
-        elif kind == "u":
-            _set_once(sdp, "uri", line.value, line)
-        elif kind == "e":
-            sdp.emails.append(line.value)
-        elif kind == "p":
-            sdp.phones.append(line.value)
+            session_name = line[2]
         elif kind == "c":
             _set_once(sdp, "connection", _parse_connection(line), line)
-        elif kind == "b":
-            sdp.bandwidths.append(_parse_bandwidth(line))
         elif kind == "t":
             sdp.times.append(_parse_timing(line))
+        elif kind == "v":
+            raise _error("duplicate v= line", line)
+        elif kind == "i":
+            _set_once(sdp, "information", line[2], line)
+        elif kind == "u":
+            _set_once(sdp, "uri", line[2], line)
+        elif kind == "e":
+            sdp.emails.append(line[2])
+        elif kind == "p":
+            sdp.phones.append(line[2])
+        elif kind == "b":
+            sdp.bandwidths.append(_parse_bandwidth(line))
         elif kind == "r":
             if not sdp.times:
                 raise _error("r= line before any t= line", line)
@@ -691,51 +857,58 @@ def parse_sdp(data: bytes | str, *, strict: bool = False
             zone_seen = True
             sdp.zone = _parse_zone(line)
         elif kind == "k":
-            _set_once(sdp, "key", line.value, line)
-        elif kind == "a":
-            sdp.attributes.append(_parse_attribute(line))
+            _set_once(sdp, "key", line[2], line)
         else:
             _other(sdp, line, strict)
 
-    boundary = lines[session_end] if starts else lines[-1]
-    where = "before" if starts else "after"
-    for missing, value in (("o", origin), ("s", session_name)):
-        if value is None:
-            raise _error(f"missing {missing}= line {where}", boundary)
+    has_media = session_end < len(lines)
+    boundary = lines[session_end] if has_media else lines[-1]
+    where = "before" if has_media else "after"
+    if origin is None:
+        raise _error(f"missing o= line {where}", boundary)
+    if session_name is None:
+        raise _error(f"missing s= line {where}", boundary)
     if not sdp.times:
         raise _error(f"missing t= line {where}", boundary)
-    assert origin is not None and session_name is not None
     sdp.origin = origin
     sdp.session_name = session_name
 
-    preamble: list[_Line] = []
-    for k, block in enumerate(blocks):
-        body, next_preamble = _split_preamble(block, k + 1 < len(blocks))
-        sdp.media.append(_parse_media(body, preamble, strict))
-        preamble = next_preamble
+    start = preamble = session_end
+    while start < len(lines):
+        end = kinds.find("m", start + 1)
+        if end < 0:
+            end = len(lines)
+        cut = _preamble_start(lines, kinds, start, end, end < len(lines))
+        sdp.media.append(_parse_media(lines, start, cut, preamble, strict))
+        start, preamble = end, cut
     return sdp
 
 
-def _parse_media(block: list[_Line], preamble: list[_Line],
+def _parse_media(lines: list[_Line], start: int, end: int, preamble: int,
                  strict: bool) -> MediaDescription:
-    media = _parse_media_line(block[0])
-    for line in preamble:
-        if line.type == "c":
+    """The media description C{lines[start:end]}, with the draft-sparks
+    preamble C{lines[preamble:start]} (c=, t=, r= lines)."""
+    media = _parse_media_line(lines[start])
+    for index in range(preamble, start):
+        line = lines[index]
+        kind = line[1]
+        if kind == "c":
             media.connections.append(_parse_connection(line))
-        elif line.type == "t":
+        elif kind == "t":
             media.times.append(_parse_timing(line))
         else:
             media.times[-1].repeats.append(_parse_repeat(line))
-    for line in block[1:]:
-        kind = line.type
-        if kind in _MEDIA_ONLY_ONCE:
-            _set_once(media, _MEDIA_ONLY_ONCE[kind], line.value, line)
+    for index in range(start + 1, end):
+        line = lines[index]
+        kind = line[1]
+        if kind == "a":
+            media.attributes.append(_parse_attribute(line))
         elif kind == "c":
             media.connections.append(_parse_connection(line))
         elif kind == "b":
             media.bandwidths.append(_parse_bandwidth(line))
-        elif kind == "a":
-            media.attributes.append(_parse_attribute(line))
+        elif kind in _MEDIA_ONLY_ONCE:
+            _set_once(media, _MEDIA_ONLY_ONCE[kind], line[2], line)
         elif kind in _SESSION_ONLY:
             raise _error(f"{kind}= line inside a media description", line)
         else:
@@ -859,11 +1032,11 @@ class OfferAnswer:
         if not media.formats:
             raise ValueError("a media description needs a format")
         wanted = media.direction
-        offered_direction = self.offer.direction_of(index)
-        if (wanted is not None and media.port != 0
-                and wanted not in _ALLOWED_DIRECTIONS[offered_direction]):
-            raise ValueError(
-                f"cannot answer {offered_direction} with {wanted}")
+        if wanted is not None and media.port != 0:
+            offered_direction = self.offer.direction_of(index)
+            if wanted not in _ALLOWED_DIRECTIONS[offered_direction]:
+                raise ValueError(
+                    f"cannot answer {offered_direction} with {wanted}")
         self._streams[index] = media
         return media
 
@@ -877,8 +1050,8 @@ class OfferAnswer:
         rtpmaps = [("rtpmap", value) for name, value in offered.attributes
                    if name == "rtpmap" and value
                    and value.split(" ", 1)[0] in offered.formats]
-        media = MediaDescription(offered.media, 0, offered.proto,
-                                 list(offered.formats), attributes=rtpmaps)
+        media = _media(offered.media, 0, offered.proto, list(offered.formats),
+                       None, None, [], [], None, rtpmaps, [], [])
         self._streams[index] = media
         return media
 
@@ -890,18 +1063,21 @@ class OfferAnswer:
         @raise NotAcceptable: the offer has streams and none was accepted.
         """
         media = []
+        accepted = False
+        streams = self._streams
         for index in range(len(self.offer.media)):
-            if index not in self._streams:
+            if index not in streams:
                 log.debug("Declining unanswered stream {index}", index=index)
                 self.decline(index)
-            media.append(self._streams[index].copy())
-        if media and all(m.port == 0 for m in media):
+            stream = streams[index].copy()
+            accepted = accepted or stream.port != 0
+            media.append(stream)
+        if media and not accepted:
             raise NotAcceptable("no offered stream was accepted")
-        answer = SessionDescription(
-            origin=self.origin, session_name=self.session_name,
-            connection=self.connection,
-            times=[t.copy() for t in self.offer.times],
-            attributes=list(self.attributes), media=media)
+        answer = _session(
+            0, self.origin, self.session_name, None, None, [], [],
+            self.connection, [], [t.copy() for t in self.offer.times], [],
+            None, list(self.attributes), media, [])
         if self.previous is not None:
             answer = revise_session(self.previous, answer)
         return answer
@@ -976,9 +1152,13 @@ class JabberChat:
 
 def is_chat_media(media: MediaDescription) -> bool:
     """Whether C{media} is an C{m=message ... xmpp/tcp chat} stream."""
-    return (media.media.lower() == "message"
-            and media.proto.lower() == "xmpp/tcp"
-            and "chat" in (f.lower() for f in media.formats))
+    if (media.media.lower() != "message"
+            or media.proto.lower() != "xmpp/tcp"):
+        return False
+    for fmt in media.formats:
+        if fmt.lower() == "chat":
+            return True
+    return False
 
 
 def jabber_chats(sdp: SessionDescription, *,
@@ -999,10 +1179,9 @@ def jabber_chats(sdp: SessionDescription, *,
                       index=index)
             continue
         connection = sdp.connection_for(index)
-        chats.append(JabberChat(
-            jid=jid, thread=media.attribute("thread"),
-            host=connection.host if connection else None,
-            port=media.port, index=index))
+        chats.append(_jabber_chat(
+            jid, media.attribute("thread"),
+            connection.host if connection else None, media.port, index))
     return chats
 
 
@@ -1016,15 +1195,13 @@ def chat_media(jid: str, thread: str | None, port: int,
     @param draft_layout: write C{c=} and C{t=0 0} before the m= line, as
         the draft's example does (RFC 4566 parsers will reject that).
     """
-    media = MediaDescription("message", port, "xmpp/tcp", ["chat"],
-                             attributes=[("jid", jid)])
+    attributes: list[Attribute] = [("jid", jid)]
     if thread is not None:
-        media.add_attribute("thread", thread)
-    if host is not None:
-        media.connections.append(Connection.for_address(host))
-    if draft_layout:
-        media.times.append(Timing())
-    return media
+        attributes.append(("thread", thread))
+    return _media(
+        "message", port, "xmpp/tcp", ["chat"], None, None,
+        [] if host is None else [Connection.for_address(host)], [], None,
+        attributes, [_timing(0, 0, [])] if draft_layout else [], [])
 
 
 def answer_chat(offered: JabberChat, jid: str, *, with_thread: bool = True,
