@@ -545,11 +545,6 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
     return Request(method, uri), problem, 400
 
 
-#: Header names as received (before the colon) and their canonical
-#: spelling, or None for a name that is not a token (L{checked_name}).
-_NAMES: dict[str, str | None] = {}
-
-
 def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = None
                         ) -> tuple[list[tuple[str, str]], str | None]:
     """Unfold and split header lines; return the items and a problem.
@@ -558,7 +553,6 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
     (L{_TRACKED}) are also collected there, by name."""
     items: list[tuple[str, str]] = []
     problem = None
-    names = _NAMES
     folded = False
     for line in lines:
         if not line:
@@ -578,13 +572,7 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
         if not colon:
             problem = problem or "Header line without colon"
             continue
-        try:
-            name = names[raw_name]
-        except KeyError:
-            name = checked_name(raw_name)
-            if len(names) >= 1024:
-                names.clear()
-            names[raw_name] = name
+        name = checked_name(raw_name)
         if name is None:
             problem = problem or "Bad header name"
             continue

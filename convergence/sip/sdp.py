@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from twisted.logger import Logger
 
@@ -445,51 +445,35 @@ class SessionDescription(_AttributeMixin):
 _new = object.__new__
 
 
-def _origin(username: str, sess_id: str, sess_version: int, nettype: str,
-            addrtype: str, address: str) -> Origin:
-    origin = _new(Origin)
-    fields = origin.__dict__
-    fields["username"] = username
-    fields["sess_id"] = sess_id
-    fields["sess_version"] = sess_version
-    fields["nettype"] = nettype
-    fields["addrtype"] = addrtype
-    fields["address"] = address
-    return origin
-
-
-def _connection(nettype: str, addrtype: str, address: str) -> Connection:
-    connection = _new(Connection)
-    fields = connection.__dict__
-    fields["nettype"] = nettype
-    fields["addrtype"] = addrtype
-    fields["address"] = address
-    return connection
-
-
-def _bandwidth(bwtype: str, bandwidth: int) -> Bandwidth:
-    made = _new(Bandwidth)
-    fields = made.__dict__
-    fields["bwtype"] = bwtype
-    fields["bandwidth"] = bandwidth
+def _fill(cls: type, fields: dict[str, object]) -> Any:
+    """An instance of dataclass C{cls} holding C{fields}, made without its
+    __init__."""
+    made = _new(cls)
+    made.__dict__.update(fields)
     return made
 
 
+def _origin(username: str, sess_id: str, sess_version: int, nettype: str,
+            addrtype: str, address: str) -> Origin:
+    return _fill(Origin, {"username": username, "sess_id": sess_id,
+                          "sess_version": sess_version, "nettype": nettype,
+                          "addrtype": addrtype, "address": address})
+
+
+def _connection(nettype: str, addrtype: str, address: str) -> Connection:
+    return _fill(Connection, {"nettype": nettype, "addrtype": addrtype, "address": address})
+
+
+def _bandwidth(bwtype: str, bandwidth: int) -> Bandwidth:
+    return _fill(Bandwidth, {"bwtype": bwtype, "bandwidth": bandwidth})
+
+
 def _repeat(interval: str, duration: str, offsets: tuple[str, ...]) -> Repeat:
-    repeat = _new(Repeat)
-    fields = repeat.__dict__
-    fields["interval"] = interval
-    fields["duration"] = duration
-    fields["offsets"] = offsets
-    return repeat
+    return _fill(Repeat, {"interval": interval, "duration": duration, "offsets": offsets})
 
 
 def _zone_adjustment(when: int, offset: str) -> ZoneAdjustment:
-    adjustment = _new(ZoneAdjustment)
-    fields = adjustment.__dict__
-    fields["time"] = when
-    fields["offset"] = offset
-    return adjustment
+    return _fill(ZoneAdjustment, {"time": when, "offset": offset})
 
 
 def _timing(start: int, stop: int, repeats: list[Repeat]) -> Timing:

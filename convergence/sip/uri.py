@@ -346,25 +346,17 @@ class SipUri:
                      self.host.lower(), self.port))
 
 
-#: parse_uri's results by text (a copy is returned): a server sees the same
-#: few URIs in message after message (its own, its users' contacts).
-_PARSED: dict[str, SipUri | AbsoluteUri] = {}
-#: entries of _PARSED before it is emptied and filled anew
+#: entries of each parse cache (shared_uri, shared_name_addr, Via heads)
+#: before it is emptied and filled anew
 PARSED_CACHE_SIZE = 4096
 
 
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
     """Parse any URI: a L{SipUri} for sip/sips, else an L{AbsoluteUri}.
 
-    The result is the caller's own (a copy when the text was parsed before)."""
-    known = _PARSED.get(text)
-    if known is not None:
-        return known.copy()
-    uri = _parse_uri(text)
-    if len(_PARSED) >= PARSED_CACHE_SIZE:
-        _PARSED.clear()
-    _PARSED[text] = uri.copy()
-    return uri
+    The result is the caller's own: a copy of the parse L{shared_uri}
+    keeps (a server sees the same few URIs in message after message)."""
+    return shared_uri(text).copy()
 
 
 def _read_only(self: Any, name: str, value: object = None) -> None:
@@ -469,9 +461,6 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
     return uri
 
 
-#: NameAddr.parse's results by text (a copy is handed out).
-_PARSED_ADDRS: dict[str, NameAddr] = {}
-
 _DISPLAY_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 
 
@@ -494,19 +483,13 @@ class NameAddr:
 
         Without angle brackets everything after the first ``;`` is a
         header parameter (RFC 3261 20.10).  ``*`` is not a name-addr.
-        The result is the caller's own (a copy when the text was parsed
-        before: the From and To of a dialog come in every request).
+        The result is the caller's own: a copy of the parse
+        L{shared_name_addr} keeps (the From and To of a dialog come in
+        every request).
         """
         if cls is NameAddr:
-            known = _PARSED_ADDRS.get(text)
-            if known is not None:
-                return known.copy()
-        addr = cls._parse(text)
-        if cls is NameAddr:
-            if len(_PARSED_ADDRS) >= PARSED_CACHE_SIZE:
-                _PARSED_ADDRS.clear()
-            _PARSED_ADDRS[text] = addr.copy()
-        return addr
+            return shared_name_addr(text).copy()
+        return cls._parse(text)
 
     @classmethod
     def _parse(cls, text: str,
