@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.sip.framing import PING, FramingError, StreamFramer
-from convergence.sip.headers import Headers, canonical, split_list
+from convergence.sip.headers import INDEXED, Headers, canonical, split_list
 from convergence.sip.message import (
     Message,
     Request,
@@ -33,6 +33,7 @@ from convergence.sip.sdp import (
     ZoneAdjustment,
     parse_sdp,
 )
+from convergence.sip import uri as sip_uri
 from convergence.sip.uri import (
     NameAddr,
     SipUri,
@@ -127,6 +128,25 @@ class MessageParserPropertyTests(SynchronousTestCase):
         self.assertEqual(once.start_line(), message.start_line())
         self.assertEqual(_reserialized(once), once)
         self.assertEqual(once.serialize(), _reserialized(once).serialize())
+
+    @given(_mutated_corpus, st.sampled_from(sorted(INDEXED)))
+    def test_header_index(self, data: bytes, edited: str) -> None:
+        """A parsed message's header index answers every lookup as a scan
+        of its lines does (folded, compact, repeated headers), and an edit
+        drops it."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        headers = message.headers
+        for _ in range(2):
+            scanned = Headers.from_canonical(list(headers))
+            for name in sorted(INDEXED) + ["v", "m", "Subject"]:
+                self.assertEqual(headers.get(name), scanned.get(name))
+                self.assertEqual(headers.get_lines(name), scanned.get_lines(name))
+                self.assertEqual(headers.get_all(name), scanned.get_all(name))
+            headers.get_lines(edited).append("not kept")
+            headers.add(edited, "x")
 
 
 # -- generated messages -------------------------------------------------------
@@ -362,10 +382,15 @@ class CachePropertyTests(SynchronousTestCase):
     @given(_name_addr.map(str) | st.text(max_size=60))
     @example("Bob <sip:bob@biloxi.example.com>;tag=a6c85cf")
     @example("tel:+1-555-0100;tag=x")
+    @example("<sip:b@h>;tag=a;tag=b")
+    @example('<sip:b@h>;x="a;tag=b')
+    @example("sip:b@h;transport=tcp;tag=b")
     def test_shared_name_addr(self, text: str) -> None:
         """shared_name_addr (the From/To/Contact views) equals the uncached
-        parse field by field, is the same object for the same text, refuses
-        every change, and its copy() is an ordinary, changeable value."""
+        parse field by field, is the same object for the same text (for a
+        text ending in a tag, shares the URI of the text before it),
+        refuses every change, and its copy() is an ordinary, changeable
+        value."""
         try:
             fresh = NameAddr._parse(text)
         except SipUriError:
@@ -374,7 +399,12 @@ class CachePropertyTests(SynchronousTestCase):
                     shared_name_addr(text)
             return
         shared = shared_name_addr(text)
-        self.assertIs(shared_name_addr(text), shared)
+        again = shared_name_addr(text)
+        if text in sip_uri._SHARED_ADDRS:
+            self.assertIs(again, shared)
+        else:  # a text ending in a tag: the text before it is kept
+            self.assertIn(";tag=", text)
+            self.assertIs(again.uri, shared.uri)
         self.assertEqual(shared, fresh)
         self.assertEqual((shared.display_name, dict(shared.params), _fields(shared.uri)),
                          (fresh.display_name, fresh.params, _fields(fresh.uri)))
@@ -394,6 +424,19 @@ class CachePropertyTests(SynchronousTestCase):
             mine.uri.host = "mine.example.com"
         self.assertEqual(shared, fresh)
         self.assertEqual(type(mine), NameAddr)
+
+    def test_tagged_name_addr_is_not_kept(self) -> None:
+        """A From or To with a tag (new in every dialog) is not kept by its
+        text: the text before the tag is, and its URI is shared."""
+        sip_uri._SHARED_ADDRS.clear()
+        bare = shared_name_addr("Bob <sip:bob@biloxi.example.com>")
+        for tag in ("a6c85cf", "1928301774"):
+            tagged = shared_name_addr(f"Bob <sip:bob@biloxi.example.com>;tag={tag}")
+            self.assertEqual((tagged.display_name, dict(tagged.params)), ("Bob", {"tag": tag}))
+            self.assertIs(tagged.uri, bare.uri)
+            with self.assertRaises(TypeError):
+                tagged.params["tag"] = "mutated"  # type: ignore[index]
+        self.assertEqual(list(sip_uri._SHARED_ADDRS), ["Bob <sip:bob@biloxi.example.com>"])
 
     @given(_sip_uri.map(str) | st.text(max_size=60))
     def test_shared_uri(self, text: str) -> None:

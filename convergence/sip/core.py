@@ -108,7 +108,7 @@ class UserAgentCore:
         self._unacked: dict[tuple, _Retransmit2xx] = {}
         #: every 2xx waits T1 before its first retransmission: one queue
         #: and one delayed call for all of them (most are ACKed before)
-        self._first_2xx = Waits(reactor, _Retransmit2xx.first_due)
+        self._first_2xx = Waits(reactor, self._first_2xx_due)
         self._acks: dict[tuple, tuple[Request, Peer]] = {}
         #: Set by L{shut_down}: new INVITEs get 503.
         self.shutting_down = False
@@ -390,6 +390,8 @@ class UserAgentCore:
         except Exception:
             self._servlet_failed(Failure(), app, request)
             return
+        if result is None:
+            return
         if isinstance(result, Deferred) or inspect.isawaitable(result):
             d = result if isinstance(result, Deferred) else ensureDeferred(result)
             d.addErrback(self._servlet_failed, app, request)
@@ -576,7 +578,18 @@ class UserAgentCore:
     def _start_2xx(self, key: tuple, tx: Any, response: Response) -> None:
         retransmit = _Retransmit2xx(self, key, tx, response)
         self._unacked[key] = retransmit
-        self._first_2xx.start(retransmit.interval, retransmit)
+        # The queue holds the dialog id and deadline, not the object: an
+        # ACK frees the retransmission, its response and transaction at
+        # once, instead of after T1 (by then in the collector's old
+        # generation, whose full collections they would bring on).
+        self._first_2xx.start(retransmit.interval, (key, retransmit.deadline))
+
+    def _first_2xx_due(self, entry: tuple[tuple, float]) -> None:
+        """The first T1 of a 2xx ended: retransmit it, unless ACKed."""
+        key, deadline = entry
+        retransmit = self._unacked.get(key)
+        if retransmit is not None and retransmit.deadline == deadline:
+            retransmit()
 
     def _stop_2xx(self, key: tuple) -> bool:
         """Stop retransmitting the 2xx of dialog C{key}; True if it was."""
@@ -814,7 +827,7 @@ class _Retransmit2xx:
     collector.
     """
 
-    __slots__ = ("call", "core", "deadline", "interval", "key", "response", "stopped", "tx")
+    __slots__ = ("call", "core", "deadline", "interval", "key", "response", "tx")
 
     def __init__(self, core: UserAgentCore, key: tuple, tx: Any, response: Response) -> None:
         self.core = core
@@ -824,17 +837,10 @@ class _Retransmit2xx:
         self.interval = core.timers.T1
         self.deadline = core.reactor.seconds() + 64 * core.timers.T1
         self.call: IDelayedCall | None = None  # after the first wait
-        self.stopped = False
-
-    def first_due(self) -> None:
-        """The first wait (T1, in the core's shared queue) ended."""
-        if not self.stopped:
-            self()
 
     def stop(self) -> None:
         """The ACK came (or the dialog or the stack ended): no more sends."""
-        self.stopped = True
-        self.response = None  # type: ignore[assignment]
+        self.response = self.tx = None  # type: ignore[assignment]
         call, self.call = self.call, None
         if call is not None and call.active():
             call.cancel()
@@ -845,7 +851,6 @@ class _Retransmit2xx:
         if core.reactor.seconds() >= self.deadline:
             if core._unacked.get(self.key) is self:
                 del core._unacked[self.key]
-            self.stopped = True
             core._no_ack(self.key)
             return
         if not self.tx.reliable:

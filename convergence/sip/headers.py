@@ -44,6 +44,14 @@ LIST_HEADERS = frozenset((
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 
+#: The names a parsed message's headers index (L{Headers.from_canonical}):
+#: those every message needs, and those its typed views read.
+INDEXED = frozenset((
+    "Via", "From", "To", "Call-ID", "CSeq", "Content-Length", "Max-Forwards",
+    "Contact", "Route", "Record-Route", "Require", "Supported",
+    "Content-Type", "Expires",
+))
+
 
 @functools.lru_cache(maxsize=1024)
 def canonical(name: str) -> str:
@@ -123,24 +131,30 @@ class Headers:
     application sets can inject header lines.
     """
 
-    __slots__ = ("_items", "changed", "version")
+    __slots__ = ("_index", "_items", "changed", "version")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = [_line(name, value) for name, value in items]
         self.version = 0
         self.changed: dict[str, int] | None = None
+        self._index: dict[str, list[str]] | None = None
 
     @classmethod
-    def from_canonical(cls, items: list[tuple[str, str]]) -> Headers:
-        """Adopt a list whose names are already canonical (parser use)."""
+    def from_canonical(cls, items: list[tuple[str, str]],
+                       index: dict[str, list[str]] | None = None) -> Headers:
+        """Adopt a list whose names are already canonical (parser use);
+        C{index} has the values of every L{INDEXED} name among them, by
+        name (kept until the first edit, it spares the lookups a scan)."""
         headers = cls.__new__(cls)
         headers._items = items
         headers.version = 0
         headers.changed = None
+        headers._index = index
         return headers
 
     def _edited(self, key: str) -> None:
         """Count an edit of C{key}'s lines."""
+        self._index = None
         self.version += 1
         changed = self.changed
         if changed is None:
@@ -158,6 +172,10 @@ class Headers:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` as written, or ``default``."""
         key = canonical(name)
+        index = self._index
+        if index is not None and key in INDEXED:
+            values = index.get(key)
+            return values[0] if values else default
         for item_name, value in self._items:
             if item_name == key:
                 return value
@@ -166,13 +184,20 @@ class Headers:
     def get_lines(self, name: str) -> list[str]:
         """The value of every header line of ``name``, unsplit."""
         key = canonical(name)
+        index = self._index
+        if index is not None and key in INDEXED:
+            return list(index.get(key, ()))
         return [value for item_name, value in self._items if item_name == key]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``; list-valued headers split at commas."""
         key = canonical(name)
-        values = [value for item_name, value in self._items
-                  if item_name == key]
+        index = self._index
+        if index is not None and key in INDEXED:
+            values = list(index.get(key, ()))
+        else:
+            values = [value for item_name, value in self._items
+                      if item_name == key]
         if key not in LIST_HEADERS:
             return values
         return [part for value in values for part in split_list(value)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, TypeVar
 
-from convergence.sip.headers import Headers, checked_name, split_list
+from convergence.sip.headers import INDEXED, Headers, checked_name, split_list
 from convergence.sip.uri import (
     AbsoluteUri,
     NameAddr,
@@ -80,9 +80,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # Control characters RFC 3261 25.1 allows nowhere in a header block (HTAB,
 # and CR and LF as line ends, aside); one search of the decoded block.
 _CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# The headers every message needs, checked and parsed by parse_message.
-_TRACKED = frozenset(("Via", "From", "To", "Call-ID", "CSeq",
-                      "Content-Length", "Max-Forwards"))
 # What create_response copies (RFC 3261 8.2.6.2).
 _RESPONSE_COPIED = frozenset(("Via", "From", "To", "Call-ID", "CSeq"))
 
@@ -549,8 +546,8 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
                         ) -> tuple[list[tuple[str, str]], str | None]:
     """Unfold and split header lines; return the items and a problem.
 
-    With C{found}, the values of the headers every message needs
-    (L{_TRACKED}) are also collected there, by name."""
+    With C{found}, the values of the headers every message needs and the
+    typed views read (L{INDEXED}) are also collected there, by name."""
     items: list[tuple[str, str]] = []
     problem = None
     folded = False
@@ -578,7 +575,7 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
             continue
         value = value.strip()
         items.append((name, value))
-        if found is not None and name in _TRACKED:
+        if found is not None and name in INDEXED:
             known = found.get(name)
             if known is None:
                 found[name] = [value]
@@ -587,7 +584,7 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
     if folded and found is not None:  # values changed after they were collected
         found.clear()
         for name, value in items:
-            if name in _TRACKED:
+            if name in INDEXED:
                 found.setdefault(name, []).append(value)
     return items, problem
 
@@ -689,7 +686,7 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
     del lines[0]
     items, header_problem = _parse_header_lines(lines, found)
     problem = problem or header_problem
-    headers = message.headers = Headers.from_canonical(items)
+    headers = message.headers = Headers.from_canonical(items, found)
     request = message if isinstance(message, Request) else None
     line_ok = request is not None and start_problem is None
 

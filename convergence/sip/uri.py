@@ -572,6 +572,9 @@ class _SharedNameAddr(NameAddr):
 #: shared_name_addr's values by text.
 _SHARED_ADDRS: dict[str, NameAddr] = {}
 
+#: A tag value that ends the text (what L{parse_params} accepts there).
+_LAST_TAG = re.compile(r'[^\x00-\x20\x7f;,"<>=]+\Z')
+
 
 def shared_name_addr(text: str) -> NameAddr:
     """L{NameAddr.parse}, but the result (and its URI) is read-only and
@@ -580,6 +583,22 @@ def shared_name_addr(text: str) -> NameAddr:
     known = _SHARED_ADDRS.get(text)
     if known is not None:
         return known
+    at = text.rfind(";tag=")
+    if at > 0:
+        tag = text[at + 5:]
+        if tag.isalnum() or _LAST_TAG.match(tag):
+            # A tag is new in every dialog: kept by text, these values
+            # would fill the cache (and the collector's old generation)
+            # with entries of one call each.  The text before it is kept.
+            base = shared_name_addr(text[:at])
+            addr = object.__new__(_SharedNameAddr)
+            fields = addr.__dict__
+            fields["uri"] = base.uri
+            fields["display_name"] = base.display_name
+            params = dict(base.params)
+            params["tag"] = tag
+            fields["params"] = MappingProxyType(params)
+            return addr
     parsed = NameAddr._parse(text, shared_uri)
     addr = object.__new__(_SharedNameAddr)
     addr.__dict__.update(uri=parsed.uri, display_name=parsed.display_name,
