@@ -733,28 +733,46 @@ _LENGTH_LINE = st.sampled_from([
 ])
 
 
+def _content_length_by_line(head: bytes) -> int:
+    """The framer's Content-Length, read line by line: every header line
+    (after the start line) named Content-Length or l counts."""
+    from convergence.sip.framing import _length_value
+
+    found = None
+    for line in head.split(b"\n")[1:]:
+        name, colon, value = line.lstrip(b" \t").partition(b":")
+        if colon and name.rstrip(b" \t").lower() in (b"content-length", b"l"):
+            found = _length_value(value.strip(), found)
+    if found is None:
+        raise FramingError("Missing Content-Length")
+    return found
+
+
 class ContentLengthTests(SynchronousTestCase):
-    """The framer's quick Content-Length read agrees with the line-by-line one."""
+    """The framer's Content-Length search agrees with a line-by-line read."""
 
     @given(st.lists(st.tuples(_LENGTH_LINE, st.sampled_from(["", " ", "\t"]),
                               st.sampled_from(["0", "12", " 12", "012", "x", "", "1" * 20,
                                                "99"])), max_size=6),
-           st.sampled_from(["\r\n", "\n"]))
-    @example([("Content-Length", "", "12")], "\r\n")
-    @example([("Content-Length", "", "12"), ("l", "", "13")], "\r\n")
-    def test_quick_read_agrees(self, lines: list[tuple[str, str, str]], eol: str) -> None:
-        from convergence.sip.framing import _content_length, _content_length_by_line
+           st.sampled_from(["\r\n", "\n"]), st.binary(max_size=8), st.binary(max_size=8))
+    @example([("Content-Length", "", "12")], "\r\n", b"", b"")
+    @example([("Content-Length", "", "12"), ("l", "", "13")], "\r\n", b"", b"")
+    def test_search_agrees(self, lines: list[tuple[str, str, str]], eol: str,
+                           before: bytes, after: bytes) -> None:
+        from convergence.sip.framing import _content_length
 
         head = eol.join(["INVITE sip:a@b SIP/2.0"]
                         + [f"{name}{space}:{value}" for name, space, value in lines]).encode()
+        buffer = bytearray(before + head + after)  # as the framer reads it
 
-        def outcome(read: Any) -> object:
+        def outcome(read: Any, *args: Any) -> object:
             try:
-                return read(head)
+                return read(*args)
             except FramingError as e:
                 return e.reason
 
-        self.assertEqual(outcome(_content_length), outcome(_content_length_by_line))
+        self.assertEqual(outcome(_content_length, buffer, len(before), len(before) + len(head)),
+                         outcome(_content_length_by_line, head))
 
 
 class CSeqCacheTests(SynchronousTestCase):

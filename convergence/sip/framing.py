@@ -42,33 +42,18 @@ class FramingError(Exception):
         self.reason = reason
 
 
-# A Content-Length (or compact "l") header line: its value.
-_CONTENT_LENGTH = re.compile(rb"^[ \t]*(?:content-length|l)[ \t]*:([^\n]*)",
-                             re.IGNORECASE | re.MULTILINE)
+# A Content-Length (or compact "l") header line: its value.  The start
+# line never counts (a header line follows a line end), and one search
+# with a literal first character finds every such line.
+_CONTENT_LENGTH = re.compile(rb"\n[ \t]*(?:content-length|l)[ \t]*:([^\n]*)",
+                             re.IGNORECASE)
 
 
-def _content_length(head: bytes) -> int:
-    """The Content-Length (or ``l``) of a header block."""
-    low = head.lower()
-    at = low.find(b"\ncontent-length")
-    if at >= 0 and low.find(b"\ncontent-length", at + 15) < 0 \
-            and b"\nl" not in low and b"\n " not in low and b"\n\t" not in low \
-            and not low.startswith((b"content-length", b"l", b" ", b"\t")):
-        # One Content-Length line, no compact form, nothing folded: read
-        # it straight (anything else: every line, below).
-        colon = at + 15
-        while low[colon:colon + 1] in (b" ", b"\t"):
-            colon += 1
-        if low[colon:colon + 1] == b":":
-            end = low.find(b"\n", colon)
-            return _length_value(head[colon + 1:end if end >= 0 else len(head)].strip(), None)
-    return _content_length_by_line(head)
-
-
-def _content_length_by_line(head: bytes) -> int:
-    """L{_content_length} looking at every header line."""
+def _content_length(head: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
+    """The Content-Length (or ``l``) of the header block C{head[start:end]}
+    (every such line, which must agree)."""
     found = None
-    for match in _CONTENT_LENGTH.finditer(head):
+    for match in _CONTENT_LENGTH.finditer(head, start, len(head) if end is None else end):
         found = _length_value(match.group(1).strip(), found)
     if found is None:
         raise FramingError("Missing Content-Length")
@@ -205,7 +190,7 @@ class StreamFramer:
             end, body_start = lf_crlf, lf_crlf + 3
         else:
             end, body_start = lf_lf, lf_lf + 2
-        length = body_start - origin + _content_length(bytes(buffer[origin:end]))
+        length = body_start - origin + _content_length(buffer, origin, end)
         if length > self.max_message_size:
             raise FramingError("Message too large")
         self._length = length
