@@ -80,6 +80,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # Control characters RFC 3261 25.1 allows nowhere in a header block (HTAB,
 # and CR and LF as line ends, aside); one search of the decoded block.
 _CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Every byte but those: what bytes.translate deletes to find them.
+_NOT_CTL = bytes(b for b in range(256) if not _CTL.match(chr(b)))
 # What create_response copies (RFC 3261 8.2.6.2).
 _RESPONSE_COPIED = frozenset(("Via", "From", "To", "Call-ID", "CSeq"))
 
@@ -489,11 +491,12 @@ def make_request(method: str, uri: SipUri | AbsoluteUri | str,
     return request
 
 
-def _split_head(data: bytes) -> tuple[str, int]:
-    """Find the header block; return it decoded, and where the body starts.
+def _split_head(data: bytes) -> tuple[bytes, int]:
+    """Find the header block; return it, and where the body starts.
 
     Leading CRLFs are skipped; a blank line ends the headers, with CRLF or
-    bare LF line ends; without one everything is headers.
+    bare LF line ends; without one everything is headers.  The block ends
+    before the line end of its last line (or before a CR there).
     """
     start = 0
     n = len(data)
@@ -509,7 +512,9 @@ def _split_head(data: bytes) -> tuple[str, int]:
         end, body_start = lf_lf, lf_lf + 2
     else:
         end = body_start = n
-    return data[start:end].decode("utf-8", "surrogateescape"), body_start
+    if end > start and data[end - 1] == 13:  # CR
+        end -= 1
+    return data[start:end], body_start
 
 
 def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
@@ -668,18 +673,20 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
     WebSocket message, RFC 7118 section 5) are the same error; without
     Content-Length the rest of the data is the body (datagram rule).
     """
-    head, body_start = _split_head(data)
+    raw, body_start = _split_head(data)
+    head = raw.decode("utf-8", "surrogateescape")
     problem = None
-    if "\r" in head:
+    lines = head.split("\r\n")
+    ends = len(lines) - 1
+    if head.count("\n") != ends or head.count("\r") != ends:  # not all CRLF
         head = head.replace("\r\n", "\n")
-        if head.endswith("\r"):
-            head = head[:-1]
         if "\r" in head:
             problem = "Bare CR in header"
-    control = _CTL.search(head)
-    if control is not None:
+        lines = head.split("\n")
+    if raw.translate(None, _NOT_CTL):  # a control character (rare)
+        control = _CTL.search(head)
+        assert control is not None
         problem = problem or _control_problem(head, control.start())
-    lines = head.split("\n")
     message, start_problem, status = _parse_start_line(lines[0])
     problem = start_problem or problem
     found: dict[str, list[str]] = {}
