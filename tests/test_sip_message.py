@@ -456,6 +456,25 @@ class ParseRuleTests(SynchronousTestCase):
         message.headers.set("Contact", "<sip:new@example.com>")
         self.assertEqual(message.contacts[0].uri.user, "new")
 
+    def test_views_follow_edits(self) -> None:
+        """The views live with the header lines: an edit drops those of the
+        name it edits only, a response keeps the request's views of the
+        lines it copies, a copy starts without any."""
+        message = parse_message(INVITE)
+        via, cseq, contacts, to = message.top_via, message.cseq, message.contacts, message.to
+        message.headers.add("Contact", "<sip:second@example.com>")
+        self.assertEqual((message.top_via, message.cseq), (via, cseq))
+        self.assertIs(message.top_via, via)
+        self.assertEqual([c.uri.user for c in message.contacts],
+                         [c.uri.user for c in contacts] + ["second"])
+        response = message.create_response(200)
+        self.assertIs(response.top_via, via)
+        self.assertIs(response.to, to)
+        self.assertNotIn("contacts", response.headers.views)
+        response.set_to_tag("abc")
+        self.assertEqual((response.to.tag, message.to.tag), ("abc", None))
+        self.assertEqual(message.copy().headers.views, {})
+
     def test_bad_view(self) -> None:
         """A broken optional header fails when its view is used."""
         message = parse_message(INVITE.replace(b"Contact: <sip:",

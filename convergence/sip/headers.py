@@ -44,6 +44,10 @@ LIST_HEADERS = frozenset((
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 
+#: The typed views computed from each header name (filled as the message
+#: module defines them): what an edit of that name drops.
+VIEWS_OF: dict[str, list[str]] = {}
+
 #: The names a parsed message's headers index (L{Headers.from_canonical}):
 #: those every message needs, and those its typed views read.
 INDEXED = frozenset((
@@ -123,51 +127,45 @@ def split_list(value: str) -> list[str]:
 class Headers:
     """Ordered ``(name, raw value)`` pairs; several may share a name.
 
-    ``version`` counts changes, so a message can tell when its cached
-    typed views are stale; ``changed`` maps each name edited since the
-    headers were made to the version of its last edit, so a message only
-    drops the views of the names that changed (L{changed_since}).  Names and values given to the constructor and
-    the editing methods are checked (a token; no CR or LF), so nothing an
-    application sets can inject header lines.
+    ``views`` keeps the typed views a message parsed from these lines (its
+    From, Via, CSeq …), by view name; an edit of a name drops the views of
+    that name (L{VIEWS_OF}), and ``version`` counts the edits.  Names and
+    values given to the constructor and the editing methods are checked (a
+    token; no CR or LF), so nothing an application sets can inject header
+    lines.
     """
 
-    __slots__ = ("_index", "_items", "changed", "version")
+    __slots__ = ("_index", "_items", "version", "views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = [_line(name, value) for name, value in items]
         self.version = 0
-        self.changed: dict[str, int] | None = None
+        self.views: dict[str, object] = {}
         self._index: dict[str, list[str]] | None = None
 
     @classmethod
     def from_canonical(cls, items: list[tuple[str, str]],
-                       index: dict[str, list[str]] | None = None) -> Headers:
+                       index: dict[str, list[str]] | None = None,
+                       views: dict[str, object] | None = None) -> Headers:
         """Adopt a list whose names are already canonical (parser use);
         C{index} has the values of every L{INDEXED} name among them, by
-        name (kept until the first edit, it spares the lookups a scan)."""
+        name (kept until the first edit, it spares the lookups a scan);
+        C{views}, views already parsed from them."""
         headers = cls.__new__(cls)
         headers._items = items
         headers.version = 0
-        headers.changed = None
+        headers.views = {} if views is None else views
         headers._index = index
         return headers
 
     def _edited(self, key: str) -> None:
-        """Count an edit of C{key}'s lines."""
+        """Count an edit of C{key}'s lines; drop their views."""
         self._index = None
         self.version += 1
-        changed = self.changed
-        if changed is None:
-            changed = self.changed = {}
-        changed[key] = self.version
-
-    def changed_since(self, version: int) -> set[str] | None:
-        """The names edited after C{version}; None if that cannot be told
-        (C{version} is not one of these headers' own)."""
-        if version < 0 or version > self.version:
-            return None
-        changed = self.changed or {}
-        return {name for name, at in changed.items() if at > version}
+        views = self.views
+        if views:
+            for view in VIEWS_OF.get(key, ()):
+                views.pop(view, None)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` as written, or ``default``."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, TypeVar
 
-from convergence.sip.headers import INDEXED, Headers, checked_name, split_list
+from convergence.sip.headers import INDEXED, VIEWS_OF, Headers, checked_name, split_list
 from convergence.sip.uri import (
     AbsoluteUri,
     NameAddr,
@@ -112,43 +112,21 @@ T = TypeVar("T")
 _VIEW_HEADERS: dict[str, str] = {}
 
 
-def _refresh_cache(message: Message, headers: Headers) -> dict[str, object]:
-    """The message's view cache made current for C{headers}: views of the
-    names edited since it was filled are dropped, the others kept."""
-    cache = message._cache
-    if message._cache_for is headers:
-        version = message._cache_version
-        if version < 0 or version > headers.version:
-            cache = message._cache = {}
-        elif cache:
-            edits = headers.changed or {}
-            stale = [key for key in cache if edits.get(_VIEW_HEADERS[key], 0) > version]
-            for key in stale:
-                del cache[key]
-    else:
-        cache = message._cache = {}
-        message._cache_for = headers
-    message._cache_version = headers.version
-    return cache
-
-
 def _view(header: str) -> Callable[[Callable[[Message], T]], property]:
-    """A property computed from C{header}'s lines once, until they change."""
+    """A property computed from C{header}'s lines once, until they change
+    (kept in the headers' C{views}, which an edit of C{header} clears)."""
 
     def decorate(compute: Callable[[Message], T]) -> property:
         key = compute.__name__
         _VIEW_HEADERS[key] = header
+        VIEWS_OF.setdefault(header, []).append(key)
 
         def getter(self: Message) -> T:
-            headers = self.headers
-            cache = self._cache
-            if self._cache_for is not headers \
-                    or self._cache_version != headers.version:
-                cache = _refresh_cache(self, headers)
+            views = self.headers.views
             try:
-                return cache[key]  # type: ignore[return-value]
+                return views[key]  # type: ignore[return-value]
             except KeyError:
-                value = cache[key] = compute(self)
+                value = views[key] = compute(self)
                 return value
 
         getter.__doc__ = compute.__doc__
@@ -218,9 +196,6 @@ class Message:
                  body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._cache: dict[str, object] = {}
-        self._cache_for: Headers | None = None
-        self._cache_version = -1
 
     def start_line(self) -> str:
         """The Request-Line or Status-Line, without CRLF."""
@@ -271,7 +246,7 @@ class Message:
         # header parameters come last in both name-addr and addr-spec.
         line = self.headers.get("To")
         self.headers.set("To", f"{line};tag={tag}" if line is not None else str(tagged))
-        _refresh_cache(self, self.headers)["to"] = tagged
+        self.headers.views["to"] = tagged
 
     def _copy_into(self, other: Message) -> None:
         other.headers = self.headers.copy()
@@ -425,16 +400,10 @@ class Request(Message):
         items = [(name, value) for name, value in self.headers._items
                  if name in _RESPONSE_COPIED
                  or (status == 100 and name == "Timestamp")]
-        response = Response(status, reason, Headers.from_canonical(items))
         # The copied headers' parsed views hold for the response too.
-        headers = self.headers
-        cache = self._cache
-        if self._cache_for is not headers or self._cache_version != headers.version:
-            cache = _refresh_cache(self, headers)
-        response._cache = {key: value for key, value in cache.items()
-                           if _VIEW_HEADERS[key] in _RESPONSE_COPIED}
-        response._cache_for = response.headers
-        response._cache_version = 0
+        views = {key: value for key, value in self.headers.views.items()
+                 if _VIEW_HEADERS[key] in _RESPONSE_COPIED}
+        response = Response(status, reason, Headers.from_canonical(items, views=views))
         return response
 
 
@@ -701,19 +670,17 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
                                        found.get("Content-Length"), exact_length)
     problem = problem or body_problem
     try:
-        message._cache = _parse_mandatory(found)
+        views = headers.views = _parse_mandatory(found)
     except SipParseError as e:
         raise SipParseError(problem or e.reason,
                             request_line_ok=line_ok) from None
-    message._cache_for = headers
-    message._cache_version = headers.version
     if request is not None and problem is None:
-        if message._cache["cseq"][1] != request.method:  # type: ignore
+        if views["cseq"][1] != request.method:  # type: ignore
             problem = "CSeq method mismatch"
         else:
             forwards = found.get("Max-Forwards")
             try:
-                message._cache["max_forwards"] = DEFAULT_MAX_FORWARDS if forwards is None \
+                views["max_forwards"] = DEFAULT_MAX_FORWARDS if forwards is None \
                     else _parse_small_int(forwards[0], "Max-Forwards", 255)
             except SipParseError as e:
                 problem = e.reason
