@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from convergence.sip.message import HEADER_END
+
 __all__ = ["PING", "FramingError", "StreamFramer"]
 
 PING = b"\r\n\r\n"
@@ -108,10 +110,15 @@ class StreamFramer:
         """
         if self._failed is not None:
             raise FramingError(self._failed)
-        self._buffer += data
+        buffer: bytes | bytearray
+        if self._buffer or type(data) is not bytes:
+            self._buffer += data
+            buffer = self._buffer
+        else:  # nothing waits: cut the messages from the bytes as read
+            buffer = data
         out: list[bytes] = []
         try:
-            self._drain(out)
+            self._drain(buffer, out)
         except FramingError as e:
             self._failed = e.reason
             self._buffer = bytearray()
@@ -120,19 +127,22 @@ class StreamFramer:
                 raise
         else:
             # what was read goes at once, not message by message
-            if self._start:
-                del self._buffer[:self._start]
-                self._start = 0
+            start = self._start
+            if buffer is data:
+                if start < len(data):
+                    self._buffer = bytearray(data[start:] if start else data)
+            elif start:
+                del self._buffer[:start]
+            self._start = 0
         return out
 
-    def _drain(self, out: list[bytes]) -> None:
-        buffer = self._buffer
+    def _drain(self, buffer: bytes | bytearray, out: list[bytes]) -> None:
         size = len(buffer)
         while self._start < size:
             if self._length is None:
-                if not self._skip_keepalives(out):
+                if not self._skip_keepalives(buffer, out):
                     break
-                if not self._read_headers():
+                if not self._read_headers(buffer):
                     break
             assert self._length is not None
             start = self._start
@@ -145,9 +155,8 @@ class StreamFramer:
             self._scanned = 0
             self._first_line_ok = False
 
-    def _skip_keepalives(self, out: list[bytes]) -> bool:
+    def _skip_keepalives(self, buffer: bytes | bytearray, out: list[bytes]) -> bool:
         """Drop CRLFs before a message, reporting pings; False to wait."""
-        buffer = self._buffer
         size = len(buffer)
         i = self._start
         while i < size and buffer[i] in b"\r\n":
@@ -164,9 +173,8 @@ class StreamFramer:
         self._start = i
         return i < size
 
-    def _read_headers(self) -> bool:
+    def _read_headers(self, buffer: bytes | bytearray) -> bool:
         """Find the end of the headers and the message size; False to wait."""
-        buffer = self._buffer
         origin = self._start
         if self._scanned == 0 and buffer[origin] not in _FIRST:
             raise FramingError("Not a SIP message")
@@ -176,20 +184,13 @@ class StreamFramer:
                 if not _looks_like_sip(bytes(buffer[origin:first_end])):
                     raise FramingError("Not a SIP message")
                 self._first_line_ok = True
-        start = origin + max(0, self._scanned - 2)
-        lf_crlf = buffer.find(b"\n\r\n", start)
-        # a bare-LF blank line counts only before the first CRLF one (and
-        # searching past that would scan every message behind this one)
-        lf_lf = buffer.find(b"\n\n", start, lf_crlf + 1 if lf_crlf >= 0 else len(buffer))
-        if lf_crlf < 0 and lf_lf < 0:
+        blank = HEADER_END.search(buffer, origin + max(0, self._scanned - 2))
+        if blank is None:
             if len(buffer) - origin > self.max_message_size:
                 raise FramingError("Message too large")
             self._scanned = len(buffer) - origin
             return False
-        if lf_crlf >= 0 and (lf_lf < 0 or lf_crlf < lf_lf):
-            end, body_start = lf_crlf, lf_crlf + 3
-        else:
-            end, body_start = lf_lf, lf_lf + 2
+        end, body_start = blank.span()
         length = body_start - origin + _content_length(buffer, origin, end)
         if length > self.max_message_size:
             raise FramingError("Message too large")

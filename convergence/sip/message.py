@@ -80,6 +80,9 @@ _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # Control characters RFC 3261 25.1 allows nowhere in a header block (HTAB,
 # and CR and LF as line ends, aside); one search of the decoded block.
 _CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: The blank line that ends a header block, after CRLF or bare LF line ends
+#: (from its line's LF to the body): the first one is the end.
+HEADER_END = re.compile(rb"\n\r?\n")
 #: Every byte but those: what bytes.translate deletes to find them.
 _NOT_CTL = bytes(b for b in range(256) if not _CTL.match(chr(b)))
 # What create_response copies (RFC 3261 8.2.6.2).
@@ -473,12 +476,9 @@ def _split_head(data: bytes) -> tuple[bytes, int]:
         start += 1
     if start == n:
         raise SipParseError("Empty message")
-    lf_crlf = data.find(b"\n\r\n", start)
-    lf_lf = data.find(b"\n\n", start, lf_crlf + 1 if lf_crlf >= 0 else n)
-    if lf_crlf >= 0 and (lf_lf < 0 or lf_crlf < lf_lf):
-        end, body_start = lf_crlf, lf_crlf + 3
-    elif lf_lf >= 0:
-        end, body_start = lf_lf, lf_lf + 2
+    blank = HEADER_END.search(data, start)
+    if blank is not None:
+        end, body_start = blank.span()
     else:
         end = body_start = n
     if end > start and data[end - 1] == 13:  # CR
