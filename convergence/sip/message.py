@@ -78,7 +78,7 @@ REASONS: dict[int, str] = {
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # Control characters RFC 3261 25.1 allows nowhere in a header block (HTAB,
-# and CR and LF as line ends, aside); one search of the decoded block.
+# and CR and LF as line ends, aside): found with _NOT_CTL, named with this.
 _CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: The blank line that ends a header block, after CRLF or bare LF line ends
 #: (from its line's LF to the body): the first one is the end.
