@@ -113,7 +113,7 @@ class Plan:
     roster_contacts: int = 100
     offline_messages: int = 2000
     idle_roster_size: int = 1000
-    sip_rates: tuple[int, ...] = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000)
+    sip_rates: tuple[int, ...] = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000)
     sip_duration: float = 8.0
     sip_refine: int = 1
     #: the INVITE->200 latency row's rate (the issue's "p99 at 1,000 calls/s")
@@ -976,7 +976,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="runs per figure")
     parser.add_argument("--sip-rates", default=None,
                         help="comma-separated SIP call rates to step through "
-                             "(default 250,500,1000,1500,2000,3000,4000,6000,8000)")
+                             "(default 250,500,1000,1500,2000,3000,4000,6000,8000,12000,16000)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (configs, server logs)")
