@@ -328,6 +328,9 @@ class S2SConfig:
     queue_timeout: float = 30.0
     #: stanzas queued per remote domain while its stream is negotiated
     max_queue: int = 1000
+    #: inbound streams open at once from one IP address; more are refused
+    #: at accept (a server hosting many domains opens one per domain pair)
+    max_connections_per_ip: int = 100
     #: seconds without traffic after which a stream is closed (0: never)
     idle_timeout: float = 600.0
     #: remote domains never federated with
@@ -660,6 +663,7 @@ _S2S_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "connect_timeout": lambda k, v: _positive_float(k, v),
     "queue_timeout": lambda k, v: _positive_float(k, v),
     "max_queue": _positive_int,
+    "max_connections_per_ip": _positive_int,
     "idle_timeout": _non_negative,
     "blocked_domains": _domain_list,
     "allowed_domains": _domain_list,

@@ -97,6 +97,8 @@ class ConfigTests(SynchronousTestCase):
         self.assertConfigError("", "c2s_port", {"c2s_port": -1})
         self.assertConfigError("[listen]\nc2s_tls_port = 65536\n", "listen.c2s_tls_port")
         self.assertConfigError("[xmpp]\ncaps_cache_size = 0\n", "xmpp.caps_cache_size")
+        self.assertConfigError("[s2s]\nmax_connections_per_ip = 0\n",
+                               "s2s.max_connections_per_ip")
         self.assertConfigError("[xmpp]\ncaps_query_timeout = 0\n", "xmpp.caps_query_timeout")
         self.assertConfigError("[sip]\nt1 = 0\n", "sip.t1")
         self.assertConfigError("[sip]\nt1 = 5.0\nt2 = 4.0\n", "sip.t2")

@@ -3,6 +3,8 @@ dialback (receiving and authoritative roles), stanza acceptance."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from convergence.config import S2SPolicy
@@ -205,3 +207,30 @@ class InboundLimitsTests(SynchronousTestCase):
             peer.send(f"<db:result from='b.test' to='a.test'>key{n}</db:result>")
         self.assertEqual([e.get("type") for e in peer.read()], ["invalid"])
         self.assertEqual(len(a.s2s.links[("a.test", "b.test")].verifies), 2)
+
+    def test_connections_per_ip(self) -> None:
+        """s2s.max_connections_per_ip: refused at accept per address; a
+        closed stream frees its place (the real sockets are in
+        test_s2s_connection_limit)."""
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.testing import StringTransport
+
+        net = Net(self.mktemp())
+        a = net.server("a.test", "127.0.0.1", {"max_connections_per_ip": 2})
+        factory = a.s2s.factory()
+
+        def accept(host: str) -> Any:
+            addr = IPv4Address("TCP", host, 40000)
+            stream = factory.buildProtocol(addr)
+            if stream is not None:
+                stream.makeConnection(StringTransport(peerAddress=addr))
+            return stream
+
+        first, second = accept("192.0.2.1"), accept("192.0.2.1")
+        self.assertIsNotNone(first)
+        self.assertIsNotNone(second)
+        self.assertIsNone(accept("192.0.2.1"))
+        self.assertIsNotNone(accept("192.0.2.2"))
+        first.connectionLost(None)
+        self.assertIsNotNone(accept("192.0.2.1"))
+        self.assertIsNone(accept("192.0.2.1"))

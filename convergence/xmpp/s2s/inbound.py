@@ -349,5 +349,7 @@ class S2SFactory(Factory):
         self.manager = manager
         self.tls_first = direct_tls
 
-    def buildProtocol(self, addr: Any) -> S2SInbound:
+    def buildProtocol(self, addr: Any) -> S2SInbound | None:
+        if not self.manager.admit(addr):
+            return None
         return S2SInbound(self.manager, self.tls_first)

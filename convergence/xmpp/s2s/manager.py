@@ -14,6 +14,7 @@ applications like any other.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ class S2SManager:
         self.trust = identity.trust_store(config.ca_file)
         self.links: dict[tuple[str, str], OutgoingLink] = {}
         self.inbound: set[S2SInbound] = set()
+        #: open inbound streams by the peer's IP address
+        self._per_ip: Counter[str] = Counter()
+        self._host_of: dict[S2SInbound, str] = {}
         self.blocked = frozenset(config.blocked_domains)
         self.allowed = frozenset(config.allowed_domains)
         self._sweep: LoopingCall | None = None
@@ -164,11 +168,30 @@ class S2SManager:
         return self.link(receiving, originating).ask_verify(receiving, stream_id, key)
 
     # Inbound
+    def admit(self, addr: Any) -> bool:
+        """Enforce C{s2s.max_connections_per_ip} at accept time."""
+        host = getattr(addr, "host", str(addr))
+        limit = self.config.max_connections_per_ip
+        if self._per_ip[host] >= limit:
+            log.warn("s2s: refusing a connection from {host}: limit of {n} reached",
+                     host=host, n=limit)
+            return False
+        return True
+
     def inbound_opened(self, stream: S2SInbound) -> None:
         self.inbound.add(stream)
+        peer = stream.transport.getPeer() if stream.transport is not None else None
+        host = getattr(peer, "host", str(peer))
+        self._host_of[stream] = host
+        self._per_ip[host] += 1
 
     def inbound_closed(self, stream: S2SInbound) -> None:
         self.inbound.discard(stream)
+        host = self._host_of.pop(stream, None)
+        if host is not None:
+            self._per_ip[host] -= 1
+            if self._per_ip[host] <= 0:
+                del self._per_ip[host]
 
     def deliver(self, stanza: etree._Element, stream: S2SInbound) -> None:
         """A stanza from an authenticated remote domain: into the router."""
