@@ -259,6 +259,32 @@ class ErrorTests(SynchronousTestCase):
         self.assertEqual(_outcome([bad]), ([], "not-well-formed"))
         self.assertEqual(_outcome([bad[:head], bad[head:]]), ([], "not-well-formed"))
 
+    def test_namespace_error_after_a_fatal_one(self) -> None:
+        """A byte that is not UTF-8 in a prefixed end tag is fatal, and
+        libxml2 then also reports the broken QName: what precedes it is
+        delivered, whole or split (found by hypothesis, with a NUL: the
+        whole stream used to give no event, as if the namespace error came
+        first)."""
+        bad = STREAM.replace(b"</stream:stream>", b"</stream:\xffstream>")
+        head = bad.index(b"'en'>") + 5
+        whole = _outcome([bad])
+        self.assertEqual([e[0] for e in whole[0]], ["start"] + ["stanza"] * 4)
+        self.assertEqual(whole[1], "not-well-formed")
+        self.assertEqual(_outcome([bad[:head], bad[head:]]), whole)
+
+    def test_nul_anywhere(self) -> None:
+        """A NUL ends the stream where it comes, whole or split: in the XML
+        declaration, or in a CDATA section cut across pieces, libxml2's push
+        parser waited silently (found by hypothesis)."""
+        cdata = STREAM.index(b"<![CDATA[") + 9
+        for pos in [*range(2, STREAM.index(b"?>") + 2), cdata]:
+            bad = STREAM[:pos] + b"\x00" + STREAM[pos:]
+            whole = _outcome([bad])
+            self.assertEqual(len(whole[0]), 4 if pos == cdata else 0)
+            self.assertIn(whole[1], ("not-well-formed", "unsupported-encoding"))
+            for cut in (1, pos - 3, pos, pos + 1, pos + 2):
+                self.assertEqual(_outcome([bad[:cut], bad[cut:]]), whole)
+
     def test_undefined_entity(self) -> None:
         """A non-predefined entity reference is restricted-xml."""
         self.assertCondition("restricted-xml", HEADER,

@@ -135,6 +135,17 @@ def _fatal_entry(entries) -> etree._LogEntry | None:
     return None
 
 
+def _namespace_errors_before_fatal(entries) -> list[etree._LogEntry]:
+    """The namespace entries of ``entries`` before the first fatal one."""
+    earlier = []
+    for entry in entries:
+        if entry.domain == etree.ErrorDomains.NAMESPACE:
+            earlier.append(entry)
+        elif entry.level == etree.ErrorLevels.FATAL:
+            break
+    return earlier
+
+
 def _counted_errors(entries) -> int:
     """How many of ``entries`` count towards libxml2's error budget."""
     return sum(1 for entry in entries
@@ -230,17 +241,28 @@ class StreamParser:
     def _feed_piece(self, parser: etree.XMLPullParser, piece: bytes) -> None:
         """Feed one piece that fits the size budget and dispatch events."""
         self._pending += len(piece)
+        nul = piece.find(b"\x00")
+        if nul >= 0:
+            # Never XML. libxml2's push parser, given one in an XML
+            # declaration or a CDATA section cut across pieces, waits
+            # silently for ever: parse what precedes it, then end here.
+            if nul:
+                self._feed_piece(parser, piece[:nul])
+                if self._parser is not parser:
+                    return
+            if self._root is None and len(self._head) < _HEAD_SIZE:
+                self._head += piece[nul:nul + _HEAD_SIZE - len(self._head)]
+            self._fail(*self._classify(0, "NUL character", piece))
         if self._root is None and len(self._head) < _HEAD_SIZE:
             self._head += piece[:_HEAD_SIZE - len(self._head)]
         try:
             parser.feed(piece)
         except etree.XMLSyntaxError as exc:
             # A namespace error before the syntax error ends the stream
-            # first, as it does when the piece is cut between the two.
-            log = parser.feed_error_log
-            earlier = [e for e in list(log)[self._log_seen:]
-                       if e.domain == etree.ErrorDomains.NAMESPACE]
-            error = _fatal_entry(earlier)
+            # first, as it does when the piece is cut between the two; one
+            # reported after it (libxml2 goes on a little) is its echo.
+            error = _fatal_entry(_namespace_errors_before_fatal(
+                list(parser.feed_error_log)[self._log_seen:]))
             if error is not None:
                 self._fail(*self._classify(error.type, error.message, piece))
             # Deliver what preceded the error, as a split feed would have.
