@@ -272,6 +272,42 @@ class ErrorTests(SynchronousTestCase):
         self.assertEqual(whole[1], "not-well-formed")
         self.assertEqual(_outcome([bad[:head], bad[head:]]), whole)
 
+    def test_unresolved_names_placed(self) -> None:
+        """An unbound prefix or a broken QName ends the stream after the
+        stanzas before it, for every split: libxml2 does not say where a
+        namespace error is, so the header and each stanza of its piece are
+        parsed again alone (found by hypothesis: digits after the prefix
+        of the closing tag hid the whole stream when it came in one read)."""
+        cases = {
+            b"</stream:999stream>": ("</stream:stream>", 4),
+            b"<foo:presence/>": ("<presence/>", 2),
+            b"<presence><foo:x/></presence>": ("<presence/>", 2),
+            b"<presence foo:x='1'/>": ("<presence/>", 2),
+            b"<p:a:b xmlns:p='u'/>": ("<presence/>", 2),
+            b"stream:stream foo:a='1' xmlns": ("stream:stream xmlns", 0),
+        }
+        for bad_part, (good_part, stanzas) in cases.items():
+            bad = STREAM.replace(good_part.encode(), bad_part, 1)
+            whole = _outcome([bad])
+            self.assertEqual(whole[1], "not-well-formed")
+            self.assertEqual(len(whole[0]), stanzas + 1 if stanzas else 0)
+            for cut in range(1, len(bad)):
+                self.assertEqual(_outcome([bad[:cut], bad[cut:]]), whole, (bad_part, cut))
+
+    def test_junk_before_the_header(self) -> None:
+        """Bytes that cannot begin XML end the stream at once, whole or
+        split (libxml2 waited for four bytes, and after a split sometimes
+        for ever: found by hypothesis); a UTF-16 mark is
+        unsupported-encoding, a UTF-8 one and whitespace are fine."""
+        for junk in (b"\x01\x01<?", b"x<stream/>", b"\xef\xbb\xbfhello"):
+            whole = _outcome([junk])
+            self.assertEqual(whole, ([], "not-well-formed"))
+            for cut in range(1, len(junk)):
+                self.assertEqual(_outcome([junk[:cut], junk[cut:]]), whole)
+        self.assertEqual(_outcome([b"\xff\xfe<\x00"])[1], "unsupported-encoding")
+        good = b"\xef\xbb\xbf" + STREAM
+        self.assertEqual(_outcome([good[:1], good[1:2], good[2:]]), _outcome([STREAM]))
+
     def test_nul_anywhere(self) -> None:
         """A NUL ends the stream where it comes, whole or split: in the XML
         declaration, or in a CDATA section cut across pieces, libxml2's push

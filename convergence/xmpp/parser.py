@@ -135,6 +135,34 @@ def _fatal_entry(entries) -> etree._LogEntry | None:
     return None
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def _may_start_xml(head: bytes) -> bool:
+    """Whether ``head`` (a stream's first bytes) may begin an XML document:
+    after a UTF-8 byte-order mark and whitespace, a C{<} or nothing yet."""
+    if _BOM.startswith(head[:3]):
+        head = head[3:] if len(head) >= 3 else b""
+    rest = head.lstrip(b" \t\r\n")
+    return not rest or rest[:1] == b"<"
+
+
+#: Namespace errors a stanza or header parsed again on its own reports
+#: again (names libxml2 could not resolve stay in the tree as written), so
+#: they can be placed; others (a bad xmlns declaration, dropped from the
+#: tree) cannot, and end the stream before anything of their piece.
+_PLACEABLE = frozenset({
+    etree.ErrorTypes.NS_ERR_UNDEFINED_NAMESPACE,
+    etree.ErrorTypes.NS_ERR_QNAME,
+})
+
+
+def _placeable(entries) -> bool:
+    """Whether every error among ``entries`` is a L{_PLACEABLE} one."""
+    return all(entry.type in _PLACEABLE for entry in entries
+               if _fatal_entry([entry]) is not None)
+
+
 def _namespace_errors_before_fatal(entries) -> list[etree._LogEntry]:
     """The namespace entries of ``entries`` before the first fatal one."""
     earlier = []
@@ -255,35 +283,49 @@ class StreamParser:
             self._fail(*self._classify(0, "NUL character", piece))
         if self._root is None and len(self._head) < _HEAD_SIZE:
             self._head += piece[:_HEAD_SIZE - len(self._head)]
+            if not _may_start_xml(self._head):
+                # libxml2 waits for four bytes first, and then not always
+                self._fail(*self._classify(0, "Start tag expected, '<' not found", piece))
         try:
             parser.feed(piece)
         except etree.XMLSyntaxError as exc:
             # A namespace error before the syntax error ends the stream
             # first, as it does when the piece is cut between the two; one
             # reported after it (libxml2 goes on a little) is its echo.
-            error = _fatal_entry(_namespace_errors_before_fatal(
-                list(parser.feed_error_log)[self._log_seen:]))
-            if error is not None:
+            earlier = _namespace_errors_before_fatal(
+                list(parser.feed_error_log)[self._log_seen:])
+            error = _fatal_entry(earlier)
+            if error is not None and not _placeable(earlier):
                 self._fail(*self._classify(error.type, error.message, piece))
-            # Deliver what preceded the error, as a split feed would have.
-            self._dispatch(parser, piece)
+            # Deliver what preceded the errors, as a split feed would have.
+            self._dispatch(parser, piece, alone=error is not None)
             if self._parser is parser:
+                if error is not None:
+                    self._fail(*self._classify(error.type, error.message, piece))
                 self._fail(*self._classify(exc.code, exc.msg or str(exc),
                                            piece))
             return
         log = parser.feed_error_log
+        error = None
         if len(log) > self._log_seen:
-            self._check_log(log, piece)
-        self._dispatch(parser, piece)
+            error = self._check_log(log, piece)
+        self._dispatch(parser, piece, alone=error is not None)
+        if error is not None and self._parser is parser:
+            self._fail(*self._classify(error.type, error.message, piece))
 
-    def _check_log(self, log: etree._ListErrorLog, piece: bytes) -> None:
-        """End the stream for new fatal entries of ``log``; skip the rest."""
+    def _check_log(self, log: etree._ListErrorLog,
+                   piece: bytes) -> etree._LogEntry | None:
+        """End the stream for new fatal entries of ``log``; skip the rest.
+
+        Namespace errors only (libxml2 parses on) are returned instead:
+        what came before them is delivered first."""
         entries = list(log)[self._log_seen:]
         self._log_seen += len(entries)
         error = _fatal_entry(entries)
-        if error is not None:
+        if error is not None and not _placeable(entries):
             self._fail(*self._classify(error.type, error.message, piece))
         self._errors_seen += _counted_errors(entries)
+        return error
 
     def _classify(self, code: int, message: str,
                   piece: bytes) -> tuple[str, str]:
@@ -306,8 +348,13 @@ class StreamParser:
                    condition=condition, text=text)
         raise StreamParseError(condition, text)
 
-    def _dispatch(self, parser: etree.XMLPullParser, piece: bytes) -> None:
-        """Run the callbacks for the events produced by the last piece."""
+    def _dispatch(self, parser: etree.XMLPullParser, piece: bytes,
+                  alone: bool = False) -> None:
+        """Run the callbacks for the events produced by the last piece.
+
+        With ``alone`` (a namespace error in the piece, place unknown), the
+        header and each stanza are parsed again on their own before they
+        are delivered: the first that holds the error ends the stream."""
         root = self._root
         depth = self._depth
         boundary = False
@@ -319,7 +366,7 @@ class StreamParser:
                         boundary = True
                         self._depth = depth
                         stanza, bad_tail = self._detach(root, element)
-                        if self._errors_seen >= _LIBXML2_MAX_ERRORS:
+                        if alone or self._errors_seen >= _LIBXML2_MAX_ERRORS:
                             self._recheck(stanza)
                         self._on_stanza(stanza)
                         if self._parser is not parser:
@@ -340,6 +387,8 @@ class StreamParser:
                         boundary = True
                         self._depth = depth
                         self._root = root = element
+                        if alone:
+                            self._recheck_header(element)
                         self._start_stream(element)
                         if self._parser is not parser:
                             return
@@ -414,6 +463,14 @@ class StreamParser:
         if _counted_errors(entries) >= _LIBXML2_MAX_ERRORS:
             self._fail("policy-violation",
                        "too many namespace names that are not URIs")
+
+    def _recheck_header(self, root: etree._Element) -> None:
+        """L{_recheck} for the stream header: its start tag alone."""
+        try:
+            alone = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+        except ValueError as exc:  # a name libxml2 could not resolve
+            self._fail("not-well-formed", str(exc))
+        self._recheck(alone)
 
     def _check_root_text(self, root: etree._Element | None) -> bool:
         """Clear text at the top level; fail unless it is whitespace.
