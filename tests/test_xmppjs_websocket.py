@@ -48,7 +48,10 @@ class XmppJsWebSocketTests(SynchronousTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr.decode(errors="replace")[-3000:])
         result = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         online = result["online"]
-        self.assertIsNotNone(online, result)
+        if online is None:
+            self.fail(f"never online: {result}; scenario stderr: "
+                      f"{proc.stderr.decode(errors='replace')[-2000:]}; server log: "
+                      f"{server.log.read_text(errors='replace')[-3000:]}")
         self.assertEqual(online["jid"], "wsalice@localhost/web")
         self.assertTrue(online["sm"], result)  # stream management enabled over WS
         self.assertEqual(result["ws_got"], ["wsbob@localhost/slix", "hello from tcp"])

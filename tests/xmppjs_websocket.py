@@ -23,6 +23,8 @@ import slixmpp
 from slixmpp_common import TIMEOUT, until
 
 JS = Path(__file__).with_name("clients") / "js"
+#: seconds for the node driver to start and log in (its own limit is 60)
+STARTUP_TIMEOUT = 30.0
 
 
 class Bob(slixmpp.ClientXMPP):
@@ -65,12 +67,13 @@ class Node:
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode() + b"\n")
 
-    async def event(self, kind: str, skip: int = 0, **match: str) -> dict | None:
+    async def event(self, kind: str, skip: int = 0, limit: float = TIMEOUT,
+                    **match: str) -> dict | None:
         def find() -> dict | None:
             found = [e for e in self.events if e.get("event") == kind
                      and all(e.get(k) == v for k, v in match.items())]
             return found[skip] if len(found) > skip else None
-        await until(lambda: find() is not None)
+        await until(lambda: find() is not None, limit)
         return find()
 
 
@@ -87,10 +90,12 @@ async def main(url: str, port: int, cafile: str, log: Path, password: str) -> di
     node = Node(proc)
     reader = asyncio.ensure_future(node.read())
     try:
-        online = await node.event("online")
+        # node's own start (loading @xmpp/client cold) counts here too
+        online = await node.event("online", limit=STARTUP_TIMEOUT)
         result["online"] = online
         result["errors"] = [e for e in node.events if e.get("event") == "error"]
         if online is None:
+            result["events"] = node.events
             return result
         alice = online["jid"]
 
