@@ -516,10 +516,6 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
     return Request(method, uri), problem, 400
 
 
-#: Header names as received -> their canonical form (valid ones only).
-_NAMES: dict[str, str] = {}
-
-
 def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = None
                         ) -> tuple[list[tuple[str, str]], str | None]:
     """Unfold and split header lines; return the items and a problem.
@@ -547,15 +543,10 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
         if not colon:
             problem = problem or "Header line without colon"
             continue
-        name = _NAMES.get(raw_name)
+        name = checked_name(raw_name)
         if name is None:
-            name = checked_name(raw_name)
-            if name is None:
-                problem = problem or "Bad header name"
-                continue
-            if len(_NAMES) >= 1024:
-                _NAMES.clear()
-            _NAMES[raw_name] = name
+            problem = problem or "Bad header name"
+            continue
         value = value.strip()
         items.append((name, value))
         if found is not None and name in INDEXED:
