@@ -166,7 +166,7 @@ class XmppWebSocketTests(WsCase):
         await ws.element()
         [stream] = list(self.server.xmpp.connections)
         self.assertEqual(stream.peer_ip(), "203.0.113.5")
-        self.assertEqual(self.server.xmpp._per_ip["203.0.113.5"], 1)
+        self.assertEqual(self.server.xmpp._per_ip.count("203.0.113.5"), 1)
         self.assertTrue(stream.secure)  # the proxy's connection is on loopback
 
     # Framing and negotiation

@@ -17,6 +17,40 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 MAX_TRACKED = 65536
 
 
+def peer_host(connection: Any) -> str:
+    """The peer's address of a connection (the key of per-address limits)."""
+    transport = getattr(connection, "transport", None)
+    peer = transport.getPeer() if transport is not None else None
+    return getattr(peer, "host", str(peer))
+
+
+class ConnectionsPerAddress:
+    """Open connections counted by the peer's address, for a limit checked
+    at accept time (C{xmpp.max_connections_per_ip},
+    C{s2s.max_connections_per_ip})."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+
+    def admits(self, host: str, limit: int) -> bool:
+        """Whether one more connection from C{host} stays within C{limit}."""
+        return self.count(host) < limit
+
+    def count(self, host: str) -> int:
+        """How many connections from C{host} are open."""
+        return self._open.get(host, 0)
+
+    def opened(self, host: str) -> None:
+        self._open[host] = self._open.get(host, 0) + 1
+
+    def closed(self, host: str) -> None:
+        left = self._open.get(host, 0) - 1
+        if left > 0:
+            self._open[host] = left
+        else:
+            self._open.pop(host, None)
+
+
 class ReadRate:
     """
     A token bucket on the bytes one connection sends us.

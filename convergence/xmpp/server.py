@@ -5,7 +5,6 @@ The XMPP service: one object holding what every stream and feature shares.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred, succeed
@@ -22,7 +21,12 @@ from convergence.xmpp.delivery import LocalDelivery
 from convergence.xmpp.events import EventBus
 from convergence.xmpp.features import Feature, FeatureRegistry, builtin_features
 from convergence.xmpp.guests import GuestLogins
-from convergence.xmpp.limits import AuthFailureLimits, ReadRate
+from convergence.xmpp.limits import (
+    AuthFailureLimits,
+    ConnectionsPerAddress,
+    ReadRate,
+    peer_host,
+)
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
 from convergence.xmpp.sessions import SessionRegistry
@@ -129,7 +133,7 @@ class XmppServer:
         self.connections: set[Any] = set()
         #: counters for the metrics endpoint (read when it is scraped)
         self.stats = XmppStats()
-        self._per_ip: Counter[str] = Counter()
+        self._per_ip = ConnectionsPerAddress()
         #: one-time login tokens for guest addresses (applications issue them)
         self.guests = GuestLogins(clock, config.guest_token_lifetime)
         # after every other handler: they may still ask whether it is a guest
@@ -180,7 +184,7 @@ class XmppServer:
     def admit(self, addr: Any) -> bool:
         """Enforce C{max_connections_per_ip} at accept time."""
         host = getattr(addr, "host", str(addr))
-        if self._per_ip[host] >= self.config.max_connections_per_ip:
+        if not self._per_ip.admits(host, self.config.max_connections_per_ip):
             self.log.warn("refusing connection from {host}: limit of {n} reached",
                           host=host, n=self.config.max_connections_per_ip)
             return False
@@ -195,7 +199,7 @@ class XmppServer:
 
     def connection_opened(self, stream: Any) -> None:
         self.connections.add(stream)
-        self._per_ip[_peer_host(stream)] += 1
+        self._per_ip.opened(peer_host(stream))
         self.stats.connection_accepted(stream.transport_label)
 
     def connection_released(self, stream: Any) -> bool:
@@ -206,10 +210,7 @@ class XmppServer:
         if stream not in self.connections:
             return False
         self.connections.discard(stream)
-        host = _peer_host(stream)
-        self._per_ip[host] -= 1
-        if self._per_ip[host] <= 0:
-            del self._per_ip[host]
+        self._per_ip.closed(peer_host(stream))
         return True
 
     def connection_moved(self, old: Any, new: Any) -> None:
@@ -258,9 +259,3 @@ class XmppServer:
         self.bus.fire("xmpp/shutdown", self)
         for stream in list(self.connections):
             stream.stream_error("system-shutdown", wait=False)
-
-
-def _peer_host(stream: Any) -> str:
-    transport = getattr(stream, "transport", None)
-    peer = transport.getPeer() if transport is not None else None
-    return getattr(peer, "host", str(peer))

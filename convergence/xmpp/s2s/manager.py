@@ -14,7 +14,6 @@ applications like any other.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from twisted.logger import Logger
 
 from convergence.config import S2SConfig
 from convergence.xmpp.errors import StanzaError
+from convergence.xmpp.limits import ConnectionsPerAddress, peer_host
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.s2s import identity
 from convergence.xmpp.s2s.dialback import DialbackKeys
@@ -83,9 +83,7 @@ class S2SManager:
         self.trust = identity.trust_store(config.ca_file)
         self.links: dict[tuple[str, str], OutgoingLink] = {}
         self.inbound: set[S2SInbound] = set()
-        #: open inbound streams by the peer's IP address
-        self._per_ip: Counter[str] = Counter()
-        self._host_of: dict[S2SInbound, str] = {}
+        self._per_ip = ConnectionsPerAddress()
         self.blocked = frozenset(config.blocked_domains)
         self.allowed = frozenset(config.allowed_domains)
         self._sweep: LoopingCall | None = None
@@ -172,7 +170,7 @@ class S2SManager:
         """Enforce C{s2s.max_connections_per_ip} at accept time."""
         host = getattr(addr, "host", str(addr))
         limit = self.config.max_connections_per_ip
-        if self._per_ip[host] >= limit:
+        if not self._per_ip.admits(host, limit):
             log.warn("s2s: refusing a connection from {host}: limit of {n} reached",
                      host=host, n=limit)
             return False
@@ -180,18 +178,12 @@ class S2SManager:
 
     def inbound_opened(self, stream: S2SInbound) -> None:
         self.inbound.add(stream)
-        peer = stream.transport.getPeer() if stream.transport is not None else None
-        host = getattr(peer, "host", str(peer))
-        self._host_of[stream] = host
-        self._per_ip[host] += 1
+        self._per_ip.opened(peer_host(stream))
 
     def inbound_closed(self, stream: S2SInbound) -> None:
-        self.inbound.discard(stream)
-        host = self._host_of.pop(stream, None)
-        if host is not None:
-            self._per_ip[host] -= 1
-            if self._per_ip[host] <= 0:
-                del self._per_ip[host]
+        if stream in self.inbound:
+            self.inbound.discard(stream)
+            self._per_ip.closed(peer_host(stream))
 
     def deliver(self, stanza: etree._Element, stream: S2SInbound) -> None:
         """A stanza from an authenticated remote domain: into the router."""
