@@ -17,11 +17,9 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 MAX_TRACKED = 65536
 
 
-def peer_host(connection: Any) -> str:
-    """The peer's address of a connection (the key of per-address limits)."""
-    transport = getattr(connection, "transport", None)
-    peer = transport.getPeer() if transport is not None else None
-    return getattr(peer, "host", str(peer))
+def address_host(address: Any) -> str:
+    """The host of a Twisted address (the key of per-address limits)."""
+    return getattr(address, "host", str(address))
 
 
 class ConnectionsPerAddress:

@@ -25,7 +25,7 @@ from convergence.xmpp.limits import (
     AuthFailureLimits,
     ConnectionsPerAddress,
     ReadRate,
-    peer_host,
+    address_host,
 )
 from convergence.xmpp.router import StanzaRouter
 from convergence.xmpp.servlet import XmppConnectionEvent, XmppFactory
@@ -183,7 +183,7 @@ class XmppServer:
     # Connections
     def admit(self, addr: Any) -> bool:
         """Enforce C{max_connections_per_ip} at accept time."""
-        host = getattr(addr, "host", str(addr))
+        host = address_host(addr)
         if not self._per_ip.admits(host, self.config.max_connections_per_ip):
             self.log.warn("refusing connection from {host}: limit of {n} reached",
                           host=host, n=self.config.max_connections_per_ip)
@@ -199,7 +199,7 @@ class XmppServer:
 
     def connection_opened(self, stream: Any) -> None:
         self.connections.add(stream)
-        self._per_ip.opened(peer_host(stream))
+        self._per_ip.opened(stream.peer_ip())
         self.stats.connection_accepted(stream.transport_label)
 
     def connection_released(self, stream: Any) -> bool:
@@ -210,7 +210,7 @@ class XmppServer:
         if stream not in self.connections:
             return False
         self.connections.discard(stream)
-        self._per_ip.closed(peer_host(stream))
+        self._per_ip.closed(stream.peer_ip())
         return True
 
     def connection_moved(self, old: Any, new: Any) -> None:

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 
 from convergence.xmpp import ns
 from convergence.xmpp.errors import StreamError
-from convergence.xmpp.limits import ReadRate
+from convergence.xmpp.limits import ReadRate, address_host
 from convergence.xmpp.parser import StreamParseError, StreamParser
 
 #: How long to wait for the peer's closing tag after sending ours.
@@ -185,7 +185,7 @@ class XmlStreamServer(Protocol):
     def peer_ip(self) -> str:
         """The peer's IP address, the key of per-address limits."""
         peer: Any = self.transport.getPeer() if self.transport else None
-        return getattr(peer, "host", str(peer))
+        return address_host(peer)
 
     def peer_name(self) -> str:
         """The peer's address, for logs."""

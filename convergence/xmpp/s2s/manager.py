@@ -25,7 +25,7 @@ from twisted.logger import Logger
 
 from convergence.config import S2SConfig
 from convergence.xmpp.errors import StanzaError
-from convergence.xmpp.limits import ConnectionsPerAddress, peer_host
+from convergence.xmpp.limits import ConnectionsPerAddress, address_host
 from convergence.xmpp.router import StanzaEvent
 from convergence.xmpp.s2s import identity
 from convergence.xmpp.s2s.dialback import DialbackKeys
@@ -168,7 +168,7 @@ class S2SManager:
     # Inbound
     def admit(self, addr: Any) -> bool:
         """Enforce C{s2s.max_connections_per_ip} at accept time."""
-        host = getattr(addr, "host", str(addr))
+        host = address_host(addr)
         limit = self.config.max_connections_per_ip
         if not self._per_ip.admits(host, limit):
             log.warn("s2s: refusing a connection from {host}: limit of {n} reached",
@@ -178,12 +178,12 @@ class S2SManager:
 
     def inbound_opened(self, stream: S2SInbound) -> None:
         self.inbound.add(stream)
-        self._per_ip.opened(peer_host(stream))
+        self._per_ip.opened(stream.peer_ip())
 
     def inbound_closed(self, stream: S2SInbound) -> None:
         if stream in self.inbound:
             self.inbound.discard(stream)
-            self._per_ip.closed(peer_host(stream))
+            self._per_ip.closed(stream.peer_ip())
 
     def deliver(self, stanza: etree._Element, stream: S2SInbound) -> None:
         """A stanza from an authenticated remote domain: into the router."""
