@@ -27,7 +27,9 @@ Targets:
   exactly what chatline answers (the reference of the table);
 - ``sipp-builtin``: sipp's own ``-sn uas``, driven by a copy of the UAC
   scenario without the SDP checks (the built-in UAS answers an audio SDP
-  and no chat stream, which uac_jabber.xml rightly counts as a failure).
+  and no chat stream, which uac_jabber.xml rightly counts as a failure);
+- ``python-floor``: ``bench/sip_floor.py``, the least Python on Twisted that
+  answers the scenario (no SIP stack): the ceiling of any Python server here.
 
     python bench/sipbench.py --target convergence --duration 3 --rates 100,200
     python bench/sipbench.py --target all --json
@@ -87,7 +89,7 @@ MAX_RETRANS_SHARE = 0.01
 MIN_ACHIEVED_SHARE = 0.97
 #: sipp's transports: one UDP socket, one TCP connection
 TRANSPORTS = {"udp": "u1", "tcp": "t1"}
-TARGETS = ("convergence", "sipp-uas", "sipp-builtin")
+TARGETS = ("convergence", "sipp-uas", "sipp-builtin", "python-floor")
 #: seconds a step may run past its duration: a call answered late but well
 #: (a retransmission or two) ends well within it; calls still open then failed
 STEP_GRACE_S = 10.0
@@ -344,6 +346,20 @@ class SippReferenceUas:
         self.stop()
 
 
+class PythonFloorUas(SippReferenceUas):
+    """bench/sip_floor.py on a loopback port (UDP and TCP)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.transport = "t1"  # ready once TCP listens (UDP is bound first)
+        self.command = [sys.executable, str(ROOT / "bench" / "sip_floor.py"),
+                        "--port", str(self.port)]
+        self.process = None
+        self.log = workdir / "floor.out"
+
+
 # ------------------------------------------------------------ per target
 
 
@@ -363,6 +379,9 @@ def bench_target(bench: BenchDir, target: str, *, rates: Sequence[int] = DEFAULT
     elif target == "sipp-uas":
         server = SippReferenceUas(workdir / "uas", transport=sipp_transport)
         describe = "sipp UAS tests/sipp/uas_for_selftest.xml (answers as chatline does)"
+    elif target == "python-floor":
+        server = PythonFloorUas(workdir / "floor")
+        describe = "bench/sip_floor.py: Python on Twisted, no SIP stack"
     else:
         server = SippReferenceUas(workdir / "uas", "builtin:uas", transport=sipp_transport)
         scenario = builtin_uac_scenario(workdir / "uac_jabber_unchecked.xml")
