@@ -171,6 +171,10 @@ def _parse_cseq_text(value: str) -> tuple[int, str]:
     return int(number), method
 
 
+#: Max-Forwards values parsed, by text (70 in nearly every request).
+_FORWARDS: dict[str, int] = {}
+
+
 def _parse_small_int(value: str, what: str, limit: int) -> int:
     value = value.strip()
     if not (value.isascii() and value.isdigit()) or len(value) > 10:
@@ -498,7 +502,9 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
         if len(code) != 3 or not (code.isascii() and code.isdigit()) \
                 or not "1" <= code[0] <= "6":
             raise SipParseError("Bad Status-Line")
-        return Response(int(code), reason), None, 400
+        response = Response.__new__(Response)  # headers and body set by the parser
+        response.status, response.reason = int(code), reason
+        return response, None, 400
     method, _, rest = line.partition(" ")
     uri_text, space, version = rest.partition(" ")
     if not space or not uri_text or not version or " " in version \
@@ -511,9 +517,11 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
     except SipUriError:
         uri = AbsoluteUri("", uri_text)
         problem = "Bad Request-URI"
+    request = Request.__new__(Request)  # headers and body set by the parser
+    request.method, request.uri = method, uri
     if version.upper() != VERSION:
-        return Request(method, uri), "Version Not Supported", 505
-    return Request(method, uri), problem, 400
+        return request, "Version Not Supported", 505
+    return request, problem, 400
 
 
 def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = None
@@ -614,12 +622,20 @@ def _parse_mandatory(found: dict[str, list[str]]) -> dict[str, object]:
     }
 
 
+#: The Content-Length lines of a message without a body.
+_NO_BODY = ["0"]
+
+
 def _body(data: bytes, body_start: int, lengths: list[str] | None,
           exact: bool = False) -> tuple[bytes, str | None]:
     """The body as Content-Length says, and a problem if it cannot (with
     C{exact}, also when bytes follow it)."""
     if not lengths:
         return data[body_start:], None
+    if lengths == _NO_BODY:  # ACK, BYE, most responses
+        if exact and len(data) > body_start:
+            return data[body_start:], "Content-Length mismatch"
+        return b"", None
     if len(set(lengths)) != 1 or not (lengths[0].isascii()
                                       and lengths[0].isdigit()):
         return data[body_start:], "Bad Content-Length"
@@ -679,11 +695,19 @@ def parse_message(data: bytes, exact_length: bool = False) -> Request | Response
             problem = "CSeq method mismatch"
         else:
             forwards = found.get("Max-Forwards")
-            try:
-                views["max_forwards"] = DEFAULT_MAX_FORWARDS if forwards is None \
-                    else _parse_small_int(forwards[0], "Max-Forwards", 255)
-            except SipParseError as e:
-                problem = e.reason
+            if forwards is None:
+                views["max_forwards"] = DEFAULT_MAX_FORWARDS
+            else:
+                number = _FORWARDS.get(forwards[0])
+                if number is None:
+                    try:
+                        number = _parse_small_int(forwards[0], "Max-Forwards", 255)
+                    except SipParseError as e:
+                        problem = e.reason
+                    else:
+                        if len(_FORWARDS) < 1024:
+                            _FORWARDS[forwards[0]] = number
+                views["max_forwards"] = number
     if problem is not None:
         status = status if problem == start_problem else 400
         raise SipParseError(problem, request, status, line_ok)

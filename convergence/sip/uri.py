@@ -145,6 +145,12 @@ def _read_quoted(text: str, i: int) -> tuple[str, int]:
             end = text.find('"', j)
 
 
+#: Lower-case parameter names every message carries (tokens already, so
+#: L{parse_params} skips their name check).
+_COMMON_PARAMS = frozenset(("branch", "tag", "received", "rport", "transport",
+                            "expires", "q", "maddr", "ttl", "user", "method"))
+
+
 def _param(params: dict[str, str | None], name: str,
            value: str | None) -> None:
     if not _TOKEN.match(name):
@@ -170,7 +176,15 @@ def parse_params(text: str, start: int = 0) -> dict[str, str | None]:
             raise SipUriError(f"expected ';' before parameters: {text!r}")
         for part in rest[1:].split(";"):
             name, eq, value = part.partition("=")
-            _param(params, name.strip(), value.strip() if eq else None)
+            name = name.strip()
+            if eq:
+                value = value.strip()
+                if name in _COMMON_PARAMS and value and not _BAD_VALUE.search(value):
+                    params[name] = value  # _param's checks, name known good
+                    continue
+                _param(params, name, value)
+            else:
+                _param(params, name, None)
         return params
     n = len(text)
     i = _skip_ws(text, start)
