@@ -379,6 +379,11 @@ class Message:
                                  "Record-Route")
 
 
+#: The views a response copies with its copied headers' lines.
+_RESPONSE_VIEWS = frozenset(key for key, header in _VIEW_HEADERS.items()
+                            if header in _RESPONSE_COPIED)
+
+
 class Request(Message):
     """A SIP request.  ``uri`` is a L{SipUri} or, for other schemes, an
     L{AbsoluteUri}."""
@@ -409,7 +414,7 @@ class Request(Message):
                  or (status == 100 and name == "Timestamp")]
         # The copied headers' parsed views hold for the response too.
         views = {key: value for key, value in self.headers.views.items()
-                 if _VIEW_HEADERS[key] in _RESPONSE_COPIED}
+                 if key in _RESPONSE_VIEWS}
         response = Response(status, reason, Headers.from_canonical(items, views=views))
         return response
 
