@@ -52,17 +52,18 @@ class ChatlineServlet(SipServlet):
         if not chats:
             raise NotAcceptable("no jabber chat stream offered")
         chat = chats[0]
+        jid = self.jid(request)
         address = request.local_host
         answer = OfferAnswer(offer, Origin.create(address), Connection.for_address(address))
         for index in range(len(offer.media)):
             if index == chat.index:
-                answer.modify(index, answer_chat(chat, self.jid(request)))
+                answer.modify(index, answer_chat(chat, jid))
             else:
                 answer.decline(index)
         session = request.application_session
         session["peer_jid"] = chat.jid
         session["thread"] = chat.thread
-        session["jid"] = self.jid(request)
+        session["jid"] = jid
         response = request.create_response(200)
         response.set_sdp(answer.build())
         response.send()

@@ -96,6 +96,7 @@ class UserAgentCore:
         self.reactor = reactor
         self.container = container
         self.domains = set(domains)
+        self._sorted_domains = sorted(self.domains)
         self.transport = transport
         self.registrar = registrar
         self.timers = timers
@@ -291,7 +292,7 @@ class UserAgentCore:
         user = uri.user
         hosts = [uri.host]
         if local and uri.host not in self.domains:
-            hosts += sorted(self.domains)  # addressed to our IP: any domain
+            hosts += self._sorted_domains  # addressed to our IP: any domain
         candidates = [f"{user}@{h}" for h in hosts] + hosts if user else hosts
         app = self.container.router.select("sip", candidates)
         if app is not None and app.servlet("sip") is not None:
@@ -323,7 +324,7 @@ class UserAgentCore:
 
     def _realm(self, uri: Any) -> str:
         host = getattr(uri, "host", None)
-        return host if host in self.domains else sorted(self.domains)[0]
+        return host if host in self.domains else self._sorted_domains[0]
 
     def capabilities(self) -> dict[str, str]:
         """Allow, Accept and Supported of the server (answers to OPTIONS)."""

@@ -140,8 +140,7 @@ class _SipMessage:
 
     @property
     def content_type(self) -> str | None:
-        value = self.message.headers.get("Content-Type")
-        return value.split(";")[0].strip().lower() if value else None
+        return self.message.content_type
 
     @property
     def sdp(self) -> SessionDescription | None:
@@ -247,6 +246,7 @@ class SipResponse(_SipMessage):
 #: Methods a servlet may handle, with their handler names.
 METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "MESSAGE",
            "INFO", "UPDATE", "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH")
+_HANDLERS = {method: f"do_{method.lower()}" for method in METHODS}
 
 
 @implementer(IServlet)
@@ -281,8 +281,9 @@ class SipServlet:
 
     def service(self, request: SipRequest | None, response: SipResponse | None) -> Any:
         if request is not None:
-            handler = getattr(self, f"do_{request.method.lower()}", None)
-            if request.method not in METHODS or handler is None:
+            name = _HANDLERS.get(request.method)
+            handler = getattr(self, name, None) if name is not None else None
+            if handler is None:
                 return self.do_request(request)
             return handler(request)
         assert response is not None
