@@ -41,6 +41,8 @@ class ServerTransaction:
 
     log = Logger()
     kind = "server"
+    #: The machine's first state (RFC 3261 17.2.1 and 17.2.2).
+    initial_state = ""
     __slots__ = ("key", "request", "method", "_send", "reliable", "clock", "timers",
                  "_on_terminated", "_on_timeout", "last_response", "final_status",
                  "to_tag", "application_request", "state", "_timers", "_waits", "_stats",
@@ -69,7 +71,7 @@ class ServerTransaction:
         self.final_status = 0
         self.to_tag: str | None = None
         self.application_request: Any = None
-        self.state = ""
+        self.state = self.initial_state
         self._timers: RunningTimers | None = None  # made when first needed
         self._waits = waits if waits is not None else Waits(clock)
         self._stats = stats
@@ -149,11 +151,7 @@ class InviteServerTransaction(ServerTransaction):
     """RFC 3261 17.2.1, figure 7, as amended by RFC 6026 (figure 5)."""
 
     __slots__ = ("_g_interval",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.state = PROCEEDING
-        self._g_interval = self.timers.G
+    initial_state = PROCEEDING
 
     def receive_request(self, request: Any) -> Any:
         """
@@ -197,6 +195,7 @@ class InviteServerTransaction(ServerTransaction):
                 self.state = COMPLETED
                 self._linger(keep_response=True)
                 if not self.reliable:
+                    self._g_interval = self.timers.G
                     self._running.start("G", self._g_interval, self._timer_g)
                 self._running.start("H", self.timers.H, self._timer_h)
         elif self.state == ACCEPTED and 200 <= status < 300:
@@ -227,10 +226,7 @@ class NonInviteServerTransaction(ServerTransaction):
     """RFC 3261 17.2.2, figure 8."""
 
     __slots__ = ()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.state = TRYING
+    initial_state = TRYING
 
     def receive_request(self, request: Any) -> Any:
         """A retransmission of the request: resend the last response."""
