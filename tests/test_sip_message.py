@@ -366,6 +366,26 @@ class ParseRuleTests(SynchronousTestCase):
         self.assertEqual(message.body, b"v=0\r\n")
         self.assertIsNone(message.expires)
 
+    def test_empty_body_and_max_forwards(self) -> None:
+        """Content-Length: 0 drops what follows in a datagram and is a
+        mismatch with exact_length; Max-Forwards reads the same however
+        often a value is seen, and a bad one is still refused."""
+        bye = (b"BYE sip:bob@b.example SIP/2.0\r\n"
+               b"Via: SIP/2.0/UDP a.example;branch=z9hG4bKe0\r\n"
+               b"From: <sip:a@a.example>;tag=1\r\nTo: <sip:bob@b.example>;tag=2\r\n"
+               b"Call-ID: e0\r\nCSeq: 2 BYE\r\nMax-Forwards: 69\r\n"
+               b"Content-Length: 0\r\n\r\n")
+        for _ in range(2):
+            message = parse_message(bye + b"junk")
+            self.assertEqual((message.body, message.max_forwards), (b"", 69))
+        self.assertEqual(parse_message(bye, exact_length=True).body, b"")
+        with self.assertRaises(SipParseError) as caught:
+            parse_message(bye + b"junk", exact_length=True)
+        self.assertEqual(caught.exception.reason, "Content-Length mismatch")
+        with self.assertRaises(SipParseError) as caught:
+            parse_message(bye.replace(b"Max-Forwards: 69", b"Max-Forwards: 256"))
+        self.assertEqual(caught.exception.reason, "Bad Max-Forwards")
+
     def test_via_forms_equal(self) -> None:
         """Vias in one line or one per line make the same list."""
         old = b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776"
