@@ -95,7 +95,7 @@ class UserAgentCore:
                  proxy: bool = False) -> None:
         self.reactor = reactor
         self.container = container
-        self.domains = set(domains)
+        self.domains = frozenset(domains)  # fixed, so its sorted copy stays right
         self._sorted_domains = sorted(self.domains)
         self.transport = transport
         self.registrar = registrar
