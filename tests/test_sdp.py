@@ -396,6 +396,39 @@ class Rfc4566Tests(SynchronousTestCase):
         self.assertEqual(media.remove_attribute("b"), 0)
         self.assertEqual([n for n, _ in media.attributes], ["a", "c", "d"])
 
+    def test_repeated_lines_parsed_once_kept_apart(self) -> None:
+        """Lines seen before come from the parser's caches, yet every
+        description owns its lists: editing one leaves the next alone; a
+        line refused once is refused again; a long value is not kept."""
+        from convergence.sip import sdp as module
+
+        long_value = "x" * (module._CACHED_LENGTH + 1)
+        text = ("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+                f"m=audio 9 RTP/AVP 0 8\na=rtpmap:0 PCMU/8000\na=note:{long_value}\n")
+        first = parse_sdp(text)
+        first.media[0].formats.append("18")
+        first.media[0].attributes.append(("sendonly", None))
+        first.times[0].repeats.append(Repeat("7d", "1h", ("0",)))
+        second = parse_sdp(text)
+        self.assertEqual(second.media[0].formats, ["0", "8"])
+        self.assertEqual(second.media[0].attributes,
+                         [("rtpmap", "0 PCMU/8000"), ("note", long_value)])
+        self.assertEqual(second.times, [Timing(0, 0)])
+        self.assertIs(second.connection, first.connection)  # frozen: shared
+        self.assertIn("audio 9 RTP/AVP 0 8", module._MEDIA_LINES)
+        self.assertNotIn(f"note:{long_value}", module._ATTRIBUTES)
+        for _ in range(2):
+            self.assertRaises(SdpError, parse_sdp, HEADER + "c=IN IP4\n")
+
+    def test_line_caches_bounded(self) -> None:
+        """A peer sending ever new lines cannot grow a cache past its size."""
+        from convergence.sip import sdp as module
+
+        for n in range(module._CACHE_SIZE + 10):
+            parse_sdp(f"{HEADER}m=audio {n} RTP/AVP 0\n")
+        self.assertLessEqual(len(module._MEDIA_LINES), module._CACHE_SIZE)
+        self.assertEqual(parse_sdp(f"{HEADER}m=audio 7 RTP/AVP 0\n").media[0].port, 7)
+
     def test_unknown_type_kept(self) -> None:
         """A line type RFC 4566 does not define is kept, unless strict."""
         text = ("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\n"

@@ -19,11 +19,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypeVar
 
 from twisted.logger import Logger
 
 log = Logger()
+
+T = TypeVar("T")
 
 __all__ = [
     "DIRECTIONS", "NTP_EPOCH_OFFSET", "Attribute", "Bandwidth", "Connection",
@@ -636,6 +638,29 @@ def _split_lines_slowly(raw: bytes) -> list[_Line]:
     return lines
 
 
+#: Lines parsed before, by their value (the text after C{=}): descriptions
+#: from one peer repeat their c=, t=, m= and most a= lines call after call.
+#: The values kept are immutable (an m= line's fields, copied into each
+#: new L{MediaDescription}), so every description parsed from the same
+#: text shares them.
+_CONNECTIONS: dict[str, Connection] = {}
+_ATTRIBUTES: dict[str, Attribute] = {}
+_TIMES: dict[str, tuple[int, int]] = {}
+_MEDIA_LINES: dict[str, tuple[str, int, str, tuple[str, ...], int | None]] = {}
+#: Entries a cache holds before it starts afresh, and the longest value kept.
+_CACHE_SIZE = 1024
+_CACHED_LENGTH = 200
+
+
+def _remember(cache: dict[str, T], text: str, value: T) -> T:
+    """Keep C{value}, parsed from C{text}, in C{cache}; return it."""
+    if len(text) <= _CACHED_LENGTH:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[text] = value
+    return value
+
+
 def _error(reason: str, line: _Line, detail: str | None = None) -> SdpError:
     number, kind, value = line
     return SdpError(reason, number, f"{kind}={value}", detail)
@@ -674,10 +699,13 @@ def _parse_origin(line: _Line) -> Origin:
 
 
 def _parse_connection(line: _Line) -> Connection:
+    known = _CONNECTIONS.get(line[2])
+    if known is not None:
+        return known
     parts = line[2].split()
     if len(parts) != 3:
         raise _error("bad c= line", line, "expected 3 fields")
-    return _connection(*parts)
+    return _remember(_CONNECTIONS, line[2], _connection(*parts))
 
 
 def _parse_bandwidth(line: _Line) -> Bandwidth:
@@ -688,11 +716,14 @@ def _parse_bandwidth(line: _Line) -> Bandwidth:
 
 
 def _parse_timing(line: _Line) -> Timing:
-    start, stop = _fields(line, 2)
-    if not (start.isascii() and start.isdigit()
-            and stop.isascii() and stop.isdigit()):
-        raise _error("bad t= line", line, "times must be numbers")
-    return _timing(_int(start, line), _int(stop, line), [])
+    known = _TIMES.get(line[2])
+    if known is None:
+        start, stop = _fields(line, 2)
+        if not (start.isascii() and start.isdigit()
+                and stop.isascii() and stop.isdigit()):
+            raise _error("bad t= line", line, "times must be numbers")
+        known = _remember(_TIMES, line[2], (_int(start, line), _int(stop, line)))
+    return _timing(known[0], known[1], [])
 
 
 def _parse_repeat(line: _Line) -> Repeat:
@@ -716,13 +747,26 @@ def _parse_zone(line: _Line) -> list[ZoneAdjustment]:
 
 
 def _parse_attribute(line: _Line) -> Attribute:
+    known = _ATTRIBUTES.get(line[2])
+    if known is not None:
+        return known
     name, colon, value = line[2].partition(":")
     if not name or " " in name:
         raise _error("bad a= line", line, "bad attribute name")
-    return (name, value if colon else None)
+    return _remember(_ATTRIBUTES, line[2], (name, value if colon else None))
 
 
 def _parse_media_line(line: _Line) -> MediaDescription:
+    known = _MEDIA_LINES.get(line[2])
+    if known is None:
+        known = _remember(_MEDIA_LINES, line[2], _media_line_fields(line))
+    media, port, proto, formats, count = known
+    return _media(media, port, proto, list(formats), count, None, [], [],
+                  None, [], [], [])
+
+
+def _media_line_fields(line: _Line) -> tuple[str, int, str, tuple[str, ...], int | None]:
+    """An m= line's media, port, proto, formats and port count."""
     parts = line[2].split()
     if len(parts) < 4:
         raise _error("bad m= line", line,
@@ -740,8 +784,7 @@ def _parse_media_line(line: _Line) -> MediaDescription:
             count = _int(match.group(2), line)
     if port > 65535 or count == 0:
         raise _error("bad m= line", line, "port out of range")
-    return _media(parts[0], port, parts[2], parts[3:], count, None, [], [],
-                  None, [], [], [])
+    return parts[0], port, parts[2], tuple(parts[3:]), count
 
 
 def _set_once(target: object, name: str, value: object, line: _Line) -> None:
