@@ -386,6 +386,30 @@ class ParseRuleTests(SynchronousTestCase):
             parse_message(bye.replace(b"Max-Forwards: 69", b"Max-Forwards: 256"))
         self.assertEqual(caught.exception.reason, "Bad Max-Forwards")
 
+    def test_header_lines_seen_before(self) -> None:
+        """A header line seen before reads as it did (compact name
+        expanded), a fold after it still joins it, editing one message
+        leaves the next alone, and the cache of lines stays bounded."""
+        from convergence.sip import message as module
+
+        data = INVITE.replace(b"Max-Forwards: 70\r\n",
+                              b"Max-Forwards: 70\r\ns: hello\r\n")
+        folded = data.replace(b"s: hello\r\n", b"s: hello\r\n  world\r\n")
+        for _ in range(2):
+            first = parse_message(data)
+            self.assertEqual(first.headers.get("Subject"), "hello")
+            self.assertEqual(first.max_forwards, 70)
+            self.assertEqual(parse_message(folded).headers.get("Subject"), "hello world")
+        first.headers.set("Subject", "changed")
+        self.assertEqual(parse_message(data).headers.get("Subject"), "hello")
+        self.assertIn("s: hello", module._LINES)
+        long_line = "X-Long: " + "x" * module._LINE_CACHED_LENGTH
+        parse_message(data.replace(b"s: hello", long_line.encode()))
+        self.assertNotIn(long_line, module._LINES)
+        for n in range(module._LINE_CACHE_SIZE + 10):
+            parse_message(data.replace(b"s: hello", b"X-N: %d" % n))
+        self.assertLessEqual(len(module._LINES), module._LINE_CACHE_SIZE)
+
     def test_via_forms_equal(self) -> None:
         """Vias in one line or one per line make the same list."""
         old = b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776"

@@ -529,6 +529,15 @@ def _parse_start_line(line: str) -> tuple[Message, str | None, int]:
     return request, problem, 400
 
 
+#: Header lines parsed before, as their C{(canonical name, value)} item:
+#: most lines (CSeq, Contact, Max-Forwards, Content-Type …) come again in
+#: message after message.  Bounded: started afresh when full, and a line
+#: longer than L{_LINE_CACHED_LENGTH} is not kept.
+_LINES: dict[str, tuple[str, str]] = {}
+_LINE_CACHE_SIZE = 4096
+_LINE_CACHED_LENGTH = 200
+
+
 def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = None
                         ) -> tuple[list[tuple[str, str]], str | None]:
     """Unfold and split header lines; return the items and a problem.
@@ -536,9 +545,21 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
     With C{found}, the values of the headers every message needs and the
     typed views read (L{INDEXED}) are also collected there, by name."""
     items: list[tuple[str, str]] = []
+    append = items.append
     problem = None
     folded = False
     for line in lines:
+        item = _LINES.get(line)
+        if item is not None:  # seen before: its canonical name and value
+            append(item)
+            name = item[0]
+            if found is not None and name in INDEXED:
+                known = found.get(name)
+                if known is None:
+                    found[name] = [item[1]]
+                else:
+                    known.append(item[1])
+            continue
         if not line:
             continue
         first = line[0]
@@ -561,7 +582,12 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
             problem = problem or "Bad header name"
             continue
         value = value.strip()
-        items.append((name, value))
+        item = (name, value)
+        append(item)
+        if len(line) <= _LINE_CACHED_LENGTH:
+            if len(_LINES) >= _LINE_CACHE_SIZE:
+                _LINES.clear()
+            _LINES[line] = item
         if found is not None and name in INDEXED:
             known = found.get(name)
             if known is None:
