@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any, Callable, Hashable, Iterator, MutableMapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from convergence.container.expiry import DEFAULT_RESOLUTION, Deadlines
 from convergence.container.interfaces import IProtocolSession
 from convergence.entropy import random_token
 
@@ -74,7 +75,6 @@ class ApplicationSession(MutableMapping[str, Any]):
         self._data: dict[str, Any] = {}
         self._sessions: list[ProtocolSession] = []
         self.keys: set[Hashable] = set()
-        self._timer: IDelayedCall | None = None
         self.touch()
 
     # MutableMapping: the application's data
@@ -137,14 +137,11 @@ class ApplicationSession(MutableMapping[str, Any]):
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     def touch(self) -> None:
-        """Restart the expiry timer: the session is in use."""
-        if not self.valid:
-            return
-        clock = self._manager.clock
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(self.timeout)
-        else:
-            self._timer = clock.callLater(self.timeout, self._expire)
+        """Restart the expiry timer: the session is in use (it expires
+        C{timeout} seconds from now, at most the manager's
+        C{expiry_resolution} later)."""
+        if self.valid:
+            self._manager.expiries.set(self.id, self, self.timeout)
 
     def set_timeout(self, seconds: float) -> None:
         """Change the inactivity timeout and restart the timer."""
@@ -152,7 +149,6 @@ class ApplicationSession(MutableMapping[str, Any]):
         self.touch()
 
     def _expire(self) -> None:
-        self._timer = None
         self._manager.notify("session_expiring", self)
         if self.valid:
             self.invalidate()
@@ -162,9 +158,7 @@ class ApplicationSession(MutableMapping[str, Any]):
         if not self.valid:
             return
         self.valid = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._manager.expiries.discard(self.id)
         for session in list(self._sessions):
             try:
                 session.invalidate()
@@ -183,8 +177,13 @@ class SessionManager:
 
     log = Logger()
 
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(self, clock: IReactorTime,
+                 expiry_resolution: float = DEFAULT_RESOLUTION) -> None:
         self.clock = clock
+        #: every live session's expiry, in slots of C{expiry_resolution}
+        #: seconds with one delayed call for all
+        self.expiries: Deadlines[ApplicationSession] = Deadlines(
+            clock, ApplicationSession._expire, expiry_resolution)
         self._sessions: dict[str, ApplicationSession] = {}
         self._listeners: dict[str, list[Any]] = {}
         self._by_key: dict[tuple[str, Hashable], ApplicationSession] = {}
