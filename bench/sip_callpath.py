@@ -7,8 +7,11 @@ Builds the whole server as ``twistd -n convergence`` does (the shipped
 the datagrams sipp's ``tests/sipp/uac_jabber.xml`` sends (INVITE with the
 jabber-chat SDP, ACK, BYE) straight into the UDP protocol, reading the
 To-tag from the 200 as sipp does.  The timers run on a
-L{twisted.internet.task.Clock} advanced by the call rate, so the waiting
-transactions (Timer J/K/H/I) come and go as under load.
+simulated clock advanced by the call rate (with the reactor's own heap of
+timed calls, not L{twisted.internet.task.Clock}'s sorted list), and each
+call waits 100 ms between ACK and BYE as sipp's does, so the calls in
+progress and the waiting transactions (Timer J/K/H/I) come and go as
+under load.
 
     python bench/sip_callpath.py --calls 20000            # calls/s of the stack alone
     python bench/sip_callpath.py --profile callpath.prof  # cProfile the same run
@@ -26,6 +29,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from twisted.internet.task import Clock
+from twisted.internet.base import ReactorBase
 
 from convergence.config import load_config
 from convergence.service import build
@@ -82,6 +86,34 @@ def in_dialog(method: str, n: int, tag: str, cseq: int, branch: int) -> bytes:
                        extra="", length=0).encode()
 
 
+class Clock:
+    """Simulated time with the reactor's timed calls: L{ReactorBase}'s own
+    callLater, cancel and run methods over a heap, and C{advance} as
+    L{twisted.internet.task.Clock}'s."""
+
+    callLater = ReactorBase.callLater
+    getDelayedCalls = ReactorBase.getDelayedCalls
+    runUntilCurrent = ReactorBase.runUntilCurrent
+    _cancelCallLater = ReactorBase._cancelCallLater
+    _moveCallLaterSooner = ReactorBase._moveCallLaterSooner
+    _insertNewDelayedCalls = ReactorBase._insertNewDelayedCalls
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._pendingTimedCalls: list[Any] = []
+        self._newTimedCalls: list[Any] = []
+        self._cancellations = 0
+        self.threadCallQueue: list[Any] = []
+        self._justStopped = False
+
+    def seconds(self) -> float:
+        return self.now
+
+    def advance(self, amount: float) -> None:
+        self.now += amount
+        self.runUntilCurrent()
+
+
 class Wire:
     """Stands in for the UDP port: keeps what is written."""
 
@@ -110,23 +142,37 @@ def make_stack(tmp: Path) -> tuple[Any, Clock, Wire]:
 
 
 def run_calls(proto: Any, clock: Clock, wire: Wire, calls: int, rate: float,
-              start: int = 0) -> int:
-    """Feed `calls` calls; returns how many got 200 to both INVITE and BYE."""
+              start: int = 0, pause: float = 0.1) -> int:
+    """Feed `calls` calls; returns how many got 200 to both INVITE and BYE.
+
+    As sipp's scenario, each call waits `pause` seconds of the simulated
+    clock between its ACK and its BYE, so rate x pause calls are in
+    progress at once (their dialogs, sessions and timers all live)."""
     ok = 0
     step = 1.0 / rate
     addr = ("127.0.0.1", 5070)
+    waiting: deque[tuple[int, str]] = deque()
+    in_flight = max(0, round(rate * pause))
+
+    def bye(n: int, tag: str) -> int:
+        wire.sent.clear()
+        proto.datagramReceived(in_dialog("BYE", n, tag, 2, 1), addr)
+        return 1 if wire.sent and wire.sent[-1].startswith(b"SIP/2.0 200") else 0
+
     for n in range(start, start + calls):
         wire.sent.clear()
         proto.datagramReceived(invite(n), addr)
         final = wire.sent[-1] if wire.sent else b""
         match = TO_TAG.search(final)
-        if not final.startswith(b"SIP/2.0 200") or match is None:
-            continue
-        tag = match.group(1).decode()
-        proto.datagramReceived(in_dialog("ACK", n, tag, 1, 0), addr)
-        proto.datagramReceived(in_dialog("BYE", n, tag, 2, 1), addr)
-        if wire.sent and wire.sent[-1].startswith(b"SIP/2.0 200"):
-            ok += 1
+        if final.startswith(b"SIP/2.0 200") and match is not None:
+            tag = match.group(1).decode()
+            proto.datagramReceived(in_dialog("ACK", n, tag, 1, 0), addr)
+            waiting.append((n, tag))
+        while len(waiting) > in_flight:
+            ok += bye(*waiting.popleft())
+        clock.advance(step)
+    while waiting:
+        ok += bye(*waiting.popleft())
         clock.advance(step)
     return ok
 
@@ -136,13 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rate", type=float, default=2000.0,
                         help="calls per second of the simulated clock")
+    parser.add_argument("--pause", type=float, default=0.1,
+                        help="seconds between a call's ACK and its BYE (sipp's)")
     parser.add_argument("--profile", default=None, help="write cProfile stats here")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         server, clock, wire = make_stack(Path(tmp))
         proto = server.sip.transport.udp
-        run_calls(proto, clock, wire, 2000, args.rate)  # warm up
+        run_calls(proto, clock, wire, 2000, args.rate, pause=args.pause)  # warm up
         gc.collect()
         gc.freeze()
         profiler = cProfile.Profile() if args.profile else None
@@ -150,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = time.process_time()
         if profiler:
             profiler.enable()
-        ok = run_calls(proto, clock, wire, args.calls, args.rate, start=10**6)
+        ok = run_calls(proto, clock, wire, args.calls, args.rate, start=10**6,
+                       pause=args.pause)
         if profiler:
             profiler.disable()
         cpu = time.process_time() - cpu
