@@ -386,6 +386,28 @@ class ParseRuleTests(SynchronousTestCase):
             parse_message(bye.replace(b"Max-Forwards: 69", b"Max-Forwards: 256"))
         self.assertEqual(caught.exception.reason, "Bad Max-Forwards")
 
+    def test_contains_reads_the_index_until_an_edit(self) -> None:
+        """`name in headers` answers from a parsed message's index, in any
+        spelling, and from the lines once they were edited; a tagged From
+        keeps the parameters before its tag."""
+        message = parse_message(INVITE)
+        headers = message.headers
+        self.assertIn("Via", headers)
+        self.assertIn("v", headers)
+        self.assertIn("call-id", headers)
+        self.assertNotIn("Route", headers)
+        self.assertNotIn("Record-Route", headers)
+        headers.add("Route", "<sip:p.example;lr>")
+        self.assertIn("route", headers)
+        self.assertEqual(str(message.routes[0].uri), "sip:p.example;lr")
+        headers.remove("Route")
+        self.assertNotIn("Route", headers)
+        tagged = parse_message(INVITE.replace(
+            b"From: Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+            b"From: Alice <sip:alice@atlanta.example.com>;x=1;tag=1928301774"))
+        self.assertEqual(dict(tagged.from_.params), {"x": "1", "tag": "1928301774"})
+        self.assertEqual(dict(message.from_.params), {"tag": "1928301774"})
+
     def test_header_lines_seen_before(self) -> None:
         """A header line seen before reads as it did (compact name
         expanded), a fold after it still joins it, editing one message

@@ -270,7 +270,7 @@ class UserAgentCore:
         if self.proxy is not None and method != "CANCEL" and self.proxy.routed(
                 request, tx, peer):
             return  # in a dialog we record-routed
-        if method not in ("ACK", "CANCEL"):
+        if method not in ("ACK", "CANCEL") and "Require" in request.headers:
             unsupported = [tag for tag in request.require if tag not in SUPPORTED]
             if unsupported:
                 self._reply(request, tx, 420, headers={"Unsupported": ", ".join(unsupported)})

@@ -121,7 +121,8 @@ class Dialog:
             local_uri=_untagged(to),
             remote_uri=_untagged(from_),
             remote_target=contacts[0].uri if contacts else from_.uri,
-            route_set=[str(r) for r in request.record_routes],
+            route_set=([str(r) for r in request.record_routes]
+                       if "Record-Route" in request.headers else []),
             local_seq=random_below(2 ** 31 - 1) + 1,
             remote_seq=request.cseq[0],
             secure=isinstance(request.uri, SipUri) and request.uri.scheme == "sips",

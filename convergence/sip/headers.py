@@ -259,6 +259,9 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = canonical(name)
+        index = self._index
+        if index is not None and key in INDEXED:  # a parsed message's
+            return key in index
         return any(item_name == key for item_name, _ in self._items)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:

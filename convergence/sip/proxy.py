@@ -116,6 +116,8 @@ class Proxy:
         If C{request}'s top Route is ours, forward it (C{tx} is None for an
         ACK, which goes statelessly) and return True.
         """
+        if "Route" not in request.headers:
+            return False
         routes = request.routes
         if not routes or not self.is_ours(routes[0].uri):
             return False

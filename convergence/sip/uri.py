@@ -604,13 +604,16 @@ def shared_name_addr(text: str) -> NameAddr:
             # A tag is new in every dialog: kept by text, these values
             # would fill the cache (and the collector's old generation)
             # with entries of one call each.  The text before it is kept.
-            base = shared_name_addr(text[:at])
+            base = _SHARED_ADDRS.get(text[:at]) or shared_name_addr(text[:at])
             addr = object.__new__(_SharedNameAddr)
             fields = addr.__dict__
             fields["uri"] = base.uri
             fields["display_name"] = base.display_name
-            params = dict(base.params)
-            params["tag"] = tag
+            if base.params:
+                params = dict(base.params)
+                params["tag"] = tag
+            else:
+                params = {"tag": tag}
             fields["params"] = MappingProxyType(params)
             return addr
     parsed = NameAddr._parse(text, shared_uri)
