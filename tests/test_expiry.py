@@ -107,6 +107,15 @@ class DeadlinesTests(SynchronousTestCase):
         (call,) = self.clock.getDelayedCalls()
         self.assertEqual(call.getTime(), 60.0)
 
+    def test_infinite_delay_never_due(self) -> None:
+        """An infinite delay (a session that never times out) is no deadline."""
+        self.deadlines.set("k", "k", 5)
+        self.deadlines.set("k", "k", float("inf"))
+        self.assertNotIn("k", self.deadlines)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(10)
+        self.assertEqual(self.fired, [])
+
     def test_fine_resolution(self) -> None:
         """Slots of a tenth of a second: due within a tenth, never before."""
         deadlines: Deadlines[str] = Deadlines(self.clock, self.due, resolution=0.1)

@@ -63,7 +63,10 @@ class Deadlines(Generic[T]):
 
     def set(self, key: Hashable, item: T, delay: float) -> None:
         """Make C{item} due C{delay} seconds from now (replacing any
-        deadline C{key} had)."""
+        deadline C{key} had); an infinite C{delay} is no deadline."""
+        if not math.isfinite(delay):
+            self.discard(key)
+            return
         slot = math.ceil((self.clock.seconds() + delay) / self.resolution)
         old = self._slot_of.get(key)
         if old == slot:
