@@ -87,6 +87,8 @@ HEADER_END = re.compile(rb"\n\r?\n")
 _NOT_CTL = bytes(b for b in range(256) if not _CTL.match(chr(b)))
 # What create_response copies (RFC 3261 8.2.6.2).
 _RESPONSE_COPIED = frozenset(("Via", "From", "To", "Call-ID", "CSeq"))
+#: What a 100 (Trying) copies: those and Timestamp (RFC 3261 8.2.6.1).
+_TRYING_COPIED = _RESPONSE_COPIED | {"Timestamp"}
 
 
 class SipParseError(ValueError):
@@ -409,9 +411,8 @@ class Request(Message):
         copied as received (plus Timestamp for 100).  The caller adds the
         To tag (L{Message.set_to_tag}) and, for a dialog, Record-Route and
         Contact."""
-        items = [(name, value) for name, value in self.headers._items
-                 if name in _RESPONSE_COPIED
-                 or (status == 100 and name == "Timestamp")]
+        copied = _RESPONSE_COPIED if status != 100 else _TRYING_COPIED
+        items = [item for item in self.headers._items if item[0] in copied]
         # The copied headers' parsed views hold for the response too.
         views = {key: value for key, value in self.headers.views.items()
                  if key in _RESPONSE_VIEWS}
