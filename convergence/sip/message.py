@@ -212,20 +212,22 @@ class Message:
 
     def serialize(self) -> bytes:
         """The message on the wire, Content-Length set to the body's."""
-        length = str(len(self.body))
-        parts = [self.start_line(), "\r\n"]
+        body = self.body
+        length = f"Content-Length: {len(body)}"
+        lines = [self.start_line()]
+        append = lines.append
         written = False
-        for name, value in self.headers:
-            if name == "Content-Length":
-                if written:
-                    continue
-                value = length
-                written = True
-            parts += (name, ": ", value, "\r\n")
+        for name, value in self.headers._items:
+            if name == "Content-Length":  # the first one, with the body's length
+                if not written:
+                    append(length)
+                    written = True
+                continue
+            append(f"{name}: {value}")
         if not written:
-            parts += ("Content-Length: ", length, "\r\n")
-        parts.append("\r\n")
-        return "".join(parts).encode("utf-8", "surrogateescape") + self.body
+            append(length)
+        append("\r\n")  # the blank line, after the last line's CRLF
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
     def set_top_via(self, via: Via | str) -> None:
         """Replace the topmost Via value (say, to add ``received``)."""
