@@ -553,50 +553,41 @@ def _parse_header_lines(lines: list[str], found: dict[str, list[str]] | None = N
     folded = False
     for line in lines:
         item = _LINES.get(line)
-        if item is not None:  # seen before: its canonical name and value
-            append(item)
-            name = item[0]
-            if found is not None and name in INDEXED:
-                known = found.get(name)
-                if known is None:
-                    found[name] = [item[1]]
-                else:
-                    known.append(item[1])
-            continue
-        if not line:
-            continue
-        first = line[0]
-        if first == " " or first == "\t":
-            if not items:
-                problem = problem or "Malformed header line"
+        if item is None:  # not seen before: split and check it
+            if not line:
                 continue
-            name, value = items[-1]
-            more = line.strip()
-            if more:
-                items[-1] = (name, f"{value} {more}" if value else more)
-                folded = True
-            continue
-        raw_name, colon, value = line.partition(":")
-        if not colon:
-            problem = problem or "Header line without colon"
-            continue
-        name = checked_name(raw_name)
-        if name is None:
-            problem = problem or "Bad header name"
-            continue
-        value = value.strip()
-        item = (name, value)
+            first = line[0]
+            if first == " " or first == "\t":
+                if not items:
+                    problem = problem or "Malformed header line"
+                    continue
+                name, value = items[-1]
+                more = line.strip()
+                if more:
+                    items[-1] = (name, f"{value} {more}" if value else more)
+                    folded = True
+                continue
+            raw_name, colon, value = line.partition(":")
+            if not colon:
+                problem = problem or "Header line without colon"
+                continue
+            name = checked_name(raw_name)
+            if name is None:
+                problem = problem or "Bad header name"
+                continue
+            item = (name, value.strip())
+            if len(line) <= _LINE_CACHED_LENGTH:
+                if len(_LINES) >= _LINE_CACHE_SIZE:
+                    _LINES.clear()
+                _LINES[line] = item
         append(item)
-        if len(line) <= _LINE_CACHED_LENGTH:
-            if len(_LINES) >= _LINE_CACHE_SIZE:
-                _LINES.clear()
-            _LINES[line] = item
+        name = item[0]
         if found is not None and name in INDEXED:
             known = found.get(name)
             if known is None:
-                found[name] = [value]
+                found[name] = [item[1]]
             else:
-                known.append(value)
+                known.append(item[1])
     if folded and found is not None:  # values changed after they were collected
         found.clear()
         for name, value in items:
